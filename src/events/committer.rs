@@ -1,0 +1,167 @@
+//! The single writer behind `EventStore::append`: group commit.
+//!
+//! Appends arrive on a channel. The writer takes every request waiting, checks
+//! each one's expected stream version, gives the accepted ones consecutive
+//! sequences and chains their hashes, writes them in one sled batch, flushes
+//! once, and only then answers them all. Requests that arrive during a flush
+//! wait for the next one, so concurrent writers share fsyncs.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, TryRecvError};
+
+use chrono::Utc;
+use tokio::sync::{oneshot, watch};
+use uuid::Uuid;
+
+use super::error::StoreError;
+use super::raw_log::{RawLog, event_key, index_key};
+use super::record::{self, Header};
+use super::seal::{Seal, SealWriter};
+use super::store::{Appended, Head};
+use super::{SCHEMA_VERSION, StreamId};
+
+/// More than this many events waiting are left for the next commit, which
+/// bounds one commit's memory and latency.
+const MAX_EVENTS_PER_COMMIT: usize = 4096;
+
+pub(super) struct Request {
+    pub stream: StreamId,
+    pub expected: u64,
+    pub payloads: Vec<Vec<u8>>,
+    pub reply: oneshot::Sender<Result<Appended, StoreError>>,
+}
+
+pub(super) struct Committer {
+    pub log: Arc<RawLog>,
+    pub seal: SealWriter,
+    pub head: Head,
+    pub head_tx: watch::Sender<Head>,
+    /// Known stream lengths; a stream not here is looked up in the index.
+    pub stream_lens: HashMap<StreamId, u64>,
+    /// Set after a failed write: sled's state is then unknown, so nothing more
+    /// is written until the store is reopened and reads its real tail.
+    pub poisoned: Option<String>,
+}
+
+impl Committer {
+    pub fn run(mut self, requests: Receiver<Request>) {
+        while let Ok(first) = requests.recv() {
+            let mut events = first.payloads.len();
+            let mut batch = vec![first];
+            while events < MAX_EVENTS_PER_COMMIT {
+                match requests.try_recv() {
+                    Ok(request) => {
+                        events += request.payloads.len();
+                        batch.push(request);
+                    }
+                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+                }
+            }
+            self.commit(batch);
+        }
+    }
+
+    fn commit(&mut self, batch: Vec<Request>) {
+        if let Some(reason) = &self.poisoned {
+            for request in batch {
+                let _ = request
+                    .reply
+                    .send(Err(StoreError::Poisoned(reason.clone())));
+            }
+            return;
+        }
+        let mut head = self.head;
+        let mut lens: HashMap<StreamId, u64> = HashMap::new();
+        let mut records = sled::Batch::default();
+        let mut index = sled::Batch::default();
+        let mut accepted = Vec::with_capacity(batch.len());
+        let recorded_at = Utc::now();
+        for request in batch {
+            let len = match lens.get(&request.stream) {
+                Some(len) => *len,
+                None => match self.stream_len(request.stream) {
+                    Ok(len) => len,
+                    Err(e) => {
+                        let _ = request.reply.send(Err(e));
+                        continue;
+                    }
+                },
+            };
+            if len != request.expected {
+                let _ = request.reply.send(Err(StoreError::Conflict {
+                    stream: request.stream,
+                    expected: request.expected,
+                    actual: len,
+                }));
+                continue;
+            }
+            let first_seq = head.next_seq;
+            for (offset, payload) in request.payloads.iter().enumerate() {
+                let header = Header {
+                    seq: head.next_seq,
+                    stream: request.stream,
+                    version: len + offset as u64,
+                    event_id: Uuid::now_v7(),
+                    recorded_at,
+                    schema_version: SCHEMA_VERSION,
+                    prev_hash: head.last_hash,
+                    hash: head.last_hash,
+                };
+                let (bytes, hash) = record::encode(&header, payload);
+                records.insert(&event_key(header.seq), bytes);
+                index.insert(
+                    &index_key(request.stream, header.version),
+                    &header.seq.to_be_bytes(),
+                );
+                head = Head {
+                    next_seq: head.next_seq + 1,
+                    last_hash: hash,
+                };
+            }
+            let count = request.payloads.len() as u64;
+            lens.insert(request.stream, len + count);
+            let appended = Appended {
+                stream: request.stream,
+                first_seq,
+                first_version: len,
+                count,
+            };
+            accepted.push((request.reply, appended));
+        }
+        if accepted.is_empty() {
+            return;
+        }
+        if let Err(e) = self.log.write(records, index) {
+            let reason = e.to_string();
+            self.poisoned = Some(reason.clone());
+            for (reply, _) in accepted {
+                let _ = reply.send(Err(StoreError::Poisoned(reason.clone())));
+            }
+            return;
+        }
+        self.head = head;
+        self.stream_lens.extend(lens);
+        if let Err(e) = self.seal.write(Seal {
+            count: head.next_seq,
+            last_hash: head.last_hash,
+        }) {
+            // The records are durable, so their appends succeeded; but without
+            // a current seal a later loss could go unnoticed, so stop writing.
+            self.poisoned = Some(format!("cannot update the seal: {e}"));
+        }
+        self.head_tx.send_replace(head);
+        for (reply, appended) in accepted {
+            let _ = reply.send(Ok(appended));
+        }
+    }
+
+    fn stream_len(&mut self, stream: StreamId) -> Result<u64, StoreError> {
+        if let Some(len) = self.stream_lens.get(&stream) {
+            return Ok(*len);
+        }
+        let len = self.log.stream_len(stream)?;
+        self.stream_lens.insert(stream, len);
+        Ok(len)
+    }
+}

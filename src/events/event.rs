@@ -1,0 +1,281 @@
+//! The payloads of the log: every decision the flow makes, one variant each.
+//!
+//! The encoding is a contract with every log ever written: variants and fields
+//! are encoded by name (rmp-serde's map form), so a new field must carry
+//! `#[serde(default)]` and an existing one is never renamed. Golden-bytes
+//! fixtures under `tests/golden/` pin each kind's encoding.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use strum::{EnumDiscriminants, EnumIter, IntoStaticStr};
+
+/// One of the two physical slots of an app; the candidate takes the idle one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Slot {
+    Blue,
+    Green,
+}
+
+/// The escalation tiers of the fix loop, in the order they are tried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tier {
+    Driver,
+    Senior,
+    Trio,
+}
+
+/// Where a reviewer sits in the review loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Trio,
+    Senior,
+    Junior,
+    Manual,
+}
+
+/// A reviewer's answer. `Abstain` is what a missing, late or malformed answer
+/// becomes: it never counts as approval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Approve,
+    FixesNeeded,
+    MajorFlaw,
+    Abstain,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Critical,
+    High,
+    Medium,
+    Low,
+}
+
+/// One problem a reviewer found, tied to a requirement and a place in the code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    pub severity: Severity,
+    #[serde(default)]
+    pub requirement: Option<String>,
+    #[serde(default)]
+    pub file: Option<String>,
+    #[serde(default)]
+    pub line: Option<u32>,
+    pub message: String,
+}
+
+/// What the review loop concluded for a round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Promote,
+    AwaitManualApproval,
+    FixesNeeded,
+    ReturnToDevelopment,
+    Rollback,
+}
+
+/// How a fix attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FixOutcome {
+    /// The fix was applied; green is redeployed to find out whether it helped.
+    Applied,
+    /// The fix could not be applied (the fixer failed or proposed nothing).
+    NotApplied,
+    /// The fixer gave up; the loop escalates.
+    GaveUp,
+}
+
+/// The terminal status a deployment ends in (history's `status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Promoted,
+    RolledBack,
+    Returned,
+    Rejected,
+    Failed,
+    Aborted,
+}
+
+/// An input the deployment could not use, named so the user can fix it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MissingInput {
+    pub item: String,
+    pub reason: String,
+}
+
+/// Event payloads, one variant per kind. `EventKind` names the kinds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, EnumDiscriminants)]
+#[serde(rename_all = "snake_case")]
+#[strum_discriminants(name(EventKind), derive(EnumIter, IntoStaticStr, Hash))]
+#[strum_discriminants(strum(serialize_all = "snake_case"))]
+pub enum Event {
+    DeploymentRequested {
+        app: String,
+        release: String,
+        requested_by: String,
+        /// The deployflow.toml the request carried, as text. Secrets appear in
+        /// it by name only; their values never enter the log.
+        config: String,
+        /// The release to return to if this one fails; `None` on a first deploy.
+        #[serde(default)]
+        rollback_to: Option<String>,
+        #[serde(default)]
+        commit: Option<String>,
+        #[serde(default)]
+        committed_at: Option<DateTime<Utc>>,
+    },
+    InputsValidated {
+        checked: Vec<String>,
+    },
+    InputsRejected {
+        missing: Vec<MissingInput>,
+    },
+    GreenDeployIntended {
+        slot: Slot,
+        release: String,
+        attempt: u32,
+    },
+    GreenStarted {
+        slot: Slot,
+        endpoint: String,
+        instance: String,
+    },
+    GreenHealthy {
+        slot: Slot,
+        endpoint: String,
+        checks: u32,
+        elapsed_ms: u64,
+    },
+    GreenUnhealthy {
+        slot: Slot,
+        checks: u32,
+        elapsed_ms: u64,
+        diagnosis: String,
+    },
+    FixAttempted {
+        tier: Tier,
+        attempt: u32,
+        diagnosis: String,
+        action: String,
+        outcome: FixOutcome,
+    },
+    Escalated {
+        from: Tier,
+        to: Tier,
+        reason: String,
+    },
+    TestRunIntended {
+        command: String,
+        target_url: String,
+    },
+    TestRunCompleted {
+        passed: u32,
+        failed: u32,
+        skipped: u32,
+        duration_ms: u64,
+        exit_code: Option<i32>,
+        output_tail: String,
+    },
+    ReviewRequested {
+        round: u32,
+        members: Vec<String>,
+    },
+    VerdictRecorded {
+        round: u32,
+        role: Role,
+        member: String,
+        model: String,
+        verdict: Verdict,
+        summary: String,
+        findings: Vec<Finding>,
+    },
+    SynthesisRecorded {
+        round: u32,
+        member: String,
+        model: String,
+        verdict: Verdict,
+        summary: String,
+        findings: Vec<Finding>,
+    },
+    DecisionMade {
+        round: u32,
+        decision: Decision,
+        /// The rule that turned the verdicts into the decision, in words.
+        rule: String,
+    },
+    ManuallyApproved {
+        by: String,
+        reason: String,
+    },
+    ManuallyRejected {
+        by: String,
+        reason: String,
+    },
+    TrafficSwitched {
+        from: Option<Slot>,
+        to: Slot,
+        endpoint: String,
+    },
+    Drained {
+        slot: Slot,
+        remaining: u32,
+        waited_ms: u64,
+        timed_out: bool,
+    },
+    BlueStopped {
+        slot: Slot,
+        release: String,
+        retained: bool,
+    },
+    ReportWritten {
+        path: String,
+        sha256: String,
+    },
+    IssuesClosed {
+        issues: Vec<u64>,
+    },
+    Completed {
+        outcome: Outcome,
+    },
+    RollbackStarted {
+        reason: String,
+        after_promotion: bool,
+        to_release: Option<String>,
+    },
+    RollbackCompleted {
+        live_release: Option<String>,
+        live_slot: Option<Slot>,
+    },
+    ReturnedToDevelopment {
+        reason: String,
+        findings: Vec<Finding>,
+    },
+    Aborted {
+        by: String,
+        reason: String,
+    },
+    Failed {
+        reason: String,
+    },
+}
+
+impl Event {
+    pub fn kind(&self) -> EventKind {
+        EventKind::from(self)
+    }
+}
+
+impl EventKind {
+    /// The kind's name as it appears in the encoding and in `events` output.
+    pub fn name(self) -> &'static str {
+        self.into()
+    }
+}

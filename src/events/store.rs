@@ -1,0 +1,315 @@
+//! `EventStore`: the log's public face. Opening checks the tail against the
+//! seal and repairs the stream index; appends go to the group-commit writer.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use tokio::sync::{oneshot, watch};
+
+use super::committer::{Committer, Request};
+use super::error::StoreError;
+use super::raw_log::{RawLog, index_key};
+use super::record::RecordView;
+use super::seal::{self, Seal, SealState, SealWriter};
+use super::upcast::Upcasters;
+use super::{Envelope, Event, Hash, StreamId, encode_payload};
+
+/// Where the log ends: the sequence the next record gets and the hash it chains to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Head {
+    pub next_seq: u64,
+    pub last_hash: Hash,
+}
+
+/// What an append wrote: `count` events from `first_seq` and `first_version`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    pub stream: StreamId,
+    pub first_seq: u64,
+    pub first_version: u64,
+    pub count: u64,
+}
+
+impl Appended {
+    /// The stream's length after this append: the next append's expected version.
+    pub fn next_version(&self) -> u64 {
+        self.first_version + self.count
+    }
+}
+
+/// The event log. Cheap to clone; the writer stops when the last clone drops.
+#[derive(Clone)]
+pub struct EventStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    log: Arc<RawLog>,
+    upcasters: Upcasters,
+    head: watch::Receiver<Head>,
+    requests: Option<mpsc::Sender<Request>>,
+    writer: Option<JoinHandle<()>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Closing the channel ends the writer's loop once it has answered
+        // everything already sent.
+        self.requests.take();
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
+}
+
+impl EventStore {
+    /// Opens (or creates) the log under `data_dir`, reading schema versions
+    /// up to this build's.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        Self::open_with(data_dir, Upcasters::standard())
+    }
+
+    pub fn open_with(data_dir: &Path, upcasters: Upcasters) -> Result<Self, StoreError> {
+        let log = Arc::new(RawLog::open(data_dir)?);
+        let head = read_head(&log)?;
+        check_against_seal(&log, head)?;
+        repair_index(&log)?;
+        let seal = SealWriter::open(&log.seal_path())?;
+        seal.write_durably(Seal {
+            count: head.next_seq,
+            last_hash: head.last_hash,
+        })?;
+        let (head_tx, head_rx) = watch::channel(head);
+        let (requests, receiver) = mpsc::channel();
+        let committer = Committer {
+            log: log.clone(),
+            seal,
+            head,
+            head_tx,
+            stream_lens: HashMap::new(),
+            poisoned: None,
+        };
+        let writer = std::thread::Builder::new()
+            .name("event-log-writer".into())
+            .spawn(move || committer.run(receiver))
+            .map_err(|source| StoreError::Io {
+                path: data_dir.to_path_buf(),
+                source,
+            })?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                log,
+                upcasters,
+                head: head_rx,
+                requests: Some(requests),
+                writer: Some(writer),
+            }),
+        })
+    }
+
+    /// Appends `events` to `stream`, which must hold exactly
+    /// `expected_version` events; returns once they are on disk.
+    pub async fn append(
+        &self,
+        stream: StreamId,
+        expected_version: u64,
+        events: &[Event],
+    ) -> Result<Appended, StoreError> {
+        let reply = self.send(stream, expected_version, events)?;
+        reply.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// `append` for threads outside an async runtime (it panics inside one,
+    /// as every blocking wait on a tokio channel does).
+    pub fn append_blocking(
+        &self,
+        stream: StreamId,
+        expected_version: u64,
+        events: &[Event],
+    ) -> Result<Appended, StoreError> {
+        let reply = self.send(stream, expected_version, events)?;
+        reply.blocking_recv().map_err(|_| StoreError::Closed)?
+    }
+
+    fn send(
+        &self,
+        stream: StreamId,
+        expected: u64,
+        events: &[Event],
+    ) -> Result<oneshot::Receiver<Result<Appended, StoreError>>, StoreError> {
+        if events.is_empty() {
+            return Err(StoreError::EmptyAppend);
+        }
+        // Encoding happens on the caller's thread so the writer only hashes.
+        let payloads = events
+            .iter()
+            .map(|event| {
+                encode_payload(event).map_err(|source| StoreError::Codec {
+                    seq: self.head().next_seq,
+                    source,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let (reply, receiver) = oneshot::channel();
+        let requests = self.inner.requests.as_ref().ok_or(StoreError::Closed)?;
+        requests
+            .send(Request {
+                stream,
+                expected,
+                payloads,
+                reply,
+            })
+            .map_err(|_| StoreError::Closed)?;
+        Ok(receiver)
+    }
+
+    /// The events of `stream` from `from_version` on, in order.
+    pub fn read_stream(
+        &self,
+        stream: StreamId,
+        from_version: u64,
+    ) -> Result<Vec<Envelope>, StoreError> {
+        let log = &self.inner.log;
+        let mut out = Vec::new();
+        for entry in log.stream_index(stream, from_version) {
+            let (version, seq) = entry?;
+            let bytes = log.record(seq)?.ok_or_else(|| StoreError::Inconsistent {
+                seq,
+                message: format!(
+                    "the index places {stream} version {version} here, but there is no record"
+                ),
+            })?;
+            let envelope = Envelope::decode(seq, &bytes, &self.inner.upcasters)?;
+            if envelope.stream != stream || envelope.version != version {
+                return Err(StoreError::Inconsistent {
+                    seq,
+                    message: format!(
+                        "the index places {stream} version {version} here, but the record is {} version {}",
+                        envelope.stream, envelope.version
+                    ),
+                });
+            }
+            out.push(envelope);
+        }
+        Ok(out)
+    }
+
+    /// Every event from global sequence `from` on, in order.
+    pub fn read_from(&self, from: u64) -> impl Iterator<Item = Result<Envelope, StoreError>> + '_ {
+        self.inner.log.records(from).map(|entry| {
+            let (seq, bytes) = entry?;
+            Envelope::decode(seq, &bytes, &self.inner.upcasters)
+        })
+    }
+
+    pub fn head(&self) -> Head {
+        *self.inner.head.borrow()
+    }
+
+    /// A receiver that changes after every commit. It only signals: readers
+    /// catch up with `read_from` from their own checkpoint.
+    pub fn subscribe(&self) -> watch::Receiver<Head> {
+        self.inner.head.clone()
+    }
+
+    pub fn raw(&self) -> &RawLog {
+        &self.inner.log
+    }
+}
+
+fn read_head(log: &RawLog) -> Result<Head, StoreError> {
+    let Some((seq, bytes)) = log.last()? else {
+        return Ok(Head {
+            next_seq: 0,
+            last_hash: Hash::ZERO,
+        });
+    };
+    let view = RecordView::parse(&bytes).map_err(|source| StoreError::Corrupt { seq, source })?;
+    if !view.hash_matches() {
+        return Err(StoreError::Inconsistent {
+            seq,
+            message: "its hash does not match its content".into(),
+        });
+    }
+    Ok(Head {
+        next_seq: seq + 1,
+        last_hash: view.header.hash,
+    })
+}
+
+/// Refuses a log that holds fewer records than were acknowledged, or whose
+/// record at the seal is not the one acknowledged.
+fn check_against_seal(log: &RawLog, head: Head) -> Result<(), StoreError> {
+    let seal = match seal::read(&log.seal_path())? {
+        SealState::Intact(seal) => seal,
+        SealState::Missing if head.next_seq == 0 => return Ok(()),
+        SealState::Missing => {
+            return Err(StoreError::Inconsistent {
+                seq: head.next_seq.saturating_sub(1),
+                message: format!(
+                    "the seal {} is missing, so lost records could go unnoticed",
+                    log.seal_path().display()
+                ),
+            });
+        }
+        SealState::Damaged => {
+            return Err(StoreError::Inconsistent {
+                seq: head.next_seq.saturating_sub(1),
+                message: format!("the seal {} is damaged", log.seal_path().display()),
+            });
+        }
+    };
+    if seal.count > head.next_seq {
+        return Err(StoreError::Inconsistent {
+            seq: head.next_seq,
+            message: format!(
+                "{} records were acknowledged but the log ends after {}",
+                seal.count, head.next_seq
+            ),
+        });
+    }
+    if seal.count == 0 {
+        return Ok(());
+    }
+    let seq = seal.count - 1;
+    let bytes = log.record(seq)?.ok_or_else(|| StoreError::Inconsistent {
+        seq,
+        message: "the last acknowledged record is missing".into(),
+    })?;
+    let view = RecordView::parse(&bytes).map_err(|source| StoreError::Corrupt { seq, source })?;
+    if view.header.hash != seal.last_hash {
+        return Err(StoreError::Inconsistent {
+            seq,
+            message:
+                "it is not the record that was acknowledged (its hash differs from the seal's)"
+                    .into(),
+        });
+    }
+    Ok(())
+}
+
+/// The index is written after the records in each commit, so a crash can
+/// leave the newest records unindexed; index them again, newest first, until
+/// one is found indexed.
+fn repair_index(log: &RawLog) -> Result<(), StoreError> {
+    let mut missing = sled::Batch::default();
+    let mut repaired = 0;
+    for entry in log.records(0).rev() {
+        let (seq, bytes) = entry?;
+        let view =
+            RecordView::parse(&bytes).map_err(|source| StoreError::Corrupt { seq, source })?;
+        let (stream, version) = (view.header.stream, view.header.version);
+        if log.has_index_entry(stream, version)? {
+            break;
+        }
+        missing.insert(&index_key(stream, version), &seq.to_be_bytes());
+        repaired += 1;
+    }
+    if repaired > 0 {
+        log.write(sled::Batch::default(), missing)?;
+    }
+    Ok(())
+}
