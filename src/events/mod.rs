@@ -11,6 +11,7 @@ mod error;
 mod event;
 mod raw_log;
 pub mod record;
+pub mod samples;
 mod seal;
 mod store;
 mod upcast;

@@ -1,0 +1,169 @@
+//! One fixed example of every event kind, for the golden-bytes fixtures,
+//! tests and benchmarks. The match is exhaustive, so a new kind cannot be
+//! added without an example (and so without a fixture).
+
+use chrono::DateTime;
+
+use super::event::{
+    Decision, Event, EventKind, Finding, FixOutcome, MissingInput, Outcome, Role, Severity, Slot,
+    Tier, Verdict,
+};
+
+pub fn sample(kind: EventKind) -> Event {
+    let finding = || Finding {
+        severity: Severity::High,
+        requirement: Some("REQ-3".into()),
+        file: Some("src/greet.rs".into()),
+        line: Some(42),
+        message: "greeting ignores the configured locale".into(),
+    };
+    match kind {
+        EventKind::DeploymentRequested => Event::DeploymentRequested {
+            app: "hello".into(),
+            release: "v2".into(),
+            requested_by: "ana".into(),
+            config: "[app]\nname = \"hello\"\n[runtime]\nsecrets = [\"API_TOKEN\"]\n".into(),
+            rollback_to: Some("v1".into()),
+            commit: Some("0a1b2c3d".into()),
+            committed_at: DateTime::from_timestamp(1_764_000_000, 0),
+        },
+        EventKind::InputsValidated => Event::InputsValidated {
+            checked: vec!["code".into(), "requirements".into(), "tests".into()],
+        },
+        EventKind::InputsRejected => Event::InputsRejected {
+            missing: vec![MissingInput {
+                item: "requirements".into(),
+                reason: "REQUIREMENTS.md is empty".into(),
+            }],
+        },
+        EventKind::GreenDeployIntended => Event::GreenDeployIntended {
+            slot: Slot::Green,
+            release: "v2".into(),
+            attempt: 1,
+        },
+        EventKind::GreenStarted => Event::GreenStarted {
+            slot: Slot::Green,
+            endpoint: "127.0.0.1:41002".into(),
+            instance: "pid:4242".into(),
+        },
+        EventKind::GreenHealthy => Event::GreenHealthy {
+            slot: Slot::Green,
+            endpoint: "127.0.0.1:41002".into(),
+            checks: 3,
+            elapsed_ms: 600,
+        },
+        EventKind::GreenUnhealthy => Event::GreenUnhealthy {
+            slot: Slot::Green,
+            checks: 150,
+            elapsed_ms: 30_000,
+            diagnosis: "exit status 1: address already in use".into(),
+        },
+        EventKind::FixAttempted => Event::FixAttempted {
+            tier: Tier::Driver,
+            attempt: 1,
+            diagnosis: "address already in use".into(),
+            action: "new port".into(),
+            outcome: FixOutcome::Applied,
+        },
+        EventKind::Escalated => Event::Escalated {
+            from: Tier::Driver,
+            to: Tier::Senior,
+            reason: "3 driver attempts exhausted".into(),
+        },
+        EventKind::TestRunIntended => Event::TestRunIntended {
+            command: "./smoke-test.sh".into(),
+            target_url: "http://127.0.0.1:41002".into(),
+        },
+        EventKind::TestRunCompleted => Event::TestRunCompleted {
+            passed: 12,
+            failed: 0,
+            skipped: 1,
+            duration_ms: 840,
+            exit_code: Some(0),
+            output_tail: "test result: ok. 12 passed; 0 failed; 1 ignored".into(),
+        },
+        EventKind::ReviewRequested => Event::ReviewRequested {
+            round: 1,
+            members: vec!["tests".into(), "requirements".into(), "hygiene".into()],
+        },
+        EventKind::VerdictRecorded => Event::VerdictRecorded {
+            round: 1,
+            role: Role::Trio,
+            member: "requirements".into(),
+            model: "builtin".into(),
+            verdict: Verdict::FixesNeeded,
+            summary: "REQ-3 is not covered".into(),
+            findings: vec![finding()],
+        },
+        EventKind::SynthesisRecorded => Event::SynthesisRecorded {
+            round: 1,
+            member: "synthesis".into(),
+            model: "builtin".into(),
+            verdict: Verdict::FixesNeeded,
+            summary: "Reviewer B found an uncovered requirement".into(),
+            findings: vec![finding()],
+        },
+        EventKind::DecisionMade => Event::DecisionMade {
+            round: 1,
+            decision: Decision::FixesNeeded,
+            rule: "synthesis asks for fixes: back to the fix loop".into(),
+        },
+        EventKind::ManuallyApproved => Event::ManuallyApproved {
+            by: "ana".into(),
+            reason: "smoke-tested by hand".into(),
+        },
+        EventKind::ManuallyRejected => Event::ManuallyRejected {
+            by: "ana".into(),
+            reason: "wrong copy on the landing page".into(),
+        },
+        EventKind::TrafficSwitched => Event::TrafficSwitched {
+            from: Some(Slot::Blue),
+            to: Slot::Green,
+            endpoint: "127.0.0.1:41002".into(),
+        },
+        EventKind::Drained => Event::Drained {
+            slot: Slot::Blue,
+            remaining: 0,
+            waited_ms: 120,
+            timed_out: false,
+        },
+        EventKind::BlueStopped => Event::BlueStopped {
+            slot: Slot::Blue,
+            release: "v1".into(),
+            retained: true,
+        },
+        EventKind::ReportWritten => Event::ReportWritten {
+            path: "docs/deployments/2026-11-25-hello-v2.md".into(),
+            sha256: "5d41402abc4b2a76b9719d911017c592".into(),
+        },
+        EventKind::IssuesClosed => Event::IssuesClosed {
+            issues: vec![12, 15],
+        },
+        EventKind::Completed => Event::Completed {
+            outcome: Outcome::Promoted,
+        },
+        EventKind::RollbackStarted => Event::RollbackStarted {
+            reason: "error rate above 5% after the switch".into(),
+            after_promotion: true,
+            to_release: Some("v1".into()),
+        },
+        EventKind::RollbackCompleted => Event::RollbackCompleted {
+            live_release: Some("v1".into()),
+            live_slot: Some(Slot::Blue),
+        },
+        EventKind::ReturnedToDevelopment => Event::ReturnedToDevelopment {
+            reason: "major flaw upheld by the synthesis".into(),
+            findings: vec![Finding {
+                severity: Severity::Critical,
+                ..finding()
+            }],
+        },
+        EventKind::Aborted => Event::Aborted {
+            by: "ana".into(),
+            reason: "wrong release".into(),
+        },
+        EventKind::Failed => Event::Failed {
+            reason: "backend unreachable".into(),
+        },
+    }
+}

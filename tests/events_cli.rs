@@ -1,0 +1,57 @@
+//! `deployflow events`: the raw log as JSON lines.
+
+mod common;
+
+use common::{deployflow, write_log};
+use deployflow::events::EventKind;
+use strum::IntoEnumIterator;
+
+#[test]
+fn every_record_is_one_json_line_with_its_envelope_and_decoded_payload() {
+    let dir = tempfile::tempdir().unwrap();
+    let count = write_log(dir.path(), 2);
+    let out = deployflow(dir.path(), &["events"]);
+    assert_eq!(out.status.code(), Some(0));
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(lines.len() as u64, count);
+    let kinds = EventKind::iter().count();
+    for (i, line) in lines.iter().enumerate() {
+        assert_eq!(line["seq"], i as u64);
+        assert_eq!(line["version"], (i % kinds) as u64);
+        assert_eq!(line["schema_version"], 1);
+        for field in ["stream", "event_id", "recorded_at", "prev_hash", "hash", "kind"] {
+            assert!(line[field].is_string(), "{field} in {line}");
+        }
+    }
+    assert_eq!(lines[0]["prev_hash"], "0".repeat(64));
+    assert_eq!(lines[1]["prev_hash"], lines[0]["hash"]);
+    assert_eq!(lines[0]["kind"], "deployment_requested");
+    assert_eq!(lines[0]["event"]["app"], "hello");
+    assert_eq!(lines[0]["event"]["rollback_to"], "v1");
+}
+
+#[test]
+fn from_starts_at_a_sequence() {
+    let dir = tempfile::tempdir().unwrap();
+    let count = write_log(dir.path(), 1);
+    let out = deployflow(dir.path(), &["events", "--from", "5"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.lines().count() as u64, count - 5);
+    let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(first["seq"], 5);
+}
+
+#[test]
+fn a_log_in_use_by_another_process_is_named_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    write_log(dir.path(), 1);
+    let _held = deployflow::events::EventStore::open(dir.path()).unwrap();
+    let out = deployflow(dir.path(), &["events"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("in use by another deployflow process"), "{err}");
+}
