@@ -15,8 +15,13 @@ fn appends_get_consecutive_sequences_and_stream_versions() {
     let dir = tempfile::tempdir().unwrap();
     let store = EventStore::open(dir.path()).unwrap();
     let (a, b) = (StreamId::new(), StreamId::new());
-    let first = store.append_blocking(a, 0, &[failed("1"), failed("2")]).unwrap();
-    assert_eq!((first.first_seq, first.first_version, first.count), (0, 0, 2));
+    let first = store
+        .append_blocking(a, 0, &[failed("1"), failed("2")])
+        .unwrap();
+    assert_eq!(
+        (first.first_seq, first.first_version, first.count),
+        (0, 0, 2)
+    );
     let second = store.append_blocking(b, 0, &[failed("3")]).unwrap();
     assert_eq!((second.first_seq, second.first_version), (2, 0));
     let third = store.append_blocking(a, 2, &[failed("4")]).unwrap();
@@ -44,16 +49,34 @@ fn a_stale_expected_version_is_a_conflict_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let store = EventStore::open(dir.path()).unwrap();
     let stream = StreamId::new();
-    store.append_blocking(stream, 0, &[failed("first")]).unwrap();
+    store
+        .append_blocking(stream, 0, &[failed("first")])
+        .unwrap();
     let err = store
         .append_blocking(stream, 0, &[failed("second"), failed("third")])
         .unwrap_err();
     assert!(
-        matches!(err, StoreError::Conflict { expected: 0, actual: 1, .. }),
+        matches!(
+            err,
+            StoreError::Conflict {
+                expected: 0,
+                actual: 1,
+                ..
+            }
+        ),
         "{err}"
     );
-    let err = store.append_blocking(stream, 5, &[failed("ahead")]).unwrap_err();
-    assert!(matches!(err, StoreError::Conflict { expected: 5, actual: 1, .. }));
+    let err = store
+        .append_blocking(stream, 5, &[failed("ahead")])
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        StoreError::Conflict {
+            expected: 5,
+            actual: 1,
+            ..
+        }
+    ));
     assert_eq!(store.head().next_seq, 1);
     assert_eq!(store.read_stream(stream, 0).unwrap().len(), 1);
 }
@@ -72,18 +95,27 @@ fn events_survive_a_reopen_and_versions_continue() {
     let stream = StreamId::new();
     let before = {
         let store = EventStore::open(dir.path()).unwrap();
-        store.append_blocking(stream, 0, &[sample(EventKind::DeploymentRequested)]).unwrap();
-        store.append_blocking(stream, 1, &[sample(EventKind::InputsValidated)]).unwrap();
+        store
+            .append_blocking(stream, 0, &[sample(EventKind::DeploymentRequested)])
+            .unwrap();
+        store
+            .append_blocking(stream, 1, &[sample(EventKind::InputsValidated)])
+            .unwrap();
         store.read_from(0).map(|e| e.unwrap()).collect::<Vec<_>>()
     };
     let store = EventStore::open(dir.path()).unwrap();
     let after: Vec<_> = store.read_from(0).map(|e| e.unwrap()).collect();
     assert_eq!(before, after);
-    let err = store.append_blocking(stream, 0, &[failed("stale")]).unwrap_err();
+    let err = store
+        .append_blocking(stream, 0, &[failed("stale")])
+        .unwrap_err();
     assert!(matches!(err, StoreError::Conflict { actual: 2, .. }));
     let next = store.append_blocking(stream, 2, &[failed("next")]).unwrap();
     assert_eq!((next.first_seq, next.first_version), (2, 2));
-    assert_eq!(store.read_from(2).next().unwrap().unwrap().prev_hash, after[1].hash);
+    assert_eq!(
+        store.read_from(2).next().unwrap().unwrap().prev_hash,
+        after[1].hash
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -95,7 +127,10 @@ async fn the_subscription_wakes_waiters_after_each_commit() {
     let stream = StreamId::new();
     let task = tokio::spawn(async move {
         for version in 0..3 {
-            writer.append(stream, version, &[failed("x")]).await.unwrap();
+            writer
+                .append(stream, version, &[failed("x")])
+                .await
+                .unwrap();
         }
     });
     // A follower catches up from its own checkpoint whenever it is woken.
@@ -117,7 +152,9 @@ fn an_unindexed_tail_left_by_a_crash_is_indexed_again_at_open() {
     let stream = StreamId::new();
     {
         let store = EventStore::open(dir.path()).unwrap();
-        store.append_blocking(stream, 0, &[failed("a"), failed("b"), failed("c")]).unwrap();
+        store
+            .append_blocking(stream, 0, &[failed("a"), failed("b"), failed("c")])
+            .unwrap();
     }
     {
         // A crash between the records' batch and the index's.
@@ -141,16 +178,27 @@ fn a_log_that_lost_acknowledged_records_is_refused_at_open() {
     let dir = tempfile::tempdir().unwrap();
     {
         let store = EventStore::open(dir.path()).unwrap();
-        store.append_blocking(StreamId::new(), 0, &[failed("a"), failed("b")]).unwrap();
+        store
+            .append_blocking(StreamId::new(), 0, &[failed("a"), failed("b")])
+            .unwrap();
     }
     {
         let log = RawLog::open(dir.path()).unwrap();
-        log.sled().open_tree("events").unwrap().remove(1u64.to_be_bytes()).unwrap();
+        log.sled()
+            .open_tree("events")
+            .unwrap()
+            .remove(1u64.to_be_bytes())
+            .unwrap();
         log.sled().flush().unwrap();
     }
-    let err = EventStore::open(dir.path()).err().expect("open must refuse");
+    let err = EventStore::open(dir.path())
+        .err()
+        .expect("open must refuse");
     assert!(err.is_corruption());
-    assert!(err.to_string().contains("2 records were acknowledged"), "{err}");
+    assert!(
+        err.to_string().contains("2 records were acknowledged"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -158,9 +206,13 @@ fn a_missing_seal_on_a_written_log_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     {
         let store = EventStore::open(dir.path()).unwrap();
-        store.append_blocking(StreamId::new(), 0, &[failed("a")]).unwrap();
+        store
+            .append_blocking(StreamId::new(), 0, &[failed("a")])
+            .unwrap();
     }
     std::fs::remove_file(dir.path().join("events.head")).unwrap();
-    let err = EventStore::open(dir.path()).err().expect("open must refuse");
+    let err = EventStore::open(dir.path())
+        .err()
+        .expect("open must refuse");
     assert!(err.to_string().contains("seal"), "{err}");
 }

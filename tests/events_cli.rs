@@ -23,7 +23,14 @@ fn every_record_is_one_json_line_with_its_envelope_and_decoded_payload() {
         assert_eq!(line["seq"], i as u64);
         assert_eq!(line["version"], (i % kinds) as u64);
         assert_eq!(line["schema_version"], 1);
-        for field in ["stream", "event_id", "recorded_at", "prev_hash", "hash", "kind"] {
+        for field in [
+            "stream",
+            "event_id",
+            "recorded_at",
+            "prev_hash",
+            "hash",
+            "kind",
+        ] {
             assert!(line[field].is_string(), "{field} in {line}");
         }
     }
@@ -53,5 +60,8 @@ fn a_log_in_use_by_another_process_is_named_as_such() {
     let out = deployflow(dir.path(), &["events"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("in use by another deployflow process"), "{err}");
+    assert!(
+        err.contains("in use by another deployflow process"),
+        "{err}"
+    );
 }

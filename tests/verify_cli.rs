@@ -63,7 +63,24 @@ fn a_flipped_byte_in_any_record_is_found_at_its_sequence() {
             log.record(seq).unwrap().unwrap().len()
         };
         // The CRC, each header field, and the payload's first, middle and last byte.
-        let positions = [0, 3, 4, 5, 12, 13, 30, 40, 55, 62, 66, 70, 100, 131, len / 2 + 66, len - 1];
+        let positions = [
+            0,
+            3,
+            4,
+            5,
+            12,
+            13,
+            30,
+            40,
+            55,
+            62,
+            66,
+            70,
+            100,
+            131,
+            len / 2 + 66,
+            len - 1,
+        ];
         for pos in positions {
             let copy = damaged_copy(dir.path(), |tree| {
                 let mut bytes = record_bytes(tree, seq);
@@ -72,7 +89,10 @@ fn a_flipped_byte_in_any_record_is_found_at_its_sequence() {
             });
             let (code, report) = verify_json(copy.path());
             assert_eq!(code, Some(5), "record {seq} byte {pos}: {report}");
-            assert_eq!(report["first_bad"]["seq"], seq, "record {seq} byte {pos}: {report}");
+            assert_eq!(
+                report["first_bad"]["seq"], seq,
+                "record {seq} byte {pos}: {report}"
+            );
             assert_eq!(report["checked"], seq, "record {seq} byte {pos}");
         }
     }
@@ -104,7 +124,10 @@ fn a_lost_tail_is_found_through_the_seal() {
     assert_eq!(out.status.code(), Some(5));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains(&format!("{count} records were acknowledged but the log ends after {}", count - 2)),
+        text.contains(&format!(
+            "{count} records were acknowledged but the log ends after {}",
+            count - 2
+        )),
         "{text}"
     );
 }
@@ -168,7 +191,10 @@ fn damage_to_the_storage_files_is_detected_or_harmless_never_a_panic() {
                     // must read exactly as before.
                     let events = deployflow(copy.path(), &["events"]);
                     assert_eq!(events.status.code(), Some(0));
-                    assert!(events.stdout == original_events, "byte {pos} changed the log silently");
+                    assert!(
+                        events.stdout == original_events,
+                        "byte {pos} changed the log silently"
+                    );
                 }
                 other => panic!(
                     "byte {pos} (truncate: {truncate}) gave exit {other:?}: {}",

@@ -43,6 +43,24 @@ pub fn decode_payload(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::events::arbitrary;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn decode_inverts_encode(event in arbitrary::event()) {
+            let bytes = encode_payload(&event).unwrap();
+            let decoded = decode_payload(SCHEMA_VERSION, &bytes, &Upcasters::standard()).unwrap();
+            prop_assert_eq!(decoded, event);
+        }
+
+        #[test]
+        fn arbitrary_bytes_decode_to_an_error_or_an_event_never_a_panic(
+            bytes in proptest::collection::vec(any::<u8>(), 0..64)
+        ) {
+            let _ = decode_payload(SCHEMA_VERSION, &bytes, &Upcasters::standard());
+        }
+    }
     use crate::events::{Slot, Tier};
     use serde::Serialize;
 

@@ -4,6 +4,8 @@
 //! appends (optimistic concurrency per stream, group commit, flushed before
 //! it returns) and reads; `verify` walks the CRCs and the chain.
 
+#[cfg(test)]
+pub(crate) mod arbitrary;
 mod codec;
 mod committer;
 mod envelope;

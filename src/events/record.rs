@@ -148,6 +148,32 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_header_and_payload_survive_the_round_trip(
+            seq: u64, stream: u128, version: u64, event_id: u128,
+            secs in -62_135_596_800i64..253_402_300_799, nanos in 0u32..1_000_000_000,
+            schema_version: u16, prev: [u8; 32],
+            payload in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+        ) {
+            let header = Header {
+                seq,
+                stream: StreamId(Uuid::from_u128(stream)),
+                version,
+                event_id: Uuid::from_u128(event_id),
+                recorded_at: DateTime::from_timestamp(secs, nanos).unwrap(),
+                schema_version,
+                prev_hash: Hash(prev),
+                hash: Hash::ZERO,
+            };
+            let (bytes, hash) = encode(&header, &payload);
+            let view = RecordView::parse(&bytes).unwrap();
+            proptest::prop_assert_eq!(view.header, Header { hash, ..header });
+            proptest::prop_assert_eq!(view.payload, &payload[..]);
+            proptest::prop_assert!(view.hash_matches());
+        }
+    }
+
     #[test]
     fn a_record_parses_back_to_its_header_and_payload() {
         let (bytes, hash) = encode(&header(), b"payload");

@@ -87,12 +87,10 @@ mod tests {
                 return Err("payload is not a map".into());
             };
             for (kind, fields) in &mut kinds {
-                if kind.as_str() == Some("failed") {
-                    if let rmpv::Value::Map(fields) = fields {
-                        for (name, _) in fields.iter_mut() {
-                            if name.as_str() == Some("error") {
-                                *name = "reason".into();
-                            }
+                if let (Some("failed"), rmpv::Value::Map(fields)) = (kind.as_str(), fields) {
+                    for (name, _) in fields.iter_mut() {
+                        if name.as_str() == Some("error") {
+                            *name = "reason".into();
                         }
                     }
                 }
