@@ -18,13 +18,29 @@ fn log() -> (tempfile::TempDir, u64) {
     (dir, count)
 }
 
-fn damaged_copy(original: &Path, damage: impl FnOnce(&sled::Tree)) -> tempfile::TempDir {
+fn damaged_copy(original: &Path, damage: impl FnOnce(&RawLog)) -> tempfile::TempDir {
     let copy = tempfile::tempdir().unwrap();
     copy_dir(original, copy.path());
     let log = RawLog::open(copy.path()).unwrap();
-    damage(&log.sled().open_tree("events").unwrap());
+    damage(&log);
     log.sled().flush().unwrap();
     copy
+}
+
+/// Rewrites record `seq` inside its segment, as damage on disk would.
+fn rewrite_record(log: &RawLog, seq: u64, change: impl FnOnce(&[u8]) -> Vec<u8>) {
+    let (key, segment, range) = log.locate(seq).unwrap().unwrap();
+    let mut bytes = segment[..range.start].to_vec();
+    bytes.extend(change(&segment[range.clone()]));
+    bytes.extend_from_slice(&segment[range.end..]);
+    log.tree().insert(key.to_be_bytes(), bytes).unwrap();
+}
+
+/// Removes the whole segment (the commit) that holds record `seq`.
+fn remove_commit_of(log: &RawLog, seq: u64) -> u64 {
+    let (key, segment, _) = log.locate(seq).unwrap().unwrap();
+    log.tree().remove(key.to_be_bytes()).unwrap();
+    deployflow::events::segment::ranges(&segment).count() as u64
 }
 
 fn verify_json(dir: &Path) -> (Option<i32>, serde_json::Value) {
@@ -33,10 +49,6 @@ fn verify_json(dir: &Path) -> (Option<i32>, serde_json::Value) {
     let report = serde_json::from_str(&stdout)
         .unwrap_or_else(|e| panic!("verify printed no JSON ({e}): {stdout} {:?}", out.stderr));
     (out.status.code(), report)
-}
-
-fn record_bytes(tree: &sled::Tree, seq: u64) -> Vec<u8> {
-    tree.get(seq.to_be_bytes()).unwrap().unwrap().to_vec()
 }
 
 #[test]
@@ -82,10 +94,12 @@ fn a_flipped_byte_in_any_record_is_found_at_its_sequence() {
             len - 1,
         ];
         for pos in positions {
-            let copy = damaged_copy(dir.path(), |tree| {
-                let mut bytes = record_bytes(tree, seq);
-                bytes[pos] ^= 0x20;
-                tree.insert(seq.to_be_bytes(), bytes).unwrap();
+            let copy = damaged_copy(dir.path(), |log| {
+                rewrite_record(log, seq, |record| {
+                    let mut bytes = record.to_vec();
+                    bytes[pos] ^= 0x20;
+                    bytes
+                })
             });
             let (code, report) = verify_json(copy.path());
             assert_eq!(code, Some(5), "record {seq} byte {pos}: {report}");
@@ -103,9 +117,12 @@ fn a_truncated_last_record_is_found() {
     let (dir, count) = log();
     let last = count - 1;
     for keep in [0, 1, 4, 60, 130, 131, 140] {
-        let copy = damaged_copy(dir.path(), |tree| {
-            let bytes = record_bytes(tree, last);
-            tree.insert(last.to_be_bytes(), &bytes[..keep]).unwrap();
+        let copy = damaged_copy(dir.path(), |log| {
+            // The record's bytes stop short, as a torn write leaves them.
+            let (key, segment, range) = log.locate(last).unwrap().unwrap();
+            log.tree()
+                .insert(key.to_be_bytes(), &segment[..range.start + keep])
+                .unwrap();
         });
         let (code, report) = verify_json(copy.path());
         assert_eq!(code, Some(5), "kept {keep} bytes: {report}");
@@ -116,17 +133,15 @@ fn a_truncated_last_record_is_found() {
 #[test]
 fn a_lost_tail_is_found_through_the_seal() {
     let (dir, count) = log();
-    let copy = damaged_copy(dir.path(), |tree| {
-        tree.remove((count - 1).to_be_bytes()).unwrap();
-        tree.remove((count - 2).to_be_bytes()).unwrap();
-    });
+    let mut lost = 0;
+    let copy = damaged_copy(dir.path(), |log| lost = remove_commit_of(log, count - 1));
     let out = deployflow(copy.path(), &["verify"]);
     assert_eq!(out.status.code(), Some(5));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains(&format!(
             "{count} records were acknowledged but the log ends after {}",
-            count - 2
+            count - lost
         )),
         "{text}"
     );
@@ -135,25 +150,27 @@ fn a_lost_tail_is_found_through_the_seal() {
 #[test]
 fn a_missing_record_in_the_middle_is_a_gap() {
     let (dir, _) = log();
-    let copy = damaged_copy(dir.path(), |tree| {
-        tree.remove(50u64.to_be_bytes()).unwrap();
+    let mut first = 0;
+    let copy = damaged_copy(dir.path(), |log| {
+        first = log.locate(50).unwrap().unwrap().0;
+        remove_commit_of(log, 50);
     });
     let (code, report) = verify_json(copy.path());
     assert_eq!(code, Some(5));
-    assert_eq!(report["first_bad"]["seq"], 50);
+    assert_eq!(report["first_bad"]["seq"], first);
 }
 
 #[test]
 fn a_rewritten_record_with_a_fresh_crc_and_hash_breaks_the_chain() {
     let (dir, _) = log();
-    let copy = damaged_copy(dir.path(), |tree| {
-        let bytes = record_bytes(tree, 40);
-        let view = RecordView::parse(&bytes).unwrap();
-        let mut payload = view.payload.to_vec();
-        let last = payload.len() - 1;
-        payload[last] ^= 1;
-        let (forged, _) = record::encode(&view.header, &payload);
-        tree.insert(40u64.to_be_bytes(), forged).unwrap();
+    let copy = damaged_copy(dir.path(), |log| {
+        rewrite_record(log, 40, |record| {
+            let view = RecordView::parse(record).unwrap();
+            let mut payload = view.payload.to_vec();
+            let last = payload.len() - 1;
+            payload[last] ^= 1;
+            record::encode(&view.header, &payload).0
+        })
     });
     let (code, report) = verify_json(copy.path());
     assert_eq!(code, Some(5), "{report}");

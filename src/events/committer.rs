@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError};
 
 use chrono::Utc;
@@ -15,9 +16,10 @@ use tokio::sync::{oneshot, watch};
 use uuid::Uuid;
 
 use super::error::StoreError;
-use super::raw_log::{RawLog, event_key, index_key};
+use super::raw_log::{MAX_SEQ, RawLog, event_key, index_key};
 use super::record::{self, Header};
 use super::seal::{Seal, SealWriter};
+use super::segment;
 use super::store::{Appended, Head};
 use super::{SCHEMA_VERSION, StreamId};
 
@@ -42,6 +44,8 @@ pub(super) struct Committer {
     /// Set after a failed write: sled's state is then unknown, so nothing more
     /// is written until the store is reopened and reads its real tail.
     pub poisoned: Option<String>,
+    /// Flushes done so far, for `EventStore::commits`.
+    pub commits: Arc<AtomicU64>,
 }
 
 impl Committer {
@@ -73,8 +77,9 @@ impl Committer {
         }
         let mut head = self.head;
         let mut lens: HashMap<StreamId, u64> = HashMap::new();
-        let mut records = sled::Batch::default();
-        let mut index = sled::Batch::default();
+        let mut writes = sled::Batch::default();
+        let commit_first_seq = head.next_seq;
+        let mut records = Vec::new();
         let mut accepted = Vec::with_capacity(batch.len());
         let recorded_at = Utc::now();
         for request in batch {
@@ -96,6 +101,11 @@ impl Committer {
                 }));
                 continue;
             }
+            let count = request.payloads.len() as u64;
+            if head.next_seq + count > MAX_SEQ {
+                let _ = request.reply.send(Err(StoreError::Full { max: MAX_SEQ }));
+                continue;
+            }
             let first_seq = head.next_seq;
             for (offset, payload) in request.payloads.iter().enumerate() {
                 let header = Header {
@@ -109,8 +119,8 @@ impl Committer {
                     hash: head.last_hash,
                 };
                 let (bytes, hash) = record::encode(&header, payload);
-                records.insert(&event_key(header.seq), bytes);
-                index.insert(
+                segment::push(&mut records, &bytes);
+                writes.insert(
                     &index_key(request.stream, header.version),
                     &header.seq.to_be_bytes(),
                 );
@@ -119,7 +129,6 @@ impl Committer {
                     last_hash: hash,
                 };
             }
-            let count = request.payloads.len() as u64;
             lens.insert(request.stream, len + count);
             let appended = Appended {
                 stream: request.stream,
@@ -132,7 +141,8 @@ impl Committer {
         if accepted.is_empty() {
             return;
         }
-        if let Err(e) = self.log.write(records, index) {
+        writes.insert(&event_key(commit_first_seq), records);
+        if let Err(e) = self.log.write(writes) {
             let reason = e.to_string();
             self.poisoned = Some(reason.clone());
             for (reply, _) in accepted {
@@ -142,6 +152,7 @@ impl Committer {
         }
         self.head = head;
         self.stream_lens.extend(lens);
+        self.commits.fetch_add(1, Ordering::Relaxed);
         if let Err(e) = self.seal.write(Seal {
             count: head.next_seq,
             last_hash: head.last_hash,

@@ -62,6 +62,8 @@ pub enum StoreError {
         expected: u64,
         actual: u64,
     },
+    #[error("the log holds its maximum of {max} records")]
+    Full { max: u64 },
     #[error("an append needs at least one event")]
     EmptyAppend,
     #[error("record {seq} is corrupt: {source}")]

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
@@ -11,7 +12,7 @@ use tokio::sync::{oneshot, watch};
 
 use super::committer::{Committer, Request};
 use super::error::StoreError;
-use super::raw_log::{RawLog, index_key};
+use super::raw_log::RawLog;
 use super::record::RecordView;
 use super::seal::{self, Seal, SealState, SealWriter};
 use super::upcast::Upcasters;
@@ -50,6 +51,7 @@ struct Inner {
     log: Arc<RawLog>,
     upcasters: Upcasters,
     head: watch::Receiver<Head>,
+    commits: Arc<AtomicU64>,
     requests: Option<mpsc::Sender<Request>>,
     writer: Option<JoinHandle<()>>,
 }
@@ -76,7 +78,6 @@ impl EventStore {
         let log = Arc::new(RawLog::open(data_dir)?);
         let head = read_head(&log)?;
         check_against_seal(&log, head)?;
-        repair_index(&log)?;
         let seal = SealWriter::open(&log.seal_path())?;
         seal.write_durably(Seal {
             count: head.next_seq,
@@ -84,7 +85,9 @@ impl EventStore {
         })?;
         let (head_tx, head_rx) = watch::channel(head);
         let (requests, receiver) = mpsc::channel();
+        let commits = Arc::new(AtomicU64::new(0));
         let committer = Committer {
+            commits: commits.clone(),
             log: log.clone(),
             seal,
             head,
@@ -104,6 +107,7 @@ impl EventStore {
                 log,
                 upcasters,
                 head: head_rx,
+                commits,
                 requests: Some(requests),
                 writer: Some(writer),
             }),
@@ -215,6 +219,11 @@ impl EventStore {
         self.inner.head.clone()
     }
 
+    /// Group commits (each one flush) since the store was opened.
+    pub fn commits(&self) -> u64 {
+        self.inner.commits.load(Ordering::Relaxed)
+    }
+
     pub fn raw(&self) -> &RawLog {
         &self.inner.log
     }
@@ -287,29 +296,6 @@ fn check_against_seal(log: &RawLog, head: Head) -> Result<(), StoreError> {
                 "it is not the record that was acknowledged (its hash differs from the seal's)"
                     .into(),
         });
-    }
-    Ok(())
-}
-
-/// The index is written after the records in each commit, so a crash can
-/// leave the newest records unindexed; index them again, newest first, until
-/// one is found indexed.
-fn repair_index(log: &RawLog) -> Result<(), StoreError> {
-    let mut missing = sled::Batch::default();
-    let mut repaired = 0;
-    for entry in log.records(0).rev() {
-        let (seq, bytes) = entry?;
-        let view =
-            RecordView::parse(&bytes).map_err(|source| StoreError::Corrupt { seq, source })?;
-        let (stream, version) = (view.header.stream, view.header.version);
-        if log.has_index_entry(stream, version)? {
-            break;
-        }
-        missing.insert(&index_key(stream, version), &seq.to_be_bytes());
-        repaired += 1;
-    }
-    if repaired > 0 {
-        log.write(sled::Batch::default(), missing)?;
     }
     Ok(())
 }
