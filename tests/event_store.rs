@@ -158,8 +158,7 @@ fn a_log_that_lost_acknowledged_records_is_refused_at_open() {
     }
     {
         let log = RawLog::open(dir.path()).unwrap();
-        log.tree().remove(1u64.to_be_bytes())
-            .unwrap();
+        log.tree().remove(1u64.to_be_bytes()).unwrap();
         log.sled().flush().unwrap();
     }
     let err = EventStore::open(dir.path())

@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::error::StoreError;
 use super::raw_log::{MAX_SEQ, RawLog, event_key, index_key};
-use super::record::{self, Header};
+use super::record::Header;
 use super::seal::{Seal, SealWriter};
 use super::segment;
 use super::store::{Appended, Head};
@@ -48,9 +48,27 @@ pub(super) struct Committer {
     pub commits: Arc<AtomicU64>,
 }
 
+/// How long the writer keeps looking for the next request before it sleeps.
+/// A writer that appends again right after its answer (a Driver recording
+/// the result of the effect it just intended) then finds the committer awake,
+/// which saves a sleep and a wake-up per append.
+const LINGER: std::time::Duration = std::time::Duration::from_micros(50);
+
+fn next_request(requests: &Receiver<Request>) -> Option<Request> {
+    let started = std::time::Instant::now();
+    while started.elapsed() < LINGER {
+        match requests.try_recv() {
+            Ok(request) => return Some(request),
+            Err(TryRecvError::Disconnected) => return None,
+            Err(TryRecvError::Empty) => std::thread::yield_now(),
+        }
+    }
+    requests.recv().ok()
+}
+
 impl Committer {
     pub fn run(mut self, requests: Receiver<Request>) {
-        while let Ok(first) = requests.recv() {
+        while let Some(first) = next_request(&requests) {
             let mut events = first.payloads.len();
             let mut batch = vec![first];
             while events < MAX_EVENTS_PER_COMMIT {
@@ -118,8 +136,7 @@ impl Committer {
                     prev_hash: head.last_hash,
                     hash: head.last_hash,
                 };
-                let (bytes, hash) = record::encode(&header, payload);
-                segment::push(&mut records, &bytes);
+                let hash = segment::push_record(&mut records, &header, payload);
                 writes.insert(
                     &index_key(request.stream, header.version),
                     &header.seq.to_be_bytes(),

@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 use sled::IVec;
 
 use super::StreamId;
-use super::segment;
 use super::error::StoreError;
+use super::segment;
 
 /// The log's sled database, opened with no writer attached.
 pub struct RawLog {
@@ -144,7 +144,9 @@ impl RawLog {
                 doing: "finding a record",
                 source,
             })?;
-        entry.map(|(key, value)| Ok((seq_of(&key)?, value))).transpose()
+        entry
+            .map(|(key, value)| Ok((seq_of(&key)?, value)))
+            .transpose()
     }
 
     fn last_segment(&self) -> Result<Option<(u64, IVec)>, StoreError> {
@@ -157,7 +159,9 @@ impl RawLog {
                 doing: "finding the last record",
                 source,
             })?;
-        entry.map(|(key, value)| Ok((seq_of(&key)?, value))).transpose()
+        entry
+            .map(|(key, value)| Ok((seq_of(&key)?, value)))
+            .transpose()
     }
 
     /// The index entries of `stream` from `from_version` on: (version, seq).

@@ -47,22 +47,32 @@ pub struct Header {
 /// payload, then its CRC. `header.hash` is ignored and computed here.
 pub fn encode(header: &Header, payload: &[u8]) -> (Vec<u8>, Hash) {
     let mut bytes = Vec::with_capacity(HEADER_LEN + payload.len());
-    bytes.extend_from_slice(&[0; 4]);
-    bytes.push(FORMAT);
-    bytes.extend_from_slice(&header.seq.to_be_bytes());
-    bytes.extend_from_slice(header.stream.0.as_bytes());
-    bytes.extend_from_slice(&header.version.to_be_bytes());
-    bytes.extend_from_slice(header.event_id.as_bytes());
-    bytes.extend_from_slice(&header.recorded_at.timestamp().to_be_bytes());
-    bytes.extend_from_slice(&header.recorded_at.timestamp_subsec_nanos().to_be_bytes());
-    bytes.extend_from_slice(&header.schema_version.to_be_bytes());
-    bytes.extend_from_slice(&header.prev_hash.0);
-    let hash = content_hash(&bytes[HASHED_HEADER], payload);
-    bytes.extend_from_slice(&hash.0);
-    bytes.extend_from_slice(payload);
-    let crc = crc32fast::hash(&bytes[4..]);
-    bytes[0..4].copy_from_slice(&crc.to_be_bytes());
+    let hash = encode_into(&mut bytes, header, payload);
     (bytes, hash)
+}
+
+/// `encode`, appending the record to `out` (a segment being built), so a
+/// commit copies each record once.
+pub fn encode_into(out: &mut Vec<u8>, header: &Header, payload: &[u8]) -> Hash {
+    let start = out.len();
+    out.reserve(HEADER_LEN + payload.len());
+    out.extend_from_slice(&[0; 4]);
+    out.push(FORMAT);
+    out.extend_from_slice(&header.seq.to_be_bytes());
+    out.extend_from_slice(header.stream.0.as_bytes());
+    out.extend_from_slice(&header.version.to_be_bytes());
+    out.extend_from_slice(header.event_id.as_bytes());
+    out.extend_from_slice(&header.recorded_at.timestamp().to_be_bytes());
+    out.extend_from_slice(&header.recorded_at.timestamp_subsec_nanos().to_be_bytes());
+    out.extend_from_slice(&header.schema_version.to_be_bytes());
+    out.extend_from_slice(&header.prev_hash.0);
+    let hashed = start + HASHED_HEADER.start..start + HASHED_HEADER.end;
+    let hash = content_hash(&out[hashed], payload);
+    out.extend_from_slice(&hash.0);
+    out.extend_from_slice(payload);
+    let crc = crc32fast::hash(&out[start + 4..]);
+    out[start..start + 4].copy_from_slice(&crc.to_be_bytes());
+    hash
 }
 
 fn content_hash(hashed_header: &[u8], payload: &[u8]) -> Hash {

@@ -14,7 +14,18 @@ use std::ops::Range;
 
 use super::error::RecordError;
 
-pub fn push(segment: &mut Vec<u8>, record: &[u8]) {
+use super::Hash;
+use super::record::{self, HEADER_LEN, Header};
+
+/// Appends a record built from `header` and `payload`; returns its hash.
+pub fn push_record(segment: &mut Vec<u8>, header: &Header, payload: &[u8]) -> Hash {
+    let len = u32::try_from(HEADER_LEN + payload.len()).unwrap_or(u32::MAX);
+    segment.extend_from_slice(&len.to_be_bytes());
+    record::encode_into(segment, header, payload)
+}
+
+#[cfg(test)]
+fn push(segment: &mut Vec<u8>, record: &[u8]) {
     let len = u32::try_from(record.len()).unwrap_or(u32::MAX);
     segment.extend_from_slice(&len.to_be_bytes());
     segment.extend_from_slice(record);
@@ -71,9 +82,7 @@ mod tests {
         push(&mut segment, b"one");
         push(&mut segment, b"");
         push(&mut segment, b"three");
-        let records: Vec<_> = ranges(&segment)
-            .map(|r| &segment[r.unwrap()])
-            .collect();
+        let records: Vec<_> = ranges(&segment).map(|r| &segment[r.unwrap()]).collect();
         assert_eq!(records, [&b"one"[..], b"", b"three"]);
     }
 
