@@ -10,7 +10,7 @@ fn main() -> ExitCode {
         Ok(code) => code.into(),
         Err(e) => {
             eprintln!("error: {e:#}");
-            cli::Exit::Error.into()
+            cli::exit_code_of(&e).into()
         }
     }
 }

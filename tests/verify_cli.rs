@@ -231,3 +231,22 @@ fn verify_without_a_log_is_an_error_not_a_new_log() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no event log"));
     assert!(!dir.path().join("nothing").exists());
 }
+
+#[test]
+fn reading_a_damaged_log_is_an_error_naming_the_record_not_a_panic() {
+    let (dir, count) = log();
+    let copy = damaged_copy(dir.path(), |log| {
+        rewrite_record(log, 30, |record| {
+            let mut bytes = record.to_vec();
+            bytes[140] ^= 0xff;
+            bytes
+        })
+    });
+    let out = deployflow(copy.path(), &["events"]);
+    assert_eq!(out.status.code(), Some(5));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("record 30 is corrupt"), "{err}");
+    // Everything before the damage was printed.
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 30);
+    assert!(count > 30);
+}

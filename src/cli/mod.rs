@@ -53,3 +53,18 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Events(args) => events::run(&data_dir, &args),
     }
 }
+
+/// The exit code for an error that reached the command line: a damaged log
+/// is an integrity failure, whichever command found it.
+pub fn exit_code_of(error: &anyhow::Error) -> Exit {
+    let corrupt = error.chain().any(|cause| {
+        cause
+            .downcast_ref::<deployflow::events::StoreError>()
+            .is_some_and(|e| e.is_corruption())
+    });
+    if corrupt {
+        Exit::Integrity
+    } else {
+        Exit::Error
+    }
+}
