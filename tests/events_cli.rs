@@ -65,3 +65,29 @@ fn a_log_in_use_by_another_process_is_named_as_such() {
         "{err}"
     );
 }
+
+#[test]
+fn follow_prints_the_log_and_keeps_waiting_for_more() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let dir = tempfile::tempdir().unwrap();
+    let count = write_log(dir.path(), 1);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_deployflow"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["events", "--follow"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    for seq in 0..count {
+        let line: serde_json::Value =
+            serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+        assert_eq!(line["seq"], seq);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(child.try_wait().unwrap().is_none(), "--follow exited");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

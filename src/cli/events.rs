@@ -61,6 +61,26 @@ impl Line {
 }
 
 pub fn run(data_dir: &Path, args: &Args) -> anyhow::Result<Exit> {
+    match follow(data_dir, args) {
+        // A reader that stopped early (`| head`) is not an error.
+        Err(e) if is_broken_pipe(&e) => Ok(Exit::Success),
+        other => other,
+    }
+}
+
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || cause
+                .downcast_ref::<serde_json::Error>()
+                .and_then(|json| json.io_error_kind())
+                == Some(std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn follow(data_dir: &Path, args: &Args) -> anyhow::Result<Exit> {
     let store = EventStore::open(data_dir)
         .with_context(|| format!("cannot read the event log in {}", data_dir.display()))?;
     let mut next = print_from(&store, args.from)?;

@@ -42,6 +42,27 @@ impl Appended {
 }
 
 /// The event log. Cheap to clone; the writer stops when the last clone drops.
+///
+/// ```
+/// use deployflow::events::{Event, EventStore, StoreError, StreamId};
+///
+/// let dir = tempfile::tempdir()?;
+/// let store = EventStore::open(dir.path())?;
+/// let deployment = StreamId::new();
+/// let failed = Event::Failed { reason: "backend unreachable".into() };
+///
+/// // A new stream holds 0 events; the append says so.
+/// let appended = store.append_blocking(deployment, 0, &[failed.clone()])?;
+/// assert_eq!(appended.next_version(), 1);
+///
+/// // A writer that has not seen that event is refused, not interleaved.
+/// let stale = store.append_blocking(deployment, 0, &[failed.clone()]);
+/// assert!(matches!(stale, Err(StoreError::Conflict { actual: 1, .. })));
+///
+/// let events = store.read_stream(deployment, 0)?;
+/// assert_eq!(events[0].event, failed);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
 pub struct EventStore {
     inner: Arc<Inner>,
