@@ -186,3 +186,32 @@ fn a_missing_seal_on_a_written_log_is_refused() {
         .expect("open must refuse");
     assert!(err.to_string().contains("seal"), "{err}");
 }
+
+#[test]
+fn an_oversized_event_is_refused_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EventStore::open(dir.path()).unwrap();
+    let huge = Event::Failed {
+        reason: "x".repeat(deployflow::events::record::MAX_PAYLOAD),
+    };
+    let err = store
+        .append_blocking(StreamId::new(), 0, &[failed("small"), huge])
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::TooLarge { kind: "failed", .. }),
+        "{err}"
+    );
+    assert_eq!(store.head().next_seq, 0);
+}
+
+#[test]
+fn a_new_log_whose_seal_was_never_written_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(EventStore::open(dir.path()).unwrap());
+    // A crash between creating the seal file and writing it.
+    std::fs::write(dir.path().join("events.head"), b"").unwrap();
+    let store = EventStore::open(dir.path()).unwrap();
+    store
+        .append_blocking(StreamId::new(), 0, &[failed("a")])
+        .unwrap();
+}

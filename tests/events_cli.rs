@@ -91,3 +91,28 @@ fn follow_prints_the_log_and_keeps_waiting_for_more() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[test]
+fn a_sequence_past_the_end_prints_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    write_log(dir.path(), 1);
+    for from in ["1000", "18446744073709551615"] {
+        let out = deployflow(dir.path(), &["events", "--from", from]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.stdout.is_empty());
+    }
+}
+
+#[test]
+fn events_without_a_log_is_an_error_not_a_new_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = deployflow(&dir.path().join("nothing"), &["events"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no event log"));
+    assert!(!dir.path().join("nothing").exists());
+}

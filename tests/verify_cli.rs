@@ -27,9 +27,17 @@ fn damaged_copy(original: &Path, damage: impl FnOnce(&RawLog)) -> tempfile::Temp
     copy
 }
 
+/// Where record `seq` is: its commit's key, the commit's segment, and the
+/// record's byte range in it.
+fn locate(log: &RawLog, seq: u64) -> (u64, Vec<u8>, std::ops::Range<usize>) {
+    let commit = log.commit_of(seq).unwrap().unwrap();
+    let range = commit.range_of(seq).unwrap();
+    (commit.first_seq, commit.segment().to_vec(), range)
+}
+
 /// Rewrites record `seq` inside its segment, as damage on disk would.
 fn rewrite_record(log: &RawLog, seq: u64, change: impl FnOnce(&[u8]) -> Vec<u8>) {
-    let (key, segment, range) = log.locate(seq).unwrap().unwrap();
+    let (key, segment, range) = locate(log, seq);
     let mut bytes = segment[..range.start].to_vec();
     bytes.extend(change(&segment[range.clone()]));
     bytes.extend_from_slice(&segment[range.end..]);
@@ -38,7 +46,7 @@ fn rewrite_record(log: &RawLog, seq: u64, change: impl FnOnce(&[u8]) -> Vec<u8>)
 
 /// Removes the whole segment (the commit) that holds record `seq`.
 fn remove_commit_of(log: &RawLog, seq: u64) -> u64 {
-    let (key, segment, _) = log.locate(seq).unwrap().unwrap();
+    let (key, segment, _) = locate(log, seq);
     log.tree().remove(key.to_be_bytes()).unwrap();
     deployflow::events::segment::ranges(&segment).count() as u64
 }
@@ -119,7 +127,7 @@ fn a_truncated_last_record_is_found() {
     for keep in [0, 1, 4, 60, 130, 131, 140] {
         let copy = damaged_copy(dir.path(), |log| {
             // The record's bytes stop short, as a torn write leaves them.
-            let (key, segment, range) = log.locate(last).unwrap().unwrap();
+            let (key, segment, range) = locate(log, last);
             log.tree()
                 .insert(key.to_be_bytes(), &segment[..range.start + keep])
                 .unwrap();
@@ -152,7 +160,7 @@ fn a_missing_record_in_the_middle_is_a_gap() {
     let (dir, _) = log();
     let mut first = 0;
     let copy = damaged_copy(dir.path(), |log| {
-        first = log.locate(50).unwrap().unwrap().0;
+        first = locate(log, 50).0;
         remove_commit_of(log, 50);
     });
     let (code, report) = verify_json(copy.path());
@@ -249,4 +257,33 @@ fn reading_a_damaged_log_is_an_error_naming_the_record_not_a_panic() {
     // Everything before the damage was printed.
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 30);
     assert!(count > 30);
+}
+
+#[test]
+fn an_empty_commit_is_damage_not_the_end_of_the_log() {
+    let (dir, count) = log();
+    let copy = damaged_copy(dir.path(), |log| {
+        let (key, _, _) = locate(log, count - 1);
+        log.tree().insert(key.to_be_bytes(), &[] as &[u8]).unwrap();
+    });
+    let (code, report) = verify_json(copy.path());
+    assert_eq!(code, Some(5), "{report}");
+    // Opening for reads or writes refuses it too, rather than starting over.
+    let out = deployflow(copy.path(), &["events"]);
+    assert_eq!(out.status.code(), Some(5));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("holds no records"));
+}
+
+#[test]
+fn a_commit_overlapping_the_one_before_is_found() {
+    let (dir, _) = log();
+    let copy = damaged_copy(dir.path(), |log| {
+        // A copy of the commit holding record 40, stored one record later.
+        let (key, segment, _) = locate(log, 40);
+        log.tree().insert((key + 1).to_be_bytes(), segment).unwrap();
+    });
+    let (code, report) = verify_json(copy.path());
+    assert_eq!(code, Some(5), "{report}");
+    let reason = report["first_bad"]["reason"].as_str().unwrap();
+    assert!(reason.contains("inside the commit before it"), "{reason}");
 }

@@ -4,7 +4,7 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use anyhow::Context;
-use deployflow::events::{Envelope, EventStore};
+use deployflow::events::{Envelope, EventStore, RawLog};
 use serde::Serialize;
 
 use super::Exit;
@@ -81,6 +81,9 @@ fn is_broken_pipe(error: &anyhow::Error) -> bool {
 }
 
 fn follow(data_dir: &Path, args: &Args) -> anyhow::Result<Exit> {
+    if !RawLog::exists(data_dir) {
+        anyhow::bail!("no event log in {}", data_dir.display());
+    }
     let store = EventStore::open(data_dir)
         .with_context(|| format!("cannot read the event log in {}", data_dir.display()))?;
     let mut next = print_from(&store, args.from)?;

@@ -21,7 +21,7 @@ use super::record::Header;
 use super::seal::{Seal, SealWriter};
 use super::segment;
 use super::store::{Appended, Head};
-use super::{SCHEMA_VERSION, StreamId};
+use super::{Hash, SCHEMA_VERSION, StreamId};
 
 /// More than this many events waiting are left for the next commit, which
 /// bounds one commit's memory and latency.
@@ -94,22 +94,20 @@ impl Committer {
             return;
         }
         let mut head = self.head;
-        let mut lens: HashMap<StreamId, u64> = HashMap::new();
         let mut writes = sled::Batch::default();
         let commit_first_seq = head.next_seq;
         let mut records = Vec::new();
         let mut accepted = Vec::with_capacity(batch.len());
         let recorded_at = Utc::now();
         for request in batch {
-            let len = match lens.get(&request.stream) {
-                Some(len) => *len,
-                None => match self.stream_len(request.stream) {
-                    Ok(len) => len,
-                    Err(e) => {
-                        let _ = request.reply.send(Err(e));
-                        continue;
-                    }
-                },
+            // Lengths are cached as soon as a request is accepted: if the
+            // write then fails, the writer is poisoned and the cache unused.
+            let len = match self.stream_len(request.stream) {
+                Ok(len) => len,
+                Err(e) => {
+                    let _ = request.reply.send(Err(e));
+                    continue;
+                }
             };
             if len != request.expected {
                 let _ = request.reply.send(Err(StoreError::Conflict {
@@ -134,7 +132,7 @@ impl Committer {
                     recorded_at,
                     schema_version: SCHEMA_VERSION,
                     prev_hash: head.last_hash,
-                    hash: head.last_hash,
+                    hash: Hash::ZERO,
                 };
                 let hash = segment::push_record(&mut records, &header, payload);
                 writes.insert(
@@ -146,7 +144,7 @@ impl Committer {
                     last_hash: hash,
                 };
             }
-            lens.insert(request.stream, len + count);
+            self.stream_lens.insert(request.stream, len + count);
             let appended = Appended {
                 stream: request.stream,
                 first_seq,
@@ -168,7 +166,6 @@ impl Committer {
             return;
         }
         self.head = head;
-        self.stream_lens.extend(lens);
         self.commits.fetch_add(1, Ordering::Relaxed);
         if let Err(e) = self.seal.write(Seal {
             count: head.next_seq,

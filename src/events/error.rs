@@ -64,6 +64,14 @@ pub enum StoreError {
     },
     #[error("the log holds its maximum of {max} records")]
     Full { max: u64 },
+    #[error("cannot encode an event: {0}")]
+    Encode(CodecError),
+    #[error("a `{kind}` event of {len} bytes is over the {max}-byte limit")]
+    TooLarge {
+        kind: &'static str,
+        len: usize,
+        max: usize,
+    },
     #[error("an append needs at least one event")]
     EmptyAppend,
     #[error("record {seq} is corrupt: {source}")]
@@ -88,11 +96,24 @@ impl StoreError {
             StoreError::Open { source, .. } | StoreError::Storage { source, .. } => {
                 matches!(source, sled::Error::Corruption { .. })
             }
+            // A payload that does not decode passed its CRC and hash: it was
+            // written so (by a newer or buggy build), not damaged since.
             StoreError::Corrupt { .. }
             | StoreError::Inconsistent { .. }
-            | StoreError::BadKey { .. }
-            | StoreError::Codec { .. } => true,
+            | StoreError::BadKey { .. } => true,
             _ => false,
+        }
+    }
+}
+
+impl StoreError {
+    /// The record the error is about, when it is about one.
+    pub fn seq(&self) -> Option<u64> {
+        match self {
+            StoreError::Corrupt { seq, .. }
+            | StoreError::Inconsistent { seq, .. }
+            | StoreError::Codec { seq, .. } => Some(*seq),
+            _ => None,
         }
     }
 }

@@ -80,14 +80,15 @@ impl RawLog {
     /// The raw records from `from` on, in order, each with the sequence its
     /// place in the log gives it. The first error ends the iteration.
     pub fn records(&self, from: u64) -> Records {
-        let start = match self.segment_at(from) {
+        let start = match self.segment_before(from) {
             Ok(Some((key, _))) => key,
-            Ok(None) => from,
+            Ok(None) => from.min(MAX_SEQ + 1),
             Err(e) => return Records::failed(e),
         };
         Records {
             segments: Some(self.tree.range(event_key(start)..END_OF_RECORDS)),
             current: None,
+            next_key: None,
             from,
             error: None,
         }
@@ -95,70 +96,47 @@ impl RawLog {
 
     /// The record stored under `seq`, if the log has it.
     pub fn record(&self, seq: u64) -> Result<Option<RecordBytes>, StoreError> {
-        Ok(self
-            .locate(seq)?
-            .map(|(_, segment, range)| RecordBytes { segment, range }))
+        Ok(self.commit_of(seq)?.and_then(|commit| commit.record(seq)))
     }
 
-    /// Where record `seq` is: its segment's key, the segment, and the
-    /// record's byte range in it.
-    pub fn locate(&self, seq: u64) -> Result<Option<(u64, IVec, Range<usize>)>, StoreError> {
-        let Some((key, segment)) = self.segment_at(seq)? else {
+    /// The commit (segment) holding record `seq`, if the log has it.
+    pub fn commit_of(&self, seq: u64) -> Result<Option<Commit>, StoreError> {
+        let Some((key, segment)) = self.segment_before(seq)? else {
             return Ok(None);
         };
-        let index = seq - key;
-        for (i, range) in segment::ranges(&segment).enumerate() {
-            let range = range.map_err(|source| StoreError::Corrupt {
-                seq: key + i as u64,
-                source,
-            })?;
-            if i as u64 == index {
-                return Ok(Some((key, segment, range)));
-            }
-        }
-        Ok(None)
+        let commit = Commit::parse(key, segment)?;
+        Ok(commit.contains(seq).then_some(commit))
     }
 
     /// The highest-sequence record, if the log has any.
     pub fn last(&self) -> Result<Option<(u64, RecordBytes)>, StoreError> {
-        let Some((key, segment)) = self.last_segment()? else {
+        let last_segment = self.last_segment_in(..END_OF_RECORDS)?;
+        let Some((key, segment)) = last_segment else {
             return Ok(None);
         };
-        let mut last = None;
-        for (i, range) in segment::ranges(&segment).enumerate() {
-            let seq = key + i as u64;
-            let range = range.map_err(|source| StoreError::Corrupt { seq, source })?;
-            last = Some((seq, range));
-        }
-        Ok(last.map(|(seq, range)| (seq, RecordBytes { segment, range })))
+        let commit = Commit::parse(key, segment)?;
+        let seq = commit.end() - 1;
+        Ok(commit.record(seq).map(|record| (seq, record)))
     }
 
     /// The segment whose first sequence is the highest at or below `seq`.
-    fn segment_at(&self, seq: u64) -> Result<Option<(u64, IVec)>, StoreError> {
-        let entry = self
-            .tree
-            .range(..=event_key(seq))
-            .next_back()
-            .transpose()
-            .map_err(|source| StoreError::Storage {
-                doing: "finding a record",
-                source,
-            })?;
-        entry
-            .map(|(key, value)| Ok((seq_of(&key)?, value)))
-            .transpose()
+    fn segment_before(&self, seq: u64) -> Result<Option<(u64, IVec)>, StoreError> {
+        if seq > MAX_SEQ {
+            // Such a key would reach into the stream index.
+            return self.last_segment_in(..END_OF_RECORDS);
+        }
+        self.last_segment_in(..=event_key(seq))
     }
 
-    fn last_segment(&self) -> Result<Option<(u64, IVec)>, StoreError> {
-        let entry = self
-            .tree
-            .range(..END_OF_RECORDS)
-            .next_back()
-            .transpose()
-            .map_err(|source| StoreError::Storage {
-                doing: "finding the last record",
-                source,
-            })?;
+    fn last_segment_in(
+        &self,
+        range: impl std::ops::RangeBounds<[u8; 8]>,
+    ) -> Result<Option<(u64, IVec)>, StoreError> {
+        let entry = self.tree.range(range).next_back().transpose();
+        let entry = entry.map_err(|source| StoreError::Storage {
+            doing: "finding a record",
+            source,
+        })?;
         entry
             .map(|(key, value)| Ok((seq_of(&key)?, value)))
             .transpose()
@@ -271,14 +249,81 @@ impl Deref for RecordBytes {
     }
 }
 
+/// One commit's segment, split into its records.
+pub struct Commit {
+    pub first_seq: u64,
+    segment: IVec,
+    ranges: Vec<Range<usize>>,
+}
+
+impl Commit {
+    fn parse(first_seq: u64, segment: IVec) -> Result<Self, StoreError> {
+        let mut ranges = Vec::new();
+        for range in segment::ranges(&segment) {
+            let seq = first_seq + ranges.len() as u64;
+            ranges.push(range.map_err(|source| StoreError::Corrupt { seq, source })?);
+        }
+        if ranges.is_empty() {
+            return Err(empty_commit(first_seq));
+        }
+        Ok(Self {
+            first_seq,
+            segment,
+            ranges,
+        })
+    }
+
+    /// The sequence after this commit's last record.
+    pub fn end(&self) -> u64 {
+        self.first_seq + self.ranges.len() as u64
+    }
+
+    pub fn contains(&self, seq: u64) -> bool {
+        (self.first_seq..self.end()).contains(&seq)
+    }
+
+    pub fn record(&self, seq: u64) -> Option<RecordBytes> {
+        let range = self.range_of(seq)?;
+        Some(RecordBytes {
+            segment: self.segment.clone(),
+            range,
+        })
+    }
+
+    /// Where record `seq` sits in the segment's bytes.
+    pub fn range_of(&self, seq: u64) -> Option<Range<usize>> {
+        let index = usize::try_from(seq.checked_sub(self.first_seq)?).ok()?;
+        self.ranges.get(index).cloned()
+    }
+
+    pub fn segment(&self) -> &IVec {
+        &self.segment
+    }
+}
+
+fn empty_commit(seq: u64) -> StoreError {
+    StoreError::Inconsistent {
+        seq,
+        message: "a commit stored here holds no records".into(),
+    }
+}
+
 /// The iterator of `RawLog::records`.
 pub struct Records {
     segments: Option<sled::Iter>,
-    /// The segment being read: its key, its bytes, the offset of the next
-    /// record and that record's index in the segment.
-    current: Option<(u64, IVec, usize, u64)>,
+    current: Option<Segment>,
+    /// Where the next segment must start: no earlier, or it overlaps.
+    next_key: Option<u64>,
     from: u64,
     error: Option<StoreError>,
+}
+
+/// The segment `Records` is reading: its bytes, the offset of the next
+/// record and that record's sequence.
+struct Segment {
+    bytes: IVec,
+    offset: usize,
+    seq: u64,
 }
 
 impl Records {
@@ -286,9 +331,37 @@ impl Records {
         Self {
             segments: None,
             current: None,
+            next_key: None,
             from: 0,
             error: Some(error),
         }
+    }
+
+    fn fail(&mut self, error: StoreError) -> Option<Result<(u64, RecordBytes), StoreError>> {
+        self.segments = None;
+        self.current = None;
+        Some(Err(error))
+    }
+
+    fn open_segment(&mut self, key: &[u8], bytes: IVec) -> Result<(), StoreError> {
+        let key = seq_of(key)?;
+        if let Some(expected) = self.next_key.filter(|expected| key < *expected) {
+            return Err(StoreError::Inconsistent {
+                seq: key,
+                message: format!(
+                    "a commit starts here, inside the commit before it (which ends at {expected})"
+                ),
+            });
+        }
+        if bytes.is_empty() {
+            return Err(empty_commit(key));
+        }
+        self.current = Some(Segment {
+            bytes,
+            offset: 0,
+            seq: key,
+        });
+        Ok(())
     }
 }
 
@@ -297,47 +370,42 @@ impl Iterator for Records {
 
     fn next(&mut self) -> Option<Self::Item> {
         if let Some(error) = self.error.take() {
-            self.segments = None;
-            return Some(Err(error));
+            return self.fail(error);
         }
         loop {
-            if let Some((key, segment, offset, index)) = &mut self.current {
-                let seq = *key + *index;
-                let mut ranges = segment::ranges(&segment[*offset..]);
-                match ranges.next() {
-                    None => self.current = None,
-                    Some(Err(source)) => {
+            if let Some(segment) = &mut self.current {
+                let seq = segment.seq;
+                match segment::next_range(&segment.bytes, segment.offset) {
+                    None => {
+                        self.next_key = Some(seq);
                         self.current = None;
-                        self.segments = None;
-                        return Some(Err(StoreError::Corrupt { seq, source }));
                     }
+                    Some(Err(source)) => return self.fail(StoreError::Corrupt { seq, source }),
                     Some(Ok(range)) => {
-                        let range = *offset + range.start..*offset + range.end;
-                        *offset = range.end;
-                        *index += 1;
+                        segment.offset = range.end;
+                        segment.seq += 1;
                         if seq < self.from {
                             continue;
                         }
-                        let segment = segment.clone();
-                        return Some(Ok((seq, RecordBytes { segment, range })));
+                        let record = RecordBytes {
+                            segment: segment.bytes.clone(),
+                            range,
+                        };
+                        return Some(Ok((seq, record)));
                     }
                 }
             }
-            match self.segments.as_mut()?.next()? {
-                Ok((key, segment)) => match seq_of(&key) {
-                    Ok(key) => self.current = Some((key, segment, 0, 0)),
-                    Err(e) => {
-                        self.segments = None;
-                        return Some(Err(e));
-                    }
-                },
+            let (key, bytes) = match self.segments.as_mut()?.next()? {
+                Ok(entry) => entry,
                 Err(source) => {
-                    self.segments = None;
-                    return Some(Err(StoreError::Storage {
+                    return self.fail(StoreError::Storage {
                         doing: "reading records",
                         source,
-                    }));
+                    });
                 }
+            };
+            if let Err(e) = self.open_segment(&key, bytes) {
+                return self.fail(e);
             }
         }
     }

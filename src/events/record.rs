@@ -27,6 +27,9 @@ use super::{Hash, StreamId};
 
 pub const FORMAT: u8 = 1;
 pub const HEADER_LEN: usize = 131;
+/// The largest payload an append takes. Events are decisions, not artifacts:
+/// logs and diagnoses are cut to their tail long before this.
+pub const MAX_PAYLOAD: usize = 16 << 20;
 const HASHED_HEADER: std::ops::Range<usize> = 4..99;
 const HASH: std::ops::Range<usize> = 99..131;
 

@@ -59,11 +59,86 @@ pub enum SealState {
 
 pub fn read(path: &Path) -> Result<SealState, StoreError> {
     match std::fs::read(path) {
+        // Created but never written: a crash at a new log's first open.
+        Ok(bytes) if bytes.is_empty() => Ok(SealState::Missing),
         Ok(bytes) => Ok(Seal::from_bytes(&bytes).map_or(SealState::Damaged, SealState::Intact)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(SealState::Missing),
         Err(source) => Err(StoreError::Io {
             path: path.to_path_buf(),
             source,
+        }),
+    }
+}
+
+/// Where a log disagrees with its seal, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealMismatch {
+    pub seq: u64,
+    pub reason: String,
+}
+
+/// Checks a log that ends after `count` records, the last with `last_hash`,
+/// against its seal. `hash_at` gives the hash of an earlier record, for a
+/// seal that lags (a crash between a flush and the seal's update).
+pub fn check(
+    path: &Path,
+    state: SealState,
+    count: u64,
+    last_hash: Hash,
+    hash_at: impl FnOnce(u64) -> Result<Option<Hash>, StoreError>,
+) -> Result<(), SealMismatch> {
+    let seal = match state {
+        // An empty log has nothing acknowledged to lose.
+        _ if count == 0 && !matches!(state, SealState::Intact(s) if s.count > 0) => return Ok(()),
+        SealState::Intact(seal) => seal,
+        SealState::Missing => {
+            return Err(SealMismatch {
+                seq: count,
+                reason: format!(
+                    "the seal {} is missing, so lost records at the end could go unnoticed",
+                    path.display()
+                ),
+            });
+        }
+        SealState::Damaged => {
+            return Err(SealMismatch {
+                seq: count,
+                reason: format!("the seal {} is damaged", path.display()),
+            });
+        }
+    };
+    if seal.count > count {
+        return Err(SealMismatch {
+            seq: count,
+            reason: format!(
+                "{} records were acknowledged but the log ends after {count}",
+                seal.count
+            ),
+        });
+    }
+    if seal.count == 0 {
+        return Ok(());
+    }
+    let seq = seal.count - 1;
+    let hash = if seal.count == count {
+        Ok(Some(last_hash))
+    } else {
+        hash_at(seq)
+    };
+    match hash {
+        Ok(Some(hash)) if hash == seal.last_hash => Ok(()),
+        Ok(Some(_)) => Err(SealMismatch {
+            seq,
+            reason: "it is not the record that was acknowledged (its hash differs from the seal's)"
+                .into(),
+        }),
+        Ok(None) => Err(SealMismatch {
+            seq,
+            reason: "the last acknowledged record is missing".into(),
+        }),
+        Err(e) => Err(SealMismatch {
+            seq,
+            reason: e.to_string(),
         }),
     }
 }
@@ -76,6 +151,7 @@ pub struct SealWriter {
 
 impl SealWriter {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let existed = path.exists();
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -85,6 +161,17 @@ impl SealWriter {
                 path: path.to_path_buf(),
                 source,
             })?;
+        if !existed {
+            // A new file's name is durable only once its directory is synced.
+            if let Some(dir) = path.parent() {
+                File::open(dir)
+                    .and_then(|dir| dir.sync_all())
+                    .map_err(|source| StoreError::Io {
+                        path: dir.to_path_buf(),
+                        source,
+                    })?;
+            }
+        }
         Ok(Self {
             file,
             path: path.to_path_buf(),

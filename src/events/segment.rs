@@ -19,7 +19,8 @@ use super::record::{self, HEADER_LEN, Header};
 
 /// Appends a record built from `header` and `payload`; returns its hash.
 pub fn push_record(segment: &mut Vec<u8>, header: &Header, payload: &[u8]) -> Hash {
-    let len = u32::try_from(HEADER_LEN + payload.len()).unwrap_or(u32::MAX);
+    // `EventStore` refuses payloads over `record::MAX_PAYLOAD`, far below 4 GiB.
+    let len = (HEADER_LEN + payload.len()) as u32;
     segment.extend_from_slice(&len.to_be_bytes());
     record::encode_into(segment, header, payload)
 }
@@ -31,45 +32,34 @@ fn push(segment: &mut Vec<u8>, record: &[u8]) {
     segment.extend_from_slice(record);
 }
 
-/// The byte ranges of a segment's records, in order. A length that runs past
-/// the end is an error, after which nothing more is read.
-pub struct Ranges<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-    failed: bool,
+/// The record that starts at `pos` in a segment: its byte range, or `None`
+/// at the end. A length that runs past the end is an error.
+pub fn next_range(bytes: &[u8], pos: usize) -> Option<Result<Range<usize>, RecordError>> {
+    let rest = bytes.len().checked_sub(pos)?;
+    if rest == 0 {
+        return None;
+    }
+    let Some(prefix) = bytes.get(pos..pos + 4) else {
+        return Some(Err(RecordError::Truncated { len: rest }));
+    };
+    let mut len = [0; 4];
+    len.copy_from_slice(prefix);
+    let len = u32::from_be_bytes(len) as usize;
+    let start = pos + 4;
+    if len > bytes.len() - start {
+        return Some(Err(RecordError::Truncated { len: rest - 4 }));
+    }
+    Some(Ok(start..start + len))
 }
 
-pub fn ranges(bytes: &[u8]) -> Ranges<'_> {
-    Ranges {
-        bytes,
-        pos: 0,
-        failed: false,
-    }
-}
-
-impl Iterator for Ranges<'_> {
-    type Item = Result<Range<usize>, RecordError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.failed || self.pos == self.bytes.len() {
-            return None;
-        }
-        let rest = self.bytes.len() - self.pos;
-        let Some(prefix) = self.bytes.get(self.pos..self.pos + 4) else {
-            self.failed = true;
-            return Some(Err(RecordError::Truncated { len: rest }));
-        };
-        let mut len = [0; 4];
-        len.copy_from_slice(prefix);
-        let len = u32::from_be_bytes(len) as usize;
-        let start = self.pos + 4;
-        if len > self.bytes.len() - start {
-            self.failed = true;
-            return Some(Err(RecordError::Truncated { len: rest - 4 }));
-        }
-        self.pos = start + len;
-        Some(Ok(start..start + len))
-    }
+/// Every record's byte range, in order; the first error ends it.
+pub fn ranges(bytes: &[u8]) -> impl Iterator<Item = Result<Range<usize>, RecordError>> + '_ {
+    let mut pos = Some(0);
+    std::iter::from_fn(move || {
+        let next = next_range(bytes, pos?)?;
+        pos = next.as_ref().ok().map(|range| range.end);
+        Some(next)
+    })
 }
 
 #[cfg(test)]

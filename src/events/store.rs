@@ -1,5 +1,5 @@
 //! `EventStore`: the log's public face. Opening checks the tail against the
-//! seal and repairs the stream index; appends go to the group-commit writer.
+//! seal; appends go to the group-commit writer.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -12,9 +12,9 @@ use tokio::sync::{oneshot, watch};
 
 use super::committer::{Committer, Request};
 use super::error::StoreError;
-use super::raw_log::RawLog;
-use super::record::RecordView;
-use super::seal::{self, Seal, SealState, SealWriter};
+use super::raw_log::{Commit, RawLog};
+use super::record::{MAX_PAYLOAD, RecordView};
+use super::seal::{self, Seal, SealWriter};
 use super::upcast::Upcasters;
 use super::{Envelope, Event, Hash, StreamId, encode_payload};
 
@@ -172,10 +172,15 @@ impl EventStore {
         let payloads = events
             .iter()
             .map(|event| {
-                encode_payload(event).map_err(|source| StoreError::Codec {
-                    seq: self.head().next_seq,
-                    source,
-                })
+                let payload = encode_payload(event).map_err(StoreError::Encode)?;
+                if payload.len() > MAX_PAYLOAD {
+                    return Err(StoreError::TooLarge {
+                        kind: event.kind().name(),
+                        len: payload.len(),
+                        max: MAX_PAYLOAD,
+                    });
+                }
+                Ok(payload)
             })
             .collect::<Result<Vec<_>, _>>()?;
         let (reply, receiver) = oneshot::channel();
@@ -198,10 +203,20 @@ impl EventStore {
         from_version: u64,
     ) -> Result<Vec<Envelope>, StoreError> {
         let log = &self.inner.log;
+        let durable = self.head().next_seq;
+        let mut commit: Option<Commit> = None;
         let mut out = Vec::new();
         for entry in log.stream_index(stream, from_version) {
             let (version, seq) = entry?;
-            let bytes = log.record(seq)?.ok_or_else(|| StoreError::Inconsistent {
+            if seq >= durable {
+                break;
+            }
+            // A stream's events often share a commit: parse each one once.
+            if !commit.as_ref().is_some_and(|c| c.contains(seq)) {
+                commit = log.commit_of(seq)?;
+            }
+            let bytes = commit.as_ref().and_then(|c| c.record(seq));
+            let bytes = bytes.ok_or_else(|| StoreError::Inconsistent {
                 seq,
                 message: format!(
                     "the index places {stream} version {version} here, but there is no record"
@@ -224,10 +239,18 @@ impl EventStore {
 
     /// Every event from global sequence `from` on, in order.
     pub fn read_from(&self, from: u64) -> impl Iterator<Item = Result<Envelope, StoreError>> + '_ {
-        self.inner.log.records(from).map(|entry| {
-            let (seq, bytes) = entry?;
-            Envelope::decode(seq, &bytes, &self.inner.upcasters)
-        })
+        // Records are visible in sled before their flush ends; one that is not
+        // yet durable could vanish in a crash and its sequence be reused, so
+        // readers (projections above all) stop at the acknowledged head.
+        let durable = self.head().next_seq;
+        self.inner
+            .log
+            .records(from)
+            .take_while(move |entry| entry.as_ref().map_or(true, |(seq, _)| *seq < durable))
+            .map(|entry| {
+                let (seq, bytes) = entry?;
+                Envelope::decode(seq, &bytes, &self.inner.upcasters)
+            })
     }
 
     pub fn head(&self) -> Head {
@@ -258,6 +281,12 @@ fn read_head(log: &RawLog) -> Result<Head, StoreError> {
         });
     };
     let view = RecordView::parse(&bytes).map_err(|source| StoreError::Corrupt { seq, source })?;
+    if view.header.seq != seq {
+        return Err(StoreError::Inconsistent {
+            seq,
+            message: format!("it says it is record {}", view.header.seq),
+        });
+    }
     if !view.hash_matches() {
         return Err(StoreError::Inconsistent {
             seq,
@@ -273,50 +302,22 @@ fn read_head(log: &RawLog) -> Result<Head, StoreError> {
 /// Refuses a log that holds fewer records than were acknowledged, or whose
 /// record at the seal is not the one acknowledged.
 fn check_against_seal(log: &RawLog, head: Head) -> Result<(), StoreError> {
-    let seal = match seal::read(&log.seal_path())? {
-        SealState::Intact(seal) => seal,
-        SealState::Missing if head.next_seq == 0 => return Ok(()),
-        SealState::Missing => {
-            return Err(StoreError::Inconsistent {
-                seq: head.next_seq.saturating_sub(1),
-                message: format!(
-                    "the seal {} is missing, so lost records could go unnoticed",
-                    log.seal_path().display()
-                ),
-            });
-        }
-        SealState::Damaged => {
-            return Err(StoreError::Inconsistent {
-                seq: head.next_seq.saturating_sub(1),
-                message: format!("the seal {} is damaged", log.seal_path().display()),
-            });
-        }
+    let path = log.seal_path();
+    let state = seal::read(&path)?;
+    seal::check(&path, state, head.next_seq, head.last_hash, |seq| {
+        record_hash(log, seq)
+    })
+    .map_err(|mismatch| StoreError::Inconsistent {
+        seq: mismatch.seq,
+        message: mismatch.reason,
+    })
+}
+
+/// The stored hash of record `seq`, checked for CRC and content.
+pub(super) fn record_hash(log: &RawLog, seq: u64) -> Result<Option<Hash>, StoreError> {
+    let Some(bytes) = log.record(seq)? else {
+        return Ok(None);
     };
-    if seal.count > head.next_seq {
-        return Err(StoreError::Inconsistent {
-            seq: head.next_seq,
-            message: format!(
-                "{} records were acknowledged but the log ends after {}",
-                seal.count, head.next_seq
-            ),
-        });
-    }
-    if seal.count == 0 {
-        return Ok(());
-    }
-    let seq = seal.count - 1;
-    let bytes = log.record(seq)?.ok_or_else(|| StoreError::Inconsistent {
-        seq,
-        message: "the last acknowledged record is missing".into(),
-    })?;
     let view = RecordView::parse(&bytes).map_err(|source| StoreError::Corrupt { seq, source })?;
-    if view.header.hash != seal.last_hash {
-        return Err(StoreError::Inconsistent {
-            seq,
-            message:
-                "it is not the record that was acknowledged (its hash differs from the seal's)"
-                    .into(),
-        });
-    }
-    Ok(())
+    Ok(Some(view.header.hash))
 }

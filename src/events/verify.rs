@@ -9,6 +9,7 @@ use super::Hash;
 use super::raw_log::RawLog;
 use super::record::RecordView;
 use super::seal::{self, SealState};
+use super::store::record_hash;
 
 /// The first place the log is not whole, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -42,27 +43,30 @@ impl VerifyReport {
 }
 
 pub fn verify(log: &RawLog) -> VerifyReport {
-    let (checked, last_hash, mut first_bad) = walk(log);
-    let seal = match seal::read(&log.seal_path()) {
-        Ok(seal) => seal,
-        Err(e) => {
-            return VerifyReport {
-                checked,
-                acknowledged: None,
-                first_bad: first_bad.or(Some(VerifyFailure {
-                    seq: checked,
-                    reason: e.to_string(),
-                })),
-            };
-        }
-    };
-    let acknowledged = match seal {
-        SealState::Intact(seal) => Some(seal.count),
+    let (checked, last_hash, walk_failure) = walk(log);
+    let path = log.seal_path();
+    let seal = seal::read(&path);
+    let acknowledged = match &seal {
+        Ok(SealState::Intact(seal)) => Some(seal.count),
         _ => None,
     };
-    if first_bad.is_none() {
-        first_bad = check_seal(seal, checked, last_hash, log);
-    }
+    let first_bad = walk_failure.or_else(|| {
+        let seal = match seal {
+            Ok(seal) => seal,
+            Err(e) => {
+                return Some(VerifyFailure {
+                    seq: checked,
+                    reason: e.to_string(),
+                });
+            }
+        };
+        seal::check(&path, seal, checked, last_hash, |seq| record_hash(log, seq))
+            .err()
+            .map(|mismatch| VerifyFailure {
+                seq: mismatch.seq,
+                reason: mismatch.reason,
+            })
+    });
     VerifyReport {
         checked,
         acknowledged,
@@ -70,86 +74,48 @@ pub fn verify(log: &RawLog) -> VerifyReport {
     }
 }
 
+/// Walks the records from 0: how many are whole, the last whole one's hash,
+/// and the first failure.
 fn walk(log: &RawLog) -> (u64, Hash, Option<VerifyFailure>) {
     let mut expected_seq = 0u64;
     let mut prev_hash = Hash::ZERO;
-    let fail = |seq, reason: String| Some(VerifyFailure { seq, reason });
     for entry in log.records(0) {
-        let (seq, bytes) = match entry {
-            Ok(entry) => entry,
-            Err(e) => return (expected_seq, prev_hash, fail(expected_seq, e.to_string())),
+        let failure = match entry {
+            Err(e) => Some(VerifyFailure {
+                seq: e.seq().unwrap_or(expected_seq),
+                reason: e.to_string(),
+            }),
+            Ok((seq, _)) if seq != expected_seq => Some(VerifyFailure {
+                seq: expected_seq,
+                reason: format!("records {expected_seq}..{seq} are missing"),
+            }),
+            Ok((seq, bytes)) => match check_record(&bytes, seq, prev_hash) {
+                Ok(hash) => {
+                    prev_hash = hash;
+                    expected_seq += 1;
+                    None
+                }
+                Err(reason) => Some(VerifyFailure { seq, reason }),
+            },
         };
-        if seq != expected_seq {
-            let reason = format!("records {expected_seq}..{seq} are missing");
-            return (expected_seq, prev_hash, fail(expected_seq, reason));
+        if failure.is_some() {
+            return (expected_seq, prev_hash, failure);
         }
-        let view = match RecordView::parse(&bytes) {
-            Ok(view) => view,
-            Err(e) => return (expected_seq, prev_hash, fail(seq, e.to_string())),
-        };
-        let header = view.header;
-        let problem = if header.seq != seq {
-            Some(format!("it says it is record {}", header.seq))
-        } else if header.prev_hash != prev_hash {
-            Some("its previous hash does not match the record before it".to_string())
-        } else if !view.hash_matches() {
-            Some("its hash does not match its content".to_string())
-        } else {
-            None
-        };
-        if let Some(reason) = problem {
-            return (expected_seq, prev_hash, fail(seq, reason));
-        }
-        prev_hash = header.hash;
-        expected_seq += 1;
     }
     (expected_seq, prev_hash, None)
 }
 
-fn check_seal(seal: SealState, count: u64, last_hash: Hash, log: &RawLog) -> Option<VerifyFailure> {
-    let path = log.seal_path();
-    match seal {
-        SealState::Missing if count == 0 => None,
-        SealState::Missing => Some(VerifyFailure {
-            seq: count,
-            reason: format!(
-                "the seal {} is missing: lost records at the end could go unnoticed",
-                path.display()
-            ),
-        }),
-        SealState::Damaged => Some(VerifyFailure {
-            seq: count,
-            reason: format!("the seal {} is damaged", path.display()),
-        }),
-        SealState::Intact(seal) if seal.count > count => Some(VerifyFailure {
-            seq: count,
-            reason: format!(
-                "{} records were acknowledged but the log ends after {count}",
-                seal.count
-            ),
-        }),
-        SealState::Intact(seal) if seal.count == count && seal.last_hash != last_hash => {
-            Some(VerifyFailure {
-                seq: count.saturating_sub(1),
-                reason: "the last record is not the one acknowledged".into(),
-            })
-        }
-        SealState::Intact(seal) if seal.count > 0 && seal.count < count => {
-            // The seal lags after a crash between a flush and its update: the
-            // record it names must still be the one acknowledged.
-            let seq = seal.count - 1;
-            let hash = log
-                .record(seq)
-                .ok()
-                .flatten()
-                .and_then(|bytes| RecordView::parse(&bytes).ok().map(|v| v.header.hash));
-            (hash != Some(seal.last_hash)).then(|| VerifyFailure {
-                seq,
-                reason:
-                    "it is not the record that was acknowledged (its hash differs from the seal's)"
-                        .into(),
-            })
-        }
-        SealState::Intact(_) => None,
+/// Checks one record in place; returns its hash for the next to chain to.
+fn check_record(bytes: &[u8], seq: u64, prev_hash: Hash) -> Result<Hash, String> {
+    let view = RecordView::parse(bytes).map_err(|e| e.to_string())?;
+    let header = view.header;
+    if header.seq != seq {
+        Err(format!("it says it is record {}", header.seq))
+    } else if header.prev_hash != prev_hash {
+        Err("its previous hash does not match the record before it".into())
+    } else if !view.hash_matches() {
+        Err("its hash does not match its content".into())
+    } else {
+        Ok(header.hash)
     }
 }
