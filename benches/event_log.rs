@@ -4,7 +4,8 @@
 //! - durable appends/s with 1 writer and with 64 concurrent writers (tokio
 //!   tasks, as the actors are);
 //! - raw sled insert+flush with the same batching (1 per flush, and the mean
-//!   batch our group commit reached with 64 writers), and our/raw ratios;
+//!   batch our group commit reached with 64 writers), with and without the
+//!   fdatasync our store adds, and our/raw ratios against both;
 //! - verify and decode throughput over a log of `DEPLOYFLOW_BENCH_RECORDS`
 //!   records (default 200,000).
 //!
@@ -37,24 +38,53 @@ fn main() {
     let record_len = mean_record_len(&events);
 
     // Rounds alternate ours and raw sled so that both see the same disk
-    // weather; medians are reported.
+    // weather; medians are reported. Raw sled is measured twice: with its
+    // own flush (sync_file_range on Linux), and with that flush plus the
+    // fdatasync our store adds to make a flush survive a power loss.
     let rounds = if full { 5 } else { 1 };
-    let (mut ones, mut raw_ones, mut manys, mut raw_manys, mut batches) =
-        (vec![], vec![], vec![], vec![], vec![]);
+    let mut samples: [Vec<f64>; 7] = Default::default();
+    let [
+        ones,
+        raw_ones,
+        synced_ones,
+        manys,
+        raw_manys,
+        synced_manys,
+        batches,
+    ] = &mut samples;
     for round in 0..rounds {
         let dir = |name: &str| root.join(format!("{name}-{round}"));
         let one = durable_appends(&dir("one"), 1, 2_000 / scale as usize, &events);
-        raw_ones.push(raw_sled(&dir("raw-one"), one.events, 1, record_len));
+        raw_ones.push(raw_sled(&dir("raw-one"), one.events, 1, record_len, false));
+        synced_ones.push(raw_sled(
+            &dir("synced-one"),
+            one.events,
+            1,
+            record_len,
+            true,
+        ));
         ones.push(one.rate());
         let many = durable_appends(&dir("many"), WRITERS, 600 / scale as usize, &events);
         let batch = (many.events as f64 / many.commits as f64).round().max(1.0) as usize;
-        raw_manys.push(raw_sled(&dir("raw-many"), many.events, batch, record_len));
+        raw_manys.push(raw_sled(
+            &dir("raw-many"),
+            many.events,
+            batch,
+            record_len,
+            false,
+        ));
+        synced_manys.push(raw_sled(
+            &dir("synced-many"),
+            many.events,
+            batch,
+            record_len,
+            true,
+        ));
         manys.push(many.rate());
         batches.push(batch as f64);
     }
-    let (one, raw_one) = (median(&mut ones), median(&mut raw_ones));
-    let (many, raw_many) = (median(&mut manys), median(&mut raw_manys));
-    let batch = median(&mut batches) as usize;
+    let [one, raw_one, synced_one, many, raw_many, synced_many, batch] = samples.map(median);
+    let batch = batch as usize;
 
     let log_dir = root.join("verify");
     write_big_log(&log_dir, records, &events);
@@ -79,22 +109,44 @@ fn main() {
     println!(
         "event log benchmark: {record_len} bytes per record on average, appends the median of {rounds} rounds"
     );
-    println!("{:<44} {:>12} {:>10}", "measure", "per second", "vs raw");
-    let row = |name: &str, rate: f64, raw: Option<f64>| {
-        let ratio = raw.map_or(String::new(), |raw| format!("{:.2}", rate / raw));
-        println!("{name:<44} {rate:>12.0} {ratio:>10}");
+    println!(
+        "{:<52} {:>11} {:>11} {:>11}",
+        "measure", "per second", "vs flush", "vs +fsync"
+    );
+    let row = |name: &str, rate: f64, raws: Option<(f64, f64)>| {
+        let (flush, synced) = raws.map_or((String::new(), String::new()), |(flush, synced)| {
+            (
+                format!("{:.2}", rate / flush),
+                format!("{:.2}", rate / synced),
+            )
+        });
+        println!("{name:<52} {rate:>11.0} {flush:>11} {synced:>11}");
     };
     row("raw sled insert+flush, 1 per flush", raw_one, None);
+    row(
+        "raw sled insert+flush+fdatasync, 1 per flush",
+        synced_one,
+        None,
+    );
     row(
         &format!("raw sled insert+flush, {batch} per flush"),
         raw_many,
         None,
     );
-    row("durable appends, 1 writer", one, Some(raw_one));
+    row(
+        &format!("raw sled insert+flush+fdatasync, {batch} per flush"),
+        synced_many,
+        None,
+    );
+    row(
+        "durable appends, 1 writer",
+        one,
+        Some((raw_one, synced_one)),
+    );
     row(
         &format!("durable appends, {WRITERS} writers ({batch} per flush)"),
         many,
-        Some(raw_many),
+        Some((raw_many, synced_many)),
     );
     row(
         &format!("verify ({verified} records)"),
@@ -121,7 +173,7 @@ impl Appends {
     }
 }
 
-fn median(values: &mut [f64]) -> f64 {
+fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
 }
@@ -190,10 +242,16 @@ fn durable_appends(dir: &Path, writers: usize, per_writer: usize, events: &[Even
 }
 
 /// sled alone: `count` values of `len` bytes under big-endian keys, written
-/// `batch` at a time, each batch followed by a flush.
-fn raw_sled(dir: &Path, count: u64, batch: usize, len: usize) -> f64 {
-    let log = RawLog::open(dir).expect("open sled");
-    let tree = log.sled().open_tree("baseline").expect("open tree");
+/// `batch` at a time, each batch followed by a flush (and an fdatasync of
+/// sled's file when `fdatasync`).
+fn raw_sled(dir: &Path, count: u64, batch: usize, len: usize, fdatasync: bool) -> f64 {
+    let db = sled::Config::new()
+        .path(dir)
+        .flush_every_ms(None)
+        .open()
+        .expect("open sled");
+    let tree = db.open_tree("baseline").expect("open tree");
+    let file = std::fs::File::open(dir.join("db")).expect("open sled's file");
     let value = vec![0xa5u8; len];
     let started = Instant::now();
     let mut seq = 0u64;
@@ -204,7 +262,10 @@ fn raw_sled(dir: &Path, count: u64, batch: usize, len: usize) -> f64 {
             seq += 1;
         }
         tree.apply_batch(writes).expect("apply batch");
-        log.sled().flush().expect("flush");
+        db.flush().expect("flush");
+        if fdatasync {
+            file.sync_data().expect("fdatasync");
+        }
     }
     per_second(count, started.elapsed())
 }

@@ -25,6 +25,8 @@ use super::segment;
 /// The log's sled database, opened with no writer attached.
 pub struct RawLog {
     db: sled::Db,
+    /// sled's data file, opened again for `fdatasync`.
+    file: std::fs::File,
     tree: sled::Tree,
     dir: PathBuf,
 }
@@ -56,8 +58,14 @@ impl RawLog {
         let tree = db
             .open_tree("log")
             .map_err(|source| open_error(&path, source))?;
+        let data_file = path.join("db");
+        let file = std::fs::File::open(&data_file).map_err(|source| StoreError::Io {
+            path: data_file,
+            source,
+        })?;
         Ok(Self {
             db,
+            file,
             tree,
             dir: data_dir.to_path_buf(),
         })
@@ -184,7 +192,14 @@ impl RawLog {
             doing: "flushing to disk",
             source,
         })?;
-        Ok(())
+        // sled's flush on Linux is sync_file_range: the data reaches the
+        // device, but neither the file's new size and extents nor the
+        // device's write cache are made durable, so a power loss could drop
+        // acknowledged records. fdatasync on the same file closes that gap.
+        self.file.sync_data().map_err(|source| StoreError::Io {
+            path: self.dir.join("events").join("db"),
+            source,
+        })
     }
 
     /// Direct access for benchmarks that measure sled itself as a baseline,
