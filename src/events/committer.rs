@@ -1,15 +1,19 @@
-//! The single writer behind `EventStore::append`: group commit.
+//! The writer behind `EventStore::append`: group commit in two stages.
 //!
-//! Appends arrive on a channel. The writer takes every request waiting, checks
-//! each one's expected stream version, gives the accepted ones consecutive
-//! sequences and chains their hashes, writes them in one sled batch, flushes
-//! once, and only then answers them all. Requests that arrive during a flush
-//! wait for the next one, so concurrent writers share fsyncs.
+//! The committer takes every request waiting, checks each one's expected
+//! stream version, gives the accepted ones consecutive sequences, chains
+//! their hashes, writes them as one sled batch and has sled flush it (which
+//! on Linux is sync_file_range: the data reaches the device). It hands the
+//! commit to the syncer and goes on with the next requests. The syncer takes
+//! every commit handed over so far, fdatasyncs sled's file once (the new
+//! size, extents and the device's cache), rewrites the seal, and only then
+//! answers their requests. Concurrent writers share both syncs, and the next
+//! commit's work overlaps the disk's work on the last one.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::mpsc::{Receiver, Sender, TryRecvError};
+use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
 use tokio::sync::{oneshot, watch};
@@ -34,17 +38,48 @@ pub(super) struct Request {
     pub reply: oneshot::Sender<Result<Appended, StoreError>>,
 }
 
+/// Set after a failed write or sync: sled's state is then unknown, so
+/// nothing more is written or acknowledged until the store is reopened and
+/// reads its real tail.
+#[derive(Default)]
+pub(super) struct Poison(Mutex<Option<String>>);
+
+impl Poison {
+    fn reason(&self) -> Option<String> {
+        self.0.lock().ok().and_then(|reason| reason.clone())
+    }
+
+    fn set(&self, reason: String) {
+        if let Ok(mut slot) = self.0.lock() {
+            slot.get_or_insert(reason);
+        }
+    }
+}
+
+type Reply = oneshot::Sender<Result<Appended, StoreError>>;
+
+/// A commit written and flushed by sled, waiting for the fdatasync.
+pub(super) struct Flushed {
+    head: Head,
+    replies: Vec<(Reply, Appended)>,
+}
+
 pub(super) struct Committer {
     pub log: Arc<RawLog>,
-    pub seal: SealWriter,
+    /// Where the log ends once everything handed to the syncer is synced.
     pub head: Head,
-    pub head_tx: watch::Sender<Head>,
+    pub syncer: Sender<Flushed>,
+    pub poison: Arc<Poison>,
     /// Known stream lengths; a stream not here is looked up in the index.
     pub stream_lens: HashMap<StreamId, u64>,
-    /// Set after a failed write: sled's state is then unknown, so nothing more
-    /// is written until the store is reopened and reads its real tail.
-    pub poisoned: Option<String>,
-    /// Flushes done so far, for `EventStore::commits`.
+}
+
+pub(super) struct Syncer {
+    pub log: Arc<RawLog>,
+    pub seal: SealWriter,
+    pub head_tx: watch::Sender<Head>,
+    pub poison: Arc<Poison>,
+    /// Syncs done so far, for `EventStore::commits`.
     pub commits: Arc<AtomicU64>,
 }
 
@@ -85,7 +120,7 @@ impl Committer {
     }
 
     fn commit(&mut self, batch: Vec<Request>) {
-        if let Some(reason) = &self.poisoned {
+        if let Some(reason) = self.poison.reason() {
             for request in batch {
                 let _ = request
                     .reply
@@ -159,25 +194,22 @@ impl Committer {
         writes.insert(&event_key(commit_first_seq), records);
         if let Err(e) = self.log.write(writes) {
             let reason = e.to_string();
-            self.poisoned = Some(reason.clone());
+            self.poison.set(reason.clone());
             for (reply, _) in accepted {
                 let _ = reply.send(Err(StoreError::Poisoned(reason.clone())));
             }
             return;
         }
         self.head = head;
-        self.commits.fetch_add(1, Ordering::Relaxed);
-        if let Err(e) = self.seal.write(Seal {
-            count: head.next_seq,
-            last_hash: head.last_hash,
-        }) {
-            // The records are durable, so their appends succeeded; but without
-            // a current seal a later loss could go unnoticed, so stop writing.
-            self.poisoned = Some(format!("cannot update the seal: {e}"));
-        }
-        self.head_tx.send_replace(head);
-        for (reply, appended) in accepted {
-            let _ = reply.send(Ok(appended));
+        let flushed = Flushed {
+            head,
+            replies: accepted,
+        };
+        if let Err(lost) = self.syncer.send(flushed) {
+            self.poison.set("the syncer stopped".into());
+            for (reply, _) in lost.0.replies {
+                let _ = reply.send(Err(StoreError::Closed));
+            }
         }
     }
 
@@ -188,5 +220,50 @@ impl Committer {
         let len = self.log.stream_len(stream)?;
         self.stream_lens.insert(stream, len);
         Ok(len)
+    }
+}
+
+impl Syncer {
+    pub fn run(self, flushed: Receiver<Flushed>) {
+        while let Ok(first) = flushed.recv() {
+            let mut pending = vec![first];
+            pending.extend(flushed.try_iter());
+            self.sync(pending);
+        }
+    }
+
+    /// Everything in `pending` was written and flushed before this sync
+    /// began, so the sync makes all of it durable.
+    fn sync(&self, pending: Vec<Flushed>) {
+        let outcome = match self.poison.reason() {
+            Some(reason) => Err(reason),
+            None => self.log.sync_data().map_err(|e| {
+                let reason = e.to_string();
+                self.poison.set(reason.clone());
+                reason
+            }),
+        };
+        if let Err(reason) = outcome {
+            for (reply, _) in pending.into_iter().flat_map(|f| f.replies) {
+                let _ = reply.send(Err(StoreError::Poisoned(reason.clone())));
+            }
+            return;
+        }
+        let Some(head) = pending.last().map(|f| f.head) else {
+            return;
+        };
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        if let Err(e) = self.seal.write(Seal {
+            count: head.next_seq,
+            last_hash: head.last_hash,
+        }) {
+            // The records are durable, so their appends succeeded; but without
+            // a current seal a later loss could go unnoticed, so stop writing.
+            self.poison.set(format!("cannot update the seal: {e}"));
+        }
+        self.head_tx.send_replace(head);
+        for (reply, appended) in pending.into_iter().flat_map(|f| f.replies) {
+            let _ = reply.send(Ok(appended));
+        }
     }
 }

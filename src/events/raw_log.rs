@@ -176,7 +176,10 @@ impl RawLog {
         }
     }
 
-    /// Writes a commit (its segment and index entries) atomically, then flushes.
+    /// Writes a commit (its segment and index entries) atomically and has
+    /// sled flush it. On Linux that is sync_file_range: the data reaches the
+    /// device, but the file's new size and extents and the device's write
+    /// cache do not, so a commit is durable only after `sync_data`.
     pub(super) fn write(&self, batch: sled::Batch) -> Result<(), StoreError> {
         self.tree
             .apply_batch(batch)
@@ -184,18 +187,15 @@ impl RawLog {
                 doing: "writing records",
                 source,
             })?;
-        self.flush()
-    }
-
-    fn flush(&self) -> Result<(), StoreError> {
         self.db.flush().map_err(|source| StoreError::Storage {
             doing: "flushing to disk",
             source,
         })?;
-        // sled's flush on Linux is sync_file_range: the data reaches the
-        // device, but neither the file's new size and extents nor the
-        // device's write cache are made durable, so a power loss could drop
-        // acknowledged records. fdatasync on the same file closes that gap.
+        Ok(())
+    }
+
+    /// fdatasync of sled's file: makes everything flushed before it durable.
+    pub(super) fn sync_data(&self) -> Result<(), StoreError> {
         self.file.sync_data().map_err(|source| StoreError::Io {
             path: self.dir.join("events").join("db"),
             source,

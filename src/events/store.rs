@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 
 use tokio::sync::{oneshot, watch};
 
-use super::committer::{Committer, Request};
+use super::committer::{Committer, Poison, Request, Syncer};
 use super::error::StoreError;
 use super::raw_log::{Commit, RawLog};
 use super::record::{MAX_PAYLOAD, RecordView};
@@ -74,16 +74,17 @@ struct Inner {
     head: watch::Receiver<Head>,
     commits: Arc<AtomicU64>,
     requests: Option<mpsc::Sender<Request>>,
-    writer: Option<JoinHandle<()>>,
+    /// The committer, then the syncer.
+    threads: Vec<JoinHandle<()>>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        // Closing the channel ends the writer's loop once it has answered
-        // everything already sent.
+        // Closing the channel ends the committer's loop, which closes the
+        // syncer's, once everything already sent is answered.
         self.requests.take();
-        if let Some(writer) = self.writer.take() {
-            let _ = writer.join();
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
         }
     }
 }
@@ -107,22 +108,38 @@ impl EventStore {
         let (head_tx, head_rx) = watch::channel(head);
         let (requests, receiver) = mpsc::channel();
         let commits = Arc::new(AtomicU64::new(0));
+        let (to_syncer, syncer_rx) = mpsc::channel();
+        let poison = Arc::new(Poison::default());
         let committer = Committer {
-            commits: commits.clone(),
+            log: log.clone(),
+            head,
+            syncer: to_syncer,
+            poison: poison.clone(),
+            stream_lens: HashMap::new(),
+        };
+        let syncer = Syncer {
             log: log.clone(),
             seal,
-            head,
             head_tx,
-            stream_lens: HashMap::new(),
-            poisoned: None,
+            poison,
+            commits: commits.clone(),
         };
-        let writer = std::thread::Builder::new()
-            .name("event-log-writer".into())
-            .spawn(move || committer.run(receiver))
-            .map_err(|source| StoreError::Io {
-                path: data_dir.to_path_buf(),
-                source,
-            })?;
+        let spawn = |name: &str, work: Box<dyn FnOnce() + Send>| {
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn(work)
+                .map_err(|source| StoreError::Io {
+                    path: data_dir.to_path_buf(),
+                    source,
+                })
+        };
+        let threads = vec![
+            spawn(
+                "event-log-committer",
+                Box::new(move || committer.run(receiver)),
+            )?,
+            spawn("event-log-syncer", Box::new(move || syncer.run(syncer_rx)))?,
+        ];
         Ok(Self {
             inner: Arc::new(Inner {
                 log,
@@ -130,7 +147,7 @@ impl EventStore {
                 head: head_rx,
                 commits,
                 requests: Some(requests),
-                writer: Some(writer),
+                threads,
             }),
         })
     }
