@@ -35,7 +35,7 @@ pub(super) struct Request {
     pub stream: StreamId,
     pub expected: u64,
     pub payloads: Vec<Vec<u8>>,
-    pub reply: oneshot::Sender<Result<Appended, StoreError>>,
+    pub reply: Reply,
 }
 
 /// Set after a failed write or sync: sled's state is then unknown, so
@@ -83,27 +83,9 @@ pub(super) struct Syncer {
     pub commits: Arc<AtomicU64>,
 }
 
-/// How long the writer keeps looking for the next request before it sleeps.
-/// A writer that appends again right after its answer (a Driver recording
-/// the result of the effect it just intended) then finds the committer awake,
-/// which saves a sleep and a wake-up per append.
-const LINGER: std::time::Duration = std::time::Duration::from_micros(50);
-
-fn next_request(requests: &Receiver<Request>) -> Option<Request> {
-    let started = std::time::Instant::now();
-    while started.elapsed() < LINGER {
-        match requests.try_recv() {
-            Ok(request) => return Some(request),
-            Err(TryRecvError::Disconnected) => return None,
-            Err(TryRecvError::Empty) => std::thread::yield_now(),
-        }
-    }
-    requests.recv().ok()
-}
-
 impl Committer {
     pub fn run(mut self, requests: Receiver<Request>) {
-        while let Some(first) = next_request(&requests) {
+        while let Ok(first) = requests.recv() {
             let mut events = first.payloads.len();
             let mut batch = vec![first];
             while events < MAX_EVENTS_PER_COMMIT {
