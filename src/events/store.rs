@@ -280,7 +280,7 @@ impl EventStore {
         self.inner.head.clone()
     }
 
-    /// Group commits (each one flush) since the store was opened.
+    /// Group commits made durable (each one fdatasync) since the store was opened.
     pub fn commits(&self) -> u64 {
         self.inner.commits.load(Ordering::Relaxed)
     }
