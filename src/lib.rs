@@ -1,5 +1,7 @@
 //! deployflow: Blue/Green deployments as an event-sourced actor system.
 //!
-//! `events` is the append-only log every other part folds over.
+//! `events` is the append-only log every other part folds over; `router` is
+//! the data plane that serves each app's traffic.
 
 pub mod events;
+pub mod router;

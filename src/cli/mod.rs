@@ -4,6 +4,7 @@
 mod events;
 mod exit;
 mod paths;
+mod router;
 mod verify;
 
 use std::path::PathBuf;
@@ -44,6 +45,8 @@ pub enum Command {
     Verify,
     /// The raw log as JSON lines.
     Events(events::Args),
+    /// The data plane: serve each app's traffic and take routes from the admin API.
+    Router(router::Args),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
@@ -51,6 +54,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Verify => verify::run(&data_dir, cli.global.json),
         Command::Events(args) => events::run(&data_dir, &args),
+        Command::Router(args) => router::run(&data_dir, &args),
     }
 }
 

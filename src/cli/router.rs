@@ -1,0 +1,52 @@
+//! `deployflow router`: the data plane, in the foreground.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use deployflow::router::{self, RouterOptions, Timeouts};
+
+use super::Exit;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The admin API's address; loopback only.
+    #[arg(long, env = "DEPLOYFLOW_ROUTER_ADMIN", default_value = router::DEFAULT_ADMIN)]
+    pub admin: SocketAddr,
+    /// Where the routes are kept (default: router/ in the data directory).
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+    /// How long to wait for an upstream to accept a connection.
+    #[arg(long, default_value_t = 2_000)]
+    pub connect_timeout_ms: u64,
+    /// How long to wait for an upstream's response headers.
+    #[arg(long, default_value_t = 60_000)]
+    pub response_timeout_ms: u64,
+}
+
+pub fn run(data_dir: &Path, args: &Args) -> anyhow::Result<Exit> {
+    let options = RouterOptions {
+        admin: args.admin,
+        state_dir: args
+            .state_dir
+            .clone()
+            .unwrap_or_else(|| data_dir.join("router")),
+        timeouts: Timeouts {
+            connect: Duration::from_millis(args.connect_timeout_ms),
+            response: Duration::from_millis(args.response_timeout_ms),
+        },
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the router's runtime")?;
+    runtime.block_on(router::run(options))?;
+    Ok(Exit::Success)
+}

@@ -1,0 +1,42 @@
+//! One app's public listener: accepts connections and serves each with
+//! HTTP/1.1 (keep-alive) or HTTP/2 cleartext, upgrades allowed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+
+use super::app::App;
+use super::proxy::Proxy;
+
+pub async fn serve(listener: TcpListener, app: Arc<App>, proxy: Arc<Proxy>) {
+    let builder = auto::Builder::new(TokioExecutor::new());
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of file descriptors and the like: back off, keep serving.
+                tracing::warn!(app = %app.name, "accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let (app, proxy, builder) = (app.clone(), proxy.clone(), builder.clone());
+        tokio::spawn(async move {
+            let service = service_fn(move |request| {
+                let (app, proxy) = (app.clone(), proxy.clone());
+                async move { proxy.handle(&app, peer, request).await }
+            });
+            if let Err(e) = builder
+                .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                .await
+            {
+                tracing::debug!("connection from {peer} ended: {e}");
+            }
+        });
+    }
+}

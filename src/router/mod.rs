@@ -1,0 +1,108 @@
+//! The data plane: `deployflow router`, a reverse proxy serving each app's
+//! public address and forwarding to its live upstream. It runs apart from
+//! the control plane, keeps its routes on disk, and takes orders through a
+//! small admin API on loopback.
+
+mod admin;
+mod app;
+mod listener;
+mod persist;
+mod probe;
+pub mod proxy;
+pub mod route;
+mod state;
+pub mod stats;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub use persist::PersistError;
+pub use proxy::Timeouts;
+pub use route::{Canary, Route};
+
+use persist::RouteFile;
+use proxy::Proxy;
+use state::RouterState;
+use stats::StatsRegistry;
+
+/// The admin API's default address.
+pub const DEFAULT_ADMIN: &str = "127.0.0.1:7071";
+
+#[derive(Debug, Clone)]
+pub struct RouterOptions {
+    pub admin: SocketAddr,
+    pub state_dir: PathBuf,
+    pub timeouts: Timeouts,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RouterError {
+    #[error(
+        "the admin API must listen on loopback, not {0}: it changes where production traffic goes"
+    )]
+    AdminNotLoopback(SocketAddr),
+    #[error("cannot listen for the admin API on {addr} (is another router running?): {source}")]
+    AdminBind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Routes(#[from] state::RouteError),
+    #[error("the admin API stopped: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Runs the router until it is interrupted (SIGINT or SIGTERM).
+pub async fn run(options: RouterOptions) -> Result<(), RouterError> {
+    if !options.admin.ip().is_loopback() {
+        return Err(RouterError::AdminNotLoopback(options.admin));
+    }
+    let file = RouteFile::new(&options.state_dir);
+    let routes_path = file.path().to_path_buf();
+    let proxy = Arc::new(Proxy::new(
+        Arc::new(StatsRegistry::default()),
+        options.timeouts,
+    ));
+    let state = Arc::new(RouterState::new(file, proxy));
+    for problem in state.restore().await? {
+        eprintln!("deployflow router: {problem}");
+    }
+    let admin = tokio::net::TcpListener::bind(options.admin)
+        .await
+        .map_err(|source| RouterError::AdminBind {
+            addr: options.admin,
+            source,
+        })?;
+    eprintln!(
+        "deployflow router: admin API on http://{}, {} route(s) from {}",
+        options.admin,
+        state.routes().await.len(),
+        routes_path.display()
+    );
+    axum::serve(admin, admin::api(state))
+        .with_graceful_shutdown(shutdown())
+        .await
+        .map_err(RouterError::Serve)
+}
+
+async fn shutdown() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}

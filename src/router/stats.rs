@@ -1,0 +1,251 @@
+//! Per-upstream counters: in flight (for drains), requests, 5xx, failures and
+//! a latency histogram that automated rollback will read.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::sync::Notify;
+
+/// Upper bounds of the latency buckets, in milliseconds (Prometheus style:
+/// each bucket counts the requests at or under its bound; the last is +Inf).
+pub const LATENCY_BOUNDS_MS: [f64; 12] = [
+    1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 10000.0,
+];
+
+#[derive(Default)]
+pub struct UpstreamStats {
+    in_flight: AtomicU64,
+    requests: AtomicU64,
+    responses_5xx: AtomicU64,
+    /// Requests the router answered itself because the upstream refused,
+    /// failed or timed out.
+    failures: AtomicU64,
+    /// Requests answered since the last failure; 0 after a failure.
+    consecutive_failures: AtomicU64,
+    buckets: [AtomicU64; LATENCY_BOUNDS_MS.len() + 1],
+    latency_sum_us: AtomicU64,
+    idle: Notify,
+}
+
+/// Counts a request in flight until it is dropped, which the proxy does
+/// when the response body has been sent (or the client went away).
+pub struct InFlight {
+    stats: Arc<UpstreamStats>,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if self.stats.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.stats.idle.notify_waiters();
+        }
+    }
+}
+
+impl UpstreamStats {
+    pub fn begin(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        InFlight {
+            stats: self.clone(),
+        }
+    }
+
+    /// Records the response's status and the time to its headers.
+    pub fn answered(&self, status: u16, latency: Duration) {
+        if status >= 500 {
+            self.responses_5xx.fetch_add(1, Ordering::Relaxed);
+        }
+        self.consecutive_failures.store(0, Ordering::Relaxed);
+        let ms = latency.as_secs_f64() * 1000.0;
+        let bucket = LATENCY_BOUNDS_MS
+            .iter()
+            .position(|bound| ms <= *bound)
+            .unwrap_or(LATENCY_BOUNDS_MS.len());
+        self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        self.latency_sum_us
+            .fetch_add(latency.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// Records a request the upstream never answered (the router sent 502/504).
+    pub fn failed(&self) {
+        self.failures.fetch_add(1, Ordering::Relaxed);
+        self.responses_5xx.fetch_add(1, Ordering::Relaxed);
+        self.consecutive_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn in_flight(&self) -> u64 {
+        self.in_flight.load(Ordering::Acquire)
+    }
+
+    /// Waits until nothing is in flight or `timeout` passes; returns what is
+    /// still in flight.
+    pub async fn drain(&self, timeout: Duration) -> u64 {
+        let deadline = Instant::now() + timeout;
+        loop {
+            // Register for the wake-up before looking, so a request ending in
+            // between is not missed.
+            let idle = self.idle.notified();
+            let in_flight = self.in_flight();
+            if in_flight == 0 {
+                return 0;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || tokio::time::timeout(left, idle).await.is_err() {
+                return self.in_flight();
+            }
+        }
+    }
+
+    pub fn snapshot(&self) -> StatsSnapshot {
+        let buckets: Vec<u64> = self
+            .buckets
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .collect();
+        let answered: u64 = buckets.iter().sum();
+        StatsSnapshot {
+            in_flight: self.in_flight(),
+            requests: self.requests.load(Ordering::Relaxed),
+            responses_5xx: self.responses_5xx.load(Ordering::Relaxed),
+            failures: self.failures.load(Ordering::Relaxed),
+            healthy: self.consecutive_failures.load(Ordering::Relaxed) < 3,
+            latency_ms: LatencySnapshot {
+                p50: quantile(&buckets, answered, 0.50),
+                p90: quantile(&buckets, answered, 0.90),
+                p99: quantile(&buckets, answered, 0.99),
+                mean: if answered == 0 {
+                    0.0
+                } else {
+                    self.latency_sum_us.load(Ordering::Relaxed) as f64 / answered as f64 / 1000.0
+                },
+                bounds: LATENCY_BOUNDS_MS.to_vec(),
+                counts: buckets,
+            },
+        }
+    }
+}
+
+/// The upper bound of the bucket holding quantile `q` (the +Inf bucket
+/// reports the largest finite bound).
+fn quantile(buckets: &[u64], total: u64, q: f64) -> f64 {
+    if total == 0 {
+        return 0.0;
+    }
+    let rank = (q * total as f64).ceil().max(1.0) as u64;
+    let mut seen = 0;
+    for (i, count) in buckets.iter().enumerate() {
+        seen += count;
+        if seen >= rank {
+            return LATENCY_BOUNDS_MS
+                .get(i)
+                .copied()
+                .unwrap_or(LATENCY_BOUNDS_MS[LATENCY_BOUNDS_MS.len() - 1]);
+        }
+    }
+    LATENCY_BOUNDS_MS[LATENCY_BOUNDS_MS.len() - 1]
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StatsSnapshot {
+    pub in_flight: u64,
+    pub requests: u64,
+    pub responses_5xx: u64,
+    pub failures: u64,
+    /// False after three requests in a row the upstream did not answer.
+    pub healthy: bool,
+    pub latency_ms: LatencySnapshot,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LatencySnapshot {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub mean: f64,
+    /// Bucket upper bounds; `counts` has one more entry, for +Inf.
+    pub bounds: Vec<f64>,
+    pub counts: Vec<u64>,
+}
+
+/// Every upstream's stats, created on first use and kept for the router's life.
+#[derive(Default)]
+pub struct StatsRegistry {
+    upstreams: RwLock<HashMap<SocketAddr, Arc<UpstreamStats>>>,
+}
+
+impl StatsRegistry {
+    pub fn get(&self, upstream: SocketAddr) -> Arc<UpstreamStats> {
+        if let Some(stats) = self
+            .upstreams
+            .read()
+            .ok()
+            .and_then(|map| map.get(&upstream).cloned())
+        {
+            return stats;
+        }
+        match self.upstreams.write() {
+            Ok(mut map) => map.entry(upstream).or_default().clone(),
+            // A writer panicked holding the lock; counting is not worth
+            // failing traffic over, so this request counts alone.
+            Err(_) => Arc::default(),
+        }
+    }
+
+    pub fn snapshot(&self) -> HashMap<SocketAddr, StatsSnapshot> {
+        self.upstreams
+            .read()
+            .map(|map| map.iter().map(|(addr, s)| (*addr, s.snapshot())).collect())
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_lands_in_its_bucket_and_quantiles_follow() {
+        let stats = UpstreamStats::default();
+        for _ in 0..90 {
+            stats.answered(200, Duration::from_micros(800));
+        }
+        for _ in 0..10 {
+            stats.answered(503, Duration::from_millis(40));
+        }
+        let snap = stats.snapshot();
+        assert_eq!(snap.latency_ms.counts[0], 90);
+        assert_eq!(snap.latency_ms.counts[5], 10);
+        assert_eq!(snap.latency_ms.p50, 1.0);
+        assert_eq!(snap.latency_ms.p99, 50.0);
+        assert_eq!(snap.responses_5xx, 10);
+    }
+
+    #[test]
+    fn three_failures_in_a_row_make_an_upstream_unhealthy() {
+        let stats = UpstreamStats::default();
+        stats.failed();
+        stats.failed();
+        assert!(stats.snapshot().healthy);
+        stats.failed();
+        assert!(!stats.snapshot().healthy);
+        stats.answered(200, Duration::from_millis(1));
+        assert!(stats.snapshot().healthy);
+    }
+
+    #[tokio::test]
+    async fn drain_waits_for_the_last_request_or_the_timeout() {
+        let stats = Arc::new(UpstreamStats::default());
+        let request = stats.begin();
+        assert_eq!(stats.drain(Duration::from_millis(20)).await, 1);
+        let ending = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            drop(request);
+        });
+        assert_eq!(stats.drain(Duration::from_secs(5)).await, 0);
+        ending.await.unwrap();
+    }
+}
