@@ -2,6 +2,9 @@
 //! library, and the binary under test.
 #![allow(dead_code)]
 
+pub mod router;
+pub mod upstream;
+
 use std::path::Path;
 use std::process::{Command, Output};
 

@@ -1,0 +1,401 @@
+//! The router through its binary, on real loopback sockets: switches under
+//! load, drains, restarts, canary splits, pauses, upgrades and errors.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::router::{RouterProcess, free_addr, get, send_with};
+use common::upstream::Upstream;
+use hyper::{Method, StatusCode};
+use serde_json::json;
+
+async fn router() -> (tempfile::TempDir, RouterProcess) {
+    let dir = tempfile::tempdir().unwrap();
+    let router = RouterProcess::start(dir.path(), &[]).await;
+    (dir, router)
+}
+
+fn body(bytes: &bytes::Bytes) -> &str {
+    std::str::from_utf8(bytes).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route_flipped_100_times_under_load_drops_nothing() {
+    let wrk = which("wrk").expect("wrk is needed for this test: apt-get install wrk");
+    let (_dir, router) = router().await;
+    let (blue, green) = (
+        Upstream::start("blue").await,
+        Upstream::start("green").await,
+    );
+    let listen = free_addr();
+    router.set_route("hello", listen, blue.addr).await;
+
+    let load = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(wrk)
+            .args(["-t2", "-c16", "-d6s", "--timeout", "2s"])
+            .arg(format!("http://{listen}/"))
+            .output()
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for flip in 0..100 {
+        let upstream = if flip % 2 == 0 { green.addr } else { blue.addr };
+        router.set_route("hello", listen, upstream).await;
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+    assert!(!load.is_finished(), "the load ended before the last flip");
+    let output = load.await.unwrap().expect("run wrk");
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "wrk failed: {report}");
+    assert!(
+        !report.contains("Non-2xx"),
+        "failed responses during the flips:\n{report}"
+    );
+    assert!(
+        !report.contains("Socket errors"),
+        "socket errors during the flips:\n{report}"
+    );
+    let requests: u64 = report
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .split_once(" requests in")
+                .map(|(n, _)| n.trim().parse().ok())
+        })
+        .flatten()
+        .expect("wrk's request count");
+    assert!(requests > 1000, "{report}");
+    assert!(
+        blue.hits() > 0 && green.hits() > 0,
+        "blue {} green {}",
+        blue.hits(),
+        green.hits()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_request_on_the_old_upstream_completes_and_the_drain_waits_for_it() {
+    let (_dir, router) = router().await;
+    let (blue, green) = (
+        Upstream::start("blue").await,
+        Upstream::start("green").await,
+    );
+    let listen = free_addr();
+    router.set_route("hello", listen, blue.addr).await;
+
+    let slow = tokio::spawn(async move { get(&format!("http://{listen}/slow?ms=2000")).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    router.set_route("hello", listen, green.addr).await;
+    let (_, _, after) = get(&format!("http://{listen}/")).await.unwrap();
+    assert_eq!(body(&after), "green");
+
+    let started = Instant::now();
+    let (status, drained) = router
+        .admin(
+            Method::POST,
+            "/drain",
+            Some(json!({ "upstream": blue.addr, "timeout_ms": 10_000 })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(drained["drained"], true, "{drained}");
+    assert_eq!(drained["in_flight"], 0);
+    assert!(
+        started.elapsed() > Duration::from_millis(1000),
+        "the drain did not wait"
+    );
+    let (status, _, bytes) = slow.await.unwrap().unwrap();
+    assert_eq!((status, body(&bytes)), (StatusCode::OK, "blue"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drain_that_times_out_says_how_much_is_left() {
+    let (_dir, router) = router().await;
+    let blue = Upstream::start("blue").await;
+    let listen = free_addr();
+    router.set_route("hello", listen, blue.addr).await;
+    let _hanging = tokio::spawn(async move { get(&format!("http://{listen}/slow?ms=5000")).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (_, drained) = router
+        .admin(
+            Method::POST,
+            "/drain",
+            Some(json!({ "upstream": blue.addr, "timeout_ms": 200 })),
+        )
+        .await;
+    assert_eq!(drained["drained"], false);
+    assert_eq!(drained["in_flight"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_router_comes_back_with_its_routes() {
+    let dir = tempfile::tempdir().unwrap();
+    let blue = Upstream::start("blue").await;
+    let listen = free_addr();
+    let mut router = RouterProcess::start(dir.path(), &[]).await;
+    router.set_route("hello", listen, blue.addr).await;
+    router.kill();
+    assert!(get(&format!("http://{listen}/")).await.is_err());
+
+    let router = RouterProcess::start(dir.path(), &[]).await;
+    let (status, _, bytes) = get(&format!("http://{listen}/")).await.unwrap();
+    assert_eq!((status, body(&bytes)), (StatusCode::OK, "blue"));
+    let (_, routes) = router.admin(Method::GET, "/routes", None).await;
+    assert_eq!(routes["hello"]["upstream"], blue.addr.to_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_split_sends_its_share_and_keeps_visitors_on_their_side() {
+    let (_dir, router) = router().await;
+    let (blue, green) = (
+        Upstream::start("blue").await,
+        Upstream::start("green").await,
+    );
+    let listen = free_addr();
+    let (status, body_json) = router
+        .admin(
+            Method::PUT,
+            "/routes/hello",
+            Some(json!({ "listen": listen, "upstream": blue.addr,
+                         "canary": { "upstream": green.addr, "percent": 30 } })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body_json}");
+    let url = format!("http://{listen}/");
+    let mut to_green = 0;
+    let mut green_cookie = None;
+    for _ in 0..100 {
+        let (_, headers, bytes) = get(&url).await.unwrap();
+        let cookie = headers["set-cookie"].to_str().unwrap().to_string();
+        if body(&bytes) == "green" {
+            to_green += 1;
+            assert!(cookie.starts_with("deployflow_canary=canary"), "{cookie}");
+            green_cookie = Some("deployflow_canary=canary");
+        } else {
+            assert!(cookie.starts_with("deployflow_canary=stable"), "{cookie}");
+        }
+    }
+    assert_eq!(to_green, 30);
+    for _ in 0..20 {
+        let (_, headers, bytes) = send_with(
+            Method::GET,
+            &url,
+            None,
+            &[("cookie", green_cookie.unwrap())],
+        )
+        .await
+        .unwrap();
+        assert_eq!(body(&bytes), "green");
+        assert!(
+            headers.get("set-cookie").is_none(),
+            "a visitor with a side is not re-placed"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_app_holds_requests_until_resumed_or_the_hold_runs_out() {
+    let (_dir, router) = router().await;
+    let blue = Upstream::start("blue").await;
+    let listen = free_addr();
+    router.set_route("hello", listen, blue.addr).await;
+
+    let (status, _) = router
+        .admin(
+            Method::POST,
+            "/routes/hello/pause",
+            Some(json!({ "max_hold_ms": 5000 })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let held = tokio::spawn(async move {
+        let started = Instant::now();
+        let answer = get(&format!("http://{listen}/")).await.unwrap();
+        (answer, started.elapsed())
+    });
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(!held.is_finished(), "a paused app answered");
+    router
+        .admin(Method::POST, "/routes/hello/resume", None)
+        .await;
+    let ((status, _, bytes), waited) = held.await.unwrap();
+    assert_eq!((status, body(&bytes)), (StatusCode::OK, "blue"));
+    assert!(waited >= Duration::from_millis(400));
+
+    router
+        .admin(
+            Method::POST,
+            "/routes/hello/pause",
+            Some(json!({ "max_hold_ms": 200 })),
+        )
+        .await;
+    let (status, _, bytes) = get(&format!("http://{listen}/")).await.unwrap();
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{}", body(&bytes));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_headers_are_added_and_hop_by_hop_ones_removed() {
+    let (_dir, router) = router().await;
+    let blue = Upstream::start("blue").await;
+    let listen = free_addr();
+    router.set_route("hello", listen, blue.addr).await;
+    let (_, _, bytes) = send_with(
+        Method::GET,
+        &format!("http://{listen}/headers?x=1"),
+        None,
+        &[
+            ("x-forwarded-for", "10.1.2.3"),
+            ("connection", "x-secret"),
+            ("x-secret", "1"),
+            ("x-kept", "yes"),
+        ],
+    )
+    .await
+    .unwrap();
+    let seen: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(seen["x-forwarded-for"], "10.1.2.3, 127.0.0.1");
+    assert_eq!(seen["x-forwarded-proto"], "http");
+    assert_eq!(seen["x-forwarded-host"], listen.to_string());
+    assert_eq!(seen["host"], listen.to_string());
+    assert_eq!(seen["x-kept"], "yes");
+    assert!(seen.get("x-secret").is_none(), "{seen}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_bodies_stream_both_ways_and_http2_cleartext_works() {
+    use http_body_util::{BodyExt, Full};
+    let (_dir, router) = router().await;
+    let blue = Upstream::start("blue").await;
+    let listen = free_addr();
+    router.set_route("hello", listen, blue.addr).await;
+
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .http2_only(true)
+        .build_http::<Full<bytes::Bytes>>();
+    let request = hyper::Request::get(format!("http://{listen}/"))
+        .body(Full::new(bytes::Bytes::new()))
+        .unwrap();
+    let response = client.request(request).await.expect("an HTTP/2 request");
+    assert_eq!(response.version(), hyper::Version::HTTP_2);
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body(&bytes), "blue");
+
+    let big = "x".repeat(1 << 20);
+    let (status, _, bytes) =
+        common::router::send(Method::POST, &format!("http://{listen}/"), Some(big))
+            .await
+            .unwrap();
+    assert_eq!((status, body(&bytes)), (StatusCode::OK, "blue"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upgrade_is_passed_through_both_ways() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (_dir, router) = router().await;
+    let blue = Upstream::start("blue").await;
+    let listen = free_addr();
+    router.set_route("hello", listen, blue.addr).await;
+
+    let mut socket = tokio::net::TcpStream::connect(listen).await.unwrap();
+    socket
+        .write_all(
+            b"GET /ws HTTP/1.1\r\nHost: hello\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        socket.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap();
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    socket.write_all(b"ping over the upgrade").await.unwrap();
+    let mut echoed = [0u8; 21];
+    socket.read_exact(&mut echoed).await.unwrap();
+    assert_eq!(&echoed, b"ping over the upgrade");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_or_silent_upstream_gets_502_or_504_never_a_hang() {
+    let dir = tempfile::tempdir().unwrap();
+    let router = RouterProcess::start(dir.path(), &["--response-timeout-ms", "300"]).await;
+    let listen = free_addr();
+    router.set_route("hello", listen, free_addr()).await;
+    let started = Instant::now();
+    let (status, _, bytes) = get(&format!("http://{listen}/")).await.unwrap();
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert!(body(&bytes).contains("refused"), "{}", body(&bytes));
+
+    let blue = Upstream::start("blue").await;
+    router.set_route("hello", listen, blue.addr).await;
+    let (status, _, bytes) = get(&format!("http://{listen}/hang")).await.unwrap();
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{}", body(&bytes));
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    let (_, stats) = router.admin(Method::GET, "/stats", None).await;
+    assert_eq!(stats[blue.addr.to_string()]["failures"], 1, "{stats}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_admin_requests_get_400_and_change_nothing() {
+    let (_dir, router) = router().await;
+    let blue = Upstream::start("blue").await;
+    let listen = free_addr();
+    router.set_route("hello", listen, blue.addr).await;
+    let cases = [
+        ("/routes/hello", json!({ "listen": listen })),
+        (
+            "/routes/hello",
+            json!({ "listen": "not an address", "upstream": blue.addr }),
+        ),
+        (
+            "/routes/hello",
+            json!({ "listen": listen, "upstream": blue.addr, "canary": { "upstream": free_addr(), "percent": 150 } }),
+        ),
+        (
+            "/routes/Bad%20Name",
+            json!({ "listen": free_addr(), "upstream": blue.addr }),
+        ),
+    ];
+    for (path, body_json) in cases {
+        let (status, answer) = router
+            .admin(Method::PUT, path, Some(body_json.clone()))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body_json} -> {answer}");
+        assert!(
+            answer["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{answer}"
+        );
+    }
+    let (status, _) = router
+        .admin(Method::POST, "/drain", Some(json!({ "upstream": "x" })))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = router.admin(Method::POST, "/routes/nope/pause", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, routes) = router.admin(Method::GET, "/routes", None).await;
+    assert_eq!(routes["hello"]["upstream"], blue.addr.to_string());
+    assert_eq!(routes.as_object().unwrap().len(), 1);
+}
+
+#[test]
+fn the_admin_api_refuses_a_non_loopback_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_deployflow"))
+        .args(["router", "--admin", "0.0.0.0:7071", "--state-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("must listen on loopback"));
+}
+
+fn which(program: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|dir| std::path::Path::new(dir).join(program))
+        .find(|path| path.is_file())
+}
