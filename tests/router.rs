@@ -285,7 +285,7 @@ async fn request_bodies_stream_both_ways_and_http2_cleartext_works() {
         common::router::send(Method::POST, &format!("http://{listen}/"), Some(big))
             .await
             .unwrap();
-    assert_eq!((status, body(&bytes)), (StatusCode::OK, "blue"));
+    assert_eq!((status, body(&bytes)), (StatusCode::OK, "blue:1048576"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -95,6 +95,14 @@ async fn answer(
             .body(Full::new(Bytes::new()))
             .unwrap());
     }
+    if request.method() == hyper::Method::POST {
+        use http_body_util::BodyExt;
+        let received = match request.into_body().collect().await {
+            Ok(body) => body.to_bytes().len(),
+            Err(_) => 0,
+        };
+        return Ok(Response::new(Full::new(Bytes::from(format!("{name}:{received}")))));
+    }
     let body = match path.as_str() {
         "/slow" => {
             let ms = query
