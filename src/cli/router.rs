@@ -43,7 +43,8 @@ pub fn run(data_dir: &Path, args: &Args) -> anyhow::Result<Exit> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // The admin API's runtime; traffic runs on the router's own workers.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the router's runtime")?;

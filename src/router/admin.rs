@@ -138,7 +138,7 @@ async fn drain(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Json(request) = body?;
     let started = Instant::now();
-    let stats = state.proxy.stats.get(request.upstream);
+    let stats = state.stats.get(request.upstream);
     let remaining = stats.drain(Duration::from_millis(request.timeout_ms)).await;
     Ok(Json(json!({
         "upstream": request.upstream,
@@ -150,7 +150,6 @@ async fn drain(
 
 async fn stats(State(state): Shared) -> Json<serde_json::Value> {
     let snapshot: std::collections::BTreeMap<String, _> = state
-        .proxy
         .stats
         .snapshot()
         .into_iter()

@@ -12,6 +12,7 @@ pub mod proxy;
 pub mod route;
 mod state;
 pub mod stats;
+mod workers;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -22,9 +23,9 @@ pub use proxy::Timeouts;
 pub use route::{Canary, Route};
 
 use persist::RouteFile;
-use proxy::Proxy;
 use state::RouterState;
 use stats::StatsRegistry;
+use workers::Workers;
 
 /// The admin API's default address.
 pub const DEFAULT_ADMIN: &str = "127.0.0.1:7071";
@@ -49,6 +50,8 @@ pub enum RouterError {
     },
     #[error(transparent)]
     Routes(#[from] state::RouteError),
+    #[error("cannot start the router's worker threads: {0}")]
+    Workers(std::io::Error),
     #[error("the admin API stopped: {0}")]
     Serve(std::io::Error),
 }
@@ -58,22 +61,24 @@ pub async fn run(options: RouterOptions) -> Result<(), RouterError> {
     if !options.admin.ip().is_loopback() {
         return Err(RouterError::AdminNotLoopback(options.admin));
     }
-    let file = RouteFile::new(&options.state_dir);
-    let routes_path = file.path().to_path_buf();
-    let proxy = Arc::new(Proxy::new(
-        Arc::new(StatsRegistry::default()),
-        options.timeouts,
-    ));
-    let state = Arc::new(RouterState::new(file, proxy));
-    for problem in state.restore().await? {
-        eprintln!("deployflow router: {problem}");
-    }
+    // The admin address first: it is what makes a second router fail
+    // before it binds any app's address.
     let admin = tokio::net::TcpListener::bind(options.admin)
         .await
         .map_err(|source| RouterError::AdminBind {
             addr: options.admin,
             source,
         })?;
+    let file = RouteFile::new(&options.state_dir);
+    let routes_path = file.path().to_path_buf();
+    let stats = Arc::new(StatsRegistry::default());
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let workers =
+        Workers::start(threads, stats.clone(), options.timeouts).map_err(RouterError::Workers)?;
+    let state = Arc::new(RouterState::new(file, workers, stats));
+    for problem in state.restore().await? {
+        eprintln!("deployflow router: {problem}");
+    }
     eprintln!(
         "deployflow router: admin API on http://{}, {} route(s) from {}",
         options.admin,

@@ -7,15 +7,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 
 use super::app::App;
-use super::listener;
 use super::persist::{PersistError, RouteFile};
-use super::proxy::Proxy;
 use super::route::Route;
+use super::stats::StatsRegistry;
+use super::workers::Workers;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RouteError {
@@ -35,27 +34,32 @@ pub enum RouteError {
 
 struct Served {
     app: Arc<App>,
-    listener: JoinHandle<()>,
+    /// One accept loop per worker.
+    listeners: Vec<JoinHandle<()>>,
 }
 
 impl Drop for Served {
     fn drop(&mut self) {
-        self.listener.abort();
+        for listener in &self.listeners {
+            listener.abort();
+        }
     }
 }
 
 pub struct RouterState {
     apps: Mutex<HashMap<String, Served>>,
     file: RouteFile,
-    pub proxy: Arc<Proxy>,
+    workers: Workers,
+    pub stats: Arc<StatsRegistry>,
 }
 
 impl RouterState {
-    pub fn new(file: RouteFile, proxy: Arc<Proxy>) -> Self {
+    pub fn new(file: RouteFile, workers: Workers, stats: Arc<StatsRegistry>) -> Self {
         Self {
             apps: Mutex::new(HashMap::new()),
             file,
-            proxy,
+            workers,
+            stats,
         }
     }
 
@@ -158,16 +162,16 @@ impl RouterState {
 
     async fn start(&self, name: &str, route: Route) -> Result<Served, RouteError> {
         let addr = route.listen;
-        let socket = TcpListener::bind(addr)
-            .await
+        let app = Arc::new(App::new(name.to_string(), route));
+        let listeners = self
+            .workers
+            .serve(&app, addr)
             .map_err(|source| RouteError::Listen {
                 app: name.to_string(),
                 addr,
                 source,
             })?;
-        let app = Arc::new(App::new(name.to_string(), route));
-        let listener = tokio::spawn(listener::serve(socket, app.clone(), self.proxy.clone()));
-        Ok(Served { app, listener })
+        Ok(Served { app, listeners })
     }
 }
 

@@ -101,7 +101,9 @@ async fn answer(
             Ok(body) => body.to_bytes().len(),
             Err(_) => 0,
         };
-        return Ok(Response::new(Full::new(Bytes::from(format!("{name}:{received}")))));
+        return Ok(Response::new(Full::new(Bytes::from(format!(
+            "{name}:{received}"
+        )))));
     }
     let body = match path.as_str() {
         "/slow" => {

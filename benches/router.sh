@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# The router's speed against going direct and against nginx as a keep-alive
+# reverse proxy, all to the same static nginx upstream, measured with wrk in
+# one run. Prints requests/s, p50 and p99 latency, the ratios router/nginx
+# and router/direct, and the router's memory at rest.
+#
+#   benches/router.sh                 # 10 s per target, 64 connections
+#   DURATION=5s CONNECTIONS=128 benches/router.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-64}
+THREADS=${THREADS:-2}
+ROUNDS=${ROUNDS:-2}
+
+for tool in wrk nginx python3; do
+  command -v "$tool" >/dev/null 2>&1 || { echo "needs $tool (apt-get install wrk nginx-light)" >&2; exit 1; }
+done
+cargo build --release --quiet
+
+work=$(mktemp -d)
+chmod 755 "$work"   # nginx workers run as nobody and must read www/
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+upstream_port=$(free_port); proxy_port=$(free_port); router_port=$(free_port); admin_port=$(free_port)
+
+mkdir -p "$work/www"
+printf 'hello from the upstream\n' > "$work/www/index.html"
+
+cat > "$work/upstream.conf" <<CONF
+worker_processes auto;
+daemon off;
+pid $work/upstream.pid;
+error_log $work/upstream.err;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  server { listen 127.0.0.1:$upstream_port; root $work/www; }
+}
+CONF
+cat > "$work/proxy.conf" <<CONF
+worker_processes 2;
+daemon off;
+pid $work/proxy.pid;
+error_log $work/proxy.err;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  upstream app { server 127.0.0.1:$upstream_port; keepalive 128; }
+  server {
+    listen 127.0.0.1:$proxy_port;
+    location / {
+      proxy_pass http://app;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host \$host;
+      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto http;
+    }
+  }
+}
+CONF
+nginx -p "$work" -c "$work/upstream.conf" & pids+=($!)
+nginx -p "$work" -c "$work/proxy.conf" & pids+=($!)
+target/release/deployflow router --admin "127.0.0.1:$admin_port" --state-dir "$work/router" 2>"$work/router.err" &
+router_pid=$!; pids+=($router_pid)
+
+wait_for() {
+  for _ in $(seq 100); do
+    python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$1),0.2)" 2>/dev/null && return 0
+    sleep 0.05
+  done
+  echo "nothing listens on port $1" >&2; exit 1
+}
+wait_for "$upstream_port"; wait_for "$proxy_port"; wait_for "$admin_port"
+python3 - "$admin_port" "$router_port" "$upstream_port" <<'PY'
+import json, sys, urllib.request
+admin, listen, upstream = sys.argv[1:]
+body = json.dumps({"listen": f"127.0.0.1:{listen}", "upstream": f"127.0.0.1:{upstream}"}).encode()
+req = urllib.request.Request(f"http://127.0.0.1:{admin}/routes/bench", data=body, method="PUT",
+                             headers={"content-type": "application/json"})
+urllib.request.urlopen(req).read()
+PY
+wait_for "$router_port"
+sleep 0.5
+rss_kb=$(awk '/VmRSS/ {print $2}' "/proc/$router_pid/status")
+
+# Runs wrk and prints "requests/s p50_ms p99_ms".
+measure() {
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "http://127.0.0.1:$1/" | python3 -c '
+import re, sys
+text = sys.stdin.read()
+def ms(v):
+    n, unit = re.match(r"([\d.]+)(\w+)", v).groups()
+    return float(n) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+p50 = ms(re.search(r"^\s+50%\s+(\S+)", text, re.M).group(1))
+p99 = ms(re.search(r"^\s+99%\s+(\S+)", text, re.M).group(1))
+bad = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+errors = re.search(r"Socket errors: (.*)", text)
+if bad or errors:
+    sys.exit(f"failed requests: {bad.group(0) if bad else errors.group(0)}")
+print(rps, p50, p99)
+'
+}
+
+# Rounds alternate the three targets; the best round of each is kept.
+declare -A best
+for round in $(seq "$ROUNDS"); do
+  for target in direct nginx router; do
+    case $target in direct) port=$upstream_port ;; nginx) port=$proxy_port ;; router) port=$router_port ;; esac
+    read -r rps p50 p99 < <(measure "$port")
+    prev=${best[$target]:-"0 0 0"}
+    if python3 -c "import sys; sys.exit(0 if $rps > float('${prev%% *}') else 1)"; then
+      best[$target]="$rps $p50 $p99"
+    fi
+  done
+done
+
+python3 - "${best[direct]}" "${best[nginx]}" "${best[router]}" "$rss_kb" "$CONNECTIONS" "$DURATION" "$ROUNDS" <<'PY'
+import sys
+direct, nginx, router = (list(map(float, a.split())) for a in sys.argv[1:4])
+rss_kb, connections, duration, rounds = sys.argv[4:]
+print(f"router benchmark: wrk, {connections} connections, {duration} per target, best of {rounds} rounds")
+print(f"{'target':<34}{'requests/s':>12}{'p50 ms':>10}{'p99 ms':>10}")
+for name, (rps, p50, p99) in [("direct to the upstream", direct), ("nginx keep-alive proxy (2 workers)", nginx), ("deployflow router", router)]:
+    print(f"{name:<34}{rps:>12.0f}{p50:>10.2f}{p99:>10.2f}")
+print(f"router/nginx requests/s: {router[0] / nginx[0]:.2f}   p99 router/nginx: {router[2] / nginx[2]:.2f}")
+print(f"router/direct requests/s: {router[0] / direct[0]:.2f}")
+print(f"router memory at rest: {int(rss_kb) / 1024:.1f} MB RSS")
+PY
