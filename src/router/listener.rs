@@ -10,7 +10,7 @@ use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 
 use super::app::App;
-use super::proxy::Proxy;
+use super::proxy::{Downstream, Proxy};
 
 pub async fn serve(listener: TcpListener, app: Arc<App>, proxy: Arc<Proxy>) {
     let builder = auto::Builder::new(TokioExecutor::new());
@@ -27,9 +27,10 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, proxy: Arc<Proxy>) {
         let _ = stream.set_nodelay(true);
         let (app, proxy, builder) = (app.clone(), proxy.clone(), builder.clone());
         tokio::spawn(async move {
+            let downstream = Arc::new(Downstream::new(peer));
             let service = service_fn(move |request| {
-                let (app, proxy) = (app.clone(), proxy.clone());
-                async move { proxy.handle(&app, peer, request).await }
+                let (app, proxy, downstream) = (app.clone(), proxy.clone(), downstream.clone());
+                async move { proxy.handle(&app, &downstream, request).await }
             });
             if let Err(e) = builder
                 .serve_connection_with_upgrades(TokioIo::new(stream), service)

@@ -4,6 +4,7 @@
 //! small admin API on loopback.
 
 mod admin;
+mod affinity;
 mod app;
 mod listener;
 mod persist;
@@ -73,8 +74,7 @@ pub async fn run(options: RouterOptions) -> Result<(), RouterError> {
     let routes_path = file.path().to_path_buf();
     let stats = Arc::new(StatsRegistry::default());
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let workers =
-        Workers::start(threads, stats.clone(), options.timeouts).map_err(RouterError::Workers)?;
+    let workers = Workers::start(threads, options.timeouts).map_err(RouterError::Workers)?;
     let state = Arc::new(RouterState::new(file, workers, stats));
     for problem in state.restore().await? {
         eprintln!("deployflow router: {problem}");

@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 
-use super::app::App;
+use super::app::{App, Live};
 use super::persist::{PersistError, RouteFile};
 use super::route::Route;
 use super::stats::StatsRegistry;
@@ -83,7 +83,7 @@ impl RouterState {
     pub async fn routes(&self) -> BTreeMap<String, Route> {
         let apps = self.apps.lock().await;
         apps.iter()
-            .map(|(name, served)| (name.clone(), (**served.app.route()).clone()))
+            .map(|(name, served)| (name.clone(), served.app.route()))
             .collect()
     }
 
@@ -103,7 +103,7 @@ impl RouterState {
         let mut apps = self.apps.lock().await;
         if let Some((other, _)) = apps
             .iter()
-            .find(|(other, s)| other.as_str() != name && s.app.route().listen == route.listen)
+            .find(|(other, s)| other.as_str() != name && s.app.live().route.listen == route.listen)
         {
             return Err(RouteError::Invalid(format!(
                 "{} is already the address of {other}",
@@ -113,9 +113,9 @@ impl RouterState {
         let mut table = current_table(&apps);
         table.insert(name.to_string(), route.clone());
         match apps.get(name) {
-            Some(served) if served.app.route().listen == route.listen => {
+            Some(served) if served.app.live().route.listen == route.listen => {
                 self.file.save(&table)?;
-                served.app.set_route(route);
+                served.app.set_route(Live::new(route, &self.stats));
             }
             _ => {
                 // A new address: bind it before anything is saved or swapped,
@@ -124,7 +124,7 @@ impl RouterState {
                 self.file.save(&table)?;
                 if let Some(old) = apps.insert(name.to_string(), served) {
                     // Connections still open on the old address follow too.
-                    old.app.set_route(route);
+                    old.app.set_route(Live::new(route, &self.stats));
                 }
             }
         }
@@ -162,7 +162,7 @@ impl RouterState {
 
     async fn start(&self, name: &str, route: Route) -> Result<Served, RouteError> {
         let addr = route.listen;
-        let app = Arc::new(App::new(name.to_string(), route));
+        let app = Arc::new(App::new(name.to_string(), Live::new(route, &self.stats)));
         let listeners = self
             .workers
             .serve(&app, addr)
@@ -177,7 +177,7 @@ impl RouterState {
 
 fn current_table(apps: &HashMap<String, Served>) -> BTreeMap<String, Route> {
     apps.iter()
-        .map(|(name, served)| (name.clone(), (**served.app.route()).clone()))
+        .map(|(name, served)| (name.clone(), served.app.route()))
         .collect()
 }
 

@@ -15,7 +15,6 @@ use tokio::task::JoinHandle;
 use super::app::App;
 use super::listener;
 use super::proxy::{Proxy, Timeouts};
-use super::stats::StatsRegistry;
 
 pub struct Workers {
     workers: Vec<(Handle, Arc<Proxy>)>,
@@ -23,11 +22,7 @@ pub struct Workers {
 
 impl Workers {
     /// Starts `count` worker threads; they live as long as the process.
-    pub fn start(
-        count: usize,
-        stats: Arc<StatsRegistry>,
-        timeouts: Timeouts,
-    ) -> std::io::Result<Self> {
+    pub fn start(count: usize, timeouts: Timeouts) -> std::io::Result<Self> {
         let mut workers = Vec::with_capacity(count);
         for index in 0..count {
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -37,7 +32,7 @@ impl Workers {
             std::thread::Builder::new()
                 .name(format!("router-worker-{index}"))
                 .spawn(move || runtime.block_on(std::future::pending::<()>()))?;
-            workers.push((handle, Arc::new(Proxy::new(stats.clone(), timeouts))));
+            workers.push((handle, Arc::new(Proxy::new(timeouts))));
         }
         Ok(Self { workers })
     }

@@ -1,0 +1,119 @@
+//! Upstream connections kept per client connection.
+//!
+//! An HTTP/1.1 client sends its requests one after another, so its
+//! connection can keep one upstream connection and reuse it request after
+//! request, with no shared pool to check out from: the path nginx's workers
+//! take. A route switch simply finds the kept connection pointing elsewhere
+//! and opens one to the new upstream. (HTTP/2 clients, whose requests run
+//! concurrently, use the worker's shared pool instead.)
+
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+
+/// Why a request never got a response from the upstream.
+pub enum SendError {
+    /// The upstream refused the connection or did not accept it in time.
+    Connect(String),
+    Failed(String),
+}
+
+#[derive(Default)]
+pub struct Affinity {
+    kept: Mutex<Option<(SocketAddr, SendRequest<Incoming>)>>,
+}
+
+impl Affinity {
+    /// Sends `request` to `upstream` on the kept connection, or on a new one
+    /// when there is none for that upstream or it has closed.
+    pub async fn send(
+        &self,
+        upstream: SocketAddr,
+        request: Request<Incoming>,
+        connect_timeout: Duration,
+    ) -> Result<Response<Incoming>, SendError> {
+        let kept = self.take(upstream);
+        let reused = kept.is_some();
+        let mut sender = match kept {
+            Some(sender) => sender,
+            None => connect(upstream, connect_timeout).await?,
+        };
+        let request = match send_on(&mut sender, request).await {
+            Ok(response) => {
+                self.put(upstream, sender);
+                return Ok(response);
+            }
+            // The upstream closed a kept connection before taking the request
+            // (an idle timeout, a request limit): nothing was sent, so it is
+            // safe to send again on a new connection.
+            Err((Some(request), _)) if reused => request,
+            Err((_, error)) => return Err(SendError::Failed(error.to_string())),
+        };
+        let mut sender = connect(upstream, connect_timeout).await?;
+        match send_on(&mut sender, request).await {
+            Ok(response) => {
+                self.put(upstream, sender);
+                Ok(response)
+            }
+            Err((_, error)) => Err(SendError::Failed(error.to_string())),
+        }
+    }
+
+    fn take(&self, upstream: SocketAddr) -> Option<SendRequest<Incoming>> {
+        let mut kept = self.kept.lock().ok()?;
+        match kept.take() {
+            Some((addr, sender)) if addr == upstream && !sender.is_closed() => Some(sender),
+            _ => None,
+        }
+    }
+
+    fn put(&self, upstream: SocketAddr, sender: SendRequest<Incoming>) {
+        if let Ok(mut kept) = self.kept.lock() {
+            *kept = Some((upstream, sender));
+        }
+    }
+}
+
+/// Sends on one connection; on failure hands back the request if it was
+/// never sent.
+async fn send_on(
+    sender: &mut SendRequest<Incoming>,
+    request: Request<Incoming>,
+) -> Result<Response<Incoming>, (Option<Request<Incoming>>, hyper::Error)> {
+    // The previous response's body must be done before the next request.
+    if let Err(error) = sender.ready().await {
+        return Err((Some(request), error));
+    }
+    sender.try_send_request(request).await.map_err(|mut e| {
+        let request = e.take_message();
+        (request, e.into_error())
+    })
+}
+
+async fn connect(
+    upstream: SocketAddr,
+    timeout: Duration,
+) -> Result<SendRequest<Incoming>, SendError> {
+    let stream = match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(upstream)).await
+    {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => return Err(SendError::Connect(e.to_string())),
+        Err(_) => return Err(SendError::Connect("connect timed out".into())),
+    };
+    let _ = stream.set_nodelay(true);
+    let (sender, connection) = http1::Builder::new()
+        .handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| SendError::Failed(e.to_string()))?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.with_upgrades().await {
+            tracing::debug!("upstream connection to {upstream} ended: {e}");
+        }
+    });
+    Ok(sender)
+}
