@@ -27,10 +27,16 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, proxy: Arc<Proxy>) {
         let _ = stream.set_nodelay(true);
         let (app, proxy, builder) = (app.clone(), proxy.clone(), builder.clone());
         tokio::spawn(async move {
-            let downstream = Arc::new(Downstream::new(peer));
+            // One context per connection, cloned per request: its reference
+            // count stays on this thread, where the app's and the proxy's,
+            // shared by every worker, would bounce between cores.
+            let connection = Arc::new((app, proxy, Downstream::new(peer)));
             let service = service_fn(move |request| {
-                let (app, proxy, downstream) = (app.clone(), proxy.clone(), downstream.clone());
-                async move { proxy.handle(&app, &downstream, request).await }
+                let connection = connection.clone();
+                async move {
+                    let (app, proxy, downstream) = &*connection;
+                    proxy.handle(app, downstream, request).await
+                }
             });
             if let Err(e) = builder
                 .serve_connection_with_upgrades(TokioIo::new(stream), service)

@@ -79,13 +79,21 @@ impl Proxy {
                 .find_map(sticky_side),
             None => None,
         };
-        let (upstream, side) = live.route.pick(cookie, app.next_roll());
+        // The visitor counter is shared by all workers: touched only by a split.
+        let roll = match live.route.canary {
+            Some(_) => app.next_roll(),
+            None => 0,
+        };
+        let (upstream, side) = live.route.pick(cookie, roll);
         let target = live.target(upstream);
-        let (authority, stats) = (target.authority.clone(), target.stats.clone());
+        let client_version = request.version();
+        // A kept HTTP/1 connection takes the origin form (just the path); the
+        // shared pool, used for HTTP/2 clients, needs the upstream in the URI.
+        let authority = (client_version == Version::HTTP_2).then(|| target.authority.clone());
+        let stats = target.stats.clone();
         drop(live);
         let in_flight = stats.begin();
 
-        let client_version = request.version();
         let upgrade = is_upgrade(request.headers());
         let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
         let forwarded = match forward_request(request, authority, &downstream.ip, upgrade) {
@@ -179,7 +187,7 @@ impl Downstream {
 /// The request as the upstream gets it.
 fn forward_request(
     request: Request<Incoming>,
-    upstream: Authority,
+    upstream: Option<Authority>,
     client_ip: &HeaderValue,
     upgrade: bool,
 ) -> Result<Request<Incoming>, String> {
@@ -192,8 +200,10 @@ fn forward_request(
             .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
     });
     let mut uri = Parts::default();
-    uri.scheme = Some(Scheme::HTTP);
-    uri.authority = Some(upstream);
+    if let Some(upstream) = upstream {
+        uri.scheme = Some(Scheme::HTTP);
+        uri.authority = Some(upstream);
+    }
     uri.path_and_query = Some(
         parts
             .uri
@@ -238,34 +248,46 @@ fn is_upgrade(headers: &HeaderMap) -> bool {
 /// 9110 7.6.1), including any the Connection header names. An upgrade keeps
 /// `Connection: upgrade` and `Upgrade`, which the next hop needs.
 fn remove_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok())
-        .filter(|name| !(upgrade && name == header::UPGRADE))
+    // Most messages carry none or only `Connection`: one pass over the names
+    // finds what to remove, instead of a lookup for every hop-by-hop name.
+    let mut doomed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| is_hop_by_hop(name))
+        .cloned()
         .collect();
-    for name in named {
-        headers.remove(name);
+    if headers.contains_key(header::CONNECTION) {
+        doomed.extend(
+            headers
+                .get_all(header::CONNECTION)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok()),
+        );
     }
-    for name in [
+    for name in doomed {
+        if !(upgrade && (name == header::UPGRADE || name == header::CONNECTION)) {
+            headers.remove(name);
+        }
+    }
+    if upgrade {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    }
+}
+
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    [
+        header::CONNECTION,
+        header::UPGRADE,
         header::PROXY_AUTHENTICATE,
         header::PROXY_AUTHORIZATION,
         header::TE,
         header::TRAILER,
         header::TRANSFER_ENCODING,
-    ] {
-        headers.remove(name);
-    }
-    headers.remove("keep-alive");
-    headers.remove("proxy-connection");
-    if upgrade {
-        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-    } else {
-        headers.remove(header::CONNECTION);
-        headers.remove(header::UPGRADE);
-    }
+    ]
+    .contains(name)
+        || name.as_str() == "keep-alive"
+        || name.as_str() == "proxy-connection"
 }
 
 /// Answers the client's upgrade with the upstream's 101 and splices the two
