@@ -86,7 +86,7 @@ import json, sys, urllib.request
 admin, listen, upstream = sys.argv[1:]
 body = json.dumps({"listen": f"127.0.0.1:{listen}", "upstream": f"127.0.0.1:{upstream}"}).encode()
 req = urllib.request.Request(f"http://127.0.0.1:{admin}/routes/bench", data=body, method="PUT",
-                             headers={"content-type": "application/json"})
+                             headers={"content-type": "application/json", "x-deployflow-admin": "1"})
 urllib.request.urlopen(req).read()
 PY
 wait_for "$router_port"

@@ -289,7 +289,7 @@ async fn request_bodies_stream_both_ways_and_http2_cleartext_works() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_upgrade_is_passed_through_both_ways() {
+async fn a_websocket_upgrade_is_passed_through_both_ways_and_no_other_is() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let (_dir, router) = router().await;
     let blue = Upstream::start("blue").await;
@@ -299,7 +299,7 @@ async fn an_upgrade_is_passed_through_both_ways() {
     let mut socket = tokio::net::TcpStream::connect(listen).await.unwrap();
     socket
         .write_all(
-            b"GET /ws HTTP/1.1\r\nHost: hello\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n",
+            b"GET /ws HTTP/1.1\r\nHost: hello\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
         )
         .await
         .unwrap();
@@ -315,6 +315,22 @@ async fn an_upgrade_is_passed_through_both_ways() {
     let mut echoed = [0u8; 21];
     socket.read_exact(&mut echoed).await.unwrap();
     assert_eq!(&echoed, b"ping over the upgrade");
+
+    // An h2c upgrade would hand the client a connection straight to one
+    // upstream; the router forwards it as a plain request instead.
+    let (status, _, bytes) = send_with(
+        Method::GET,
+        &format!("http://{listen}/"),
+        None,
+        &[
+            ("connection", "Upgrade, HTTP2-Settings"),
+            ("upgrade", "h2c"),
+            ("http2-settings", "AAMAAABkAAQAAP__"),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!((status, body(&bytes)), (StatusCode::OK, "blue"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -398,4 +414,99 @@ fn which(program: &str) -> Option<std::path::PathBuf> {
         .split(':')
         .map(|dir| std::path::Path::new(dir).join(program))
         .find(|path| path.is_file())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_need_the_admin_header_and_a_loopback_host() {
+    let (_dir, router) = router().await;
+    let blue = Upstream::start("blue").await;
+    let body = json!({ "listen": free_addr(), "upstream": blue.addr }).to_string();
+    let (status, _, answer) = common::router::send(
+        Method::PUT,
+        &router.url("/routes/hello"),
+        Some(body.clone()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, StatusCode::FORBIDDEN, "{}", body_text(&answer));
+    assert!(body_text(&answer).contains("x-deployflow-admin"));
+    let (status, _, _) = send_with(
+        Method::PUT,
+        &router.url("/routes/hello"),
+        Some(body),
+        &[("x-deployflow-admin", "1"), ("host", "evil.example")],
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (_, routes) = router.admin(Method::GET, "/routes", None).await;
+    assert!(routes.as_object().unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_listen_address_keeps_the_app_paused_and_the_old_one_closes() {
+    let (_dir, router) = router().await;
+    let blue = Upstream::start("blue").await;
+    let (first, second) = (free_addr(), free_addr());
+    router.set_route("hello", first, blue.addr).await;
+    router
+        .admin(
+            Method::POST,
+            "/routes/hello/pause",
+            Some(json!({ "max_hold_ms": 200 })),
+        )
+        .await;
+    router.set_route("hello", second, blue.addr).await;
+    let (_, route) = router.admin(Method::GET, "/routes/hello", None).await;
+    assert_eq!(route["paused"], true, "{route}");
+    router
+        .admin(Method::POST, "/routes/hello/resume", None)
+        .await;
+    let (status, _, bytes) = get(&format!("http://{second}/")).await.unwrap();
+    assert_eq!((status, body(&bytes)), (StatusCode::OK, "blue"));
+    assert!(
+        get(&format!("http://{first}/")).await.is_err(),
+        "the old address still serves"
+    );
+
+    let (status, _) = router.admin(Method::DELETE, "/routes/hello", None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(
+        get(&format!("http://{second}/")).await.is_err(),
+        "a removed app still serves"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saved_route_that_cannot_bind_at_start_is_kept_not_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let blue = Upstream::start("blue").await;
+    let (taken, other) = (free_addr(), free_addr());
+    let mut router = RouterProcess::start(dir.path(), &[]).await;
+    router.set_route("hello", taken, blue.addr).await;
+    router.kill();
+
+    let _squatter = std::net::TcpListener::bind(taken).unwrap();
+    let router = RouterProcess::start(dir.path(), &[]).await;
+    router.set_route("other", other, blue.addr).await;
+    let (_, routes) = router.admin(Method::GET, "/routes", None).await;
+    assert_eq!(routes["hello"]["listen"], taken.to_string(), "{routes}");
+    let saved = std::fs::read_to_string(dir.path().join("routes.json")).unwrap();
+    assert!(saved.contains(&taken.to_string()), "{saved}");
+}
+
+fn body_text(bytes: &bytes::Bytes) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_router_on_the_same_state_directory_is_refused() {
+    let (dir, _router) = router().await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_deployflow"))
+        .args(["router", "--admin", &free_addr().to_string(), "--state-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("another router"));
 }

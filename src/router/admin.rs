@@ -32,7 +32,51 @@ pub fn api(state: Arc<RouterState>) -> Router {
         .route("/drain", post(drain))
         .route("/stats", get(stats))
         .route("/probe", post(probe))
+        .layer(axum::middleware::from_fn(guard))
         .with_state(state)
+}
+
+/// The header every change must carry. A web page cannot add it to a
+/// cross-site request without a CORS preflight, which this API never
+/// approves; so a browser on this machine cannot pause or reroute an app.
+pub const CHANGE_HEADER: &str = "x-deployflow-admin";
+
+/// Refuses requests that name another host (DNS rebinding) and changes
+/// without `CHANGE_HEADER`.
+async fn guard(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let host = request
+        .headers()
+        .get(axum::http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !is_loopback_host(host) {
+        return ApiError(
+            StatusCode::FORBIDDEN,
+            format!("the admin API answers only to a loopback host, not {host:?}"),
+        )
+        .into_response();
+    }
+    let changes = request.method() != axum::http::Method::GET;
+    if changes && !request.headers().contains_key(CHANGE_HEADER) {
+        return ApiError(
+            StatusCode::FORBIDDEN,
+            format!("a change needs the {CHANGE_HEADER} header"),
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
+fn is_loopback_host(host: &str) -> bool {
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) => name,
+        _ => host,
+    };
+    let name = name.trim_start_matches('[').trim_end_matches(']');
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 struct ApiError(StatusCode, String);
@@ -70,11 +114,10 @@ async fn routes(State(state): Shared) -> Json<serde_json::Value> {
 }
 
 async fn route(State(state): Shared, Path(app): Path<String>) -> Result<Response, ApiError> {
-    let routes = state.routes().await;
-    let route = routes
-        .get(&app)
+    let (route, paused) = state
+        .route(&app)
+        .await
         .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no app named {app}")))?;
-    let paused = state.paused(&app).await.unwrap_or(false);
     let mut body = json!(route);
     body["paused"] = json!(paused);
     Ok(Json(body).into_response())
@@ -113,9 +156,16 @@ fn default_max_hold_ms() -> u64 {
 async fn pause(
     State(state): Shared,
     Path(app): Path<String>,
-    body: Option<Json<PauseRequest>>,
+    body: axum::body::Bytes,
 ) -> Result<StatusCode, ApiError> {
-    let max_hold = body.map_or(default_max_hold_ms(), |Json(b)| b.max_hold_ms);
+    // The body is optional; when there is one it must be a valid request.
+    let max_hold = if body.iter().all(u8::is_ascii_whitespace) {
+        default_max_hold_ms()
+    } else {
+        serde_json::from_slice::<PauseRequest>(&body)
+            .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("bad pause request: {e}")))?
+            .max_hold_ms
+    };
     state.pause(&app, Duration::from_millis(max_hold)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -200,4 +250,30 @@ async fn probe(
         Ok(Err(e)) => json!({ "healthy": false, "error": e, "latency_ms": elapsed_ms }),
         Err(_) => json!({ "healthy": false, "error": "timed out", "latency_ms": elapsed_ms }),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_loopback_host;
+
+    #[test]
+    fn only_loopback_hosts_pass() {
+        for host in [
+            "127.0.0.1:7071",
+            "localhost:7071",
+            "LOCALHOST",
+            "[::1]:7071",
+            "127.8.9.1",
+        ] {
+            assert!(is_loopback_host(host), "{host}");
+        }
+        for host in [
+            "evil.example:7071",
+            "10.0.0.1:7071",
+            "",
+            "localhost.evil.example",
+        ] {
+            assert!(!is_loopback_host(host), "{host}");
+        }
+    }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 
@@ -13,7 +13,13 @@ use super::app::App;
 use super::proxy::{Downstream, Proxy};
 
 pub async fn serve(listener: TcpListener, app: Arc<App>, proxy: Arc<Proxy>) {
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // Without a timer hyper waits forever for a request's headers: a slow or
+    // silent client would hold its connection (and its upstream one).
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(30));
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,

@@ -51,6 +51,11 @@ pub enum RouterError {
     },
     #[error(transparent)]
     Routes(#[from] state::RouteError),
+    #[error("cannot lock {path} (is another router using this state directory?): {source}")]
+    StateLocked {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot start the router's worker threads: {0}")]
     Workers(std::io::Error),
     #[error("the admin API stopped: {0}")]
@@ -70,6 +75,8 @@ pub async fn run(options: RouterOptions) -> Result<(), RouterError> {
             addr: options.admin,
             source,
         })?;
+    // One router per state directory: two would overwrite each other's routes.
+    let _lock = lock_state_dir(&options.state_dir)?;
     let file = RouteFile::new(&options.state_dir);
     let routes_path = file.path().to_path_buf();
     let stats = Arc::new(StatsRegistry::default());
@@ -89,6 +96,21 @@ pub async fn run(options: RouterOptions) -> Result<(), RouterError> {
         .with_graceful_shutdown(shutdown())
         .await
         .map_err(RouterError::Serve)
+}
+
+fn lock_state_dir(dir: &std::path::Path) -> Result<std::fs::File, RouterError> {
+    let path = dir.join("router.lock");
+    let locked = std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::File::create(&path))
+        .and_then(|file| match file.try_lock() {
+            Ok(()) => Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) => Err(std::io::Error::new(
+                std::io::ErrorKind::WouldBlock,
+                "another router holds it",
+            )),
+            Err(std::fs::TryLockError::Error(e)) => Err(e),
+        });
+    locked.map_err(|source| RouterError::StateLocked { path, source })
 }
 
 async fn shutdown() {

@@ -5,6 +5,7 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -16,7 +17,7 @@ use hyper::http::uri::{Authority, Parts, PathAndQuery, Scheme};
 use hyper::{Request, Response, StatusCode, Uri, Version};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 
 use super::affinity::{Affinity, SendError};
 use super::app::App;
@@ -51,6 +52,8 @@ impl Proxy {
         connector.set_connect_timeout(Some(timeouts.connect));
         connector.set_nodelay(true);
         let client = Client::builder(TokioExecutor::new())
+            // The idle timeout needs a timer to act.
+            .pool_timer(TokioTimer::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(256)
             .build(connector);
@@ -69,34 +72,42 @@ impl Proxy {
                 format!("{} is paused", app.name),
             ));
         }
-        let live = app.live();
-        let cookie = match live.route.canary {
-            Some(_) => request
+        let cookie = app.live().route.canary.and_then(|_| {
+            request
                 .headers()
                 .get_all(header::COOKIE)
                 .iter()
                 .filter_map(|v| v.to_str().ok())
-                .find_map(sticky_side),
-            None => None,
-        };
-        // The visitor counter is shared by all workers: touched only by a split.
-        let roll = match live.route.canary {
-            Some(_) => app.next_roll(),
-            None => 0,
-        };
-        let (upstream, side) = live.route.pick(cookie, roll);
-        let target = live.target(upstream);
+                .find_map(sticky_side)
+        });
         let client_version = request.version();
-        // A kept HTTP/1 connection takes the origin form (just the path); the
-        // shared pool, used for HTTP/2 clients, needs the upstream in the URI.
-        let authority = (client_version == Version::HTTP_2).then(|| target.authority.clone());
-        let stats = target.stats.clone();
-        drop(live);
-        let in_flight = stats.begin();
+        let (upstream, side, authority, listen, in_flight) = loop {
+            let live = app.live();
+            // The visitor counter is shared by all workers: touched only
+            // when a split has a new visitor to place.
+            let roll = match (live.route.canary, cookie) {
+                (Some(_), None) => app.next_roll(),
+                _ => 0,
+            };
+            let (upstream, side) = live.route.pick(cookie, roll);
+            let target = live.target(upstream);
+            let in_flight = target.stats.begin();
+            // Counted first, then checked: a switch and a drain of this
+            // upstream that came in between would otherwise see nothing in
+            // flight while this request is still on its way there.
+            if !Arc::ptr_eq(&live, &app.live()) {
+                continue;
+            }
+            // A kept HTTP/1 connection takes the origin form (just the path);
+            // the shared pool, used for HTTP/2 clients, needs the upstream.
+            let authority = (client_version == Version::HTTP_2).then(|| target.authority.clone());
+            break (upstream, side, authority, live.route.listen, in_flight);
+        };
+        let stats = in_flight.stats().clone();
 
         let upgrade = is_upgrade(request.headers());
         let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
-        let forwarded = match forward_request(request, authority, &downstream.ip, upgrade) {
+        let forwarded = match forward_request(request, authority, listen, &downstream.ip, upgrade) {
             Ok(forwarded) => forwarded,
             Err(message) => return Ok(short(StatusCode::BAD_REQUEST, message)),
         };
@@ -188,17 +199,24 @@ impl Downstream {
 fn forward_request(
     request: Request<Incoming>,
     upstream: Option<Authority>,
+    listen: SocketAddr,
     client_ip: &HeaderValue,
     upgrade: bool,
 ) -> Result<Request<Incoming>, String> {
     let (mut parts, body) = request.into_parts();
-    // HTTP/2 carries the host as the :authority pseudo-header.
-    let host = parts.headers.get(header::HOST).cloned().or_else(|| {
-        parts
-            .uri
-            .authority()
-            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-    });
+    // HTTP/2 carries the host as the :authority pseudo-header; an HTTP/1.0
+    // client may send none, and the upstream still needs one.
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .cloned()
+        .or_else(|| {
+            parts
+                .uri
+                .authority()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        })
+        .or_else(|| HeaderValue::from_str(&listen.to_string()).ok());
     let mut uri = Parts::default();
     if let Some(upstream) = upstream {
         uri.scheme = Some(Scheme::HTTP);
@@ -213,14 +231,17 @@ fn forward_request(
     );
     parts.uri = Uri::from_parts(uri).map_err(|e| format!("bad request target: {e}"))?;
     remove_hop_by_hop(&mut parts.headers, upgrade);
-    let forwarded_for = match parts.headers.get("x-forwarded-for") {
-        Some(earlier) => {
-            let mut joined = earlier.as_bytes().to_vec();
+    let forwarded_for = if parts.headers.contains_key("x-forwarded-for") {
+        // Every earlier line, in order, then this hop's client.
+        let mut joined = Vec::new();
+        for earlier in parts.headers.get_all("x-forwarded-for") {
+            joined.extend_from_slice(earlier.as_bytes());
             joined.extend_from_slice(b", ");
-            joined.extend_from_slice(client_ip.as_bytes());
-            HeaderValue::from_bytes(&joined).unwrap_or_else(|_| client_ip.clone())
         }
-        None => client_ip.clone(),
+        joined.extend_from_slice(client_ip.as_bytes());
+        HeaderValue::from_bytes(&joined).unwrap_or_else(|_| client_ip.clone())
+    } else {
+        client_ip.clone()
     };
     parts.headers.insert("x-forwarded-for", forwarded_for);
     parts
@@ -234,8 +255,17 @@ fn forward_request(
     Ok(Request::from_parts(parts, body))
 }
 
+/// A WebSocket upgrade. Other protocols are not tunnelled: an `h2c` upgrade
+/// would let a client talk HTTP/2 straight to one upstream, past route
+/// switches and drains.
 fn is_upgrade(headers: &HeaderMap) -> bool {
-    headers.contains_key(header::UPGRADE)
+    headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|p| p.trim().eq_ignore_ascii_case("websocket"))
+        })
         && headers
             .get_all(header::CONNECTION)
             .iter()

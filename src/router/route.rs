@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// An app's route: its public listener and the upstream(s) behind it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Route {
     /// The app's public address, where the router listens for it.
     pub listen: SocketAddr,
@@ -18,6 +19,7 @@ pub struct Route {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Canary {
     pub upstream: SocketAddr,
     /// 0..=100.

@@ -1,6 +1,7 @@
 //! The router's apps: their live state, their listeners, and the route file
-//! that survives restarts. Every change is validated and saved before it
-//! takes effect, so what is on disk is never behind what serves traffic.
+//! that survives restarts. Every change is validated, its address bound, and
+//! the table saved before it takes effect, so what is on disk is never
+//! behind what serves traffic.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -46,8 +47,29 @@ impl Drop for Served {
     }
 }
 
+#[derive(Default)]
+struct Apps {
+    served: HashMap<String, Served>,
+    /// Saved routes whose address could not be bound at start. They stay in
+    /// the table (a later change must not drop them from disk) until set
+    /// again or removed.
+    unbound: BTreeMap<String, Route>,
+}
+
+impl Apps {
+    fn table(&self) -> BTreeMap<String, Route> {
+        let mut table = self.unbound.clone();
+        table.extend(
+            self.served
+                .iter()
+                .map(|(name, served)| (name.clone(), served.app.route())),
+        );
+        table
+    }
+}
+
 pub struct RouterState {
-    apps: Mutex<HashMap<String, Served>>,
+    apps: Mutex<Apps>,
     file: RouteFile,
     workers: Workers,
     pub stats: Arc<StatsRegistry>,
@@ -56,90 +78,89 @@ pub struct RouterState {
 impl RouterState {
     pub fn new(file: RouteFile, workers: Workers, stats: Arc<StatsRegistry>) -> Self {
         Self {
-            apps: Mutex::new(HashMap::new()),
+            apps: Mutex::new(Apps::default()),
             file,
             workers,
             stats,
         }
     }
 
-    /// Serves the saved routes. An app whose address cannot be bound is
-    /// reported and skipped; the others serve.
+    /// Serves the saved routes. A route that is invalid or whose address
+    /// cannot be bound is reported and kept, unserved; the others serve.
     pub async fn restore(&self) -> Result<Vec<RouteError>, RouteError> {
         let saved = self.file.load()?;
         let mut apps = self.apps.lock().await;
         let mut problems = Vec::new();
         for (name, route) in saved {
-            match self.start(&name, route).await {
+            let started = validate(&apps.table(), &name, &route)
+                .and_then(|()| self.bind(&name, route.listen))
+                .and_then(|sockets| self.serve(&name, route.clone(), sockets, None));
+            match started {
                 Ok(served) => {
-                    apps.insert(name, served);
+                    apps.served.insert(name, served);
                 }
-                Err(e) => problems.push(e),
+                Err(e) => {
+                    problems.push(e);
+                    apps.unbound.insert(name, route);
+                }
             }
         }
         Ok(problems)
     }
 
     pub async fn routes(&self) -> BTreeMap<String, Route> {
-        let apps = self.apps.lock().await;
-        apps.iter()
-            .map(|(name, served)| (name.clone(), served.app.route()))
-            .collect()
+        self.apps.lock().await.table()
     }
 
-    pub async fn paused(&self, name: &str) -> Option<bool> {
+    /// An app's route and whether it is paused.
+    pub async fn route(&self, name: &str) -> Option<(Route, bool)> {
         let apps = self.apps.lock().await;
-        apps.get(name).map(|served| served.app.is_paused())
+        match apps.served.get(name) {
+            Some(served) => Some((served.app.route(), served.app.is_paused())),
+            None => apps.unbound.get(name).map(|route| (route.clone(), false)),
+        }
     }
 
     /// Sets an app's route. With the same listen address the switch is one
     /// atomic swap: requests already sent finish where they went, every later
     /// one goes to the new upstream, and none is refused.
     pub async fn set_route(&self, name: &str, route: Route) -> Result<(), RouteError> {
-        check_name(name)?;
-        if let Some(problem) = route.problem() {
-            return Err(RouteError::Invalid(problem));
-        }
         let mut apps = self.apps.lock().await;
-        if let Some((other, _)) = apps
-            .iter()
-            .find(|(other, s)| other.as_str() != name && s.app.live().route.listen == route.listen)
-        {
-            return Err(RouteError::Invalid(format!(
-                "{} is already the address of {other}",
-                route.listen
-            )));
-        }
-        let mut table = current_table(&apps);
+        let mut table = apps.table();
+        validate(&table, name, &route)?;
         table.insert(name.to_string(), route.clone());
-        match apps.get(name) {
-            Some(served) if served.app.live().route.listen == route.listen => {
-                self.file.save(&table)?;
+        let same_address = apps
+            .served
+            .get(name)
+            .is_some_and(|served| served.app.live().route.listen == route.listen);
+        if same_address {
+            self.file.save(&table)?;
+            if let Some(served) = apps.served.get(name) {
                 served.app.set_route(Live::new(route, &self.stats));
             }
-            _ => {
-                // A new address: bind it before anything is saved or swapped,
-                // so a refused bind changes nothing.
-                let served = self.start(name, route.clone()).await?;
-                self.file.save(&table)?;
-                if let Some(old) = apps.insert(name.to_string(), served) {
-                    // Connections still open on the old address follow too.
-                    old.app.set_route(Live::new(route, &self.stats));
-                }
-            }
+            return Ok(());
         }
+        // A new address: bound before anything is saved, so a refused bind
+        // changes nothing; served only once saved.
+        let sockets = self.bind(name, route.listen)?;
+        self.file.save(&table)?;
+        let existing = apps.served.get(name).map(|served| served.app.clone());
+        let served = self.serve(name, route, sockets, existing)?;
+        apps.unbound.remove(name);
+        // The old address's listeners stop with the `Served` replaced here.
+        apps.served.insert(name.to_string(), served);
         Ok(())
     }
 
     pub async fn remove_route(&self, name: &str) -> Result<(), RouteError> {
         let mut apps = self.apps.lock().await;
-        if !apps.contains_key(name) {
+        let mut table = apps.table();
+        if table.remove(name).is_none() {
             return Err(RouteError::UnknownApp(name.to_string()));
         }
-        let mut table = current_table(&apps);
-        table.remove(name);
         self.file.save(&table)?;
-        apps.remove(name);
+        apps.served.remove(name);
+        apps.unbound.remove(name);
         Ok(())
     }
 
@@ -154,18 +175,44 @@ impl RouterState {
     async fn with_app(&self, name: &str, action: impl FnOnce(&App)) -> Result<(), RouteError> {
         let apps = self.apps.lock().await;
         let served = apps
+            .served
             .get(name)
             .ok_or_else(|| RouteError::UnknownApp(name.to_string()))?;
         action(&served.app);
         Ok(())
     }
 
-    async fn start(&self, name: &str, route: Route) -> Result<Served, RouteError> {
+    fn bind(&self, name: &str, addr: SocketAddr) -> Result<Vec<socket2::Socket>, RouteError> {
+        self.workers
+            .bind(addr)
+            .map_err(|source| RouteError::Listen {
+                app: name.to_string(),
+                addr,
+                source,
+            })
+    }
+
+    /// Serves `route` on bound sockets, with the app's existing state (its
+    /// pause, its open connections) when it has one.
+    fn serve(
+        &self,
+        name: &str,
+        route: Route,
+        sockets: Vec<socket2::Socket>,
+        existing: Option<Arc<App>>,
+    ) -> Result<Served, RouteError> {
         let addr = route.listen;
-        let app = Arc::new(App::new(name.to_string(), Live::new(route, &self.stats)));
+        let live = Live::new(route, &self.stats);
+        let app = match existing {
+            Some(app) => {
+                app.set_route(live);
+                app
+            }
+            None => Arc::new(App::new(name.to_string(), live)),
+        };
         let listeners = self
             .workers
-            .serve(&app, addr)
+            .serve(&app, sockets)
             .map_err(|source| RouteError::Listen {
                 app: name.to_string(),
                 addr,
@@ -175,23 +222,83 @@ impl RouterState {
     }
 }
 
-fn current_table(apps: &HashMap<String, Served>) -> BTreeMap<String, Route> {
-    apps.iter()
-        .map(|(name, served)| (name.clone(), served.app.route()))
-        .collect()
-}
-
-fn check_name(name: &str) -> Result<(), RouteError> {
+/// Checks a route for `name` against the others in `table`.
+fn validate(table: &BTreeMap<String, Route>, name: &str, route: &Route) -> Result<(), RouteError> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
-    if ok {
-        Ok(())
-    } else {
-        Err(RouteError::Invalid(format!(
+    if !ok {
+        return Err(RouteError::Invalid(format!(
             "app name {name:?}: use 1 to 64 of a-z, 0-9, - and _"
-        )))
+        )));
+    }
+    if let Some(problem) = route.problem() {
+        return Err(RouteError::Invalid(problem));
+    }
+    if route.listen.port() == 0 {
+        return Err(RouteError::Invalid(
+            "listen needs a port other than 0".into(),
+        ));
+    }
+    for (other, theirs) in table {
+        if other != name && overlaps(theirs.listen, route.listen) {
+            return Err(RouteError::Invalid(format!(
+                "{} overlaps {}, the address of {other}",
+                route.listen, theirs.listen
+            )));
+        }
+    }
+    let listens = table
+        .iter()
+        .filter(|(other, _)| other.as_str() != name)
+        .map(|(_, r)| r.listen)
+        .chain([route.listen]);
+    let upstreams = [Some(route.upstream), route.canary.map(|c| c.upstream)];
+    for listen in listens {
+        if upstreams.iter().flatten().any(|u| overlaps(*u, listen)) {
+            return Err(RouteError::Invalid(format!(
+                "an upstream is the router's own address {listen}: requests would loop"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Whether two addresses would take the same connections: the same port
+/// on the same address, or on any address when either is unspecified.
+fn overlaps(a: SocketAddr, b: SocketAddr) -> bool {
+    a.port() == b.port() && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(listen: &str, upstream: &str) -> Route {
+        Route {
+            listen: listen.parse().unwrap(),
+            upstream: upstream.parse().unwrap(),
+            canary: None,
+        }
+    }
+
+    #[test]
+    fn overlapping_addresses_loops_and_port_zero_are_refused() {
+        let mut table = BTreeMap::new();
+        table.insert("a".to_string(), route("127.0.0.1:8080", "127.0.0.1:9001"));
+        let refused = [
+            ("b", route("0.0.0.0:8080", "127.0.0.1:9002")),
+            ("b", route("127.0.0.1:8081", "127.0.0.1:8080")),
+            ("b", route("127.0.0.1:8081", "127.0.0.1:8081")),
+            ("b", route("127.0.0.1:0", "127.0.0.1:9002")),
+            ("B", route("127.0.0.1:8082", "127.0.0.1:9002")),
+        ];
+        for (name, r) in refused {
+            assert!(validate(&table, name, &r).is_err(), "{name} {r:?}");
+        }
+        assert!(validate(&table, "b", &route("127.0.0.1:8081", "127.0.0.1:9002")).is_ok());
+        assert!(validate(&table, "a", &route("127.0.0.1:8080", "127.0.0.1:9002")).is_ok());
     }
 }

@@ -24,7 +24,7 @@ pub struct UpstreamStats {
     /// Requests the router answered itself because the upstream refused,
     /// failed or timed out.
     failures: AtomicU64,
-    /// Requests answered since the last failure; 0 after a failure.
+    /// Requests in a row the upstream did not answer; 0 after an answer.
     consecutive_failures: AtomicU64,
     buckets: [AtomicU64; LATENCY_BOUNDS_MS.len() + 1],
     latency_sum_us: AtomicU64,
@@ -35,6 +35,12 @@ pub struct UpstreamStats {
 /// when the response body has been sent (or the client went away).
 pub struct InFlight {
     stats: Arc<UpstreamStats>,
+}
+
+impl InFlight {
+    pub fn stats(&self) -> &Arc<UpstreamStats> {
+        &self.stats
+    }
 }
 
 impl Drop for InFlight {
@@ -179,20 +185,22 @@ pub struct StatsRegistry {
 
 impl StatsRegistry {
     pub fn get(&self, upstream: SocketAddr) -> Arc<UpstreamStats> {
-        if let Some(stats) = self
+        let existing = self
             .upstreams
             .read()
-            .ok()
-            .and_then(|map| map.get(&upstream).cloned())
-        {
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&upstream)
+            .cloned();
+        if let Some(stats) = existing {
             return stats;
         }
-        match self.upstreams.write() {
-            Ok(mut map) => map.entry(upstream).or_default().clone(),
-            // A writer panicked holding the lock; counting is not worth
-            // failing traffic over, so this request counts alone.
-            Err(_) => Arc::default(),
-        }
+        // A panic while holding the lock cannot leave the map half-changed
+        // (inserting is one step), so a poisoned lock is still good.
+        let mut map = self
+            .upstreams
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.entry(upstream).or_default().clone()
     }
 
     pub fn snapshot(&self) -> HashMap<SocketAddr, StatsSnapshot> {

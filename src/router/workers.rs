@@ -37,42 +37,48 @@ impl Workers {
         Ok(Self { workers })
     }
 
-    /// Listens on `addr` for `app` on every worker. Binding happens here, so
-    /// an address in use is an error before anything serves.
-    pub fn serve(&self, app: &Arc<App>, addr: SocketAddr) -> std::io::Result<Vec<JoinHandle<()>>> {
-        let sockets = self
-            .workers
-            .iter()
-            .map(|_| bind_shared(addr))
-            .collect::<std::io::Result<Vec<_>>>()?;
-        let tasks = self
-            .workers
-            .iter()
-            .zip(sockets)
-            .map(|((handle, proxy), socket)| {
-                let (app, proxy) = (app.clone(), proxy.clone());
-                handle.spawn(async move {
-                    // Registered with this worker's reactor, inside it.
-                    match tokio::net::TcpListener::from_std(socket) {
-                        Ok(listener) => listener::serve(listener, app, proxy).await,
-                        Err(e) => tracing::error!(app = %app.name, "cannot listen: {e}"),
-                    }
-                })
-            })
-            .collect();
+    /// Binds `addr` once per worker, without listening yet, so that a
+    /// route can be saved between taking the address and serving on it.
+    pub fn bind(&self, addr: SocketAddr) -> std::io::Result<Vec<Socket>> {
+        // SO_REUSEPORT would let this group join another program's listener
+        // on the same port; a plain bind first makes that an error.
+        drop(plain_socket(addr)?);
+        self.workers.iter().map(|_| bind_shared(addr)).collect()
+    }
+
+    /// Starts serving `app` on sockets from `bind`, one per worker.
+    pub fn serve(
+        &self,
+        app: &Arc<App>,
+        sockets: Vec<Socket>,
+    ) -> std::io::Result<Vec<JoinHandle<()>>> {
+        let mut tasks = Vec::with_capacity(sockets.len());
+        for ((handle, proxy), socket) in self.workers.iter().zip(sockets) {
+            socket.listen(1024)?;
+            // Registered with this worker's reactor.
+            let listener = {
+                let _entered = handle.enter();
+                tokio::net::TcpListener::from_std(socket.into())?
+            };
+            tasks.push(handle.spawn(listener::serve(listener, app.clone(), proxy.clone())));
+        }
         Ok(tasks)
     }
 }
 
-/// A listening socket other workers can bind too. SO_REUSEPORT only admits
-/// sockets of the same user, and the router binds its admin address first,
-/// so a second router fails before it reaches here.
-fn bind_shared(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+fn plain_socket(addr: SocketAddr) -> std::io::Result<Socket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.bind(&addr.into())?;
+    Ok(socket)
+}
+
+/// A socket the other workers bind to the same address (SO_REUSEPORT), so
+/// the kernel spreads connections over them.
+fn bind_shared(addr: SocketAddr) -> std::io::Result<Socket> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
     socket.set_reuse_port(true)?;
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
-    socket.listen(1024)?;
-    Ok(socket.into())
+    Ok(socket)
 }

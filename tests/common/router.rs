@@ -72,9 +72,14 @@ impl RouterProcess {
         path: &str,
         body: Option<serde_json::Value>,
     ) -> (StatusCode, serde_json::Value) {
-        let (status, _, bytes) = send(method, &self.url(path), body.map(|b| b.to_string()))
-            .await
-            .expect("admin request");
+        let (status, _, bytes) = send_with(
+            method,
+            &self.url(path),
+            body.map(|b| b.to_string()),
+            &[("x-deployflow-admin", "1")],
+        )
+        .await
+        .expect("admin request");
         let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
         (status, json)
     }

@@ -72,10 +72,12 @@ async fn answer(
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = request.uri().path().to_string();
     let query = request.uri().query().unwrap_or("").to_string();
+    // Upgrades to anything but WebSocket and h2c are answered as plain
+    // requests, so a test sees whether the router passed an upgrade on.
     if request
         .headers()
         .get("upgrade")
-        .is_some_and(|v| v == "echo")
+        .is_some_and(|v| v == "websocket" || v == "h2c")
     {
         let upgrade = hyper::upgrade::on(&mut request);
         tokio::spawn(async move {
@@ -91,7 +93,7 @@ async fn answer(
         return Ok(Response::builder()
             .status(StatusCode::SWITCHING_PROTOCOLS)
             .header("connection", "upgrade")
-            .header("upgrade", "echo")
+            .header("upgrade", "websocket")
             .body(Full::new(Bytes::new()))
             .unwrap());
     }
