@@ -510,3 +510,58 @@ async fn a_second_router_on_the_same_state_directory_is_refused() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("another router"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removing_a_route_closes_the_keep_alive_connections_it_had() {
+    use http_body_util::{BodyExt, Empty};
+    let (_dir, router) = router().await;
+    let blue = Upstream::start("blue").await;
+    let listen = free_addr();
+    router.set_route("hello", listen, blue.addr).await;
+
+    let stream = tokio::net::TcpStream::connect(listen).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    let connection = tokio::spawn(connection);
+    let request = || {
+        hyper::Request::get("/")
+            .header("host", "hello")
+            .body(Empty::<bytes::Bytes>::new())
+            .unwrap()
+    };
+    let response = sender.send_request(request()).await.unwrap();
+    assert_eq!(
+        response.into_body().collect().await.unwrap().to_bytes(),
+        "blue"
+    );
+
+    router.admin(Method::DELETE, "/routes/hello", None).await;
+    // The router closes the idle connection; the client sees it end.
+    tokio::time::timeout(Duration::from_secs(5), connection)
+        .await
+        .expect("the connection stayed open after its route was removed")
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_router_lets_requests_in_flight_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut router = RouterProcess::start(dir.path(), &[]).await;
+    let blue = Upstream::start("blue").await;
+    let listen = free_addr();
+    router.set_route("hello", listen, blue.addr).await;
+    let slow = tokio::spawn(async move { get(&format!("http://{listen}/slow?ms=1500")).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let status = tokio::task::spawn_blocking(move || router.terminate())
+        .await
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    let (code, _, bytes) = slow
+        .await
+        .unwrap()
+        .expect("the request in flight was cut off");
+    assert_eq!((code, body(&bytes)), (StatusCode::OK, "blue"));
+}

@@ -92,11 +92,21 @@ pub async fn run(options: RouterOptions) -> Result<(), RouterError> {
         state.routes().await.len(),
         routes_path.display()
     );
-    axum::serve(admin, admin::api(state))
+    axum::serve(admin, admin::api(state.clone()))
         .with_graceful_shutdown(shutdown())
         .await
-        .map_err(RouterError::Serve)
+        .map_err(RouterError::Serve)?;
+    // Stopping: no new connections; what is in flight may finish.
+    state.close_all().await;
+    let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+    while state.stats.in_flight() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    Ok(())
 }
+
+/// How long a stopping router lets requests in flight finish.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 
 fn lock_state_dir(dir: &std::path::Path) -> Result<std::fs::File, RouterError> {
     let path = dir.join("router.lock");

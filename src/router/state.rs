@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, watch};
 use tokio::task::JoinHandle;
 
 use super::app::{App, Live};
@@ -33,17 +33,19 @@ pub enum RouteError {
     Persist(#[from] PersistError),
 }
 
+/// An app served on one address. Dropping it closes that address: the
+/// listeners stop accepting, and every open connection finishes its current
+/// request and closes, so none keeps using a removed or moved route.
 struct Served {
     app: Arc<App>,
     /// One accept loop per worker.
-    listeners: Vec<JoinHandle<()>>,
+    _listeners: Vec<JoinHandle<()>>,
+    closing: watch::Sender<bool>,
 }
 
 impl Drop for Served {
     fn drop(&mut self) {
-        for listener in &self.listeners {
-            listener.abort();
-        }
+        self.closing.send_replace(true);
     }
 }
 
@@ -164,6 +166,12 @@ impl RouterState {
         Ok(())
     }
 
+    /// Closes every app's address, for a shutdown: listeners stop, open
+    /// connections finish their requests and close.
+    pub async fn close_all(&self) {
+        self.apps.lock().await.served.clear();
+    }
+
     pub async fn pause(&self, name: &str, max_hold: Duration) -> Result<(), RouteError> {
         self.with_app(name, |app| app.pause(max_hold)).await
     }
@@ -210,15 +218,20 @@ impl RouterState {
             }
             None => Arc::new(App::new(name.to_string(), live)),
         };
+        let closing = watch::Sender::new(false);
         let listeners = self
             .workers
-            .serve(&app, sockets)
+            .serve(&app, sockets, &closing.subscribe())
             .map_err(|source| RouteError::Listen {
                 app: name.to_string(),
                 addr,
                 source,
             })?;
-        Ok(Served { app, listeners })
+        Ok(Served {
+            app,
+            _listeners: listeners,
+            closing,
+        })
     }
 }
 

@@ -203,6 +203,16 @@ impl StatsRegistry {
         map.entry(upstream).or_default().clone()
     }
 
+    /// Requests in flight to every upstream together.
+    pub fn in_flight(&self) -> u64 {
+        self.upstreams
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .values()
+            .map(|stats| stats.in_flight())
+            .sum()
+    }
+
     pub fn snapshot(&self) -> HashMap<SocketAddr, StatsSnapshot> {
         self.upstreams
             .read()

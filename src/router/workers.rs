@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::runtime::Handle;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::app::App;
@@ -51,6 +52,7 @@ impl Workers {
         &self,
         app: &Arc<App>,
         sockets: Vec<Socket>,
+        closing: &watch::Receiver<bool>,
     ) -> std::io::Result<Vec<JoinHandle<()>>> {
         let mut tasks = Vec::with_capacity(sockets.len());
         for ((handle, proxy), socket) in self.workers.iter().zip(sockets) {
@@ -60,7 +62,8 @@ impl Workers {
                 let _entered = handle.enter();
                 tokio::net::TcpListener::from_std(socket.into())?
             };
-            tasks.push(handle.spawn(listener::serve(listener, app.clone(), proxy.clone())));
+            let serving = listener::serve(listener, app.clone(), proxy.clone(), closing.clone());
+            tasks.push(handle.spawn(serving));
         }
         Ok(tasks)
     }

@@ -95,6 +95,14 @@ impl RouterProcess {
         assert_eq!(status, StatusCode::OK, "{body}");
     }
 
+    /// Asks the router to stop (SIGTERM) and waits for it to exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        self.child.wait().expect("wait for the router")
+    }
+
     /// Kills the router as a crash would.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
