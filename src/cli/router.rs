@@ -18,10 +18,10 @@ pub struct Args {
     #[arg(long)]
     pub state_dir: Option<PathBuf>,
     /// How long to wait for an upstream to accept a connection.
-    #[arg(long, default_value_t = 2_000)]
+    #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub connect_timeout_ms: u64,
     /// How long to wait for an upstream's response headers.
-    #[arg(long, default_value_t = 60_000)]
+    #[arg(long, default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub response_timeout_ms: u64,
 }
 
