@@ -16,6 +16,20 @@ async fn router() -> (tempfile::TempDir, RouterProcess) {
     (dir, router)
 }
 
+/// A router serving app `hello` on a fresh address from upstream `blue`.
+async fn hello_on_blue() -> (
+    tempfile::TempDir,
+    RouterProcess,
+    Upstream,
+    std::net::SocketAddr,
+) {
+    let (dir, router) = router().await;
+    let blue = Upstream::start("blue").await;
+    let listen = free_addr();
+    router.set_route("hello", listen, blue.addr).await;
+    (dir, router, blue, listen)
+}
+
 fn body(bytes: &bytes::Bytes) -> &str {
     std::str::from_utf8(bytes).unwrap()
 }
@@ -110,10 +124,7 @@ async fn a_slow_request_on_the_old_upstream_completes_and_the_drain_waits_for_it
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drain_that_times_out_says_how_much_is_left() {
-    let (_dir, router) = router().await;
-    let blue = Upstream::start("blue").await;
-    let listen = free_addr();
-    router.set_route("hello", listen, blue.addr).await;
+    let (_dir, router, blue, listen) = hello_on_blue().await;
     let _hanging = tokio::spawn(async move { get(&format!("http://{listen}/slow?ms=5000")).await });
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (_, drained) = router
@@ -195,10 +206,7 @@ async fn a_canary_split_sends_its_share_and_keeps_visitors_on_their_side() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_app_holds_requests_until_resumed_or_the_hold_runs_out() {
-    let (_dir, router) = router().await;
-    let blue = Upstream::start("blue").await;
-    let listen = free_addr();
-    router.set_route("hello", listen, blue.addr).await;
+    let (_dir, router, _blue, listen) = hello_on_blue().await;
 
     let (status, _) = router
         .admin(
@@ -235,10 +243,7 @@ async fn a_paused_app_holds_requests_until_resumed_or_the_hold_runs_out() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proxy_headers_are_added_and_hop_by_hop_ones_removed() {
-    let (_dir, router) = router().await;
-    let blue = Upstream::start("blue").await;
-    let listen = free_addr();
-    router.set_route("hello", listen, blue.addr).await;
+    let (_dir, _router, _blue, listen) = hello_on_blue().await;
     let (_, _, bytes) = send_with(
         Method::GET,
         &format!("http://{listen}/headers?x=1"),
@@ -264,10 +269,7 @@ async fn proxy_headers_are_added_and_hop_by_hop_ones_removed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_bodies_stream_both_ways_and_http2_cleartext_works() {
     use http_body_util::{BodyExt, Full};
-    let (_dir, router) = router().await;
-    let blue = Upstream::start("blue").await;
-    let listen = free_addr();
-    router.set_route("hello", listen, blue.addr).await;
+    let (_dir, _router, _blue, listen) = hello_on_blue().await;
 
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .http2_only(true)
@@ -291,10 +293,7 @@ async fn request_bodies_stream_both_ways_and_http2_cleartext_works() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_websocket_upgrade_is_passed_through_both_ways_and_no_other_is() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let (_dir, router) = router().await;
-    let blue = Upstream::start("blue").await;
-    let listen = free_addr();
-    router.set_route("hello", listen, blue.addr).await;
+    let (_dir, _router, _blue, listen) = hello_on_blue().await;
 
     let mut socket = tokio::net::TcpStream::connect(listen).await.unwrap();
     socket
@@ -356,10 +355,7 @@ async fn a_refused_or_silent_upstream_gets_502_or_504_never_a_hang() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_admin_requests_get_400_and_change_nothing() {
-    let (_dir, router) = router().await;
-    let blue = Upstream::start("blue").await;
-    let listen = free_addr();
-    router.set_route("hello", listen, blue.addr).await;
+    let (_dir, router, blue, listen) = hello_on_blue().await;
     let cases = [
         ("/routes/hello", json!({ "listen": listen })),
         (
@@ -514,10 +510,7 @@ async fn a_second_router_on_the_same_state_directory_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn removing_a_route_closes_the_keep_alive_connections_it_had() {
     use http_body_util::{BodyExt, Empty};
-    let (_dir, router) = router().await;
-    let blue = Upstream::start("blue").await;
-    let listen = free_addr();
-    router.set_route("hello", listen, blue.addr).await;
+    let (_dir, router, _blue, listen) = hello_on_blue().await;
 
     let stream = tokio::net::TcpStream::connect(listen).await.unwrap();
     let (mut sender, connection) =
