@@ -48,13 +48,7 @@ impl RawLog {
             path: path.clone(),
             source,
         })?;
-        let db = sled::Config::new()
-            .path(&path)
-            // Appends flush themselves; a background flusher would only add
-            // fsyncs that compete with the group commit.
-            .flush_every_ms(None)
-            .open()
-            .map_err(|source| open_error(&path, source))?;
+        let db = open_db(&path)?;
         let tree = db
             .open_tree("log")
             .map_err(|source| open_error(&path, source))?;
@@ -211,6 +205,31 @@ impl RawLog {
     /// The tree holding records and index, for the same tests.
     pub fn tree(&self) -> &sled::Tree {
         &self.tree
+    }
+}
+
+/// How long an open waits for a log that is being closed to let go of it.
+const LOCK_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Opens sled. sled releases its file lock from background threads a moment
+/// after the last handle drops, so a log just closed (by this process, or
+/// by another one exiting) is waited for briefly before it counts as held.
+fn open_db(path: &Path) -> Result<sled::Db, StoreError> {
+    let started = std::time::Instant::now();
+    loop {
+        let opened = sled::Config::new()
+            .path(path)
+            // Appends flush themselves; a background flusher would only add
+            // fsyncs that compete with the group commit.
+            .flush_every_ms(None)
+            .open()
+            .map_err(|source| open_error(path, source));
+        match opened {
+            Err(StoreError::Locked { .. }) if started.elapsed() < LOCK_GRACE => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
     }
 }
 
