@@ -107,6 +107,7 @@ async fn connect(
     };
     let _ = stream.set_nodelay(true);
     let (sender, connection) = http1::Builder::new()
+        .writev(false)
         .handshake(TokioIo::new(stream))
         .await
         .map_err(|e| SendError::Failed(e.to_string()))?;

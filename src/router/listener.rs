@@ -27,7 +27,8 @@ pub async fn serve(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30));
+        .header_read_timeout(Duration::from_secs(30))
+        .writev(false);
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
