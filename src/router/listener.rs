@@ -23,7 +23,8 @@ pub async fn serve(
 ) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // Without a timer hyper waits forever for a request's headers: a slow or
-    // silent client would hold its connection (and its upstream one).
+    // silent client would hold its connection (and its upstream one). The
+    // same timer closes a keep-alive connection idle that long (measured).
     builder
         .http1()
         .timer(TokioTimer::new())
