@@ -57,11 +57,20 @@ impl Live {
     }
 }
 
+/// Whether an app is paused, and how many times it was resumed: a held
+/// request waits for the next resume, so a resume followed at once by a new
+/// pause still lets it through (a watch keeps only the latest value).
+#[derive(Debug, Clone, Copy, Default)]
+struct Pause {
+    /// `Some(max_hold)` while paused: new requests wait up to that long.
+    hold: Option<Duration>,
+    resumes: u64,
+}
+
 pub struct App {
     pub name: String,
     live: ArcSwap<Live>,
-    /// `Some(max_hold)` while paused: new requests wait up to that long.
-    paused: watch::Sender<Option<Duration>>,
+    paused: watch::Sender<Pause>,
     /// Places new visitors of a canary split, spread evenly over 0..100.
     visitors: AtomicU64,
 }
@@ -71,7 +80,7 @@ impl App {
         Self {
             name,
             live: ArcSwap::from_pointee(live),
-            paused: watch::Sender::new(None),
+            paused: watch::Sender::new(Pause::default()),
             visitors: AtomicU64::new(0),
         }
     }
@@ -94,15 +103,18 @@ impl App {
     }
 
     pub fn pause(&self, max_hold: Duration) {
-        self.paused.send_replace(Some(max_hold));
+        self.paused.send_modify(|pause| pause.hold = Some(max_hold));
     }
 
     pub fn resume(&self) {
-        self.paused.send_replace(None);
+        self.paused.send_modify(|pause| {
+            pause.hold = None;
+            pause.resumes += 1;
+        });
     }
 
     pub fn is_paused(&self) -> bool {
-        self.paused.borrow().is_some()
+        self.paused.borrow().hold.is_some()
     }
 
     /// Holds a request while the app is paused. False when the hold ran out
@@ -112,11 +124,55 @@ impl App {
             return true;
         }
         let mut paused = self.paused.subscribe();
-        let Some(max_hold) = *paused.borrow_and_update() else {
+        let seen = *paused.borrow_and_update();
+        let Some(max_hold) = seen.hold else {
             return true;
         };
-        tokio::time::timeout(max_hold, paused.wait_for(Option::is_none))
+        let resumed = paused.wait_for(|now| now.hold.is_none() || now.resumes != seen.resumes);
+        tokio::time::timeout(max_hold, resumed)
             .await
             .is_ok_and(|resumed| resumed.is_ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::router::stats::StatsRegistry;
+
+    fn app() -> Arc<App> {
+        let route = Route {
+            listen: "127.0.0.1:8080".parse().unwrap(),
+            upstream: "127.0.0.1:9001".parse().unwrap(),
+            canary: None,
+        };
+        Arc::new(App::new(
+            "hello".into(),
+            Live::new(route, &StatsRegistry::default()),
+        ))
+    }
+
+    #[tokio::test]
+    async fn a_held_request_goes_on_at_a_resume_even_if_a_pause_follows_at_once() {
+        let app = app();
+        app.pause(Duration::from_secs(30));
+        let held = tokio::spawn({
+            let app = app.clone();
+            async move { app.wait_while_paused().await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        app.resume();
+        app.pause(Duration::from_secs(30));
+        let released = tokio::time::timeout(Duration::from_secs(5), held).await;
+        assert!(matches!(released, Ok(Ok(true))), "the request stayed held");
+    }
+
+    #[tokio::test]
+    async fn a_hold_that_runs_out_says_so() {
+        let app = app();
+        app.pause(Duration::from_millis(20));
+        assert!(!app.wait_while_paused().await);
+        app.resume();
+        assert!(app.wait_while_paused().await);
     }
 }
