@@ -560,3 +560,32 @@ async fn a_stopping_router_lets_requests_in_flight_finish() {
         .expect("the request in flight was cut off");
     assert_eq!((code, body(&bytes)), (StatusCode::OK, "blue"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_the_upstream_stops_sending_is_given_up_and_not_left_in_flight() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let router = RouterProcess::start(dir.path(), &["--response-timeout-ms", "300"]).await;
+    // An upstream that sends its headers and 3 of 100 promised bytes, then
+    // nothing, holding the connection open.
+    let stalling = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = stalling.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut socket, _) = stalling.accept().await.unwrap();
+        let mut request = [0u8; 1024];
+        let _ = socket.read(&mut request).await;
+        socket
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nabc")
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_secs(60)).await;
+    });
+    let listen = free_addr();
+    router.set_route("hello", listen, upstream).await;
+    let started = Instant::now();
+    let answer = get(&format!("http://{listen}/")).await;
+    assert!(answer.is_err(), "a truncated body was passed off as whole");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let (_, stats) = router.admin(Method::GET, "/stats", None).await;
+    assert_eq!(stats[upstream.to_string()]["in_flight"], 0, "{stats}");
+}

@@ -3,6 +3,7 @@
 //! WebSocket upgrades through.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -173,6 +174,8 @@ impl Proxy {
         let body = Counted {
             inner: body,
             _in_flight: in_flight,
+            idle_limit: self.timeouts.response,
+            stall: None,
         };
         Ok(Response::from_parts(parts, ProxyBody::Upstream(body)))
     }
@@ -370,16 +373,19 @@ pub enum ProxyBody {
     Own(Full<Bytes>),
 }
 
+/// Why the router stopped relaying a response body.
+pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
+
 impl Body for ProxyBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BodyError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         match self.get_mut() {
-            ProxyBody::Upstream(counted) => Pin::new(&mut counted.inner).poll_frame(cx),
+            ProxyBody::Upstream(counted) => counted.poll_frame(cx),
             ProxyBody::Own(full) => Pin::new(full)
                 .poll_frame(cx)
                 .map(|frame| frame.map(|result| result.map_err(|never| match never {}))),
@@ -402,10 +408,44 @@ impl Body for ProxyBody {
 }
 
 /// An upstream body that keeps its request counted in flight until it is
-/// sent or dropped, so a drain waits for bodies still streaming.
+/// sent or dropped, so a drain waits for bodies still streaming; and that
+/// gives up on an upstream that stops sending it for `idle_limit`, so a
+/// stalled body cannot hold a drain (or a client) forever.
 pub struct Counted {
     inner: Incoming,
     _in_flight: InFlight,
+    idle_limit: Duration,
+    /// Armed only while the body waits for data: most bodies arrive with
+    /// their headers and never need a timer.
+    stall: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Counted {
+    fn poll_frame(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        match Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                self.stall = None;
+                Poll::Ready(frame.map(|result| result.map_err(BodyError::from)))
+            }
+            Poll::Pending => {
+                let limit = self.idle_limit;
+                let stall = self
+                    .stall
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+                match stall.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Some(Err(format!(
+                        "the upstream sent nothing of the body for {} ms",
+                        limit.as_millis()
+                    )
+                    .into()))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
