@@ -30,6 +30,13 @@ async fn hello_on_blue() -> (
     (dir, router, blue, listen)
 }
 
+async fn blue_and_green() -> (Upstream, Upstream) {
+    (
+        Upstream::start("blue").await,
+        Upstream::start("green").await,
+    )
+}
+
 fn body(bytes: &bytes::Bytes) -> &str {
     std::str::from_utf8(bytes).unwrap()
 }
@@ -38,10 +45,7 @@ fn body(bytes: &bytes::Bytes) -> &str {
 async fn a_route_flipped_100_times_under_load_drops_nothing() {
     let wrk = which("wrk").expect("wrk is needed for this test: apt-get install wrk");
     let (_dir, router) = router().await;
-    let (blue, green) = (
-        Upstream::start("blue").await,
-        Upstream::start("green").await,
-    );
+    let (blue, green) = blue_and_green().await;
     let listen = free_addr();
     router.set_route("hello", listen, blue.addr).await;
 
@@ -92,10 +96,7 @@ async fn a_route_flipped_100_times_under_load_drops_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_request_on_the_old_upstream_completes_and_the_drain_waits_for_it() {
     let (_dir, router) = router().await;
-    let (blue, green) = (
-        Upstream::start("blue").await,
-        Upstream::start("green").await,
-    );
+    let (blue, green) = blue_and_green().await;
     let listen = free_addr();
     router.set_route("hello", listen, blue.addr).await;
 
@@ -160,10 +161,7 @@ async fn a_killed_router_comes_back_with_its_routes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_canary_split_sends_its_share_and_keeps_visitors_on_their_side() {
     let (_dir, router) = router().await;
-    let (blue, green) = (
-        Upstream::start("blue").await,
-        Upstream::start("green").await,
-    );
+    let (blue, green) = blue_and_green().await;
     let listen = free_addr();
     let (status, body_json) = router
         .admin(
