@@ -107,14 +107,7 @@ async fn a_slow_request_on_the_old_upstream_completes_and_the_drain_waits_for_it
     assert_eq!(body(&after), "green");
 
     let started = Instant::now();
-    let (status, drained) = router
-        .admin(
-            Method::POST,
-            "/drain",
-            Some(json!({ "upstream": blue.addr, "timeout_ms": 10_000 })),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    let drained = router.drain(blue.addr, 10_000).await;
     assert_eq!(drained["drained"], true, "{drained}");
     assert_eq!(drained["in_flight"], 0);
     assert!(
@@ -130,13 +123,7 @@ async fn a_drain_that_times_out_says_how_much_is_left() {
     let (_dir, router, blue, listen) = hello_on_blue().await;
     let _hanging = tokio::spawn(async move { get(&format!("http://{listen}/slow?ms=5000")).await });
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let (_, drained) = router
-        .admin(
-            Method::POST,
-            "/drain",
-            Some(json!({ "upstream": blue.addr, "timeout_ms": 200 })),
-        )
-        .await;
+    let drained = router.drain(blue.addr, 200).await;
     assert_eq!(drained["drained"], false);
     assert_eq!(drained["in_flight"], 1);
 }

@@ -95,6 +95,19 @@ impl RouterProcess {
         assert_eq!(status, StatusCode::OK, "{body}");
     }
 
+    /// `POST /drain` for `upstream`; the answer's JSON.
+    pub async fn drain(&self, upstream: SocketAddr, timeout_ms: u64) -> serde_json::Value {
+        let (status, drained) = self
+            .admin(
+                Method::POST,
+                "/drain",
+                Some(serde_json::json!({ "upstream": upstream, "timeout_ms": timeout_ms })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{drained}");
+        drained
+    }
+
     /// Asks the router to stop (SIGTERM) and waits for it to exit.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         let _ = Command::new("kill")
