@@ -217,13 +217,7 @@ async fn a_paused_app_holds_requests_until_resumed_or_the_hold_runs_out() {
     assert_eq!((status, body(&bytes)), (StatusCode::OK, "blue"));
     assert!(waited >= Duration::from_millis(400));
 
-    router
-        .admin(
-            Method::POST,
-            "/routes/hello/pause",
-            Some(json!({ "max_hold_ms": 200 })),
-        )
-        .await;
+    router.pause("hello", 200).await;
     let (status, _, bytes) = get(&format!("http://{listen}/")).await.unwrap();
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{}", body(&bytes));
 }
@@ -432,13 +426,7 @@ async fn a_new_listen_address_keeps_the_app_paused_and_the_old_one_closes() {
     let blue = Upstream::start("blue").await;
     let (first, second) = (free_addr(), free_addr());
     router.set_route("hello", first, blue.addr).await;
-    router
-        .admin(
-            Method::POST,
-            "/routes/hello/pause",
-            Some(json!({ "max_hold_ms": 200 })),
-        )
-        .await;
+    router.pause("hello", 200).await;
     router.set_route("hello", second, blue.addr).await;
     let (_, route) = router.admin(Method::GET, "/routes/hello", None).await;
     assert_eq!(route["paused"], true, "{route}");

@@ -95,6 +95,18 @@ impl RouterProcess {
         assert_eq!(status, StatusCode::OK, "{body}");
     }
 
+    /// Pauses `app`, holding requests up to `max_hold_ms`.
+    pub async fn pause(&self, app: &str, max_hold_ms: u64) {
+        let (status, body) = self
+            .admin(
+                Method::POST,
+                &format!("/routes/{app}/pause"),
+                Some(serde_json::json!({ "max_hold_ms": max_hold_ms })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    }
+
     /// `POST /drain` for `upstream`; the answer's JSON.
     pub async fn drain(&self, upstream: SocketAddr, timeout_ms: u64) -> serde_json::Value {
         let (status, drained) = self
