@@ -3,5 +3,6 @@
 //! `events` is the append-only log every other part folds over; `router` is
 //! the data plane that serves each app's traffic.
 
+pub mod config;
 pub mod events;
 pub mod router;

@@ -30,6 +30,8 @@ use workers::Workers;
 
 /// The admin API's default address.
 pub const DEFAULT_ADMIN: &str = "127.0.0.1:7071";
+/// The port of `DEFAULT_ADMIN`, for callers that build the address.
+pub const DEFAULT_ADMIN_PORT: u16 = 7071;
 
 #[derive(Debug, Clone)]
 pub struct RouterOptions {

@@ -1,0 +1,269 @@
+//! Reading deployflow.toml: every error names the key, the line and the
+//! column, so the user can go straight to it.
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use toml::Spanned;
+
+use super::schema::{BackendKind, Config, MemberKind};
+
+/// The members deployflow has built in; any other name needs a `[members.X]`.
+pub const BUILT_IN_MEMBERS: [&str; 4] = ["tests", "requirements", "hygiene", "synthesis"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}:{line}:{column}: {key}: {message}", path.display())]
+    Invalid {
+        path: PathBuf,
+        /// The dotted key the error is about (`review.quorum`), or
+        /// `(document)` for a syntax error outside any key.
+        key: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+}
+
+impl Config {
+    /// Reads and checks the file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Parses and checks `text`; `path` only names the file in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let located = |key: String, span: Option<Range<usize>>, message: String| {
+            let (line, column) = span.map_or((1, 1), |s| line_column(text, s.start));
+            ConfigError::Invalid {
+                path: path.to_owned(),
+                key,
+                line,
+                column,
+                message,
+            }
+        };
+        let document = toml::Deserializer::parse(text)
+            .map_err(|e| located("(document)".into(), e.span(), first_line(e.message())))?;
+        let config: Config = serde_path_to_error::deserialize(document).map_err(|e| {
+            let key = e.path().to_string();
+            let inner = e.into_inner();
+            let key = if key == "." { "(document)".into() } else { key };
+            located(key, inner.span(), first_line(inner.message()))
+        })?;
+        config
+            .check()
+            .map_err(|(key, span, message)| located(key, span, message))?;
+        Ok(config)
+    }
+
+    /// Checks that need more than one value.
+    fn check(&self) -> Result<(), (String, Option<Range<usize>>, String)> {
+        let runtime = self.runtime.get_ref();
+        let runtime_span = spanned_at(&self.runtime);
+        match runtime.backend {
+            BackendKind::Process if runtime.command.is_none() => {
+                return Err((
+                    "runtime.command".into(),
+                    runtime_span,
+                    "the process backend needs the command that starts the app".into(),
+                ));
+            }
+            BackendKind::Docker if runtime.image.is_none() && runtime.build.is_none() => {
+                return Err((
+                    "runtime.image".into(),
+                    runtime_span,
+                    "the docker backend needs `image` or `build`".into(),
+                ));
+            }
+            _ => {}
+        }
+        for (i, secret) in runtime.secrets.iter().enumerate() {
+            if runtime.env.contains_key(secret.get_ref().as_str()) {
+                return Err((
+                    format!("runtime.secrets[{i}]"),
+                    spanned_at(secret),
+                    format!(
+                        "`{}` is both in env and in secrets: a secret's value must not be in the file",
+                        secret.get_ref().as_str()
+                    ),
+                ));
+            }
+        }
+        if self.review.trio.is_empty() {
+            return Err((
+                "review.trio".into(),
+                None,
+                "the review needs at least one Trio member".into(),
+            ));
+        }
+        let seats = self
+            .review
+            .trio
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (format!("review.trio[{i}]"), m))
+            .chain(std::iter::once((
+                "review.senior".to_string(),
+                &self.review.senior,
+            )))
+            .chain(
+                self.review
+                    .juniors
+                    .iter()
+                    .enumerate()
+                    .map(|(i, m)| (format!("review.juniors[{i}]"), m)),
+            );
+        for (key, member) in seats {
+            let name = member.get_ref();
+            if !BUILT_IN_MEMBERS.contains(&name.as_str()) && !self.members.contains_key(name) {
+                return Err((
+                    key,
+                    spanned_at(member),
+                    format!(
+                        "no member `{name}`: use a built-in one ({}) or define [members.{name}]",
+                        BUILT_IN_MEMBERS.join(", ")
+                    ),
+                ));
+            }
+        }
+        for (name, member) in &self.members {
+            let span = spanned_at(member);
+            let member = member.get_ref();
+            let missing = match member.kind {
+                MemberKind::Command if member.command.is_none() => Some("command"),
+                MemberKind::Openai | MemberKind::Anthropic if member.model.is_none() => {
+                    Some("model")
+                }
+                _ => None,
+            };
+            if let Some(field) = missing {
+                return Err((
+                    format!("members.{name}.{field}"),
+                    span,
+                    format!("a `{:?}` member needs `{field}`", member.kind).to_lowercase(),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The span of a value that came from the file; defaults have none.
+fn spanned_at<T>(value: &Spanned<T>) -> Option<Range<usize>> {
+    let span = value.span();
+    (span.end > 0).then_some(span)
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
+/// toml's messages can span lines; the first says what is wrong.
+fn first_line(message: &str) -> String {
+    message.lines().next().unwrap_or(message).trim().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[app]
+name = "hello"
+
+[inputs]
+requirements = "REQUIREMENTS.md"
+tests = "./smoke-test.sh"
+
+[runtime]
+command = "./hello"
+"#;
+
+    fn error(text: &str) -> (String, usize, usize, String) {
+        match Config::parse(text, Path::new("deployflow.toml")) {
+            Err(ConfigError::Invalid {
+                key,
+                line,
+                column,
+                message,
+                ..
+            }) => (key, line, column, message),
+            other => panic!("expected an invalid config, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_minimal_file_takes_the_documented_defaults() {
+        let config = Config::parse(MINIMAL, Path::new("deployflow.toml")).unwrap();
+        assert_eq!(config.app.name.as_str(), "hello");
+        assert_eq!(config.inputs.code, ".");
+        assert_eq!(config.health.path.as_str(), "/health");
+        assert_eq!(config.fix.driver_attempts, 3);
+        assert_eq!(config.review.max_rounds.0, 6);
+        assert_eq!(config.runtime.get_ref().retain, 3);
+        assert_eq!(config.router.listen.to_string(), "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn a_bad_value_names_its_key_line_and_column() {
+        let text = format!("{MINIMAL}\n[review]\nquorum = \"3/4\"\n");
+        let (key, line, column, message) = error(&text);
+        assert_eq!(key, "review.quorum");
+        assert_eq!((line, column), (13, 10));
+        assert!(message.contains("3/4"), "{message}");
+    }
+
+    #[test]
+    fn an_unknown_key_is_an_error_not_a_default() {
+        let text = format!("{MINIMAL}\n[health]\ndeadline = 5\n");
+        let (key, line, _, message) = error(&text);
+        assert_eq!(key, "health.deadline");
+        assert_eq!(line, 13);
+        assert!(message.contains("deadline"), "{message}");
+    }
+
+    #[test]
+    fn a_syntax_error_is_located() {
+        let (key, line, column, _) = error("[app]\nname = \n");
+        assert_eq!(key, "(document)");
+        assert_eq!((line, column), (2, 8));
+    }
+
+    #[test]
+    fn an_unknown_member_is_named() {
+        let text = format!("{MINIMAL}\n[review]\ntrio = [\"tests\", \"gpt\"]\n");
+        let (key, line, column, message) = error(&text);
+        assert_eq!(key, "review.trio[1]");
+        assert_eq!((line, column), (13, 18));
+        assert!(message.contains("[members.gpt]"), "{message}");
+    }
+
+    #[test]
+    fn a_process_backend_needs_a_command() {
+        let text = MINIMAL.replace("command = \"./hello\"", "");
+        let (key, _, _, _) = error(&text);
+        assert_eq!(key, "runtime.command");
+    }
+
+    #[test]
+    fn zero_rounds_is_refused() {
+        let text = format!("{MINIMAL}\n[review]\nmax_rounds = 0\n");
+        let (key, _, _, message) = error(&text);
+        assert_eq!(key, "review.max_rounds");
+        assert!(message.contains("at least 1"), "{message}");
+    }
+}
