@@ -5,4 +5,5 @@
 
 pub mod config;
 pub mod events;
+pub mod flow;
 pub mod router;

@@ -6,8 +6,8 @@ use proptest::option;
 use proptest::prelude::*;
 
 use super::event::{
-    Decision, Event, Finding, FixOutcome, MissingInput, Outcome, Role, Severity, Slot, Tier,
-    Verdict,
+    Decision, Event, Finding, FixOutcome, LiveRelease, MissingInput, Outcome, Role, Severity, Slot,
+    Tier, Verdict,
 };
 
 fn text() -> impl Strategy<Value = String> {
@@ -96,10 +96,22 @@ pub fn event() -> impl Strategy<Value = Event> {
             text(),
             option::of(text()),
             option::of(text()),
-            option::of(time())
+            option::of(time()),
+            option::of((slot(), text(), text(), option::of(text()))),
+            option::of(text()),
         )
             .prop_map(
-                |(app, release, requested_by, config, rollback_to, commit, committed_at)| {
+                |(
+                    app,
+                    release,
+                    requested_by,
+                    config,
+                    rollback_to,
+                    commit,
+                    committed_at,
+                    blue,
+                    base_dir,
+                )| {
                     Event::DeploymentRequested {
                         app,
                         release,
@@ -108,6 +120,13 @@ pub fn event() -> impl Strategy<Value = Event> {
                         rollback_to,
                         commit,
                         committed_at,
+                        blue: blue.map(|(slot, release, endpoint, deployment)| LiveRelease {
+                            slot,
+                            release,
+                            endpoint,
+                            deployment,
+                        }),
+                        base_dir,
                     }
                 }
             ),
@@ -261,5 +280,6 @@ pub fn event() -> impl Strategy<Value = Event> {
             .prop_map(|(reason, findings)| Event::ReturnedToDevelopment { reason, findings }),
         (text(), text()).prop_map(|(by, reason)| Event::Aborted { by, reason }),
         text().prop_map(|reason| Event::Failed { reason }),
+        text().prop_map(|reason| Event::RollbackFailed { reason }),
     ]
 }

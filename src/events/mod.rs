@@ -29,8 +29,8 @@ pub use codec::{SCHEMA_VERSION, decode_payload, encode_payload};
 pub use envelope::Envelope;
 pub use error::{CodecError, RecordError, StoreError};
 pub use event::{
-    Decision, Event, EventKind, Finding, FixOutcome, MissingInput, Outcome, Role, Severity, Slot,
-    Tier, Verdict,
+    Decision, Event, EventKind, Finding, FixOutcome, LiveRelease, MissingInput, Outcome, Role,
+    Severity, Slot, Tier, Verdict,
 };
 pub use raw_log::RawLog;
 pub use store::{Appended, EventStore, Head};

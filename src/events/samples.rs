@@ -26,6 +26,9 @@ pub fn sample(kind: EventKind) -> Event {
             rollback_to: Some("v1".into()),
             commit: Some("0a1b2c3d".into()),
             committed_at: DateTime::from_timestamp(1_764_000_000, 0),
+            // The first fixture predates these fields; absent, they are not encoded.
+            blue: None,
+            base_dir: None,
         },
         EventKind::InputsValidated => Event::InputsValidated {
             checked: vec!["code".into(), "requirements".into(), "tests".into()],
@@ -150,6 +153,9 @@ pub fn sample(kind: EventKind) -> Event {
         EventKind::RollbackCompleted => Event::RollbackCompleted {
             live_release: Some("v1".into()),
             live_slot: Some(Slot::Blue),
+        },
+        EventKind::RollbackFailed => Event::RollbackFailed {
+            reason: "v1 never answered its health check".into(),
         },
         EventKind::ReturnedToDevelopment => Event::ReturnedToDevelopment {
             reason: "major flaw upheld by the synthesis".into(),

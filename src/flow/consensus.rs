@@ -1,0 +1,255 @@
+//! The review loop's rules: how the Senior's built-in synthesis merges the
+//! Trio's verdicts, and how a round's verdicts become a decision. Each rule
+//! is written out in the decision it produces, for the audit.
+
+use super::state::{Deployment, Review};
+use crate::config::Quorum;
+use crate::events::{Decision, Finding, Severity, Verdict};
+
+/// The merged view of the Trio's verdicts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Synthesis {
+    pub verdict: Verdict,
+    pub summary: String,
+    pub findings: Vec<Finding>,
+}
+
+/// The labels the Senior sees instead of the members' names, so it weighs
+/// what was said, not who said it.
+pub fn anonymous_label(index: usize) -> String {
+    let letter = (b'A' + (index % 26) as u8) as char;
+    if index < 26 {
+        format!("Reviewer {letter}")
+    } else {
+        format!("Reviewer {letter}{}", index / 26)
+    }
+}
+
+fn approvals_needed(quorum: Quorum, members: usize) -> usize {
+    match quorum {
+        Quorum::All => members,
+        Quorum::TwoThirds => (2 * members).div_ceil(3),
+    }
+}
+
+fn counted(reviews: &[Review], verdict: Verdict) -> usize {
+    reviews.iter().filter(|r| r.verdict == verdict).count()
+}
+
+/// The built-in Senior: a major flaw is upheld when a majority calls it one
+/// or one reviewer backs it with a critical finding; any fix request or
+/// serious finding asks for fixes; approval needs the quorum.
+pub fn synthesize(trio: &[Review], quorum: Quorum) -> Synthesis {
+    let mut findings: Vec<Finding> = Vec::new();
+    for finding in trio.iter().flat_map(|r| &r.findings) {
+        if !findings.contains(finding) {
+            findings.push(finding.clone());
+        }
+    }
+    let majors = counted(trio, Verdict::MajorFlaw);
+    let backed_major = trio.iter().any(|r| {
+        r.verdict == Verdict::MajorFlaw
+            && r.findings.iter().any(|f| f.severity == Severity::Critical)
+    });
+    let fixes = counted(trio, Verdict::FixesNeeded);
+    let approvals = counted(trio, Verdict::Approve);
+    let abstains = counted(trio, Verdict::Abstain);
+    let serious = findings
+        .iter()
+        .any(|f| matches!(f.severity, Severity::Critical | Severity::High));
+    let tally = format!(
+        "{approvals} approve, {fixes} fixes needed, {majors} major flaw, {abstains} abstain"
+    );
+    let (verdict, why) = if majors * 2 > trio.len() || backed_major {
+        (
+            Verdict::MajorFlaw,
+            "a major flaw is upheld (a majority, or a critical finding behind it)",
+        )
+    } else if majors + fixes > 0 || serious {
+        (Verdict::FixesNeeded, "fixes are needed before promotion")
+    } else if approvals >= approvals_needed(quorum, trio.len()) {
+        (Verdict::Approve, "the quorum approves")
+    } else {
+        (
+            Verdict::Abstain,
+            "too few answers to approve: an abstention is never an approval",
+        )
+    };
+    Synthesis {
+        verdict,
+        summary: format!("{why} ({tally}; {} findings)", findings.len()),
+        findings,
+    }
+}
+
+/// A round's decision and the rule that gave it.
+pub fn decide_round(state: &Deployment) -> (Decision, String) {
+    let policy = &state.policy;
+    let trio = &state.trio_reviews;
+    let approvals = counted(trio, Verdict::Approve);
+    let needed = approvals_needed(policy.quorum, trio.len());
+    let synthesis = state.synthesis.as_ref().map(|s| s.verdict);
+    if synthesis == Some(Verdict::MajorFlaw) {
+        return (
+            Decision::ReturnToDevelopment,
+            "a major flaw is upheld by the synthesis: the release returns to development".into(),
+        );
+    }
+    let critical = state
+        .synthesis
+        .iter()
+        .chain(&state.junior_reviews)
+        .flat_map(|r| &r.findings)
+        .any(|f| f.severity == Severity::Critical);
+    let objecting: Vec<&str> = state
+        .junior_reviews
+        .iter()
+        .filter(|r| r.verdict != Verdict::Approve)
+        .map(|r| r.member.as_str())
+        .collect();
+    let blockers = [
+        (approvals < needed).then(|| {
+            format!(
+                "quorum `{}` not met: {approvals} of {} Trio approvals, {needed} needed",
+                policy.quorum.name(),
+                trio.len()
+            )
+        }),
+        (synthesis != Some(Verdict::Approve)).then(|| "the synthesis does not approve".into()),
+        (!objecting.is_empty())
+            .then(|| format!("Juniors without approval: {}", objecting.join(", "))),
+        critical.then(|| "a critical finding is open".into()),
+    ];
+    let blockers: Vec<String> = blockers.into_iter().flatten().collect();
+    if blockers.is_empty() {
+        let rule = format!(
+            "consensus: quorum `{}` met ({approvals} of {}), the synthesis and every Junior approve, no critical finding",
+            policy.quorum.name(),
+            trio.len()
+        );
+        return if policy.manual_gate {
+            (
+                Decision::AwaitManualApproval,
+                format!("{rule}; manual gate on"),
+            )
+        } else {
+            (Decision::Promote, rule)
+        };
+    }
+    let why = blockers.join("; ");
+    if state.round >= policy.max_rounds {
+        (
+            Decision::Rollback,
+            format!(
+                "no consensus after {} of {} rounds: {why}",
+                state.round, policy.max_rounds
+            ),
+        )
+    } else {
+        (Decision::FixesNeeded, format!("fixes needed: {why}"))
+    }
+}
+
+/// What the fix loop is asked to fix after a round that needs fixes.
+pub fn fix_request(state: &Deployment) -> String {
+    let mut lines = vec![format!("review round {} asks for fixes", state.round)];
+    let findings = state
+        .synthesis
+        .iter()
+        .chain(&state.junior_reviews)
+        .flat_map(|r| &r.findings);
+    let mut seen: Vec<&Finding> = Vec::new();
+    for finding in findings {
+        if seen.contains(&finding) {
+            continue;
+        }
+        seen.push(finding);
+        let place = match (&finding.file, finding.line) {
+            (Some(file), Some(line)) => format!(" {file}:{line}"),
+            (Some(file), None) => format!(" {file}"),
+            _ => String::new(),
+        };
+        let requirement = finding
+            .requirement
+            .as_deref()
+            .map(|r| format!(" [{r}]"))
+            .unwrap_or_default();
+        lines.push(format!(
+            "- {:?}{requirement}{place}: {}",
+            finding.severity, finding.message
+        ));
+    }
+    lines.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn review(verdict: Verdict, severities: &[Severity]) -> Review {
+        Review {
+            member: "m".into(),
+            verdict,
+            findings: severities
+                .iter()
+                .enumerate()
+                .map(|(i, s)| Finding {
+                    severity: *s,
+                    requirement: None,
+                    file: None,
+                    line: None,
+                    message: format!("finding {i}"),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn one_major_flaw_without_a_critical_finding_asks_for_fixes() {
+        let trio = [
+            review(Verdict::MajorFlaw, &[Severity::High]),
+            review(Verdict::Approve, &[]),
+            review(Verdict::Approve, &[]),
+        ];
+        assert_eq!(synthesize(&trio, Quorum::All).verdict, Verdict::FixesNeeded);
+    }
+
+    #[test]
+    fn a_major_flaw_backed_by_a_critical_finding_is_upheld() {
+        let trio = [
+            review(Verdict::MajorFlaw, &[Severity::Critical]),
+            review(Verdict::Approve, &[]),
+            review(Verdict::Approve, &[]),
+        ];
+        assert_eq!(synthesize(&trio, Quorum::All).verdict, Verdict::MajorFlaw);
+    }
+
+    #[test]
+    fn abstentions_never_approve() {
+        let trio = [
+            review(Verdict::Abstain, &[]),
+            review(Verdict::Abstain, &[]),
+            review(Verdict::Abstain, &[]),
+        ];
+        assert_eq!(
+            synthesize(&trio, Quorum::TwoThirds).verdict,
+            Verdict::Abstain
+        );
+        let two = [
+            review(Verdict::Approve, &[]),
+            review(Verdict::Approve, &[]),
+            review(Verdict::Abstain, &[]),
+        ];
+        assert_eq!(synthesize(&two, Quorum::All).verdict, Verdict::Abstain);
+        assert_eq!(
+            synthesize(&two, Quorum::TwoThirds).verdict,
+            Verdict::Approve
+        );
+    }
+
+    #[test]
+    fn reviewers_are_shown_anonymized() {
+        assert_eq!(anonymous_label(0), "Reviewer A");
+        assert_eq!(anonymous_label(2), "Reviewer C");
+    }
+}

@@ -1,0 +1,700 @@
+//! `decide`: given a deployment's state and what just happened (an
+//! effect's result or a person's command), the events to append. Pure: no
+//! IO, no clock. An input that does not fit the state is refused and
+//! appends nothing.
+
+use serde::Serialize;
+
+use super::consensus;
+use super::fix_loop::{self, tier_name};
+use super::state::{Deployment, Ending, Phase, RestoreStage, ReviewStage};
+use super::step::target_url;
+use crate::events::{
+    Decision, Event, Finding, FixOutcome, MissingInput, Outcome, Role, Tier, Verdict,
+};
+
+/// What the shell reports back, or what a person asks.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "input")]
+pub enum Input {
+    InputsChecked {
+        checked: Vec<String>,
+        missing: Vec<MissingInput>,
+    },
+    InstanceStarted {
+        endpoint: String,
+        instance: String,
+    },
+    InstanceFailed {
+        diagnosis: String,
+    },
+    Health {
+        healthy: bool,
+        checks: u32,
+        elapsed_ms: u64,
+        diagnosis: String,
+    },
+    FixDone {
+        action: String,
+        outcome: FixOutcome,
+    },
+    TestsRan {
+        passed: u32,
+        failed: u32,
+        skipped: u32,
+        duration_ms: u64,
+        exit_code: Option<i32>,
+        output_tail: String,
+    },
+    Verdict {
+        role: Role,
+        member: String,
+        model: String,
+        verdict: Verdict,
+        summary: String,
+        findings: Vec<Finding>,
+    },
+    Synthesis {
+        member: String,
+        model: String,
+        verdict: Verdict,
+        summary: String,
+        findings: Vec<Finding>,
+    },
+    Switched,
+    Drained {
+        remaining: u32,
+        waited_ms: u64,
+        timed_out: bool,
+    },
+    InstanceStopped,
+    ReportWritten {
+        path: String,
+        sha256: String,
+    },
+    IssuesClosed {
+        issues: Vec<u64>,
+    },
+    Approve {
+        by: String,
+        reason: String,
+    },
+    Reject {
+        by: String,
+        reason: String,
+    },
+    Abort {
+        by: String,
+        reason: String,
+    },
+    Rollback {
+        by: String,
+        reason: String,
+        to_release: Option<String>,
+    },
+    /// An effect failed in a way no loop of the flow can handle.
+    EffectFailed {
+        reason: String,
+    },
+}
+
+impl Input {
+    fn name(&self) -> &'static str {
+        match self {
+            Input::InputsChecked { .. } => "inputs checked",
+            Input::InstanceStarted { .. } => "instance started",
+            Input::InstanceFailed { .. } => "instance failed",
+            Input::Health { .. } => "health result",
+            Input::FixDone { .. } => "fix result",
+            Input::TestsRan { .. } => "test result",
+            Input::Verdict { .. } => "verdict",
+            Input::Synthesis { .. } => "synthesis",
+            Input::Switched => "traffic switched",
+            Input::Drained { .. } => "drain result",
+            Input::InstanceStopped => "instance stopped",
+            Input::ReportWritten { .. } => "report written",
+            Input::IssuesClosed { .. } => "issues closed",
+            Input::Approve { .. } => "approve",
+            Input::Reject { .. } => "reject",
+            Input::Abort { .. } => "abort",
+            Input::Rollback { .. } => "rollback",
+            Input::EffectFailed { .. } => "effect failed",
+        }
+    }
+}
+
+/// Why an input was refused. Nothing was appended.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("the deployment has already ended ({0:?})")]
+    Finished(Outcome),
+    #[error("the deployment is not waiting at the manual gate")]
+    NotAtGate,
+    #[error("traffic is already switching to the release: wait for the end, then roll back")]
+    AlreadySwitching,
+    #[error("the deployment is already ending")]
+    AlreadyEnding,
+    #[error("nothing to roll back to: this was the app's first deploy; name a release with --to")]
+    NothingToRollBackTo,
+    #[error("only a promoted deployment can be rolled back after the fact; this one ended {0:?}")]
+    NotPromoted(Outcome),
+    #[error("a {input} does not fit a deployment at {stage}")]
+    Unexpected { input: &'static str, stage: String },
+    #[error("{0} has no seat in this review, or was already heard")]
+    NotASeat(String),
+}
+
+/// Events appended one by one onto a scratch copy of the state, so each
+/// decision after the first sees the state the earlier events make.
+struct Emitter {
+    state: Deployment,
+    events: Vec<Event>,
+}
+
+impl Emitter {
+    fn push(&mut self, event: Event) {
+        self.state.apply(&event);
+        self.events.push(event);
+    }
+
+    fn extend(&mut self, events: Vec<Event>) {
+        for event in events {
+            self.push(event);
+        }
+    }
+}
+
+pub fn decide(state: &Deployment, input: Input) -> Result<Vec<Event>, Refusal> {
+    let mut out = Emitter {
+        state: state.clone(),
+        events: Vec::new(),
+    };
+    match input {
+        Input::Approve { by, reason } => match state.phase {
+            Phase::AwaitingApproval => out.push(Event::ManuallyApproved { by, reason }),
+            Phase::Done(outcome) => return Err(Refusal::Finished(outcome)),
+            _ => return Err(Refusal::NotAtGate),
+        },
+        Input::Reject { by, reason } => match state.phase {
+            Phase::AwaitingApproval => {
+                out.push(Event::ManuallyRejected {
+                    by: by.clone(),
+                    reason: reason.clone(),
+                });
+                out.push(rollback_before_promotion(
+                    state,
+                    format!("rejected at the manual gate by {by}: {reason}"),
+                ));
+            }
+            Phase::Done(outcome) => return Err(Refusal::Finished(outcome)),
+            _ => return Err(Refusal::NotAtGate),
+        },
+        Input::Abort { by, reason } => {
+            ongoing_before_switch(state)?;
+            out.push(Event::Aborted { by, reason });
+            if state.deploy_attempt == 0 {
+                out.push(Event::Completed {
+                    outcome: Outcome::Aborted,
+                });
+            }
+        }
+        Input::Rollback {
+            by,
+            reason,
+            to_release,
+        } => match state.phase {
+            Phase::Done(Outcome::Promoted) => {
+                let to = to_release.or_else(|| state.blue.as_ref().map(|b| b.release.clone()));
+                let Some(to) = to else {
+                    return Err(Refusal::NothingToRollBackTo);
+                };
+                out.push(Event::RollbackStarted {
+                    reason: format!("requested by {by}: {reason}"),
+                    after_promotion: true,
+                    to_release: Some(to),
+                });
+            }
+            Phase::Done(outcome) => return Err(Refusal::NotPromoted(outcome)),
+            _ => {
+                ongoing_before_switch(state)?;
+                out.push(rollback_before_promotion(
+                    state,
+                    format!("requested by {by}: {reason}"),
+                ));
+                if state.deploy_attempt == 0 {
+                    out.push(rolled_back(state));
+                    out.push(Event::Completed {
+                        outcome: Outcome::RolledBack,
+                    });
+                }
+            }
+        },
+        Input::EffectFailed { reason } => fail(&mut out, state, reason)?,
+        result => answer(&mut out, state, result)?,
+    }
+    Ok(out.events)
+}
+
+/// Abort and an early rollback only apply while green is not serving.
+fn ongoing_before_switch(state: &Deployment) -> Result<(), Refusal> {
+    match state.phase {
+        Phase::Done(outcome) => Err(Refusal::Finished(outcome)),
+        Phase::StoppingGreen { .. } => Err(Refusal::AlreadyEnding),
+        _ if state.switched || matches!(state.phase, Phase::Restoring(_)) => {
+            Err(Refusal::AlreadySwitching)
+        }
+        _ => Ok(()),
+    }
+}
+
+fn rollback_before_promotion(state: &Deployment, reason: String) -> Event {
+    Event::RollbackStarted {
+        reason,
+        after_promotion: false,
+        to_release: state.blue.as_ref().map(|b| b.release.clone()),
+    }
+}
+
+fn rolled_back(state: &Deployment) -> Event {
+    Event::RollbackCompleted {
+        live_release: state.blue.as_ref().map(|b| b.release.clone()),
+        live_slot: state.blue.as_ref().map(|b| b.slot),
+    }
+}
+
+fn fail(out: &mut Emitter, state: &Deployment, reason: String) -> Result<(), Refusal> {
+    match &state.phase {
+        Phase::Done(outcome) => return Err(Refusal::Finished(*outcome)),
+        Phase::Restoring(stage) => {
+            match stage {
+                RestoreStage::Draining | RestoreStage::Stopping => {
+                    // Traffic already moved back: the rollback happened.
+                    out.push(Event::Failed { reason });
+                    out.push(restored(state));
+                    out.push(Event::Completed {
+                        outcome: Outcome::RolledBack,
+                    });
+                }
+                _ => out.push(Event::RollbackFailed { reason }),
+            }
+            return Ok(());
+        }
+        _ => {}
+    }
+    out.push(Event::Failed { reason });
+    // Green serves after the switch, and nothing runs before the first
+    // deploy: in both cases there is nothing to stop.
+    let stopping = matches!(state.phase, Phase::StoppingGreen { .. });
+    if state.switched || state.deploy_attempt == 0 || stopping {
+        out.push(Event::Completed {
+            outcome: Outcome::Failed,
+        });
+    }
+    Ok(())
+}
+
+fn restored(state: &Deployment) -> Event {
+    Event::RollbackCompleted {
+        live_release: state.restore.as_ref().map(|(release, _)| release.clone()),
+        live_slot: state.restore.as_ref().map(|(_, slot)| *slot),
+    }
+}
+
+fn unexpected(state: &Deployment, input: &Input) -> Refusal {
+    match state.phase {
+        Phase::Done(outcome) => Refusal::Finished(outcome),
+        _ => Refusal::Unexpected {
+            input: input.name(),
+            stage: format!("{:?}", state.phase),
+        },
+    }
+}
+
+/// An effect's result, checked against the step the state was waiting on.
+fn answer(out: &mut Emitter, state: &Deployment, input: Input) -> Result<(), Refusal> {
+    let slot = state.green_slot;
+    let green_endpoint = state.green_endpoint.clone().unwrap_or_default();
+    match (&state.phase, input) {
+        (Phase::Validating, Input::InputsChecked { checked, missing }) => {
+            let mut missing = missing;
+            if let Some(error) = &state.config_error {
+                missing.push(MissingInput {
+                    item: "config".into(),
+                    reason: error.clone(),
+                });
+            }
+            if missing.is_empty() {
+                out.push(Event::InputsValidated { checked });
+                out.push(Event::GreenDeployIntended {
+                    slot,
+                    release: state.release.clone(),
+                    attempt: 1,
+                });
+            } else {
+                out.push(Event::InputsRejected { missing });
+                out.push(Event::Completed {
+                    outcome: Outcome::Rejected,
+                });
+            }
+        }
+        (Phase::StartingGreen, Input::InstanceStarted { endpoint, instance }) => {
+            out.push(Event::GreenStarted {
+                slot,
+                endpoint,
+                instance,
+            });
+        }
+        (Phase::StartingGreen, Input::InstanceFailed { diagnosis }) => {
+            out.push(Event::GreenUnhealthy {
+                slot,
+                checks: 0,
+                elapsed_ms: 0,
+                diagnosis,
+            });
+            let entry = fix_loop::enter(&out.state, Tier::Driver, "green did not start");
+            out.extend(entry);
+        }
+        (
+            Phase::AwaitingHealth,
+            Input::Health {
+                healthy,
+                checks,
+                elapsed_ms,
+                diagnosis,
+            },
+        ) => {
+            if healthy {
+                out.push(Event::GreenHealthy {
+                    slot,
+                    endpoint: green_endpoint.clone(),
+                    checks,
+                    elapsed_ms,
+                });
+                out.push(Event::TestRunIntended {
+                    command: state.policy.tests.clone(),
+                    target_url: target_url(&green_endpoint),
+                });
+            } else {
+                out.push(Event::GreenUnhealthy {
+                    slot,
+                    checks,
+                    elapsed_ms,
+                    diagnosis,
+                });
+                let entry = fix_loop::enter(&out.state, Tier::Driver, "green is not healthy");
+                out.extend(entry);
+            }
+        }
+        (Phase::Fixing { diagnosis }, Input::FixDone { action, outcome }) => {
+            let tier = state.tier;
+            out.push(Event::FixAttempted {
+                tier,
+                attempt: state.fixes.get(tier) + 1,
+                diagnosis: diagnosis.clone(),
+                action,
+                outcome,
+            });
+            match outcome {
+                FixOutcome::Applied => out.push(Event::GreenDeployIntended {
+                    slot,
+                    release: state.release.clone(),
+                    attempt: state.deploy_attempt + 1,
+                }),
+                FixOutcome::NotApplied => {
+                    let why = format!("the {} tier's fixes did not apply", tier_name(tier));
+                    let entry = fix_loop::enter(&out.state, tier, &why);
+                    out.extend(entry);
+                }
+                FixOutcome::GaveUp => {
+                    let why = format!("the {} tier gave up", tier_name(tier));
+                    let entry = match fix_loop::above(tier) {
+                        Some(higher) => fix_loop::enter(&out.state, higher, &why),
+                        None => vec![rollback_before_promotion(
+                            state,
+                            format!("the fix loop is exhausted: {why}"),
+                        )],
+                    };
+                    out.extend(entry);
+                }
+            }
+        }
+        (
+            Phase::Testing,
+            Input::TestsRan {
+                passed,
+                failed,
+                skipped,
+                duration_ms,
+                exit_code,
+                output_tail,
+            },
+        ) => {
+            out.push(Event::TestRunCompleted {
+                passed,
+                failed,
+                skipped,
+                duration_ms,
+                exit_code,
+                output_tail,
+            });
+            if fix_loop::tests_passed(failed, exit_code) {
+                out.push(Event::ReviewRequested {
+                    round: state.round + 1,
+                    members: state.policy.trio.clone(),
+                });
+            } else {
+                let entry = fix_loop::enter(&out.state, Tier::Driver, "tests failed");
+                out.extend(entry);
+            }
+        }
+        (
+            Phase::Reviewing { stage },
+            Input::Verdict {
+                role,
+                member,
+                model,
+                verdict,
+                summary,
+                findings,
+            },
+        ) => {
+            let (seats, heard) = match (stage, role) {
+                (ReviewStage::Trio, Role::Trio) => (&state.policy.trio, &state.trio_reviews),
+                (ReviewStage::Juniors, Role::Junior) => {
+                    (&state.policy.juniors, &state.junior_reviews)
+                }
+                (_, role) => {
+                    return Err(Refusal::Unexpected {
+                        input: "verdict",
+                        stage: format!("review stage {stage:?} (verdict from a {role:?})"),
+                    });
+                }
+            };
+            if !seats.contains(&member) || heard.iter().any(|r| r.member == member) {
+                return Err(Refusal::NotASeat(member));
+            }
+            out.push(Event::VerdictRecorded {
+                round: state.round,
+                role,
+                member,
+                model,
+                verdict,
+                summary,
+                findings,
+            });
+            if role == Role::Junior && out.state.junior_reviews.len() >= state.policy.juniors.len()
+            {
+                conclude(out);
+            }
+        }
+        (
+            Phase::Reviewing {
+                stage: ReviewStage::Synthesis,
+            },
+            Input::Synthesis {
+                member,
+                model,
+                verdict,
+                summary,
+                findings,
+            },
+        ) => {
+            out.push(Event::SynthesisRecorded {
+                round: state.round,
+                member,
+                model,
+                verdict,
+                summary,
+                findings,
+            });
+            if state.policy.juniors.is_empty() {
+                conclude(out);
+            }
+        }
+        (Phase::Switching, Input::Switched) => out.push(Event::TrafficSwitched {
+            from: state.blue.as_ref().map(|b| b.slot),
+            to: slot,
+            endpoint: green_endpoint,
+        }),
+        (
+            Phase::DrainingBlue,
+            Input::Drained {
+                remaining,
+                waited_ms,
+                timed_out,
+            },
+        ) => out.push(Event::Drained {
+            slot: slot.other(),
+            remaining,
+            waited_ms,
+            timed_out,
+        }),
+        (Phase::StoppingBlue, Input::InstanceStopped) => out.push(Event::BlueStopped {
+            slot: slot.other(),
+            release: state
+                .blue
+                .as_ref()
+                .map(|b| b.release.clone())
+                .unwrap_or_default(),
+            retained: state.policy.retain > 0,
+        }),
+        (Phase::Reporting, Input::ReportWritten { path, sha256 }) => {
+            out.push(Event::ReportWritten { path, sha256 });
+            if !state.policy.forge {
+                out.push(Event::Completed {
+                    outcome: Outcome::Promoted,
+                });
+            }
+        }
+        (Phase::ClosingIssues, Input::IssuesClosed { issues }) => {
+            out.push(Event::IssuesClosed { issues });
+            out.push(Event::Completed {
+                outcome: Outcome::Promoted,
+            });
+        }
+        (Phase::StoppingGreen { ending }, Input::InstanceStopped) => {
+            let outcome = match ending {
+                Ending::RolledBack => {
+                    out.push(rolled_back(state));
+                    Outcome::RolledBack
+                }
+                Ending::Returned => Outcome::Returned,
+                Ending::Aborted => Outcome::Aborted,
+                Ending::Failed => Outcome::Failed,
+            };
+            out.push(Event::Completed { outcome });
+        }
+        (Phase::Restoring(stage), input) => restore(out, state, *stage, input)?,
+        (_, input) => return Err(unexpected(state, &input)),
+    }
+    Ok(())
+}
+
+/// The round's verdicts are all in: decide, and act on the decision.
+fn conclude(out: &mut Emitter) {
+    let (decision, rule) = consensus::decide_round(&out.state);
+    let round = out.state.round;
+    out.push(Event::DecisionMade {
+        round,
+        decision,
+        rule: rule.clone(),
+    });
+    match decision {
+        Decision::Promote | Decision::AwaitManualApproval => {}
+        Decision::FixesNeeded => {
+            // The Driver tier's remedies restart; they do not change code.
+            let why = format!("review round {round} asks for code fixes");
+            let entry = fix_loop::enter(&out.state, Tier::Senior, &why);
+            out.extend(entry);
+        }
+        Decision::ReturnToDevelopment => {
+            let findings = out
+                .state
+                .synthesis
+                .as_ref()
+                .map(|s| s.findings.clone())
+                .unwrap_or_default();
+            out.push(Event::ReturnedToDevelopment {
+                reason: rule,
+                findings,
+            });
+        }
+        Decision::Rollback => {
+            let event = rollback_before_promotion(&out.state, rule);
+            out.push(event);
+        }
+    }
+}
+
+/// Bringing the retained release back after a promotion.
+fn restore(
+    out: &mut Emitter,
+    state: &Deployment,
+    stage: RestoreStage,
+    input: Input,
+) -> Result<(), Refusal> {
+    let (release, slot) = state
+        .restore
+        .clone()
+        .unwrap_or_else(|| (String::new(), state.green_slot.other()));
+    let endpoint = state.restore_endpoint.clone().unwrap_or_default();
+    match (stage, input) {
+        (RestoreStage::Starting, Input::InstanceStarted { endpoint, instance }) => {
+            out.push(Event::GreenStarted {
+                slot,
+                endpoint,
+                instance,
+            })
+        }
+        (RestoreStage::Starting, Input::InstanceFailed { diagnosis }) => {
+            out.push(Event::GreenUnhealthy {
+                slot,
+                checks: 0,
+                elapsed_ms: 0,
+                diagnosis,
+            })
+        }
+        (
+            RestoreStage::AwaitingHealth,
+            Input::Health {
+                healthy,
+                checks,
+                elapsed_ms,
+                diagnosis,
+            },
+        ) => {
+            if healthy {
+                out.push(Event::GreenHealthy {
+                    slot,
+                    endpoint,
+                    checks,
+                    elapsed_ms,
+                });
+            } else {
+                out.push(Event::GreenUnhealthy {
+                    slot,
+                    checks,
+                    elapsed_ms,
+                    diagnosis,
+                });
+            }
+        }
+        (RestoreStage::Abandoning, Input::InstanceStopped) => out.push(Event::RollbackFailed {
+            reason: format!(
+                "{release} did not become healthy again; traffic stays on {}",
+                state.release
+            ),
+        }),
+        (RestoreStage::Switching, Input::Switched) => out.push(Event::TrafficSwitched {
+            from: Some(state.green_slot),
+            to: slot,
+            endpoint,
+        }),
+        (
+            RestoreStage::Draining,
+            Input::Drained {
+                remaining,
+                waited_ms,
+                timed_out,
+            },
+        ) => out.push(Event::Drained {
+            slot: state.green_slot,
+            remaining,
+            waited_ms,
+            timed_out,
+        }),
+        (RestoreStage::Stopping, Input::InstanceStopped) => {
+            out.push(Event::BlueStopped {
+                slot: state.green_slot,
+                release: state.release.clone(),
+                retained: true,
+            });
+            out.push(restored(state));
+            out.push(Event::Completed {
+                outcome: Outcome::RolledBack,
+            });
+        }
+        (_, input) => return Err(unexpected(state, &input)),
+    }
+    Ok(())
+}

@@ -1,0 +1,29 @@
+//! The pure core of a deployment (DESIGN.md, "The flow"), in the shape of
+//! an event-sourced aggregate:
+//!
+//! - `Deployment::apply` folds one event into the state;
+//! - `next_step` says what the shell must do next (one side effect, wait for
+//!   the manual gate, or nothing: it ended);
+//! - `decide` turns that effect's result, or a person's command, into the
+//!   events to append.
+//!
+//! No IO and no clock here: the Driver actor performs the effects through
+//! adapters and feeds their results back, so replaying a stream's events
+//! always rebuilds the state the live run had.
+
+pub mod consensus;
+mod decide;
+pub mod fix_loop;
+mod policy;
+#[cfg(test)]
+mod properties;
+mod state;
+mod step;
+
+pub use decide::{Input, Refusal, decide};
+pub use fix_loop::Remedy;
+pub use policy::Policy;
+pub use state::{
+    Deployment, Ending, FixCounts, Phase, RestoreStage, Review, ReviewStage, TestResult,
+};
+pub use step::{Effect, Step, next_step, target_url};

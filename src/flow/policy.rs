@@ -1,0 +1,78 @@
+//! The part of a deployment's config that steers its decisions: limits,
+//! panel and gates. Read from the config text the `DeploymentRequested`
+//! event carries, so a replay decides exactly as the first run did.
+
+use serde::Serialize;
+
+use crate::config::{Config, Quorum};
+use crate::events::Tier;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Policy {
+    pub driver_attempts: u32,
+    pub senior_attempts: u32,
+    pub trio_attempts: u32,
+    pub trio: Vec<String>,
+    pub senior: String,
+    pub juniors: Vec<String>,
+    pub quorum: Quorum,
+    pub max_rounds: u32,
+    pub manual_gate: bool,
+    pub tests: String,
+    /// Stopped releases kept for rollback; 0 removes blue when it stops.
+    pub retain: u32,
+    /// Issues named by `fixes #N` are closed when a forge is configured.
+    pub forge: bool,
+}
+
+impl Policy {
+    pub fn of(config: &Config) -> Policy {
+        let names = |members: &[toml::Spanned<String>]| {
+            members.iter().map(|m| m.get_ref().clone()).collect()
+        };
+        Policy {
+            driver_attempts: config.fix.driver_attempts,
+            senior_attempts: config.fix.senior_attempts,
+            trio_attempts: config.fix.trio_attempts,
+            trio: names(&config.review.trio),
+            senior: config.review.senior.get_ref().clone(),
+            juniors: names(&config.review.juniors),
+            quorum: config.review.quorum,
+            max_rounds: config.review.max_rounds.0.min(u64::from(u32::MAX)) as u32,
+            manual_gate: config.review.manual_gate,
+            tests: config.inputs.tests.clone(),
+            retain: config.runtime.get_ref().retain,
+            forge: config.forge.is_some(),
+        }
+    }
+
+    /// How many fix attempts `tier` may make in one deployment.
+    pub fn attempts(&self, tier: Tier) -> u32 {
+        match tier {
+            Tier::Driver => self.driver_attempts,
+            Tier::Senior => self.senior_attempts,
+            Tier::Trio => self.trio_attempts,
+        }
+    }
+}
+
+impl Default for Policy {
+    /// The documented defaults; used only when a logged config no longer
+    /// parses, which the state records as an error of its own.
+    fn default() -> Self {
+        Policy {
+            driver_attempts: 3,
+            senior_attempts: 2,
+            trio_attempts: 1,
+            trio: vec!["tests".into(), "requirements".into(), "hygiene".into()],
+            senior: "synthesis".into(),
+            juniors: vec!["tests".into(), "hygiene".into()],
+            quorum: Quorum::All,
+            max_rounds: 6,
+            manual_gate: false,
+            tests: String::new(),
+            retain: 3,
+            forge: false,
+        }
+    }
+}

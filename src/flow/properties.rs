@@ -1,0 +1,575 @@
+//! Property tests of the flow: random worlds (health, fixes, tests,
+//! verdicts, people's commands) drive deployments under random policies,
+//! and every path is checked against the invariants of DESIGN.md.
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::events::{
+    Event, Finding, FixOutcome, LiveRelease, MissingInput, Outcome, Role, Severity, Slot, Tier,
+    Verdict, decode_payload, encode_payload,
+};
+
+/// A random policy, written as the config file a user would write.
+#[derive(Debug, Clone)]
+struct World {
+    fix: [u32; 3],
+    quorum_all: bool,
+    manual_gate: bool,
+    juniors: usize,
+    max_rounds: u32,
+    forge: bool,
+    first_deploy: bool,
+}
+
+fn world() -> impl Strategy<Value = World> {
+    (
+        [0u32..3, 0u32..3, 0u32..3],
+        any::<bool>(),
+        any::<bool>(),
+        0usize..3,
+        1u32..4,
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_map(
+            |(fix, quorum_all, manual_gate, juniors, max_rounds, forge, first_deploy)| World {
+                fix,
+                quorum_all,
+                manual_gate,
+                juniors,
+                max_rounds,
+                forge,
+                first_deploy,
+            },
+        )
+}
+
+fn config_text(world: &World) -> String {
+    let juniors: Vec<String> = ["tests", "hygiene"][..world.juniors]
+        .iter()
+        .map(|j| format!("\"{j}\""))
+        .collect();
+    let forge = if world.forge {
+        "[forge]\nkind = \"github\"\nrepo = \"o/r\"\ntoken_env = \"GITHUB_TOKEN\"\n"
+    } else {
+        ""
+    };
+    format!(
+        "[app]\nname = \"hello\"\n[inputs]\nrequirements = \"REQ.md\"\ntests = \"./t.sh\"\n\
+         [runtime]\ncommand = \"./hello\"\n\
+         [fix]\ndriver_attempts = {}\nsenior_attempts = {}\ntrio_attempts = {}\n\
+         [review]\njuniors = [{}]\nquorum = \"{}\"\nmax_rounds = {}\nmanual_gate = {}\n{forge}",
+        world.fix[0],
+        world.fix[1],
+        world.fix[2],
+        juniors.join(", "),
+        if world.quorum_all { "all" } else { "2/3" },
+        world.max_rounds,
+        world.manual_gate,
+    )
+}
+
+fn requested(world: &World) -> Event {
+    Event::DeploymentRequested {
+        app: "hello".into(),
+        release: "v2".into(),
+        requested_by: "test".into(),
+        config: config_text(world),
+        rollback_to: (!world.first_deploy).then(|| "v1".into()),
+        commit: None,
+        committed_at: None,
+        blue: (!world.first_deploy).then(|| LiveRelease {
+            slot: Slot::Blue,
+            release: "v1".into(),
+            endpoint: "127.0.0.1:9001".into(),
+            deployment: None,
+        }),
+        base_dir: None,
+    }
+}
+
+fn verdict_of(choice: u8) -> Verdict {
+    match choice % 8 {
+        0 => Verdict::FixesNeeded,
+        1 => Verdict::MajorFlaw,
+        2 => Verdict::Abstain,
+        _ => Verdict::Approve,
+    }
+}
+
+fn findings_of(choice: u8) -> Vec<Finding> {
+    let severity = match choice % 9 {
+        0 => Severity::Critical,
+        1 => Severity::High,
+        2 => Severity::Low,
+        _ => return Vec::new(),
+    };
+    vec![Finding {
+        severity,
+        requirement: Some("REQ-1".into()),
+        file: None,
+        line: None,
+        message: "found".into(),
+    }]
+}
+
+/// The result the world gives for `step`, steered by `choice`.
+fn world_answer(step: &Step, choice: u8) -> Option<Input> {
+    let by = || "tester".to_string();
+    Some(match step {
+        Step::Finished(Outcome::Promoted) if choice.is_multiple_of(3) => Input::Rollback {
+            by: by(),
+            reason: "errors after the switch".into(),
+            to_release: None,
+        },
+        Step::Finished(_) => return None,
+        Step::AwaitApproval if choice.is_multiple_of(2) => Input::Approve {
+            by: by(),
+            reason: "looks good".into(),
+        },
+        Step::AwaitApproval => Input::Reject {
+            by: by(),
+            reason: "not today".into(),
+        },
+        Step::Do(effect) => match effect {
+            Effect::ValidateInputs => Input::InputsChecked {
+                checked: vec!["code".into()],
+                missing: if choice.is_multiple_of(12) {
+                    vec![MissingInput {
+                        item: "requirements".into(),
+                        reason: "empty".into(),
+                    }]
+                } else {
+                    Vec::new()
+                },
+            },
+            Effect::StartInstance { .. } if choice.is_multiple_of(5) => Input::InstanceFailed {
+                diagnosis: "exit status 1".into(),
+            },
+            Effect::StartInstance { slot, attempt, .. } => Input::InstanceStarted {
+                endpoint: format!("127.0.0.1:{}", 9100 + *attempt),
+                instance: format!("{slot:?}-{attempt}"),
+            },
+            Effect::WaitHealthy { .. } => Input::Health {
+                healthy: !choice.is_multiple_of(3),
+                checks: 3,
+                elapsed_ms: 600,
+                diagnosis: "connection refused".into(),
+            },
+            Effect::ApplyFix { tier, .. } => Input::FixDone {
+                action: format!("{tier:?} fix"),
+                outcome: match choice % 4 {
+                    0 => FixOutcome::NotApplied,
+                    1 => FixOutcome::GaveUp,
+                    _ => FixOutcome::Applied,
+                },
+            },
+            Effect::RunTests { .. } => {
+                let failed = u32::from(choice.is_multiple_of(4));
+                Input::TestsRan {
+                    passed: 5,
+                    failed,
+                    skipped: 0,
+                    duration_ms: 120,
+                    exit_code: Some(failed as i32),
+                    output_tail: "test result".into(),
+                }
+            }
+            Effect::Review { role, members, .. } => Input::Verdict {
+                role: *role,
+                member: members.first().cloned().unwrap_or_default(),
+                model: "built-in".into(),
+                verdict: verdict_of(choice),
+                summary: "s".into(),
+                findings: findings_of(choice / 8),
+            },
+            Effect::Synthesize { member, .. } => Input::Synthesis {
+                member: member.clone(),
+                model: "built-in".into(),
+                verdict: verdict_of(choice / 3),
+                summary: "s".into(),
+                findings: findings_of(choice),
+            },
+            Effect::SwitchTraffic { .. } => Input::Switched,
+            Effect::Drain { .. } => Input::Drained {
+                remaining: 0,
+                waited_ms: 10,
+                timed_out: false,
+            },
+            Effect::StopInstance { .. } => Input::InstanceStopped,
+            Effect::WriteReport => Input::ReportWritten {
+                path: "docs/deployments/x.md".into(),
+                sha256: "00".into(),
+            },
+            Effect::CloseIssues => Input::IssuesClosed { issues: vec![1] },
+        },
+    })
+}
+
+/// Any input at all, fitting or not: people and crashed shells send those.
+fn stray_input(choice: u8) -> Input {
+    let by = "someone".to_string();
+    match choice % 10 {
+        0 => Input::Abort {
+            by,
+            reason: "stop".into(),
+        },
+        1 => Input::Rollback {
+            by,
+            reason: "manual".into(),
+            to_release: None,
+        },
+        2 => Input::Approve {
+            by,
+            reason: "ok".into(),
+        },
+        3 => Input::Reject {
+            by,
+            reason: "no".into(),
+        },
+        4 => Input::EffectFailed {
+            reason: "backend down".into(),
+        },
+        5 => Input::Switched,
+        6 => Input::InstanceStopped,
+        7 => Input::Drained {
+            remaining: 1,
+            waited_ms: 1,
+            timed_out: true,
+        },
+        8 => Input::Verdict {
+            role: Role::Trio,
+            member: "stranger".into(),
+            model: "m".into(),
+            verdict: Verdict::Approve,
+            summary: String::new(),
+            findings: Vec::new(),
+        },
+        _ => Input::Health {
+            healthy: true,
+            checks: 1,
+            elapsed_ms: 1,
+            diagnosis: String::new(),
+        },
+    }
+}
+
+fn rank(tier: Tier) -> u8 {
+    match tier {
+        Tier::Driver => 0,
+        Tier::Senior => 1,
+        Tier::Trio => 2,
+    }
+}
+
+/// What must hold in every state a deployment can reach.
+fn check_state(state: &Deployment, before: &Deployment) {
+    for tier in [Tier::Driver, Tier::Senior, Tier::Trio] {
+        assert!(
+            state.fixes.get(tier) <= state.policy.attempts(tier),
+            "{state:#?}"
+        );
+    }
+    assert!(state.round <= state.policy.max_rounds, "{state:#?}");
+    assert!(rank(state.tier) >= rank(before.tier), "the tier went down");
+    if let Phase::Fixing { .. } = state.phase {
+        assert!(
+            state.fixes.get(state.tier) < state.policy.attempts(state.tier),
+            "fixing at a spent tier: {state:#?}"
+        );
+    }
+    // Total: every state has a next step.
+    let _ = next_step(state);
+}
+
+/// Drives one deployment; returns its events and the steps it took.
+fn run(world: &World, choices: &[u8]) -> (Vec<Event>, Vec<Step>) {
+    let mut events = vec![requested(world)];
+    let mut state = Deployment::fold(&events);
+    let mut steps = Vec::new();
+    let mut rolled_back_after_promotion = false;
+    for (i, &choice) in choices.iter().enumerate() {
+        let step = next_step(&state);
+        steps.push(step.clone());
+        // Now and then something that does not fit, or a person's command.
+        let stray = i % 7 == 3 && choice % 5 == 0;
+        let input = if stray {
+            stray_input(choice / 5)
+        } else {
+            if rolled_back_after_promotion && matches!(step, Step::Finished(_)) {
+                break;
+            }
+            match world_answer(&step, choice) {
+                Some(input) => input,
+                None => break,
+            }
+        };
+        if matches!(input, Input::Rollback { .. }) && state.outcome() == Some(Outcome::Promoted) {
+            rolled_back_after_promotion = true;
+        }
+        match decide(&state, input) {
+            Ok(new) => {
+                let before = state.clone();
+                for event in &new {
+                    state.apply(event);
+                }
+                assert_eq!(state.version, before.version + new.len() as u64);
+                check_state(&state, &before);
+                events.extend(new);
+            }
+            // A first deploy has nothing to roll back to.
+            Err(Refusal::NothingToRollBackTo) if world.first_deploy => break,
+            Err(_) => assert!(stray, "the world's own answer was refused at {step:?}"),
+        }
+    }
+    (events, steps)
+}
+
+/// The slot that serves traffic after each prefix of `events`.
+fn check_blue_safety(world: &World, events: &[Event], steps: &[Step]) {
+    let mut serving: Option<Slot> = (!world.first_deploy).then_some(Slot::Blue);
+    let mut drained: Vec<Slot> = Vec::new();
+    for event in events {
+        match event {
+            Event::TrafficSwitched { from, to, .. } => {
+                assert_eq!(*from, serving, "switched from a slot that was not serving");
+                serving = Some(*to);
+                drained.clear();
+            }
+            Event::Drained { slot, .. } => drained.push(*slot),
+            Event::BlueStopped { slot, .. } => {
+                assert_ne!(Some(*slot), serving, "stopped the serving slot");
+                assert!(drained.contains(slot), "stopped {slot:?} before it drained");
+            }
+            _ => {}
+        }
+    }
+    let _ = steps;
+}
+
+fn check_ending(events: &[Event]) {
+    let completions: Vec<usize> = events
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| matches!(e, Event::Completed { .. }))
+        .map(|(i, _)| i)
+        .collect();
+    let restore = events.iter().position(|e| {
+        matches!(
+            e,
+            Event::RollbackStarted {
+                after_promotion: true,
+                ..
+            }
+        )
+    });
+    match restore {
+        None => assert_eq!(completions.len(), 1, "{events:#?}"),
+        Some(at) => {
+            // One ending before the rollback after promotion, at most one after.
+            assert_eq!(completions.iter().filter(|i| **i < at).count(), 1);
+            assert!(completions.iter().filter(|i| **i > at).count() <= 1);
+        }
+    }
+    // Nothing follows an ending but a rollback after promotion.
+    if let Some(&first) = completions.first()
+        && let Some(next) = events.get(first + 1)
+    {
+        assert!(
+            matches!(
+                next,
+                Event::RollbackStarted {
+                    after_promotion: true,
+                    ..
+                }
+            ),
+            "{next:?} after the end"
+        );
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    #[test]
+    fn every_path_keeps_the_invariants(world in world(), choices in proptest::collection::vec(any::<u8>(), 400)) {
+        let (events, steps) = run(&world, &choices);
+        let state = Deployment::fold(&events);
+        // Every path ends, in exactly one terminal status.
+        prop_assert!(matches!(next_step(&state), Step::Finished(_)), "did not end: {:?}", state.phase);
+        check_ending(&events);
+        check_blue_safety(&world, &events, &steps);
+    }
+
+    #[test]
+    fn the_same_events_always_fold_to_the_same_state(world in world(), choices in proptest::collection::vec(any::<u8>(), 400)) {
+        let (events, _) = run(&world, &choices);
+        let once = Deployment::fold(&events);
+        prop_assert_eq!(&once, &Deployment::fold(&events));
+        // Through the codec, as a replay reads them from the log.
+        let decoded: Vec<Event> = events
+            .iter()
+            .map(|e| {
+                let bytes = encode_payload(e).expect("encodes");
+                decode_payload(crate::events::SCHEMA_VERSION, &bytes, &crate::events::Upcasters::standard())
+                    .expect("decodes")
+            })
+            .collect();
+        prop_assert_eq!(&once, &Deployment::fold(&decoded));
+        // Any prefix folds to the state the live run had at that point.
+        let cut = choices[0] as usize % events.len();
+        let mut live = Deployment::empty();
+        for event in &events[..cut] {
+            live.apply(event);
+        }
+        prop_assert_eq!(live, Deployment::fold(&events[..cut]));
+    }
+
+    #[test]
+    fn any_input_in_any_reachable_state_is_refused_or_gives_a_valid_state(
+        world in world(),
+        choices in proptest::collection::vec(any::<u8>(), 400),
+        cut in 0usize..400,
+        stray in any::<u8>(),
+    ) {
+        let (events, _) = run(&world, &choices);
+        let state = Deployment::fold(&events[..=cut.min(events.len() - 1)]);
+        let input = stray_input(stray);
+        if let Ok(new) = decide(&state, input) {
+            let mut next = state.clone();
+            for event in &new {
+                next.apply(event);
+            }
+            check_state(&next, &state);
+        }
+    }
+}
+
+#[test]
+fn a_healthy_release_with_approving_reviewers_is_promoted_after_blue_drains() {
+    let world = World {
+        fix: [3, 2, 1],
+        quorum_all: true,
+        manual_gate: false,
+        juniors: 2,
+        max_rounds: 6,
+        forge: false,
+        first_deploy: false,
+    };
+    // Choice 43: started, healthy, tests pass, every verdict approves
+    // without findings, no rollback afterwards.
+    let (events, _) = run(&world, &[43; 40]);
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind().name()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "deployment_requested",
+            "inputs_validated",
+            "green_deploy_intended",
+            "green_started",
+            "green_healthy",
+            "test_run_intended",
+            "test_run_completed",
+            "review_requested",
+            "verdict_recorded",
+            "verdict_recorded",
+            "verdict_recorded",
+            "synthesis_recorded",
+            "verdict_recorded",
+            "verdict_recorded",
+            "decision_made",
+            "traffic_switched",
+            "drained",
+            "blue_stopped",
+            "report_written",
+            "completed",
+        ]
+    );
+    assert_eq!(Deployment::fold(&events).outcome(), Some(Outcome::Promoted));
+}
+
+#[test]
+fn a_green_that_never_gets_healthy_climbs_every_tier_then_rolls_back() {
+    let world = World {
+        fix: [3, 2, 1],
+        quorum_all: true,
+        manual_gate: false,
+        juniors: 2,
+        max_rounds: 6,
+        forge: false,
+        first_deploy: false,
+    };
+    // Choice 3: started, never healthy; every fix applies.
+    let (events, _) = run(&world, &[3; 80]);
+    let tiers: Vec<Tier> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::FixAttempted { tier, .. } => Some(*tier),
+            _ => None,
+        })
+        .collect();
+    use Tier::*;
+    assert_eq!(tiers, [Driver, Driver, Driver, Senior, Senior, Trio]);
+    let state = Deployment::fold(&events);
+    assert_eq!(state.outcome(), Some(Outcome::RolledBack));
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::TrafficSwitched { .. } | Event::BlueStopped { .. }))
+    );
+}
+
+#[test]
+fn the_random_worlds_reach_every_ending() {
+    use std::collections::HashSet;
+    let mut seen = HashSet::new();
+    let mut restored = false;
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = || {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) as u8
+    };
+    for case in 0..600u32 {
+        let world = World {
+            fix: [case % 3, (case / 3) % 3, (case / 9) % 2],
+            quorum_all: case % 2 == 0,
+            manual_gate: case % 5 == 0,
+            juniors: (case % 3) as usize,
+            max_rounds: 1 + case % 3,
+            forge: case % 4 == 0,
+            first_deploy: case % 7 == 0,
+        };
+        let choices: Vec<u8> = (0..400).map(|_| next()).collect();
+        let (events, _) = run(&world, &choices);
+        restored |= events.iter().any(|e| {
+            matches!(e, Event::RollbackCompleted { .. })
+                && events.iter().any(|e| {
+                    matches!(
+                        e,
+                        Event::RollbackStarted {
+                            after_promotion: true,
+                            ..
+                        }
+                    )
+                })
+        });
+        seen.insert(Deployment::fold(&events).outcome());
+    }
+    for outcome in [
+        Outcome::Promoted,
+        Outcome::RolledBack,
+        Outcome::Returned,
+        Outcome::Rejected,
+        Outcome::Aborted,
+        Outcome::Failed,
+    ] {
+        assert!(
+            seen.contains(&Some(outcome)),
+            "no path ended {outcome:?}: {seen:?}"
+        );
+    }
+    assert!(restored, "no path rolled back after promotion");
+}

@@ -1,0 +1,448 @@
+//! A deployment's state, folded from its events. `apply` is total and pure:
+//! the same events always give the same state, which is what makes replay
+//! and crash recovery exact.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::policy::Policy;
+use crate::config::Config;
+use crate::events::{Decision, Event, Finding, LiveRelease, Outcome, Role, Slot, Tier, Verdict};
+
+/// Where a deployment is. Each phase has exactly one thing to do next
+/// (`step::next_step`); the event that ends it moves to the next phase.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "phase")]
+pub enum Phase {
+    /// Requested; its inputs are not checked yet.
+    Validating,
+    /// Green is to be started (again) for `attempt`.
+    StartingGreen,
+    /// Green runs; waiting for its health check.
+    AwaitingHealth,
+    /// Something is wrong with green; a fix at the current tier is next.
+    Fixing {
+        diagnosis: String,
+    },
+    Testing,
+    /// The Trio reviews, then the Senior synthesizes, then the Juniors.
+    Reviewing {
+        stage: ReviewStage,
+    },
+    AwaitingApproval,
+    Switching,
+    /// Traffic is on green; blue's in-flight requests finish.
+    DrainingBlue,
+    StoppingBlue,
+    Reporting,
+    ClosingIssues,
+    /// Green is being stopped because the deployment ends without it.
+    StoppingGreen {
+        ending: Ending,
+    },
+    /// After promotion: the retained release is started again in the idle slot.
+    Restoring(RestoreStage),
+    Done(Outcome),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewStage {
+    Trio,
+    Synthesis,
+    Juniors,
+}
+
+/// Why green is being stopped, which decides how the deployment ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ending {
+    RolledBack,
+    Returned,
+    Aborted,
+    Failed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RestoreStage {
+    Starting,
+    AwaitingHealth,
+    /// It never became healthy: stop it, traffic stays where it is.
+    Abandoning,
+    Switching,
+    Draining,
+    Stopping,
+}
+
+/// A verdict as the review loop keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Review {
+    pub member: String,
+    pub verdict: Verdict,
+    pub findings: Vec<Finding>,
+}
+
+/// Fix attempts made so far, per tier, over the whole deployment: the
+/// limits bound the deployment, not one visit to the fix loop.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct FixCounts {
+    pub driver: u32,
+    pub senior: u32,
+    pub trio: u32,
+}
+
+impl FixCounts {
+    pub fn get(&self, tier: Tier) -> u32 {
+        match tier {
+            Tier::Driver => self.driver,
+            Tier::Senior => self.senior,
+            Tier::Trio => self.trio,
+        }
+    }
+
+    fn bump(&mut self, tier: Tier) {
+        let count = match tier {
+            Tier::Driver => &mut self.driver,
+            Tier::Senior => &mut self.senior,
+            Tier::Trio => &mut self.trio,
+        };
+        *count = count.saturating_add(1);
+    }
+
+    pub fn total(&self) -> u32 {
+        self.driver + self.senior + self.trio
+    }
+}
+
+/// The last test run's numbers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TestResult {
+    pub passed: u32,
+    pub failed: u32,
+    pub skipped: u32,
+    pub exit_code: Option<i32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Deployment {
+    pub app: String,
+    pub release: String,
+    pub policy: Policy,
+    /// Set when the logged config no longer parses; the flow then fails.
+    pub config_error: Option<String>,
+    pub base_dir: Option<String>,
+    /// What served traffic when the deployment started.
+    pub blue: Option<LiveRelease>,
+    /// The slot the candidate runs in: the one blue does not use.
+    pub green_slot: Slot,
+    pub phase: Phase,
+    /// How many times green was (re)deployed.
+    pub deploy_attempt: u32,
+    /// Green's direct address once it started.
+    pub green_endpoint: Option<String>,
+    /// The last fix was the Driver tier's "new port" remedy.
+    pub fresh_port: bool,
+    pub tier: Tier,
+    pub fixes: FixCounts,
+    pub round: u32,
+    pub trio_reviews: Vec<Review>,
+    pub synthesis: Option<Review>,
+    pub junior_reviews: Vec<Review>,
+    pub last_decision: Option<Decision>,
+    pub tests: Option<TestResult>,
+    pub switched: bool,
+    pub drained: bool,
+    pub blue_stopped: bool,
+    /// The release a rollback after promotion brings back, and where.
+    pub restore: Option<(String, Slot)>,
+    pub restore_endpoint: Option<String>,
+    /// Every `Completed` seen, in order (a rollback after promotion adds one).
+    pub completions: Vec<Outcome>,
+    /// Events folded so far: the stream version to append after.
+    pub version: u64,
+}
+
+impl Deployment {
+    /// The state before any event: `apply` of a `DeploymentRequested` fills it.
+    pub fn empty() -> Deployment {
+        Deployment {
+            app: String::new(),
+            release: String::new(),
+            policy: Policy::default(),
+            config_error: None,
+            base_dir: None,
+            blue: None,
+            green_slot: Slot::Blue,
+            phase: Phase::Validating,
+            deploy_attempt: 0,
+            green_endpoint: None,
+            fresh_port: false,
+            tier: Tier::Driver,
+            fixes: FixCounts::default(),
+            round: 0,
+            trio_reviews: Vec::new(),
+            synthesis: None,
+            junior_reviews: Vec::new(),
+            last_decision: None,
+            tests: None,
+            switched: false,
+            drained: false,
+            blue_stopped: false,
+            restore: None,
+            restore_endpoint: None,
+            completions: Vec::new(),
+            version: 0,
+        }
+    }
+
+    /// The state after `events`, in order.
+    pub fn fold<'a>(events: impl IntoIterator<Item = &'a Event>) -> Deployment {
+        let mut state = Deployment::empty();
+        for event in events {
+            state.apply(event);
+        }
+        state
+    }
+
+    pub fn outcome(&self) -> Option<Outcome> {
+        match self.phase {
+            Phase::Done(outcome) => Some(outcome),
+            _ => None,
+        }
+    }
+
+    /// History's stage name for the phase.
+    pub fn stage(&self) -> &'static str {
+        match &self.phase {
+            Phase::Validating | Phase::StartingGreen | Phase::AwaitingHealth => "prepare",
+            Phase::Fixing { .. } => "fix",
+            Phase::Testing => "test",
+            Phase::Reviewing { .. } => "review",
+            Phase::AwaitingApproval => "manual_gate",
+            Phase::Switching
+            | Phase::DrainingBlue
+            | Phase::StoppingBlue
+            | Phase::Reporting
+            | Phase::ClosingIssues => "completion",
+            Phase::StoppingGreen { .. } | Phase::Restoring(_) => "rollback",
+            Phase::Done(_) => "done",
+        }
+    }
+
+    pub fn apply(&mut self, event: &Event) {
+        self.version += 1;
+        match event {
+            Event::DeploymentRequested {
+                app,
+                release,
+                config,
+                blue,
+                base_dir,
+                ..
+            } => {
+                self.app = app.clone();
+                self.release = release.clone();
+                self.blue = blue.clone();
+                self.base_dir = base_dir.clone();
+                self.green_slot = blue.as_ref().map_or(Slot::Blue, |b| b.slot.other());
+                let base = base_dir.as_deref().unwrap_or(".");
+                match Config::parse(config, &Path::new(base).join("deployflow.toml")) {
+                    Ok(config) => self.policy = Policy::of(&config),
+                    Err(e) => self.config_error = Some(e.to_string()),
+                }
+                self.phase = Phase::Validating;
+            }
+            Event::InputsValidated { .. } | Event::InputsRejected { .. } => {}
+            Event::GreenDeployIntended { attempt, .. } => {
+                self.deploy_attempt = *attempt;
+                self.green_endpoint = None;
+                self.phase = Phase::StartingGreen;
+            }
+            Event::GreenStarted { endpoint, .. } => match self.phase {
+                Phase::Restoring(_) => {
+                    self.restore_endpoint = Some(endpoint.clone());
+                    self.phase = Phase::Restoring(RestoreStage::AwaitingHealth);
+                }
+                _ => {
+                    self.green_endpoint = Some(endpoint.clone());
+                    self.fresh_port = false;
+                    self.phase = Phase::AwaitingHealth;
+                }
+            },
+            Event::GreenHealthy { .. } => {
+                if let Phase::Restoring(_) = self.phase {
+                    self.phase = Phase::Restoring(RestoreStage::Switching);
+                }
+            }
+            Event::GreenUnhealthy { diagnosis, .. } => match self.phase {
+                Phase::Restoring(_) => self.phase = Phase::Restoring(RestoreStage::Abandoning),
+                _ => {
+                    self.phase = Phase::Fixing {
+                        diagnosis: diagnosis.clone(),
+                    }
+                }
+            },
+            Event::FixAttempted { tier, action, .. } => {
+                self.fixes.bump(*tier);
+                self.fresh_port = action.starts_with(super::fix_loop::NEW_PORT);
+            }
+            Event::Escalated { to, .. } => self.tier = *to,
+            Event::TestRunIntended { .. } => self.phase = Phase::Testing,
+            Event::TestRunCompleted {
+                passed,
+                failed,
+                skipped,
+                exit_code,
+                output_tail,
+                ..
+            } => {
+                self.tests = Some(TestResult {
+                    passed: *passed,
+                    failed: *failed,
+                    skipped: *skipped,
+                    exit_code: *exit_code,
+                });
+                if !super::fix_loop::tests_passed(*failed, *exit_code) {
+                    self.phase = Phase::Fixing {
+                        diagnosis: super::fix_loop::test_diagnosis(
+                            *failed,
+                            *exit_code,
+                            output_tail,
+                        ),
+                    };
+                }
+            }
+            Event::ReviewRequested { round, .. } => {
+                self.round = *round;
+                self.trio_reviews.clear();
+                self.synthesis = None;
+                self.junior_reviews.clear();
+                self.phase = Phase::Reviewing {
+                    stage: ReviewStage::Trio,
+                };
+            }
+            Event::VerdictRecorded {
+                role,
+                member,
+                verdict,
+                findings,
+                ..
+            } => {
+                let review = Review {
+                    member: member.clone(),
+                    verdict: *verdict,
+                    findings: findings.clone(),
+                };
+                match role {
+                    Role::Junior => self.junior_reviews.push(review),
+                    _ => {
+                        self.trio_reviews.push(review);
+                        if self.trio_reviews.len() >= self.policy.trio.len() {
+                            self.phase = Phase::Reviewing {
+                                stage: ReviewStage::Synthesis,
+                            };
+                        }
+                    }
+                }
+            }
+            Event::SynthesisRecorded {
+                member,
+                verdict,
+                findings,
+                ..
+            } => {
+                self.synthesis = Some(Review {
+                    member: member.clone(),
+                    verdict: *verdict,
+                    findings: findings.clone(),
+                });
+                self.phase = Phase::Reviewing {
+                    stage: ReviewStage::Juniors,
+                };
+            }
+            Event::DecisionMade { decision, .. } => {
+                self.last_decision = Some(*decision);
+                match decision {
+                    Decision::Promote => self.phase = Phase::Switching,
+                    Decision::AwaitManualApproval => self.phase = Phase::AwaitingApproval,
+                    Decision::FixesNeeded => {
+                        self.phase = Phase::Fixing {
+                            diagnosis: super::consensus::fix_request(self),
+                        }
+                    }
+                    // The events that follow say how the deployment ends.
+                    Decision::ReturnToDevelopment | Decision::Rollback => {}
+                }
+            }
+            Event::ManuallyApproved { .. } => self.phase = Phase::Switching,
+            Event::ManuallyRejected { .. } => {}
+            Event::TrafficSwitched { .. } => {
+                self.switched = true;
+                self.phase = match (&self.phase, &self.blue) {
+                    (Phase::Restoring(_), _) => Phase::Restoring(RestoreStage::Draining),
+                    (_, Some(_)) => Phase::DrainingBlue,
+                    (_, None) => Phase::Reporting,
+                };
+            }
+            Event::Drained { .. } => match self.phase {
+                Phase::Restoring(_) => self.phase = Phase::Restoring(RestoreStage::Stopping),
+                _ => {
+                    self.drained = true;
+                    self.phase = Phase::StoppingBlue;
+                }
+            },
+            Event::BlueStopped { .. } => {
+                if !matches!(self.phase, Phase::Restoring(_)) {
+                    self.blue_stopped = true;
+                    self.phase = Phase::Reporting;
+                }
+            }
+            Event::ReportWritten { .. } => self.phase = Phase::ClosingIssues,
+            Event::IssuesClosed { .. } => {}
+            Event::Completed { outcome } => {
+                self.completions.push(*outcome);
+                self.phase = Phase::Done(*outcome);
+            }
+            Event::RollbackStarted {
+                after_promotion,
+                to_release,
+                ..
+            } => {
+                if *after_promotion {
+                    let release = to_release.clone().unwrap_or_default();
+                    self.restore = Some((release, self.green_slot.other()));
+                    self.restore_endpoint = None;
+                    self.phase = Phase::Restoring(RestoreStage::Starting);
+                } else {
+                    self.phase = Phase::StoppingGreen {
+                        ending: Ending::RolledBack,
+                    };
+                }
+            }
+            Event::RollbackCompleted { .. } => {}
+            Event::RollbackFailed { .. } => {
+                self.restore = None;
+                self.phase = Phase::Done(Outcome::Promoted);
+            }
+            Event::ReturnedToDevelopment { .. } => {
+                self.phase = Phase::StoppingGreen {
+                    ending: Ending::Returned,
+                }
+            }
+            Event::Aborted { .. } => {
+                self.phase = Phase::StoppingGreen {
+                    ending: Ending::Aborted,
+                }
+            }
+            Event::Failed { .. } => {
+                if !self.switched {
+                    self.phase = Phase::StoppingGreen {
+                        ending: Ending::Failed,
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! What the shell must do next for a deployment: one side effect, waiting
+//! for a person, or nothing (it ended). Derived from the state alone, so a
+//! restarted Driver picks up exactly where the log says it was.
+
+use serde::Serialize;
+
+use super::fix_loop::{self, Remedy};
+use super::state::{Deployment, Ending, Phase, RestoreStage, ReviewStage};
+use crate::events::{Outcome, Role, Slot, Tier};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "step")]
+pub enum Step {
+    Do(Effect),
+    /// The manual gate: `approve` or `reject` decides.
+    AwaitApproval,
+    Finished(Outcome),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "effect")]
+pub enum Effect {
+    ValidateInputs,
+    /// Start `release` in `slot` for deploy `attempt`, replacing an earlier
+    /// attempt's instance. Idempotent per (deployment, slot, attempt).
+    StartInstance {
+        slot: Slot,
+        release: String,
+        attempt: u32,
+        fresh_port: bool,
+    },
+    WaitHealthy {
+        slot: Slot,
+        endpoint: String,
+    },
+    ApplyFix {
+        tier: Tier,
+        attempt: u32,
+        remedy: Remedy,
+        diagnosis: String,
+    },
+    RunTests {
+        command: String,
+        target_url: String,
+    },
+    /// Ask `members` (those of `role` not yet heard this round) for verdicts.
+    Review {
+        round: u32,
+        role: Role,
+        members: Vec<String>,
+    },
+    Synthesize {
+        round: u32,
+        member: String,
+    },
+    SwitchTraffic {
+        to: Slot,
+        endpoint: String,
+    },
+    Drain {
+        slot: Slot,
+    },
+    /// Stop the instance in `slot`; keep it for rollback when `retain`.
+    StopInstance {
+        slot: Slot,
+        release: String,
+        retain: bool,
+    },
+    WriteReport,
+    CloseIssues,
+}
+
+/// A health-checked address as a URL the test command can use.
+pub fn target_url(endpoint: &str) -> String {
+    format!("http://{endpoint}")
+}
+
+pub fn next_step(state: &Deployment) -> Step {
+    let green = |retain| {
+        Step::Do(Effect::StopInstance {
+            slot: state.green_slot,
+            release: state.release.clone(),
+            retain,
+        })
+    };
+    let endpoint = state.green_endpoint.clone().unwrap_or_default();
+    match &state.phase {
+        Phase::Validating => Step::Do(Effect::ValidateInputs),
+        Phase::StartingGreen => Step::Do(Effect::StartInstance {
+            slot: state.green_slot,
+            release: state.release.clone(),
+            attempt: state.deploy_attempt,
+            fresh_port: state.fresh_port,
+        }),
+        Phase::AwaitingHealth => Step::Do(Effect::WaitHealthy {
+            slot: state.green_slot,
+            endpoint,
+        }),
+        Phase::Fixing { diagnosis } => {
+            let attempt = state.fixes.get(state.tier) + 1;
+            Step::Do(Effect::ApplyFix {
+                tier: state.tier,
+                attempt,
+                remedy: fix_loop::remedy(state.tier, attempt),
+                diagnosis: diagnosis.clone(),
+            })
+        }
+        Phase::Testing => Step::Do(Effect::RunTests {
+            command: state.policy.tests.clone(),
+            target_url: target_url(&endpoint),
+        }),
+        Phase::Reviewing { stage } => match stage {
+            ReviewStage::Trio => Step::Do(Effect::Review {
+                round: state.round,
+                role: Role::Trio,
+                members: unheard(&state.policy.trio, &state.trio_reviews),
+            }),
+            ReviewStage::Synthesis => Step::Do(Effect::Synthesize {
+                round: state.round,
+                member: state.policy.senior.clone(),
+            }),
+            ReviewStage::Juniors => Step::Do(Effect::Review {
+                round: state.round,
+                role: Role::Junior,
+                members: unheard(&state.policy.juniors, &state.junior_reviews),
+            }),
+        },
+        Phase::AwaitingApproval => Step::AwaitApproval,
+        Phase::Switching => Step::Do(Effect::SwitchTraffic {
+            to: state.green_slot,
+            endpoint,
+        }),
+        Phase::DrainingBlue => Step::Do(Effect::Drain {
+            slot: state.green_slot.other(),
+        }),
+        Phase::StoppingBlue => Step::Do(Effect::StopInstance {
+            slot: state.green_slot.other(),
+            release: state
+                .blue
+                .as_ref()
+                .map(|b| b.release.clone())
+                .unwrap_or_default(),
+            retain: state.policy.retain > 0,
+        }),
+        Phase::Reporting => Step::Do(Effect::WriteReport),
+        Phase::ClosingIssues => Step::Do(Effect::CloseIssues),
+        Phase::StoppingGreen { ending } => green(matches!(ending, Ending::RolledBack)),
+        Phase::Restoring(stage) => {
+            // `apply` sets the target with the phase; the default keeps this total.
+            let (release, slot) = state
+                .restore
+                .clone()
+                .unwrap_or_else(|| (String::new(), state.green_slot.other()));
+            let restored = state.restore_endpoint.clone().unwrap_or_default();
+            match stage {
+                RestoreStage::Starting => Step::Do(Effect::StartInstance {
+                    slot,
+                    release,
+                    attempt: 1,
+                    fresh_port: false,
+                }),
+                RestoreStage::AwaitingHealth => Step::Do(Effect::WaitHealthy {
+                    slot,
+                    endpoint: restored,
+                }),
+                RestoreStage::Abandoning => Step::Do(Effect::StopInstance {
+                    slot,
+                    release,
+                    retain: true,
+                }),
+                RestoreStage::Switching => Step::Do(Effect::SwitchTraffic {
+                    to: slot,
+                    endpoint: restored,
+                }),
+                RestoreStage::Draining => Step::Do(Effect::Drain {
+                    slot: state.green_slot,
+                }),
+                RestoreStage::Stopping => green(true),
+            }
+        }
+        Phase::Done(outcome) => Step::Finished(*outcome),
+    }
+}
+
+fn unheard(seats: &[String], heard: &[super::state::Review]) -> Vec<String> {
+    seats
+        .iter()
+        .filter(|seat| !heard.iter().any(|r| &r.member == *seat))
+        .cloned()
+        .collect()
+}
