@@ -3,6 +3,7 @@
 //! `events` is the append-only log every other part folds over; `router` is
 //! the data plane that serves each app's traffic.
 
+pub mod adapters;
 pub mod config;
 pub mod events;
 pub mod flow;
