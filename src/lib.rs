@@ -3,8 +3,11 @@
 //! `events` is the append-only log every other part folds over; `router` is
 //! the data plane that serves each app's traffic.
 
+pub mod actors;
 pub mod adapters;
 pub mod config;
 pub mod events;
 pub mod flow;
+pub mod projections;
 pub mod router;
+pub mod server;

@@ -3,6 +3,9 @@ use std::process::ExitCode;
 use clap::Parser;
 
 mod cli;
+// The example app, built in so `deployflow demo` needs no other binary.
+#[path = "../examples/hello/src/app/mod.rs"]
+mod hello_app;
 
 // The router's per-request allocations are small and short-lived, which
 // mimalloc serves faster than glibc's allocator (benches/router.sh).
@@ -10,6 +13,10 @@ mod cli;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    let mut raw = std::env::args().skip(1);
+    if raw.next().as_deref() == Some("example-hello") {
+        return hello_app::main(raw.collect());
+    }
     let args = cli::Cli::parse();
     match cli::run(args) {
         Ok(code) => code.into(),

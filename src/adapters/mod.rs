@@ -1,6 +1,12 @@
 //! The imperative shell's hands: everything that touches processes, files
 //! and the network, each behind a trait or a small function the actors call.
 
+pub mod backend;
+pub mod fixers;
+pub mod health;
+pub mod inputs;
 pub mod members;
 pub mod review;
+pub mod router_client;
+pub mod secrets;
 pub mod test_runner;

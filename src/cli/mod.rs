@@ -1,10 +1,26 @@
 //! The command line: one file per subcommand, each printing for people or,
 //! with `--json`, for scripts.
 
+mod audit;
+mod client;
+mod demo;
+mod deploy;
 mod events;
 mod exit;
+mod gate;
+mod history;
+mod init;
+mod metrics;
 mod paths;
+mod progress;
+mod replay;
+mod report;
+mod resume;
+mod rollback;
 mod router;
+mod serve;
+mod show;
+mod status;
 mod verify;
 
 use std::path::PathBuf;
@@ -34,6 +50,14 @@ pub struct Global {
     /// Where the event log lives (default: .deployflow/ beside the config).
     #[arg(long, global = true, env = "DEPLOYFLOW_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// The control plane's API (started on demand when it is local).
+    #[arg(
+        long,
+        global = true,
+        env = "DEPLOYFLOW_SERVER",
+        default_value = "http://127.0.0.1:7070"
+    )]
+    pub server: String,
     /// Output JSON for scripts instead of text for people.
     #[arg(long, global = true)]
     pub json: bool,
@@ -41,21 +65,93 @@ pub struct Global {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Write a deployflow.toml to edit.
+    Init(init::Args),
+    /// The example app, end to end, on the embedded defaults.
+    Demo,
+    /// Run the flow for the config's app; progress on a terminal.
+    Deploy(deploy::Args),
+    /// Live release, candidate and retained releases.
+    Status { app: Option<String> },
+    /// Past deployments, newest first.
+    History(history::Args),
+    /// One deployment's timeline.
+    Show { id: String },
+    /// Every verdict and decision of a deployment.
+    Audit { id: String },
+    /// Success and efficiency metrics.
+    Metrics(metrics::Args),
+    /// Pass the manual gate.
+    Approve {
+        id: String,
+        #[arg(long, default_value = "approved")]
+        reason: String,
+    },
+    /// Refuse at the manual gate: the release rolls back.
+    Reject {
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Traffic back to a retained release.
+    Rollback(rollback::Args),
+    /// Stop a deployment before its switch; blue keeps serving.
+    Abort {
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Continue in-flight deployments now.
+    Resume,
+    /// A deployment's state as of any event, or rebuild the projections.
+    Replay(replay::Args),
+    /// The deployment report, regenerated from the log.
+    Report { id: String },
     /// Check every record's CRC and the hash chain.
     Verify,
     /// The raw log as JSON lines.
     Events(events::Args),
+    /// The control plane: actors, event log, API.
+    Serve(serve::Args),
     /// The data plane: serve each app's traffic and take routes from the admin API.
     Router(router::Args),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     let data_dir = paths::data_dir(&cli.global);
-    match cli.command {
+    let g = &cli.global;
+    match &cli.command {
+        Command::Init(args) => init::run(&g.config, args),
+        Command::Demo => demo::run(g),
+        Command::Deploy(args) => deploy::run(g, &data_dir, args),
+        Command::Status { app } => status::run(g, &data_dir, app.as_deref()),
+        Command::History(args) => history::run(g, &data_dir, args),
+        Command::Show { id } => show::run(g, &data_dir, id),
+        Command::Audit { id } => audit::run(g, &data_dir, id),
+        Command::Metrics(args) => metrics::run(g, &data_dir, args),
+        Command::Approve { id, reason } => gate::run(g, &data_dir, "approve", id, reason),
+        Command::Reject { id, reason } => gate::run(g, &data_dir, "reject", id, reason),
+        Command::Abort { id, reason } => gate::run(g, &data_dir, "abort", id, reason),
+        Command::Rollback(args) => rollback::run(g, &data_dir, args),
+        Command::Resume => resume::run(g, &data_dir),
+        Command::Replay(args) => replay::run(g, &data_dir, args),
+        Command::Report { id } => report::run(g, &data_dir, id),
+        Command::Serve(args) => serve::run(&data_dir, args),
         Command::Verify => verify::run(&data_dir, cli.global.json),
-        Command::Events(args) => events::run(&data_dir, &args),
-        Command::Router(args) => router::run(&data_dir, &args),
+        Command::Events(args) => events::run(&data_dir, args),
+        Command::Router(args) => router::run(&data_dir, args),
     }
+}
+
+/// Runs a client command's async body on a small runtime of its own.
+pub fn block_on<T>(
+    future: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?
+        .block_on(future)
 }
 
 /// The exit code for an error that reached the command line: a damaged log
@@ -67,8 +163,9 @@ pub fn exit_code_of(error: &anyhow::Error) -> Exit {
             .is_some_and(|e| e.is_corruption())
     });
     if corrupt {
-        Exit::Integrity
-    } else {
-        Exit::Error
+        return Exit::Integrity;
     }
+    error
+        .downcast_ref::<client::ApiFailure>()
+        .map_or(Exit::Error, |failure| failure.exit)
 }

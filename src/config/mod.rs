@@ -17,7 +17,10 @@ impl Config {
         if path.is_absolute() {
             path.to_owned()
         } else {
-            base.join(path)
+            // `code = "."` is the base itself, not `base/.`, in every path shown.
+            path.components()
+                .filter(|c| !matches!(c, std::path::Component::CurDir))
+                .fold(base.to_owned(), |joined, c| joined.join(c))
         }
     }
 }

@@ -19,6 +19,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+pub use admin::CHANGE_HEADER;
 pub use persist::PersistError;
 pub use proxy::Timeouts;
 pub use route::{Canary, Route};
@@ -113,9 +114,24 @@ const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 fn lock_state_dir(dir: &std::path::Path) -> Result<std::fs::File, RouterError> {
     let path = dir.join("router.lock");
     let locked = std::fs::create_dir_all(dir)
-        .and_then(|()| std::fs::File::create(&path))
+        // Not truncated before the lock is ours: it names the holder.
+        .and_then(|()| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)
+        })
         .and_then(|file| match file.try_lock() {
-            Ok(()) => Ok(file),
+            Ok(()) => {
+                // Who holds it: what a script (or `deployflow demo`) signals
+                // to stop this router.
+                use std::io::Write;
+                let mut file = file;
+                file.set_len(0)?;
+                writeln!(file, "{}", std::process::id())?;
+                Ok(file)
+            }
             Err(std::fs::TryLockError::WouldBlock) => Err(std::io::Error::new(
                 std::io::ErrorKind::WouldBlock,
                 "another router holds it",

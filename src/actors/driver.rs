@@ -1,0 +1,227 @@
+//! The Driver: one per deployment in flight. It folds its stream into the
+//! flow's state, asks `flow::next_step` what to do, hands the effect to the
+//! actor that does it (or to a task it spawns), and turns the answer into
+//! events with `flow::decide`. Its mailbox never waits on slow work; it
+//! waits only for its own appends, which is what orders its state.
+
+use std::sync::Arc;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+
+use super::context::{Context, Services};
+use super::effects;
+use super::messages::{DriverMsg, Job, WorkerMsg};
+use super::redact::redact;
+use super::supervisor::SupervisorMsg;
+use super::workers::{WorkerKind, perform};
+use crate::events::{Event, StreamId};
+use crate::flow::{Deployment, Effect, Input, Step, decide, next_step};
+
+/// The actors a Driver hands effects to.
+#[derive(Clone)]
+pub struct Workers {
+    pub environment: ActorRef<WorkerMsg>,
+    pub trio: ActorRef<WorkerMsg>,
+    pub senior: ActorRef<WorkerMsg>,
+    pub junior: ActorRef<WorkerMsg>,
+}
+
+pub struct Driver;
+
+pub struct DriverArgs {
+    pub id: StreamId,
+    pub services: Services,
+    pub workers: Workers,
+    pub supervisor: ActorRef<SupervisorMsg>,
+}
+
+pub struct DriverState {
+    id: StreamId,
+    services: Services,
+    workers: Workers,
+    supervisor: ActorRef<SupervisorMsg>,
+    /// `None` when the logged config no longer parses: every effect then
+    /// fails the deployment cleanly.
+    context: Option<Arc<Context>>,
+    flow: Deployment,
+    /// The effect in progress, by token.
+    waiting: Option<u64>,
+    tokens: u64,
+    /// A command changed the flow while an effect ran: its answer may no
+    /// longer fit, and is dropped rather than failing the deployment.
+    intervened: bool,
+}
+
+#[ractor::async_trait]
+impl Actor for Driver {
+    type Msg = DriverMsg;
+    type State = DriverState;
+    type Arguments = DriverArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<DriverMsg>,
+        args: DriverArgs,
+    ) -> Result<DriverState, ActorProcessingErr> {
+        let envelopes = args.services.store.read_stream(args.id, 0)?;
+        let events: Vec<Event> = envelopes.into_iter().map(|e| e.event).collect();
+        let flow = Deployment::fold(&events);
+        let context = events
+            .first()
+            .and_then(|first| Context::from_request(args.id, first, &args.services).ok())
+            .map(Arc::new);
+        Ok(DriverState {
+            id: args.id,
+            services: args.services,
+            workers: args.workers,
+            supervisor: args.supervisor,
+            context,
+            flow,
+            waiting: None,
+            tokens: 0,
+            intervened: false,
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<DriverMsg>,
+        message: DriverMsg,
+        state: &mut DriverState,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            DriverMsg::Advance => advance(&myself, state),
+            DriverMsg::Results { token, inputs } => {
+                if state.waiting != Some(token) {
+                    return Ok(());
+                }
+                state.waiting = None;
+                let intervened = std::mem::take(&mut state.intervened);
+                let redactor = state
+                    .context
+                    .as_ref()
+                    .map(|c| c.redactor())
+                    .unwrap_or_default();
+                for input in inputs {
+                    let input = redact(input, &redactor);
+                    match decide(&state.flow, input) {
+                        Ok(events) => append(state, events).await?,
+                        Err(refusal) if intervened => {
+                            tracing::debug!(deployment = %state.id, "late answer dropped: {refusal}");
+                        }
+                        Err(refusal) => {
+                            let reason = format!("an effect's answer did not fit: {refusal}");
+                            if let Ok(events) = decide(&state.flow, Input::EffectFailed { reason })
+                            {
+                                append(state, events).await?;
+                            }
+                        }
+                    }
+                }
+                let _ = myself.cast(DriverMsg::Advance);
+            }
+            DriverMsg::Command { input, reply } => match decide(&state.flow, input) {
+                Ok(events) => {
+                    append(state, events).await?;
+                    if state.waiting.is_some() {
+                        state.intervened = true;
+                    }
+                    let _ = reply.send(Ok(()));
+                    let _ = myself.cast(DriverMsg::Advance);
+                }
+                Err(refusal) => {
+                    let _ = reply.send(Err(refusal.to_string()));
+                }
+            },
+        }
+        Ok(())
+    }
+}
+
+async fn append(state: &mut DriverState, events: Vec<Event>) -> Result<(), ActorProcessingErr> {
+    state
+        .services
+        .store
+        .append(state.id, state.flow.version, &events)
+        .await?;
+    for event in &events {
+        state.flow.apply(event);
+    }
+    Ok(())
+}
+
+fn advance(myself: &ActorRef<DriverMsg>, state: &mut DriverState) {
+    if state.waiting.is_some() {
+        return;
+    }
+    let effect = match next_step(&state.flow) {
+        Step::Finished(_) => {
+            let _ = state.supervisor.cast(SupervisorMsg::Ended(state.id));
+            myself.stop(None);
+            return;
+        }
+        Step::AwaitApproval => return,
+        Step::Do(effect) => effect,
+    };
+    state.tokens += 1;
+    state.waiting = Some(state.tokens);
+    let Some(context) = state.context.clone() else {
+        let _ = myself.cast(DriverMsg::Results {
+            token: state.tokens,
+            inputs: vec![Input::EffectFailed {
+                reason: "the deployment's logged config no longer parses".into(),
+            }],
+        });
+        return;
+    };
+    let restore = state
+        .flow
+        .restore
+        .as_ref()
+        .and_then(|(release, _)| effects::context_of_release(&context, release))
+        .map(Arc::new);
+    let job = Job {
+        effect,
+        token: state.tokens,
+        context,
+        state: Arc::new(state.flow.clone()),
+        restore,
+        reply_to: myself.clone(),
+    };
+    let worker = match &job.effect {
+        Effect::StartInstance { .. }
+        | Effect::WaitHealthy { .. }
+        | Effect::StopInstance { .. }
+        | Effect::SwitchTraffic { .. }
+        | Effect::Drain { .. } => Some(&state.workers.environment),
+        Effect::ApplyFix { tier, .. } => Some(match tier {
+            crate::events::Tier::Driver => &state.workers.environment,
+            crate::events::Tier::Senior => &state.workers.senior,
+            crate::events::Tier::Trio => &state.workers.trio,
+        }),
+        Effect::Review { role, .. } => Some(match role {
+            crate::events::Role::Junior => &state.workers.junior,
+            _ => &state.workers.trio,
+        }),
+        Effect::Synthesize { .. } => Some(&state.workers.senior),
+        // The Driver's own work, done in a task it spawns.
+        Effect::ValidateInputs
+        | Effect::RunTests { .. }
+        | Effect::WriteReport
+        | Effect::CloseIssues => None,
+    };
+    match worker {
+        Some(worker) => {
+            if let Err(e) = worker.cast(WorkerMsg::Perform(job)) {
+                tracing::error!("a worker actor is gone: {e}");
+                let _ = myself.cast(DriverMsg::Results {
+                    token: state.tokens,
+                    inputs: vec![Input::EffectFailed {
+                        reason: "the actor for this step is not running".into(),
+                    }],
+                });
+            }
+        }
+        None => perform(WorkerKind::Driver, job),
+    }
+}

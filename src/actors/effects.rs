@@ -1,0 +1,549 @@
+//! Performing one effect through the adapters and answering the Driver.
+//! Each function runs in a task of its own, so no actor's mailbox waits on
+//! a process, a health check, a test run or a reviewer.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use super::context::Context;
+use super::messages::Job;
+use crate::adapters::backend::InstanceSpec;
+use crate::adapters::fixers::{FixRequest, Fixer, NoFixer};
+use crate::adapters::health::{HealthCheck, wait_healthy};
+use crate::adapters::members::{builtin, builtin_synthesizer};
+use crate::adapters::review::{Anonymized, Answer, Member, ReviewBundle};
+use crate::adapters::test_runner::{TestRun, TestSpec, run_tests};
+use crate::events::{Event, FixOutcome, Role, Slot, Tier};
+use crate::flow::consensus::anonymous_label;
+use crate::flow::fix_loop::{BACK_OFF, NEW_PORT, RECREATE};
+use crate::flow::{Deployment, Effect, Input, Remedy};
+use crate::projections::report;
+
+/// How long a test run may take.
+const TEST_TIMEOUT: Duration = Duration::from_secs(600);
+/// How long a reviewer may take before it counts as abstaining.
+const MEMBER_TIMEOUT: Duration = Duration::from_secs(300);
+
+fn failed(reason: impl Into<String>) -> Vec<Input> {
+    vec![Input::EffectFailed {
+        reason: reason.into(),
+    }]
+}
+
+/// The Driver's own effects: inputs, tests, the report.
+pub async fn driver_own(job: Job) {
+    let ctx = job.context.clone();
+    let inputs = match &job.effect {
+        Effect::ValidateInputs => {
+            let config = ctx.config.clone();
+            let base = ctx.base.clone();
+            match tokio::task::spawn_blocking(move || {
+                crate::adapters::inputs::check(&config, &base)
+            })
+            .await
+            {
+                Ok(check) => vec![Input::InputsChecked {
+                    checked: check.checked,
+                    missing: check.missing,
+                }],
+                Err(e) => failed(format!("checking the inputs failed: {e}")),
+            }
+        }
+        Effect::RunTests {
+            command,
+            target_url,
+        } => vec![tests(&ctx, &job.state, command, target_url).await],
+        Effect::WriteReport => match write_report(&ctx).await {
+            Ok((path, sha256)) => vec![Input::ReportWritten { path, sha256 }],
+            Err(e) => failed(format!("writing the deployment report: {e}")),
+        },
+        Effect::CloseIssues => {
+            failed("closing issues needs a forge, which this build does not have")
+        }
+        other => failed(format!("{other:?} is not the Driver's to do")),
+    };
+    job.answer(inputs);
+}
+
+async fn tests(ctx: &Context, state: &Deployment, command: &str, target_url: &str) -> Input {
+    let runs = state.tests.as_ref().map_or(0, |_| 1) + state.fixes.total();
+    let spec = TestSpec {
+        command: command.to_string(),
+        dir: ctx.paths.code.clone(),
+        target_url: target_url.to_string(),
+        env: ctx
+            .config
+            .runtime
+            .get_ref()
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        timeout: TEST_TIMEOUT,
+        log_path: test_log(ctx, runs),
+    };
+    match run_tests(&spec).await {
+        Ok(run) => Input::TestsRan {
+            passed: run.passed,
+            failed: run.failed,
+            skipped: run.skipped,
+            duration_ms: run.duration_ms,
+            exit_code: run.exit_code,
+            output_tail: run.tail(40),
+        },
+        Err(e) => Input::TestsRan {
+            passed: 0,
+            failed: 0,
+            skipped: 0,
+            duration_ms: 0,
+            exit_code: None,
+            output_tail: e.to_string(),
+        },
+    }
+}
+
+fn test_log(ctx: &Context, run: u32) -> PathBuf {
+    ctx.log_dir().join(format!("tests-{run}.log"))
+}
+
+/// The deployment's last test run, with its full output, for reviewers.
+fn last_test_run(ctx: &Context, state: &Deployment) -> Option<TestRun> {
+    let result = state.tests.as_ref()?;
+    let dir = ctx.log_dir();
+    let newest = std::fs::read_dir(&dir)
+        .ok()?
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("tests-"))
+        .max_by_key(|e| e.metadata().and_then(|m| m.modified()).ok())?;
+    let output = std::fs::read_to_string(newest.path()).unwrap_or_default();
+    Some(TestRun {
+        passed: result.passed,
+        failed: result.failed,
+        skipped: result.skipped,
+        duration_ms: 0,
+        exit_code: result.exit_code,
+        output,
+        format: None,
+    })
+}
+
+async fn write_report(ctx: &Context) -> Result<(String, String), String> {
+    let envelopes = ctx
+        .services
+        .store
+        .read_stream(ctx.id, 0)
+        .map_err(|e| e.to_string())?;
+    let text = report::render(&ctx.id.to_string(), &envelopes);
+    let dir = ctx.paths.code.join("docs").join("deployments");
+    let date = envelopes
+        .first()
+        .map(|e| e.recorded_at.format("%Y-%m-%d").to_string())
+        .unwrap_or_default();
+    let path = dir.join(format!("{date}-{}-{}.md", ctx.app, sanitize(&ctx.release)));
+    let sha256 = hex::encode(Sha256::digest(text.as_bytes()));
+    let write = {
+        let (dir, path) = (dir.clone(), path.clone());
+        move || -> std::io::Result<()> {
+            std::fs::create_dir_all(&dir)?;
+            std::fs::write(&path, text)
+        }
+    };
+    tokio::task::spawn_blocking(write)
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok((path.display().to_string(), sha256))
+}
+
+fn sanitize(label: &str) -> String {
+    label
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Instances, health, traffic and the Driver tier's remedies.
+pub async fn environment(job: Job) {
+    let ctx = &job.context;
+    let state = &job.state;
+    let backend = ctx.services.backend.clone();
+    let inputs = match &job.effect {
+        Effect::StartInstance {
+            slot,
+            release,
+            attempt,
+            fresh_port,
+        } => {
+            // A rollback after promotion starts another release, as the
+            // deployment that brought it configured it.
+            let source = match &job.restore {
+                Some(restore) if release != &ctx.release => restore.as_ref(),
+                _ => ctx.as_ref(),
+            };
+            vec![start(source, ctx, *slot, release, *attempt, *fresh_port).await]
+        }
+        Effect::WaitHealthy { slot, endpoint } => {
+            let health = &ctx.config.health;
+            let check = HealthCheck {
+                app: ctx.app.clone(),
+                slot: *slot,
+                endpoint: endpoint.clone(),
+                path: health.path.as_str().to_string(),
+                interval: Duration::from_millis(health.interval_ms.0),
+                deadline: Duration::from_secs(health.deadline_s.0),
+            };
+            let report = wait_healthy(&check, backend).await;
+            vec![Input::Health {
+                healthy: report.healthy,
+                checks: report.checks,
+                elapsed_ms: report.elapsed_ms,
+                diagnosis: report.diagnosis,
+            }]
+        }
+        Effect::StopInstance { slot, .. } => match backend.stop(&ctx.app, *slot).await {
+            Ok(()) => vec![Input::InstanceStopped],
+            Err(e) => failed(e.to_string()),
+        },
+        Effect::SwitchTraffic { endpoint, .. } => {
+            let router = ctx.router();
+            let switched = async {
+                router.ensure_running().await?;
+                router
+                    .set_route(&ctx.app, ctx.config.router.listen, endpoint)
+                    .await
+            };
+            match switched.await {
+                Ok(()) => vec![Input::Switched],
+                Err(e) => failed(e.to_string()),
+            }
+        }
+        Effect::Drain { slot } => {
+            let upstream = endpoint_of(state, *slot);
+            let timeout = Duration::from_secs(ctx.config.router.drain_timeout_s);
+            match ctx.router().drain(&upstream, timeout).await {
+                Ok(report) => vec![Input::Drained {
+                    remaining: report.in_flight,
+                    waited_ms: report.waited_ms,
+                    timed_out: !report.drained,
+                }],
+                Err(e) => failed(e.to_string()),
+            }
+        }
+        Effect::ApplyFix {
+            tier: Tier::Driver,
+            remedy,
+            ..
+        } => vec![driver_remedy(ctx, state, remedy).await],
+        other => failed(format!("{other:?} is not the Environment's to do")),
+    };
+    job.answer(inputs);
+}
+
+/// The address that served from `slot`, for its drain.
+fn endpoint_of(state: &Deployment, slot: Slot) -> String {
+    match &state.blue {
+        Some(blue)
+            if blue.slot == slot && !matches!(state.phase, crate::flow::Phase::Restoring(_)) =>
+        {
+            blue.endpoint.clone()
+        }
+        _ if slot == state.green_slot => state.green_endpoint.clone().unwrap_or_default(),
+        _ => state.restore_endpoint.clone().unwrap_or_default(),
+    }
+}
+
+async fn start(
+    source: &Context,
+    ctx: &Context,
+    slot: Slot,
+    release: &str,
+    attempt: u32,
+    fresh_port: bool,
+) -> Input {
+    let secrets = match source.secrets() {
+        Ok(secrets) => secrets,
+        Err(e) => return Input::InstanceFailed { diagnosis: e },
+    };
+    let runtime = source.config.runtime.get_ref();
+    let mut env: Vec<(String, String)> = runtime
+        .env
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    env.extend(secrets.env());
+    let spec = InstanceSpec {
+        app: ctx.app.clone(),
+        deployment: ctx.id.to_string(),
+        attempt,
+        slot,
+        release: release.to_string(),
+        command: runtime.command.clone().unwrap_or_default(),
+        dir: source.paths.code.clone(),
+        env,
+        fresh_port,
+    };
+    match ctx.services.backend.start(&spec).await {
+        Ok(instance) => Input::InstanceStarted {
+            endpoint: instance.endpoint,
+            instance: instance.id,
+        },
+        Err(e) => Input::InstanceFailed {
+            diagnosis: e.to_string(),
+        },
+    }
+}
+
+async fn driver_remedy(ctx: &Context, state: &Deployment, remedy: &Remedy) -> Input {
+    if let Err(e) = ctx.services.backend.stop(&ctx.app, state.green_slot).await {
+        return Input::FixDone {
+            action: format!("could not stop green to restart it: {e}"),
+            outcome: FixOutcome::NotApplied,
+        };
+    }
+    let action = match remedy {
+        Remedy::Recreate => format!("{RECREATE}: stopped green to start it afresh"),
+        Remedy::NewPort => format!("{NEW_PORT}: stopped green to start it on another port"),
+        Remedy::BackOff { ms } => {
+            tokio::time::sleep(Duration::from_millis(*ms)).await;
+            format!("{BACK_OFF}: waited {ms} ms for dependencies, then start afresh")
+        }
+        Remedy::Fixer { tier } => format!("{tier:?} fixes are not the Driver tier's"),
+    };
+    Input::FixDone {
+        action,
+        outcome: FixOutcome::Applied,
+    }
+}
+
+/// What reviewers see: the code, the requirements, the test run.
+fn bundle(ctx: &Context, state: &Deployment, synthesis: Option<Answer>) -> ReviewBundle {
+    ReviewBundle {
+        app: ctx.app.clone(),
+        release: ctx.release.clone(),
+        round: state.round,
+        code_dir: ctx.paths.code.clone(),
+        requirements_path: ctx.paths.requirements.clone(),
+        requirements: std::fs::read_to_string(&ctx.paths.requirements).unwrap_or_default(),
+        tests_command: ctx.config.inputs.tests.clone(),
+        test_run: last_test_run(ctx, state),
+        synthesis,
+    }
+}
+
+fn member(ctx: &Context, name: &str) -> Arc<dyn Member> {
+    builtin(name, ctx.config.review.quorum).unwrap_or_else(|| {
+        Arc::new(Unavailable {
+            name: name.to_string(),
+        })
+    })
+}
+
+/// A configured member whose kind this build cannot call yet: it abstains,
+/// which never counts as approval.
+struct Unavailable {
+    name: String,
+}
+
+#[async_trait::async_trait]
+impl Member for Unavailable {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn review(&self, _bundle: &ReviewBundle) -> Answer {
+        Answer::abstain(
+            "unavailable",
+            format!("member {} cannot be called by this build", self.name),
+        )
+    }
+}
+
+/// Every member asked at once, every one awaited; a late or crashed one
+/// abstains.
+async fn panel(ctx: &Context, role: Role, members: &[String], bundle: ReviewBundle) -> Vec<Input> {
+    let bundle = Arc::new(bundle);
+    let mut asks = tokio::task::JoinSet::new();
+    for (index, name) in members.iter().enumerate() {
+        let member = member(ctx, name);
+        let bundle = bundle.clone();
+        asks.spawn(async move {
+            let answer = match tokio::time::timeout(MEMBER_TIMEOUT, member.review(&bundle)).await {
+                Ok(answer) => answer,
+                Err(_) => Answer::abstain(
+                    "timeout",
+                    format!("no answer within {} s", MEMBER_TIMEOUT.as_secs()),
+                ),
+            };
+            (index, answer)
+        });
+    }
+    let mut answers: Vec<Option<Answer>> = vec![None; members.len()];
+    while let Some(joined) = asks.join_next().await {
+        if let Ok((index, answer)) = joined {
+            answers[index] = Some(answer);
+        }
+    }
+    members
+        .iter()
+        .zip(answers)
+        .map(|(member, answer)| {
+            let answer =
+                answer.unwrap_or_else(|| Answer::abstain("crashed", "the review task panicked"));
+            Input::Verdict {
+                role,
+                member: member.clone(),
+                model: answer.model,
+                verdict: answer.verdict,
+                summary: answer.summary,
+                findings: answer.findings,
+            }
+        })
+        .collect()
+}
+
+fn fixer(ctx: &Context, tier: Tier) -> Box<dyn Fixer> {
+    let members = match tier {
+        Tier::Senior => vec![ctx.config.review.senior.get_ref().clone()],
+        _ => ctx
+            .config
+            .review
+            .trio
+            .iter()
+            .map(|m| m.get_ref().clone())
+            .collect(),
+    };
+    Box::new(NoFixer { members })
+}
+
+async fn fix(ctx: &Context, tier: Tier, attempt: u32, diagnosis: &str) -> Input {
+    let request = FixRequest {
+        app: ctx.app.clone(),
+        release: ctx.release.clone(),
+        tier,
+        attempt,
+        diagnosis: diagnosis.to_string(),
+        code_dir: ctx.paths.code.clone(),
+    };
+    let report = fixer(ctx, tier).fix(&request).await;
+    Input::FixDone {
+        action: report.action,
+        outcome: report.outcome,
+    }
+}
+
+/// The Trio: reviews in parallel, and Trio-tier fixes.
+pub async fn trio(job: Job) {
+    let ctx = &job.context;
+    let inputs = match &job.effect {
+        Effect::Review { role, members, .. } => {
+            let bundle = bundle(ctx, &job.state, None);
+            panel(ctx, *role, members, bundle).await
+        }
+        Effect::ApplyFix {
+            tier,
+            attempt,
+            diagnosis,
+            ..
+        } => vec![fix(ctx, *tier, *attempt, diagnosis).await],
+        other => failed(format!("{other:?} is not the Trio's to do")),
+    };
+    job.answer(inputs);
+}
+
+/// The Senior: the synthesis over anonymized verdicts, and Senior-tier fixes.
+pub async fn senior(job: Job) {
+    let ctx = &job.context;
+    let inputs = match &job.effect {
+        Effect::Synthesize { member, .. } => {
+            let quorum = ctx.config.review.quorum;
+            match builtin_synthesizer(member, quorum) {
+                Some(synthesizer) => {
+                    let verdicts: Vec<Anonymized> = job
+                        .state
+                        .trio_reviews
+                        .iter()
+                        .enumerate()
+                        .map(|(i, review)| Anonymized {
+                            label: anonymous_label(i),
+                            answer: Answer {
+                                verdict: review.verdict,
+                                summary: String::new(),
+                                findings: review.findings.clone(),
+                                model: String::new(),
+                            },
+                        })
+                        .collect();
+                    let bundle = bundle(ctx, &job.state, None);
+                    let answer = synthesizer.synthesize(&verdicts, &bundle).await;
+                    vec![Input::Synthesis {
+                        member: member.clone(),
+                        model: answer.model,
+                        verdict: answer.verdict,
+                        summary: answer.summary,
+                        findings: answer.findings,
+                    }]
+                }
+                None => vec![Input::Synthesis {
+                    member: member.clone(),
+                    model: "unavailable".into(),
+                    verdict: crate::events::Verdict::Abstain,
+                    summary: format!("senior {member} cannot be called by this build"),
+                    findings: Vec::new(),
+                }],
+            }
+        }
+        Effect::ApplyFix {
+            tier,
+            attempt,
+            diagnosis,
+            ..
+        } => vec![fix(ctx, *tier, *attempt, diagnosis).await],
+        other => failed(format!("{other:?} is not the Senior's to do")),
+    };
+    job.answer(inputs);
+}
+
+/// The Juniors: each reviews the synthesis, in parallel.
+pub async fn junior(job: Job) {
+    let ctx = &job.context;
+    let inputs = match &job.effect {
+        Effect::Review { role, members, .. } => {
+            let synthesis = job.state.synthesis.as_ref().map(|s| Answer {
+                verdict: s.verdict,
+                summary: String::new(),
+                findings: s.findings.clone(),
+                model: String::new(),
+            });
+            let bundle = bundle(ctx, &job.state, synthesis);
+            panel(ctx, *role, members, bundle).await
+        }
+        other => failed(format!("{other:?} is not a Junior's to do")),
+    };
+    job.answer(inputs);
+}
+
+/// The context of the deployment that brought `release` of this app live,
+/// to start it again in a rollback.
+pub fn context_of_release(ctx: &Context, release: &str) -> Option<Context> {
+    let store = &ctx.services.store;
+    let mut found = None;
+    for envelope in store.read_from(0).flatten() {
+        if let Event::DeploymentRequested {
+            app, release: r, ..
+        } = &envelope.event
+            && app == &ctx.app && r == release {
+                found = Some((envelope.stream, envelope.event.clone()));
+            }
+    }
+    let (stream, request) = found?;
+    Context::from_request(stream, &request, &ctx.services).ok()
+}

@@ -1,0 +1,56 @@
+//! The messages between actors. Effects go out from a Driver to the actor
+//! that does them; results come back as `DriverMsg::Results` carrying the
+//! token of the effect they answer, so a late answer to an effect the
+//! Driver no longer waits for is recognised and dropped.
+
+use std::sync::Arc;
+
+use ractor::{ActorRef, RpcReplyPort};
+
+use super::context::Context;
+use crate::events::StreamId;
+use crate::flow::{Deployment, Effect, Input};
+
+pub enum DriverMsg {
+    /// Look at the next step and start it.
+    Advance,
+    /// What an effect gave.
+    Results { token: u64, inputs: Vec<Input> },
+    /// A person's command (approve, reject, abort, rollback).
+    Command {
+        input: Input,
+        reply: RpcReplyPort<Result<(), String>>,
+    },
+}
+
+/// An effect for a worker actor, and where to send its result.
+pub struct Job {
+    pub effect: Effect,
+    pub token: u64,
+    pub context: Arc<Context>,
+    /// The deployment's state when the effect was decided.
+    pub state: Arc<Deployment>,
+    /// For a rollback after promotion: the context of the deployment that
+    /// brought the release being restored.
+    pub restore: Option<Arc<Context>>,
+    pub reply_to: ActorRef<DriverMsg>,
+}
+
+impl Job {
+    /// Sends the result back; a Driver that is gone no longer needs it.
+    pub fn answer(&self, inputs: Vec<Input>) {
+        let _ = self.reply_to.cast(DriverMsg::Results {
+            token: self.token,
+            inputs,
+        });
+    }
+}
+
+pub enum WorkerMsg {
+    Perform(Job),
+}
+
+/// What the Supervisor hears from Drivers.
+pub enum SupervisorEvent {
+    Ended(StreamId),
+}

@@ -1,0 +1,23 @@
+//! The control plane's actors (ractor): a Supervisor, a Driver per
+//! deployment, and the workers that do the flow's effects (Environment,
+//! Trio, Senior, Junior). See ARCHITECTURE.md for who sends what to whom.
+
+pub mod context;
+mod driver;
+mod effects;
+pub mod messages;
+mod redact;
+pub mod supervisor;
+mod workers;
+
+use ractor::{Actor, ActorRef};
+
+pub use context::Services;
+pub use supervisor::{DeployRequest, Refused, Supervisor, SupervisorMsg};
+
+/// Starts the actor system; in-flight deployments resume at once.
+pub async fn start(
+    services: Services,
+) -> Result<(ActorRef<SupervisorMsg>, tokio::task::JoinHandle<()>), ractor::SpawnErr> {
+    Actor::spawn(None, Supervisor, services).await
+}

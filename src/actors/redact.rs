@@ -1,0 +1,83 @@
+//! Scrubbing secret values out of an effect's result before it becomes an
+//! event: an app may print its own secrets into the logs a diagnosis quotes.
+
+use crate::adapters::secrets::Redactor;
+use crate::events::Finding;
+use crate::flow::Input;
+
+pub fn redact(input: Input, redactor: &Redactor) -> Input {
+    let r = |text: String| redactor.redact(&text);
+    let findings = |list: Vec<Finding>| {
+        list.into_iter()
+            .map(|f| Finding {
+                message: redactor.redact(&f.message),
+                ..f
+            })
+            .collect()
+    };
+    match input {
+        Input::InstanceFailed { diagnosis } => Input::InstanceFailed {
+            diagnosis: r(diagnosis),
+        },
+        Input::Health {
+            healthy,
+            checks,
+            elapsed_ms,
+            diagnosis,
+        } => Input::Health {
+            healthy,
+            checks,
+            elapsed_ms,
+            diagnosis: r(diagnosis),
+        },
+        Input::FixDone { action, outcome } => Input::FixDone {
+            action: r(action),
+            outcome,
+        },
+        Input::TestsRan {
+            passed,
+            failed,
+            skipped,
+            duration_ms,
+            exit_code,
+            output_tail,
+        } => Input::TestsRan {
+            passed,
+            failed,
+            skipped,
+            duration_ms,
+            exit_code,
+            output_tail: r(output_tail),
+        },
+        Input::Verdict {
+            role,
+            member,
+            model,
+            verdict,
+            summary,
+            findings: list,
+        } => Input::Verdict {
+            role,
+            member,
+            model,
+            verdict,
+            summary: r(summary),
+            findings: findings(list),
+        },
+        Input::Synthesis {
+            member,
+            model,
+            verdict,
+            summary,
+            findings: list,
+        } => Input::Synthesis {
+            member,
+            model,
+            verdict,
+            summary: r(summary),
+            findings: findings(list),
+        },
+        Input::EffectFailed { reason } => Input::EffectFailed { reason: r(reason) },
+        other => other,
+    }
+}

@@ -1,0 +1,389 @@
+//! The Supervisor: starts the worker actors, a Driver per deployment, and
+//! at start resumes every deployment the log shows in flight. It holds the
+//! per-app lock (one deployment per app at a time), taken by appending the
+//! deployment's first event, so the lock survives a crash with the log.
+
+use std::collections::HashMap;
+
+use ractor::{
+    Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent,
+};
+
+use super::context::Services;
+use super::driver::{Driver, DriverArgs, Workers};
+use super::messages::DriverMsg;
+use super::workers::{Worker, WorkerKind};
+use crate::config::Config;
+use crate::events::{Event, StreamId};
+use crate::flow::{Input, Phase};
+use crate::projections::apps::AppIndex;
+
+/// How often a Driver that failed is started again before its deployment
+/// is left for `deployflow resume`.
+const DRIVER_RESTARTS: u32 = 3;
+
+/// A request to deploy, as the API receives it.
+#[derive(Debug, Clone)]
+pub struct DeployRequest {
+    pub config_text: String,
+    /// The config file's directory, which its paths are relative to.
+    pub base_dir: String,
+    pub release: String,
+    pub requested_by: String,
+    pub commit: Option<String>,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Refused {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{app} is being deployed by {holder}")]
+    Locked { app: String, holder: StreamId },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+pub enum SupervisorMsg {
+    Deploy(DeployRequest, RpcReplyPort<Result<StreamId, Refused>>),
+    /// Approve, reject or abort a deployment.
+    Command {
+        id: StreamId,
+        input: Input,
+        reply: RpcReplyPort<Result<(), String>>,
+    },
+    /// Roll an app back to a retained release after its promotion.
+    Rollback {
+        app: String,
+        input: Input,
+        to: Option<String>,
+        reply: RpcReplyPort<Result<StreamId, Refused>>,
+    },
+    /// Start a Driver for every deployment in flight that has none.
+    Resume(RpcReplyPort<Vec<StreamId>>),
+    /// A Driver's deployment reached its end.
+    Ended(StreamId),
+}
+
+pub struct Supervisor;
+
+pub struct SupervisorState {
+    services: Services,
+    workers: Workers,
+    index: AppIndex,
+    drivers: HashMap<StreamId, ActorRef<DriverMsg>>,
+    by_actor: HashMap<ActorId, StreamId>,
+    worker_kinds: HashMap<ActorId, WorkerKind>,
+    restarts: HashMap<StreamId, u32>,
+}
+
+#[ractor::async_trait]
+impl Actor for Supervisor {
+    type Msg = SupervisorMsg;
+    type State = SupervisorState;
+    type Arguments = Services;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<SupervisorMsg>,
+        services: Services,
+    ) -> Result<SupervisorState, ActorProcessingErr> {
+        let mut worker_kinds = HashMap::new();
+        let mut spawn = async |kind: WorkerKind| -> Result<
+            ActorRef<crate::actors::messages::WorkerMsg>,
+            ActorProcessingErr,
+        > {
+            let (worker, _) = Actor::spawn_linked(None, Worker, kind, myself.get_cell()).await?;
+            worker_kinds.insert(worker.get_id(), kind);
+            Ok(worker)
+        };
+        let workers = Workers {
+            environment: spawn(WorkerKind::Environment).await?,
+            trio: spawn(WorkerKind::Trio).await?,
+            senior: spawn(WorkerKind::Senior).await?,
+            junior: spawn(WorkerKind::Junior).await?,
+        };
+        let mut state = SupervisorState {
+            services,
+            workers,
+            index: AppIndex::default(),
+            drivers: HashMap::new(),
+            by_actor: HashMap::new(),
+            worker_kinds,
+            restarts: HashMap::new(),
+        };
+        catch_up(&mut state)?;
+        for id in state.index.in_flight() {
+            start_driver(&myself, &mut state, id, true).await?;
+        }
+        Ok(state)
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<SupervisorMsg>,
+        message: SupervisorMsg,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            SupervisorMsg::Deploy(request, reply) => {
+                let result = deploy(&myself, state, request).await;
+                let _ = reply.send(result);
+            }
+            SupervisorMsg::Command { id, input, reply } => {
+                catch_up(state)?;
+                match state.index.deployment(id) {
+                    None => {
+                        let _ = reply.send(Err(format!("no deployment {id}")));
+                    }
+                    Some(deployment) => {
+                        if let Phase::Done(outcome) = deployment.phase {
+                            let _ = reply.send(Err(format!(
+                                "the deployment has already ended ({outcome:?})"
+                            )));
+                            return Ok(());
+                        }
+                        let driver = start_driver(&myself, state, id, false).await?;
+                        let _ = driver.cast(DriverMsg::Command { input, reply });
+                    }
+                }
+            }
+            SupervisorMsg::Rollback {
+                app,
+                input,
+                to,
+                reply,
+            } => match rollback(&myself, state, &app, input, to).await {
+                // The Driver answers once its events are appended; waiting
+                // for that here would hold every other request up.
+                Ok((driver, input, id)) => {
+                    tokio::spawn(async move {
+                        let _ = reply.send(command(&driver, input).await.map(|()| id));
+                    });
+                }
+                Err(refused) => {
+                    let _ = reply.send(Err(refused));
+                }
+            },
+            SupervisorMsg::Resume(reply) => {
+                catch_up(state)?;
+                let mut resumed = Vec::new();
+                for id in state.index.in_flight() {
+                    if !state.drivers.contains_key(&id) {
+                        start_driver(&myself, state, id, true).await?;
+                        resumed.push(id);
+                    }
+                }
+                let _ = reply.send(resumed);
+            }
+            SupervisorMsg::Ended(id) => {
+                if let Some(driver) = state.drivers.remove(&id) {
+                    state.by_actor.remove(&driver.get_id());
+                }
+                catch_up(state)?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<SupervisorMsg>,
+        event: SupervisionEvent,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        match event {
+            SupervisionEvent::ActorFailed(cell, error) => {
+                on_failure(&myself, state, cell, error.to_string()).await?;
+            }
+            SupervisionEvent::ActorTerminated(cell, _, _) => {
+                if let Some(id) = state.by_actor.remove(&cell.get_id()) {
+                    state.drivers.remove(&id);
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// Folds the log's new events into the index.
+fn catch_up(state: &mut SupervisorState) -> Result<(), ActorProcessingErr> {
+    let from = state.index.next_seq;
+    for envelope in state.services.store.read_from(from) {
+        state.index.apply(&envelope?);
+    }
+    Ok(())
+}
+
+async fn start_driver(
+    myself: &ActorRef<SupervisorMsg>,
+    state: &mut SupervisorState,
+    id: StreamId,
+    advance: bool,
+) -> Result<ActorRef<DriverMsg>, ActorProcessingErr> {
+    if let Some(driver) = state.drivers.get(&id) {
+        return Ok(driver.clone());
+    }
+    let args = DriverArgs {
+        id,
+        services: state.services.clone(),
+        workers: state.workers.clone(),
+        supervisor: myself.clone(),
+    };
+    let (driver, _) = Actor::spawn_linked(None, Driver, args, myself.get_cell()).await?;
+    state.by_actor.insert(driver.get_id(), id);
+    state.drivers.insert(id, driver.clone());
+    if advance {
+        let _ = driver.cast(DriverMsg::Advance);
+    }
+    Ok(driver)
+}
+
+async fn deploy(
+    myself: &ActorRef<SupervisorMsg>,
+    state: &mut SupervisorState,
+    request: DeployRequest,
+) -> Result<StreamId, Refused> {
+    let path = std::path::Path::new(&request.base_dir).join("deployflow.toml");
+    let config =
+        Config::parse(&request.config_text, &path).map_err(|e| Refused::Invalid(e.to_string()))?;
+    catch_up(state).map_err(|e| Refused::Failed(e.to_string()))?;
+    let app = config.app.name.to_string();
+    let current = state.index.app(&app).cloned().unwrap_or_default();
+    if let Some(holder) = current.active {
+        return Err(Refused::Locked { app, holder });
+    }
+    let id = StreamId::new();
+    let requested = Event::DeploymentRequested {
+        app,
+        release: request.release,
+        requested_by: request.requested_by,
+        config: request.config_text,
+        rollback_to: current.live.as_ref().map(|l| l.release.clone()),
+        commit: request.commit,
+        committed_at: None,
+        blue: current.live.clone(),
+        base_dir: Some(request.base_dir),
+    };
+    state
+        .services
+        .store
+        .append(id, 0, &[requested])
+        .await
+        .map_err(|e| Refused::Failed(e.to_string()))?;
+    catch_up(state).map_err(|e| Refused::Failed(e.to_string()))?;
+    start_driver(myself, state, id, true)
+        .await
+        .map_err(|e| Refused::Failed(e.to_string()))?;
+    Ok(id)
+}
+
+async fn rollback(
+    myself: &ActorRef<SupervisorMsg>,
+    state: &mut SupervisorState,
+    app: &str,
+    input: Input,
+    to: Option<String>,
+) -> Result<(ActorRef<DriverMsg>, Input, StreamId), Refused> {
+    catch_up(state).map_err(|e| Refused::Failed(e.to_string()))?;
+    let current = state
+        .index
+        .app(app)
+        .cloned()
+        .ok_or_else(|| Refused::NotFound(format!("no app named {app} in the log")))?;
+    if let Some(holder) = current.active {
+        // An unfinished deployment rolls back through its own Driver.
+        let driver = start_driver(myself, state, holder, false)
+            .await
+            .map_err(|e| Refused::Failed(e.to_string()))?;
+        return Ok((driver, input, holder));
+    }
+    let live = current
+        .live
+        .ok_or_else(|| Refused::NotFound(format!("nothing of {app} is live")))?;
+    let Some(id) = live
+        .deployment
+        .as_deref()
+        .and_then(|d| d.parse().ok())
+        .map(StreamId)
+    else {
+        return Err(Refused::NotFound(format!(
+            "no deployment brought {} live",
+            live.release
+        )));
+    };
+    if let Some(release) = &to
+        && state.index.deployment_of(app, release).is_none() {
+            return Err(Refused::NotFound(format!(
+                "{app} has no release {release} to return to"
+            )));
+        }
+    let input = match input {
+        Input::Rollback { by, reason, .. } => Input::Rollback {
+            by,
+            reason,
+            to_release: to,
+        },
+        other => other,
+    };
+    let driver = start_driver(myself, state, id, false)
+        .await
+        .map_err(|e| Refused::Failed(e.to_string()))?;
+    Ok((driver, input, id))
+}
+
+async fn command(driver: &ActorRef<DriverMsg>, input: Input) -> Result<(), Refused> {
+    let answer = driver
+        .call(|reply| DriverMsg::Command { input, reply }, None)
+        .await
+        .map_err(|e| Refused::Failed(e.to_string()))?;
+    match answer {
+        ractor::rpc::CallResult::Success(result) => result.map_err(Refused::Invalid),
+        _ => Err(Refused::Failed(
+            "the deployment's Driver did not answer".into(),
+        )),
+    }
+}
+
+async fn on_failure(
+    myself: &ActorRef<SupervisorMsg>,
+    state: &mut SupervisorState,
+    cell: ActorCell,
+    error: String,
+) -> Result<(), ActorProcessingErr> {
+    let actor = cell.get_id();
+    if let Some(kind) = state.worker_kinds.remove(&actor) {
+        // Workers keep no state: a new one takes over.
+        tracing::error!("the {kind:?} actor failed ({error}); starting a new one");
+        let (worker, _) = Actor::spawn_linked(None, Worker, kind, myself.get_cell()).await?;
+        state.worker_kinds.insert(worker.get_id(), kind);
+        let slot = match kind {
+            WorkerKind::Environment => &mut state.workers.environment,
+            WorkerKind::Trio => &mut state.workers.trio,
+            WorkerKind::Senior => &mut state.workers.senior,
+            WorkerKind::Junior | WorkerKind::Driver => &mut state.workers.junior,
+        };
+        *slot = worker;
+        return Ok(());
+    }
+    let Some(id) = state.by_actor.remove(&actor) else {
+        return Ok(());
+    };
+    state.drivers.remove(&id);
+    let restarts = state.restarts.entry(id).or_insert(0);
+    *restarts += 1;
+    if *restarts > DRIVER_RESTARTS {
+        tracing::error!(
+            deployment = %id,
+            "its Driver failed {DRIVER_RESTARTS} times ({error}); left for `deployflow resume`"
+        );
+        return Ok(());
+    }
+    // A Driver's state is its stream: a new one folds it and goes on.
+    tracing::warn!(deployment = %id, "its Driver failed ({error}); starting it again");
+    catch_up(state)?;
+    start_driver(myself, state, id, true).await?;
+    Ok(())
+}

@@ -1,0 +1,73 @@
+//! The actors that do the flow's work: Environment (instances, health,
+//! traffic, the Driver tier's remedies), Trio (parallel reviews, Trio-tier
+//! fixes), Senior (synthesis, Senior-tier fixes) and Junior (reviews of the
+//! synthesis). Each job runs in a task of its own: the mailbox takes the
+//! next job at once, and a job that panics answers its Driver with a
+//! failure instead of leaving it waiting.
+
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+
+use super::effects;
+use super::messages::{DriverMsg, WorkerMsg};
+use crate::flow::Input;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkerKind {
+    /// Not an actor: the Driver's own effects, run in a task it spawns.
+    Driver,
+    Environment,
+    Trio,
+    Senior,
+    Junior,
+}
+
+pub struct Worker;
+
+#[ractor::async_trait]
+impl Actor for Worker {
+    type Msg = WorkerMsg;
+    type State = WorkerKind;
+    type Arguments = WorkerKind;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<WorkerMsg>,
+        kind: WorkerKind,
+    ) -> Result<WorkerKind, ActorProcessingErr> {
+        Ok(kind)
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<WorkerMsg>,
+        message: WorkerMsg,
+        kind: &mut WorkerKind,
+    ) -> Result<(), ActorProcessingErr> {
+        let WorkerMsg::Perform(job) = message;
+        perform(*kind, job);
+        Ok(())
+    }
+}
+
+/// Runs `job` in a task; if it panics, its Driver hears a failure.
+pub fn perform(kind: WorkerKind, job: crate::actors::messages::Job) {
+    let (reply_to, token) = (job.reply_to.clone(), job.token);
+    let work = match kind {
+        WorkerKind::Driver => tokio::spawn(effects::driver_own(job)),
+        WorkerKind::Environment => tokio::spawn(effects::environment(job)),
+        WorkerKind::Trio => tokio::spawn(effects::trio(job)),
+        WorkerKind::Senior => tokio::spawn(effects::senior(job)),
+        WorkerKind::Junior => tokio::spawn(effects::junior(job)),
+    };
+    tokio::spawn(async move {
+        if let Err(e) = work.await {
+            tracing::error!("a {kind:?} job crashed: {e}");
+            let _ = reply_to.cast(DriverMsg::Results {
+                token,
+                inputs: vec![Input::EffectFailed {
+                    reason: format!("the {kind:?} job crashed"),
+                }],
+            });
+        }
+    });
+}

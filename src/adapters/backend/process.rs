@@ -1,0 +1,338 @@
+//! The process backend, the embedded default: each instance is a detached
+//! child process in its own process group, so it outlives the control plane
+//! and a stop reaches everything it started. Its record, port and logs live
+//! in `<data-dir>/instances/<app>/<slot>/`, which is how a restarted control
+//! plane re-adopts it.
+
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use serde::{Deserialize, Serialize};
+
+use super::{Backend, BackendError, Instance, InstanceSpec};
+use crate::events::Slot;
+
+/// How long an instance gets to finish its requests after SIGTERM.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+pub struct ProcessBackend {
+    root: PathBuf,
+}
+
+/// What `instance.json` keeps about the running instance.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Record {
+    deployment: String,
+    attempt: u32,
+    release: String,
+    pid: u32,
+    port: u16,
+}
+
+impl ProcessBackend {
+    /// Keeps its files under `<data_dir>/instances`.
+    pub fn new(data_dir: &Path) -> Self {
+        Self {
+            root: data_dir.join("instances"),
+        }
+    }
+
+    fn slot_dir(&self, app: &str, slot: Slot) -> PathBuf {
+        self.root.join(app).join(slot.name())
+    }
+
+    fn record(&self, app: &str, slot: Slot) -> Option<Record> {
+        let text = std::fs::read(self.slot_dir(app, slot).join("instance.json")).ok()?;
+        serde_json::from_slice(&text).ok()
+    }
+
+    fn alive(&self, app: &str, slot: Slot, record: &Record) -> bool {
+        // The reaper writes `exit` when its child ends; a re-adopted instance
+        // (not our child) is reaped by init, and then signal 0 fails.
+        !self.slot_dir(app, slot).join("exit").exists()
+            && nix::sys::signal::kill(Pid::from_raw(record.pid as i32), None).is_ok()
+    }
+
+    async fn stop_record(
+        &self,
+        app: &str,
+        slot: Slot,
+        record: &Record,
+    ) -> Result<(), BackendError> {
+        let group = Pid::from_raw(record.pid as i32);
+        if killpg(group, Signal::SIGTERM).is_err() {
+            return Ok(()); // already gone
+        }
+        let deadline = tokio::time::Instant::now() + STOP_GRACE;
+        while tokio::time::Instant::now() < deadline {
+            if killpg(group, None).is_err() || !self.alive(app, slot, record) {
+                // The leader is gone; anything left in its group goes too.
+                let _ = killpg(group, Signal::SIGKILL);
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        killpg(group, Signal::SIGKILL).map_err(|e| BackendError::Stop {
+            slot: slot.name(),
+            reason: format!("SIGKILL to process group {}: {e}", record.pid),
+        })
+    }
+}
+
+fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> BackendError {
+    let context = context.into();
+    move |source| BackendError::Io { context, source }
+}
+
+/// A port nothing listens on now. The app binds it right after; another
+/// program taking it in between shows up as a failed start, which the fix
+/// loop's "new port" remedy handles.
+fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn port_is_free(port: u16) -> bool {
+    std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let temp = path.with_extension("tmp");
+    std::fs::write(&temp, bytes)?;
+    std::fs::rename(&temp, path)
+}
+
+fn describe(status: std::process::ExitStatus) -> String {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exited with status {code}"),
+        (None, Some(signal)) => format!("killed by signal {signal}"),
+        _ => "ended".into(),
+    }
+}
+
+/// The last `lines` lines of a file, or nothing when it cannot be read.
+pub fn tail(path: &Path, lines: usize) -> String {
+    let Ok(bytes) = std::fs::read(path) else {
+        return String::new();
+    };
+    let start = bytes.len().saturating_sub(64 * 1024);
+    let text = String::from_utf8_lossy(&bytes[start..]);
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+#[async_trait]
+impl Backend for ProcessBackend {
+    async fn start(&self, spec: &InstanceSpec) -> Result<Instance, BackendError> {
+        let dir = self.slot_dir(&spec.app, spec.slot);
+        let start_error = |reason: String| BackendError::Start {
+            release: spec.release.clone(),
+            slot: spec.slot.name(),
+            reason,
+        };
+        if let Some(record) = self.record(&spec.app, spec.slot) {
+            let same = record.deployment == spec.deployment && record.attempt == spec.attempt;
+            if same && self.alive(&spec.app, spec.slot, &record) {
+                return Ok(instance(&record));
+            }
+            self.stop_record(&spec.app, spec.slot, &record).await?;
+        }
+        if !spec.dir.is_dir() {
+            return Err(start_error(format!(
+                "the code directory {} does not exist",
+                spec.dir.display()
+            )));
+        }
+        std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
+        let previous: Option<u16> = std::fs::read_to_string(dir.join("port"))
+            .ok()
+            .and_then(|p| p.trim().parse().ok());
+        let port = match previous {
+            Some(port) if !spec.fresh_port && port_is_free(port) => port,
+            _ => free_port().map_err(io("finding a free port"))?,
+        };
+        let log = |name: &str| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join(name))
+                .map_err(io(format!("opening {}", dir.join(name).display())))
+        };
+        let (mut stdout, stderr) = (log("stdout.log")?, log("stderr.log")?);
+        use std::io::Write;
+        let _ = writeln!(
+            stdout,
+            "--- deployflow: {} attempt {} of deployment {} on port {port} ---",
+            spec.release, spec.attempt, spec.deployment
+        );
+        let _ = std::fs::remove_file(dir.join("exit"));
+        let mut command = tokio::process::Command::new("sh");
+        command
+            .arg("-c")
+            .arg(&spec.command)
+            .current_dir(&spec.dir)
+            .env("PORT", port.to_string())
+            .env("DEPLOYFLOW_SLOT", spec.slot.name())
+            .env("DEPLOYFLOW_RELEASE", &spec.release)
+            .envs(spec.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            // Its own group: a stop reaches its children, and a Ctrl-C in
+            // the control plane's terminal does not reach it.
+            .process_group(0)
+            .kill_on_drop(false);
+        let mut child = command
+            .spawn()
+            .map_err(|e| start_error(format!("cannot run `sh -c {}`: {e}", spec.command)))?;
+        let pid = child
+            .id()
+            .ok_or_else(|| start_error("the process ended before it had a pid".into()))?;
+        let record = Record {
+            deployment: spec.deployment.clone(),
+            attempt: spec.attempt,
+            release: spec.release.clone(),
+            pid,
+            port,
+        };
+        let json = serde_json::to_vec(&record).map_err(|e| start_error(e.to_string()))?;
+        write_atomically(&dir.join("instance.json"), &json)
+            .map_err(io(format!("writing {}", dir.display())))?;
+        write_atomically(&dir.join("port"), port.to_string().as_bytes())
+            .map_err(io(format!("writing {}", dir.display())))?;
+        let exit_file = dir.join("exit");
+        // Reaps the child (no zombie) and leaves its status for diagnoses.
+        tokio::spawn(async move {
+            if let Ok(status) = child.wait().await {
+                let _ = std::fs::write(&exit_file, describe(status));
+            }
+        });
+        Ok(instance(&record))
+    }
+
+    async fn running(&self, app: &str, slot: Slot) -> Option<Instance> {
+        let record = self.record(app, slot)?;
+        self.alive(app, slot, &record).then(|| instance(&record))
+    }
+
+    async fn stop(&self, app: &str, slot: Slot) -> Result<(), BackendError> {
+        let Some(record) = self.record(app, slot) else {
+            return Ok(());
+        };
+        self.stop_record(app, slot, &record).await?;
+        let dir = self.slot_dir(app, slot);
+        // Kept as `last.json`: what ran there, for diagnoses and audits.
+        let _ = std::fs::rename(dir.join("instance.json"), dir.join("last.json"));
+        Ok(())
+    }
+
+    async fn diagnose(&self, app: &str, slot: Slot) -> String {
+        let dir = self.slot_dir(app, slot);
+        let status = std::fs::read_to_string(dir.join("exit"))
+            .map(|s| format!("the process {s}"))
+            .unwrap_or_else(|_| "the process is running".into());
+        let stderr = tail(&dir.join("stderr.log"), 20);
+        let stdout = tail(&dir.join("stdout.log"), 10);
+        format!(
+            "{status}\n--- stderr (last lines) ---\n{stderr}\n--- stdout (last lines) ---\n{stdout}"
+        )
+    }
+}
+
+fn instance(record: &Record) -> Instance {
+    Instance {
+        id: format!("pid:{}", record.pid),
+        endpoint: format!("127.0.0.1:{}", record.port),
+        deployment: record.deployment.clone(),
+        attempt: record.attempt,
+        release: record.release.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(dir: &Path, command: &str, attempt: u32) -> InstanceSpec {
+        InstanceSpec {
+            app: "app".into(),
+            deployment: "d1".into(),
+            attempt,
+            slot: Slot::Green,
+            release: "v1".into(),
+            command: command.into(),
+            dir: dir.to_owned(),
+            env: vec![("GREETING".into(), "hi".into())],
+            fresh_port: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn start_is_idempotent_and_stop_ends_the_whole_group() {
+        let data = tempfile::tempdir().unwrap();
+        let backend = ProcessBackend::new(data.path());
+        // A child of the shell: the stop must reach it too.
+        let command = "sleep 30 & echo \"$GREETING $PORT $DEPLOYFLOW_SLOT\"; wait";
+        let first = backend.start(&spec(data.path(), command, 1)).await.unwrap();
+        let again = backend.start(&spec(data.path(), command, 1)).await.unwrap();
+        assert_eq!(first, again, "the same attempt is found, not started twice");
+        assert!(backend.running("app", Slot::Green).await.is_some());
+        let pid: i32 = first.id.trim_start_matches("pid:").parse().unwrap();
+        backend.stop("app", Slot::Green).await.unwrap();
+        assert!(backend.running("app", Slot::Green).await.is_none());
+        assert!(
+            killpg(Pid::from_raw(pid), None).is_err(),
+            "the group is gone"
+        );
+        let out =
+            std::fs::read_to_string(data.path().join("instances/app/green/stdout.log")).unwrap();
+        let port = first.endpoint.rsplit(':').next().unwrap();
+        assert!(out.contains(&format!("hi {port} green")), "{out}");
+    }
+
+    #[tokio::test]
+    async fn a_new_attempt_replaces_the_old_and_keeps_its_port_unless_told() {
+        let data = tempfile::tempdir().unwrap();
+        let backend = ProcessBackend::new(data.path());
+        let first = backend
+            .start(&spec(data.path(), "sleep 30", 1))
+            .await
+            .unwrap();
+        let second = backend
+            .start(&spec(data.path(), "sleep 30", 2))
+            .await
+            .unwrap();
+        assert_ne!(first.id, second.id);
+        assert_eq!(first.endpoint, second.endpoint);
+        let mut fresh = spec(data.path(), "sleep 30", 3);
+        fresh.fresh_port = true;
+        let third = backend.start(&fresh).await.unwrap();
+        assert_ne!(third.endpoint, second.endpoint);
+        backend.stop("app", Slot::Green).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_crash_is_diagnosed_with_its_status_and_output() {
+        let data = tempfile::tempdir().unwrap();
+        let backend = ProcessBackend::new(data.path());
+        backend
+            .start(&spec(data.path(), "echo 'port in use' >&2; exit 3", 1))
+            .await
+            .unwrap();
+        for _ in 0..100 {
+            if backend.running("app", Slot::Green).await.is_none() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let diagnosis = backend.diagnose("app", Slot::Green).await;
+        assert!(diagnosis.contains("exited with status 3"), "{diagnosis}");
+        assert!(diagnosis.contains("port in use"), "{diagnosis}");
+    }
+}

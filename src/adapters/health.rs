@@ -1,0 +1,80 @@
+//! Waiting for an instance to answer its health check (2xx) before its
+//! deadline, giving up early when its process has ended.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::backend::Backend;
+use crate::events::Slot;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthReport {
+    pub healthy: bool,
+    pub checks: u32,
+    pub elapsed_ms: u64,
+    /// Why not: the last answer or error, and the backend's diagnosis.
+    pub diagnosis: String,
+}
+
+pub struct HealthCheck {
+    pub app: String,
+    pub slot: Slot,
+    pub endpoint: String,
+    pub path: String,
+    pub interval: Duration,
+    pub deadline: Duration,
+}
+
+pub async fn wait_healthy(check: &HealthCheck, backend: Arc<dyn Backend>) -> HealthReport {
+    let client = reqwest::Client::builder()
+        .timeout(check.interval.max(Duration::from_secs(2)))
+        .no_proxy()
+        .build();
+    let started = Instant::now();
+    let url = format!("http://{}{}", check.endpoint, check.path);
+    let mut checks = 0;
+    loop {
+        let last;
+        checks += 1;
+        let report = |healthy: bool, diagnosis: String| HealthReport {
+            healthy,
+            checks,
+            elapsed_ms: started.elapsed().as_millis() as u64,
+            diagnosis,
+        };
+        match &client {
+            Ok(client) => match client.get(&url).send().await {
+                Ok(response) if response.status().is_success() => {
+                    return report(true, String::new());
+                }
+                Ok(response) => last = format!("GET {} answered {}", check.path, response.status()),
+                Err(e) => last = format!("GET {} failed: {}", check.path, error_chain(&e)),
+            },
+            Err(e) => last = format!("no HTTP client: {e}"),
+        }
+        let ended = backend.running(&check.app, check.slot).await.is_none();
+        if ended || started.elapsed() >= check.deadline {
+            let why = if ended {
+                "the instance is not running".to_string()
+            } else {
+                format!("no 2xx within {} s", check.deadline.as_secs())
+            };
+            let details = backend.diagnose(&check.app, check.slot).await;
+            return report(false, format!("{why}; {last}\n{details}"));
+        }
+        tokio::time::sleep(check.interval).await;
+    }
+}
+
+/// reqwest's top error says little ("error sending request"); the causes
+/// say what happened (connection refused, timed out).
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,182 @@
+//! The command line's side of the control plane's API. When no control
+//! plane answers, it starts `deployflow serve` in the background (detached,
+//! with this process's environment, so secrets in it reach instances) and
+//! waits for it.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context as _, anyhow};
+use serde_json::Value;
+
+use super::Exit;
+
+/// An error the API answered: its message and the exit code it means.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct ApiFailure {
+    pub message: String,
+    pub exit: Exit,
+    pub body: Value,
+}
+
+pub struct Client {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Client {
+    /// A client of the control plane at `server`, started with `data_dir`
+    /// if nothing answers there.
+    pub async fn connect(server: &str, data_dir: &Path) -> anyhow::Result<Client> {
+        let client = Client {
+            base: server.trim_end_matches('/').to_string(),
+            http: reqwest::Client::builder()
+                .no_proxy()
+                .timeout(Duration::from_secs(120))
+                .build()
+                .context("building the HTTP client")?,
+        };
+        if !client.is_up().await {
+            client.start_server(data_dir).await?;
+        }
+        Ok(client)
+    }
+
+    /// A client of a control plane this process starts itself: waits for
+    /// it to answer, never starts another.
+    pub async fn attach(server: &str) -> anyhow::Result<Client> {
+        let client = Client {
+            base: server.trim_end_matches('/').to_string(),
+            http: reqwest::Client::builder()
+                .no_proxy()
+                .timeout(Duration::from_secs(120))
+                .build()
+                .context("building the HTTP client")?,
+        };
+        for _ in 0..200 {
+            if client.is_up().await {
+                return Ok(client);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Err(anyhow!("the control plane at {server} did not answer within 10 s"))
+    }
+
+    async fn is_up(&self) -> bool {
+        let probe = self
+            .http
+            .get(format!("{}/api/health", self.base))
+            .timeout(Duration::from_millis(500));
+        matches!(probe.send().await, Ok(r) if r.status().is_success())
+    }
+
+    async fn start_server(&self, data_dir: &Path) -> anyhow::Result<()> {
+        let listen = self
+            .base
+            .trim_start_matches("http://")
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        if !listen.starts_with("127.")
+            && !listen.starts_with("localhost")
+            && !listen.starts_with("[::1]")
+        {
+            anyhow::bail!(
+                "no control plane answers at {} (only one on this machine is started on demand)",
+                self.base
+            );
+        }
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("creating {}", data_dir.display()))?;
+        let log_path = data_dir.join("serve.log");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .with_context(|| format!("opening {}", log_path.display()))?;
+        let exe = std::env::current_exe().context("finding deployflow's binary")?;
+        let mut command = std::process::Command::new(exe);
+        command
+            .arg("serve")
+            .arg("--listen")
+            .arg(&listen)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let mut child = command.spawn().context("starting deployflow serve")?;
+        for _ in 0..200 {
+            if self.is_up().await {
+                // It outlives this command; a thread reaps it if it ends first.
+                std::thread::spawn(move || child.wait());
+                return Ok(());
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                anyhow::bail!(
+                    "deployflow serve {status}; see {}:\n{}",
+                    log_path.display(),
+                    tail(&log_path)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Err(anyhow!(
+            "deployflow serve did not answer on {listen} within 10 s; see {}",
+            log_path.display()
+        ))
+    }
+
+    pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .with_context(|| format!("asking the control plane at {}", self.base))?;
+        answer(response).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .json(body)
+            .send()
+            .await
+            .with_context(|| format!("asking the control plane at {}", self.base))?;
+        answer(response).await
+    }
+}
+
+async fn answer(response: reqwest::Response) -> anyhow::Result<Value> {
+    let status = response.status();
+    let body: Value = response
+        .json()
+        .await
+        .context("the control plane's answer is not JSON")?;
+    if status.is_success() {
+        return Ok(body);
+    }
+    let message = body["error"]
+        .as_str()
+        .unwrap_or("request failed")
+        .to_string();
+    let exit = Exit::from_code(body["code"].as_i64().unwrap_or(1));
+    Err(ApiFailure {
+        message,
+        exit,
+        body,
+    }
+    .into())
+}
+
+fn tail(path: &PathBuf) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(10)..].join("\n")
+}

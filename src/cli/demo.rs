@@ -1,0 +1,295 @@
+//! `deployflow demo`: the example app, end to end, on the embedded defaults
+//! (process backend, built-in reviewers, built-in router): v1, then v2
+//! Blue/Green under traffic, then a broken v3 that rolls back while v2 keeps
+//! serving. Prints each timeline, the audit and the metrics, and leaves
+//! nothing running.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use serde_json::Value;
+
+use super::client::Client;
+use super::progress::Progress;
+use super::{Exit, Global, audit, deploy, metrics, show};
+
+/// The example's files, written into each release's code directory.
+const FILES: &[(&str, &str)] = &[
+    ("README.md", include_str!("../../examples/hello/README.md")),
+    (
+        "REQUIREMENTS.md",
+        include_str!("../../examples/hello/REQUIREMENTS.md"),
+    ),
+    (
+        "src/main.rs",
+        include_str!("../../examples/hello/src/main.rs"),
+    ),
+    (
+        "src/app/mod.rs",
+        include_str!("../../examples/hello/src/app/mod.rs"),
+    ),
+    (
+        "src/app/server.rs",
+        include_str!("../../examples/hello/src/app/server.rs"),
+    ),
+    (
+        "src/app/settings.rs",
+        include_str!("../../examples/hello/src/app/settings.rs"),
+    ),
+    (
+        "src/app/smoke.rs",
+        include_str!("../../examples/hello/src/app/smoke.rs"),
+    ),
+];
+
+fn free_addr() -> anyhow::Result<SocketAddr> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?)
+}
+
+/// Writes release `label`'s code and config; `env` adds its knobs.
+fn release(
+    workspace: &Path,
+    label: &str,
+    exe: &Path,
+    listen: SocketAddr,
+    admin: SocketAddr,
+    env: &str,
+) -> anyhow::Result<PathBuf> {
+    let dir = workspace.join(format!("hello-{label}"));
+    for (name, text) in FILES {
+        let path = dir.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&path, text)?;
+    }
+    let exe = exe.display();
+    let config = format!(
+        r#"[app]
+name = "hello"
+
+[inputs]
+code = "."
+requirements = "REQUIREMENTS.md"
+tests = "'{exe}' example-hello smoke"
+
+[runtime]
+command = "'{exe}' example-hello"
+env = {{ GREETING = "hello"{env} }}
+
+[health]
+interval_ms = 50
+deadline_s = 10
+
+[router]
+listen = "{listen}"
+admin = "{admin}"
+drain_timeout_s = 10
+
+[review]
+max_rounds = 3
+"#
+    );
+    let path = dir.join("deployflow.toml");
+    std::fs::write(&path, config)?;
+    Ok(path)
+}
+
+/// Requests to the app's public address, counted by who answered.
+struct Load {
+    stop: Arc<AtomicBool>,
+    ok: Arc<AtomicU64>,
+    failed: Arc<AtomicU64>,
+    releases: Arc<std::sync::Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Load {
+    fn start(listen: SocketAddr) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let ok = Arc::new(AtomicU64::new(0));
+        let failed = Arc::new(AtomicU64::new(0));
+        let releases = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (s, o, f, r) = (stop.clone(), ok.clone(), failed.clone(), releases.clone());
+        let task = tokio::spawn(async move {
+            let http = reqwest::Client::builder()
+                .no_proxy()
+                .build()
+                .unwrap_or_default();
+            while !s.load(Ordering::Relaxed) {
+                match http.get(format!("http://{listen}/")).send().await {
+                    Ok(response) if response.status().is_success() => {
+                        o.fetch_add(1, Ordering::Relaxed);
+                        let body = response.text().await.unwrap_or_default();
+                        let release = body.trim().rsplit(' ').next().unwrap_or("").to_string();
+                        if let Ok(mut seen) = r.lock()
+                            && seen.last() != Some(&release) {
+                                seen.push(release);
+                            }
+                    }
+                    _ => {
+                        f.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
+        Load {
+            stop,
+            ok,
+            failed,
+            releases,
+            task,
+        }
+    }
+
+    async fn finish(self) -> (u64, u64, Vec<String>) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.task.await;
+        let seen = self.releases.lock().map(|s| s.clone()).unwrap_or_default();
+        (
+            self.ok.load(Ordering::Relaxed),
+            self.failed.load(Ordering::Relaxed),
+            seen,
+        )
+    }
+}
+
+async fn serving(listen: SocketAddr) -> String {
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap_or_default();
+    match http.get(format!("http://{listen}/")).send().await {
+        Ok(response) => response.text().await.unwrap_or_default().trim().to_string(),
+        Err(e) => format!("no answer: {e}"),
+    }
+}
+
+pub fn run(global: &Global) -> anyhow::Result<Exit> {
+    let started = Instant::now();
+    let exe = std::env::current_exe().context("finding deployflow's binary")?;
+    let workspace = std::env::temp_dir().join(format!("deployflow-demo-{}", std::process::id()));
+    let data_dir = workspace.join("data");
+    std::fs::create_dir_all(&data_dir)?;
+    let (listen, admin, api) = (free_addr()?, free_addr()?, free_addr()?);
+    let configs = [
+        release(&workspace, "v1", &exe, listen, admin, "")?,
+        release(&workspace, "v2", &exe, listen, admin, "")?,
+        release(
+            &workspace,
+            "v3",
+            &exe,
+            listen,
+            admin,
+            ", HELLO_CRASH_AT_START = \"1\"",
+        )?,
+    ];
+    println!("deployflow demo: workspace {}", workspace.display());
+    println!("app hello on http://{listen}/ (router admin {admin}, control plane {api})\n");
+
+    // The control plane, in this process, for the demo's length.
+    let (stop_serve, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serve_dir = data_dir.clone();
+    let server = std::thread::spawn(move || {
+        super::block_on(async move {
+            deployflow::server::serve(&serve_dir, api, async {
+                let _ = stopped.await;
+            })
+            .await
+        })
+    });
+
+    let outcome = super::block_on(async {
+        let client = Client::attach(&format!("http://{api}")).await?;
+        let mut ids = Vec::new();
+        for (label, config) in ["v1", "v2", "v3"].iter().zip(&configs) {
+            println!("== deploy {label} ==");
+            let request = match deploy::request(config, Some(label.to_string())) {
+                Ok(request) => request,
+                Err((_, message)) => anyhow::bail!("the demo's config is bad: {message}"),
+            };
+            let load = (*label != "v1").then(|| Load::start(listen));
+            let id = match deploy::start(&client, &request, false, false).await? {
+                Ok(id) => id,
+                Err((_, message)) => anyhow::bail!("deploy {label} refused: {message}"),
+            };
+            let row = deploy::follow(&client, &id, &Progress::new(global.json)).await?;
+            println!(
+                "-> {label} {} in {} ms",
+                row["status"].as_str().unwrap_or_default(),
+                row["duration_ms"]
+            );
+            if let Some(load) = load {
+                let (ok, failed, seen) = load.finish().await;
+                println!(
+                    "-> traffic during the deploy: {ok} requests answered, {failed} failed, served by {}",
+                    seen.join(" then ")
+                );
+            }
+            println!("-> the app answers: {}\n", serving(listen).await);
+            ids.push(id);
+        }
+        println!("== audit of v2 ==");
+        let entries = client
+            .get(&format!("/api/deployments/{}/audit", ids[1]))
+            .await?;
+        audit::print_entries(entries.as_array().map(Vec::as_slice).unwrap_or_default());
+        println!("\n== timeline of v3 ==");
+        let shown = client.get(&format!("/api/deployments/{}", ids[2])).await?;
+        show::print_timeline(&shown);
+        println!("\n== metrics ==");
+        metrics::print_metrics(&client.get("/api/metrics").await?);
+        Ok::<Value, anyhow::Error>(shown)
+    });
+
+    cleanup(&data_dir);
+    let _ = stop_serve.send(());
+    let _ = server.join();
+    let shown = outcome?;
+    println!(
+        "\ndemo done in {:.1} s; nothing left running. The log stays in {} (deployflow --data-dir {} history)",
+        started.elapsed().as_secs_f64(),
+        data_dir.display(),
+        data_dir.display()
+    );
+    // v3 was meant to roll back; anything else means the demo went wrong.
+    Ok(if shown["deployment"]["status"] == "rolled_back" {
+        Exit::Success
+    } else {
+        Exit::Error
+    })
+}
+
+/// Stops the demo's instances and its router.
+fn cleanup(data_dir: &Path) {
+    let _ = super::block_on(async {
+        let backend = deployflow::adapters::backend::ProcessBackend::new(data_dir);
+        use deployflow::adapters::backend::Backend;
+        for slot in [
+            deployflow::events::Slot::Blue,
+            deployflow::events::Slot::Green,
+        ] {
+            let _ = backend.stop("hello", slot).await;
+        }
+        Ok(())
+    });
+    let lock = data_dir.join("router").join("router.lock");
+    if let Some(pid) = std::fs::read_to_string(lock)
+        .ok()
+        .and_then(|t| t.trim().parse::<i32>().ok())
+    {
+        let pid = nix::unistd::Pid::from_raw(pid);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        for _ in 0..200 {
+            if nix::sys::signal::kill(pid, None).is_err() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! `deployflow deploy`: sends the config to the control plane, then follows
+//! the deployment to its end, showing its progress, and exits with the code
+//! its outcome means.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use deployflow::config::Config;
+use serde_json::{Value, json};
+
+use super::client::{ApiFailure, Client};
+use super::progress::Progress;
+use super::{Exit, Global};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The release's label (default: the code's git commit, else the time).
+    #[arg(long)]
+    pub release: Option<String>,
+    /// When another deployment of the app runs, wait for it instead of
+    /// giving up with exit 6.
+    #[arg(long)]
+    pub wait: bool,
+}
+
+/// What `deploy` needs from the config file, checked before anything is sent.
+pub struct Request {
+    pub body: Value,
+}
+
+/// Reads and checks the config; a bad one is exit 2 with the key and place.
+pub fn request(config_path: &Path, release: Option<String>) -> Result<Request, (Exit, String)> {
+    let config = Config::load(config_path).map_err(|e| (Exit::BadInput, e.to_string()))?;
+    let text = std::fs::read_to_string(config_path)
+        .map_err(|e| (Exit::BadInput, format!("{}: {e}", config_path.display())))?;
+    let base = config_path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let base: PathBuf = base
+        .canonicalize()
+        .map_err(|e| (Exit::BadInput, format!("{}: {e}", base.display())))?;
+    let code = Config::resolve(&base, &config.inputs.code);
+    let commit = git_commit(&code);
+    let release = release
+        .or_else(|| commit.clone())
+        .unwrap_or_else(|| chrono::Utc::now().format("r%Y%m%d-%H%M%S").to_string());
+    let requested_by = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    Ok(Request {
+        body: json!({
+            "config": text,
+            "base_dir": base,
+            "release": release,
+            "requested_by": requested_by,
+            "commit": commit,
+        }),
+    })
+}
+
+fn git_commit(dir: &Path) -> Option<String> {
+    let out = std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(dir)
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let commit = String::from_utf8(out.stdout).ok()?.trim().to_string();
+    (out.status.success() && !commit.is_empty()).then_some(commit)
+}
+
+pub fn run(global: &Global, data_dir: &Path, args: &Args) -> anyhow::Result<Exit> {
+    let request = match request(&global.config, args.release.clone()) {
+        Ok(request) => request,
+        Err((exit, message)) => {
+            eprintln!("error: {message}");
+            return Ok(exit);
+        }
+    };
+    super::block_on(async {
+        let client = Client::connect(&global.server, data_dir).await?;
+        let id = match start(&client, &request, args.wait, global.json).await? {
+            Ok(id) => id,
+            Err((exit, message)) => {
+                eprintln!("error: {message}");
+                return Ok(exit);
+            }
+        };
+        let progress = Progress::new(global.json);
+        let row = follow(&client, &id, &progress).await?;
+        finish(&row, &id, global.json)
+    })
+}
+
+/// Sends the request; waits its turn with `--wait`.
+pub async fn start(
+    client: &Client,
+    request: &Request,
+    wait: bool,
+    quiet: bool,
+) -> anyhow::Result<Result<String, (Exit, String)>> {
+    let mut told = false;
+    loop {
+        match client.post("/api/deployments", &request.body).await {
+            Ok(answer) => {
+                let id = answer["id"].as_str().unwrap_or_default().to_string();
+                return Ok(Ok(id));
+            }
+            Err(e) => match e.downcast_ref::<ApiFailure>() {
+                Some(failure) if failure.exit == Exit::Refused && wait => {
+                    if !told && !quiet {
+                        eprintln!("{}; waiting for it to end", failure.message);
+                        told = true;
+                    }
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Some(failure) => return Ok(Err((failure.exit, failure.message.clone()))),
+                None => return Err(e),
+            },
+        }
+    }
+}
+
+/// Polls the deployment until it ends; returns its history row.
+pub async fn follow(client: &Client, id: &str, progress: &Progress) -> anyhow::Result<Value> {
+    let mut after = 0;
+    let mut told_gate = false;
+    loop {
+        let shown = client
+            .get(&format!("/api/deployments/{id}?after={after}"))
+            .await
+            .with_context(|| format!("following deployment {id}"))?;
+        for event in shown["events"].as_array().into_iter().flatten() {
+            progress.event(event);
+        }
+        after = shown["version"].as_u64().unwrap_or(after);
+        progress.state(&shown);
+        let row = &shown["deployment"];
+        if row["status"] != "in_progress" {
+            progress.done();
+            return Ok(row.clone());
+        }
+        if shown["state"]["awaiting_approval"] == true && !told_gate {
+            progress.line(&format!(
+                "waiting at the manual gate: deployflow approve {id}, or deployflow reject {id} --reason R"
+            ));
+            told_gate = true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn finish(row: &Value, id: &str, json: bool) -> anyhow::Result<Exit> {
+    let status = row["status"].as_str().unwrap_or("failed");
+    if json {
+        println!("{}", serde_json::to_string(row)?);
+    } else {
+        println!(
+            "{} {} {status} in {} ms (deployment {id})",
+            row["app"].as_str().unwrap_or_default(),
+            row["release"].as_str().unwrap_or_default(),
+            row["duration_ms"]
+        );
+    }
+    Ok(Exit::of_status(status))
+}

@@ -1,0 +1,86 @@
+//! `deployflow init [--backend process|docker]`: writes a deployflow.toml
+//! with every section and its defaults, to edit.
+
+use std::path::Path;
+
+use super::Exit;
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Backend {
+    Process,
+    Docker,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[arg(long, value_enum, default_value = "process")]
+    pub backend: Backend,
+}
+
+pub fn run(config: &Path, args: &Args) -> anyhow::Result<Exit> {
+    if config.exists() {
+        eprintln!("error: {} exists; nothing written", config.display());
+        return Ok(Exit::BadInput);
+    }
+    let name = std::env::current_dir()
+        .ok()
+        .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .map(|n| {
+            n.chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+                .collect::<String>()
+        })
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "app".into());
+    let runtime = match args.backend {
+        Backend::Process => {
+            "backend = \"process\"\ncommand = \"./target/release/app\"   # gets PORT, DEPLOYFLOW_SLOT, DEPLOYFLOW_RELEASE"
+        }
+        Backend::Docker => {
+            "backend = \"docker\"\nbuild = { context = \".\", dockerfile = \"Dockerfile\" }\ncontainer_port = 8080"
+        }
+    };
+    let text = format!(
+        r#"[app]
+name = "{name}"
+
+[inputs]
+code = "."
+requirements = "REQUIREMENTS.md"
+tests = "./smoke-test.sh"     # run against green with DEPLOYFLOW_TARGET_URL set
+
+[runtime]
+{runtime}
+env = {{}}
+secrets = []                  # names; values from .deployflow/secrets or the environment
+retain = 3
+
+[health]
+path = "/health"
+interval_ms = 200
+deadline_s = 30
+
+[router]
+listen = "127.0.0.1:8080"
+drain_timeout_s = 30
+
+[fix]
+driver_attempts = 3
+senior_attempts = 2
+trio_attempts = 1
+
+[review]
+trio = ["tests", "requirements", "hygiene"]
+senior = "synthesis"
+juniors = ["tests", "hygiene"]
+quorum = "all"
+max_rounds = 6
+manual_gate = false
+"#
+    );
+    // What init writes must load: the schema is the contract.
+    deployflow::config::Config::parse(&text, config)?;
+    std::fs::write(config, text)?;
+    println!("wrote {}", config.display());
+    Ok(Exit::Success)
+}

@@ -1,0 +1,41 @@
+//! `deployflow serve [--listen ADDR]`: the control plane, until SIGTERM or
+//! Ctrl-C.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use anyhow::Context as _;
+
+use super::Exit;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[arg(long, default_value = deployflow::server::DEFAULT_LISTEN)]
+    pub listen: SocketAddr,
+}
+
+pub fn run(data_dir: &Path, args: &Args) -> anyhow::Result<Exit> {
+    if !args.listen.ip().is_loopback() {
+        anyhow::bail!(
+            "the control plane listens on loopback only, not {}",
+            args.listen
+        );
+    }
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    super::block_on(async {
+        deployflow::server::serve(data_dir, args.listen, stop_signal()).await?;
+        Ok(Exit::Success)
+    })
+}
+
+async fn stop_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

@@ -1,0 +1,59 @@
+//! `deployflow status [APP]`: what serves each app, the candidate, and the
+//! releases kept for rollback.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use super::client::Client;
+use super::{Exit, Global};
+
+pub fn run(global: &Global, data_dir: &Path, app: Option<&str>) -> anyhow::Result<Exit> {
+    super::block_on(async {
+        let client = Client::connect(&global.server, data_dir).await?;
+        let query = app.map(|a| format!("?app={a}")).unwrap_or_default();
+        let apps = client.get(&format!("/api/status{query}")).await?;
+        if global.json {
+            println!("{}", serde_json::to_string(&apps)?);
+            return Ok(Exit::Success);
+        }
+        let list = apps.as_array().cloned().unwrap_or_default();
+        if list.is_empty() {
+            println!("no app deployed yet");
+        }
+        for app in list {
+            print_app(&app);
+        }
+        Ok(Exit::Success)
+    })
+}
+
+fn print_app(app: &Value) {
+    let name = app["app"].as_str().unwrap_or_default();
+    match app["live"].as_object() {
+        Some(live) => println!(
+            "{name}: live {} in {} at {} since {}",
+            live["release"].as_str().unwrap_or_default(),
+            live["slot"].as_str().unwrap_or_default(),
+            live["endpoint"].as_str().unwrap_or_default(),
+            live["since"].as_str().unwrap_or_default()
+        ),
+        None => println!("{name}: nothing live"),
+    }
+    if let Some(candidate) = app["candidate"].as_object() {
+        println!(
+            "  candidate: {} ({}, deployment {})",
+            candidate["release"].as_str().unwrap_or_default(),
+            candidate["phase"].as_str().unwrap_or_default(),
+            candidate["id"].as_str().unwrap_or_default()
+        );
+    }
+    for retained in app["retained"].as_array().into_iter().flatten() {
+        println!(
+            "  retained: {} ({} slot, stopped {})",
+            retained["release"].as_str().unwrap_or_default(),
+            retained["slot"].as_str().unwrap_or_default(),
+            retained["stopped_at"].as_str().unwrap_or_default()
+        );
+    }
+}

@@ -1,0 +1,141 @@
+//! One deployment's events as a timeline people read (`deployflow show`).
+
+use crate::events::{Envelope, Event};
+
+/// A line per event: time since the start, the kind and what it says.
+pub fn lines(events: &[Envelope]) -> Vec<String> {
+    let Some(start) = events.first().map(|e| e.recorded_at) else {
+        return Vec::new();
+    };
+    events
+        .iter()
+        .map(|e| {
+            let at = (e.recorded_at - start).num_milliseconds();
+            format!(
+                "{:>8} ms  {:<24} {}",
+                at,
+                e.event.kind().name(),
+                describe(&e.event)
+            )
+        })
+        .collect()
+}
+
+/// The event in a few words.
+pub fn describe(event: &Event) -> String {
+    match event {
+        Event::DeploymentRequested {
+            app, release, blue, ..
+        } => match blue {
+            Some(blue) => format!(
+                "{app} {release}, beside {} in {}",
+                blue.release,
+                blue.slot.name()
+            ),
+            None => format!("{app} {release}, first deploy"),
+        },
+        Event::InputsValidated { checked } => format!("{} inputs checked", checked.len()),
+        Event::InputsRejected { missing } => missing
+            .iter()
+            .map(|m| format!("{}: {}", m.item, m.reason))
+            .collect::<Vec<_>>()
+            .join("; "),
+        Event::GreenDeployIntended {
+            slot,
+            release,
+            attempt,
+        } => {
+            format!("{release} into {} (attempt {attempt})", slot.name())
+        }
+        Event::GreenStarted {
+            endpoint, instance, ..
+        } => format!("{instance} on {endpoint}"),
+        Event::GreenHealthy {
+            checks, elapsed_ms, ..
+        } => {
+            format!("healthy after {checks} checks, {elapsed_ms} ms")
+        }
+        Event::GreenUnhealthy { diagnosis, .. } => {
+            diagnosis.lines().next().unwrap_or_default().to_string()
+        }
+        Event::FixAttempted {
+            tier,
+            attempt,
+            action,
+            outcome,
+            ..
+        } => {
+            format!("{tier:?} tier, attempt {attempt}: {action} ({outcome:?})")
+        }
+        Event::Escalated { from, to, reason } => format!("{from:?} -> {to:?}: {reason}"),
+        Event::TestRunIntended {
+            command,
+            target_url,
+        } => format!("{command} against {target_url}"),
+        Event::TestRunCompleted {
+            passed,
+            failed,
+            skipped,
+            duration_ms,
+            ..
+        } => {
+            format!("{passed} passed, {failed} failed, {skipped} skipped in {duration_ms} ms")
+        }
+        Event::ReviewRequested { round, members } => {
+            format!("round {round}: {}", members.join(", "))
+        }
+        Event::VerdictRecorded {
+            role,
+            member,
+            verdict,
+            findings,
+            ..
+        } => {
+            format!(
+                "{role:?} {member}: {verdict:?} ({} findings)",
+                findings.len()
+            )
+        }
+        Event::SynthesisRecorded {
+            member, verdict, ..
+        } => format!("{member}: {verdict:?}"),
+        Event::DecisionMade { decision, rule, .. } => format!("{decision:?}: {rule}"),
+        Event::ManuallyApproved { by, .. } => format!("by {by}"),
+        Event::ManuallyRejected { by, reason } => format!("by {by}: {reason}"),
+        Event::TrafficSwitched { from, to, endpoint } => format!(
+            "{} -> {} ({endpoint})",
+            from.map_or("none", |s| s.name()),
+            to.name()
+        ),
+        Event::Drained {
+            slot,
+            remaining,
+            waited_ms,
+            timed_out,
+        } => format!(
+            "{}: {remaining} left after {waited_ms} ms{}",
+            slot.name(),
+            if *timed_out { " (timed out)" } else { "" }
+        ),
+        Event::BlueStopped {
+            slot,
+            release,
+            retained,
+        } => format!(
+            "{release} in {}{}",
+            slot.name(),
+            if *retained { ", retained" } else { "" }
+        ),
+        Event::ReportWritten { path, .. } => path.clone(),
+        Event::IssuesClosed { issues } => format!("{issues:?}"),
+        Event::Completed { outcome } => format!("{outcome:?}"),
+        Event::RollbackStarted { reason, .. } => reason.clone(),
+        Event::RollbackCompleted { live_release, .. } => {
+            format!("live: {}", live_release.as_deref().unwrap_or("nothing"))
+        }
+        Event::RollbackFailed { reason } => reason.clone(),
+        Event::ReturnedToDevelopment { reason, .. } => reason.clone(),
+        Event::Aborted { by, reason } => format!("by {by}: {reason}"),
+        Event::Failed { reason } => reason.clone(),
+    }
+}

@@ -1,0 +1,368 @@
+//! The control plane's JSON API. Writes go to the Supervisor actor; reads
+//! fold the log. Errors carry `error` and the exit `code` the CLI uses.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use ractor::ActorRef;
+use ractor::rpc::CallResult;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::queries;
+use crate::actors::{DeployRequest, Refused, SupervisorMsg};
+use crate::events::{EventStore, StoreError, StreamId};
+use crate::flow::Input;
+
+#[derive(Clone)]
+pub struct Shared {
+    pub supervisor: ActorRef<SupervisorMsg>,
+    pub store: EventStore,
+    pub data_dir: PathBuf,
+}
+
+type S = State<Shared>;
+
+pub fn router(shared: Shared) -> Router {
+    Router::new()
+        .route("/api/health", get(health))
+        .route("/api/deployments", post(deploy).get(history))
+        .route("/api/deployments/{id}", get(show))
+        .route("/api/deployments/{id}/audit", get(audit))
+        .route("/api/deployments/{id}/report", get(report))
+        .route("/api/deployments/{id}/replay", get(replay))
+        .route("/api/deployments/{id}/approve", post(approve))
+        .route("/api/deployments/{id}/reject", post(reject))
+        .route("/api/deployments/{id}/abort", post(abort))
+        .route("/api/apps/{app}/rollback", post(rollback))
+        .route("/api/status", get(status))
+        .route("/api/metrics", get(metrics))
+        .route("/api/resume", post(resume))
+        .route("/api/rebuild", post(rebuild))
+        .with_state(shared)
+}
+
+/// An error as the CLI reads it: a message and the exit code it means.
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+    code: i32,
+    extra: Value,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: i32, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            code,
+            extra: Value::Null,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = json!({ "error": self.message, "code": self.code });
+        if let Value::Object(extra) = self.extra {
+            for (k, v) in extra {
+                body[k] = v;
+            }
+        }
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        let code = if e.is_corruption() { 5 } else { 1 };
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, code, e.to_string())
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(e: JsonRejection) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, 2, e.body_text())
+    }
+}
+
+impl From<Refused> for ApiError {
+    fn from(refused: Refused) -> Self {
+        match &refused {
+            Refused::Invalid(m) => ApiError::new(StatusCode::BAD_REQUEST, 2, m.clone()),
+            Refused::Locked { holder, .. } => ApiError {
+                status: StatusCode::CONFLICT,
+                message: refused.to_string(),
+                code: 6,
+                extra: json!({ "holder": holder }),
+            },
+            Refused::NotFound(m) => ApiError::new(StatusCode::NOT_FOUND, 1, m.clone()),
+            Refused::Failed(m) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, 1, m.clone()),
+        }
+    }
+}
+
+fn parse_id(id: &str) -> Result<StreamId, ApiError> {
+    id.parse().map(StreamId).map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            2,
+            format!("`{id}` is not a deployment id"),
+        )
+    })
+}
+
+fn not_found(id: StreamId) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, 1, format!("no deployment {id}"))
+}
+
+/// Asks the Supervisor and waits for its answer.
+async fn ask<T: Send + 'static>(
+    shared: &Shared,
+    message: impl FnOnce(ractor::RpcReplyPort<T>) -> SupervisorMsg,
+) -> Result<T, ApiError> {
+    match shared
+        .supervisor
+        .call(message, Some(Duration::from_secs(60)))
+        .await
+    {
+        Ok(CallResult::Success(answer)) => Ok(answer),
+        Ok(_) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            1,
+            "the control plane did not answer in time",
+        )),
+        Err(e) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            1,
+            format!("the control plane is not running: {e}"),
+        )),
+    }
+}
+
+async fn health(State(shared): S) -> Json<Value> {
+    Json(json!({
+        "status": "ok",
+        "data_dir": shared.data_dir,
+        "version": env!("CARGO_PKG_VERSION"),
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeployBody {
+    config: String,
+    base_dir: String,
+    release: String,
+    #[serde(default)]
+    requested_by: Option<String>,
+    #[serde(default)]
+    commit: Option<String>,
+}
+
+async fn deploy(
+    State(shared): S,
+    body: Result<Json<DeployBody>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let Json(body) = body?;
+    let request = DeployRequest {
+        config_text: body.config,
+        base_dir: body.base_dir,
+        release: body.release,
+        requested_by: body.requested_by.unwrap_or_else(|| "unknown".into()),
+        commit: body.commit,
+    };
+    let id = ask(&shared, |reply| SupervisorMsg::Deploy(request, reply)).await??;
+    Ok((StatusCode::CREATED, Json(json!({ "id": id }))))
+}
+
+#[derive(Deserialize)]
+struct HistoryQuery {
+    app: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn history(State(shared): S, Query(q): Query<HistoryQuery>) -> Result<Json<Value>, ApiError> {
+    let rows = queries::history(&shared.store, q.app.as_deref(), q.limit.unwrap_or(20))?;
+    Ok(Json(json!(rows)))
+}
+
+#[derive(Deserialize)]
+struct ShowQuery {
+    after: Option<u64>,
+}
+
+async fn show(
+    State(shared): S,
+    Path(id): Path<String>,
+    Query(q): Query<ShowQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_id(&id)?;
+    queries::show(&shared.store, id, q.after.unwrap_or(0))?
+        .map(Json)
+        .ok_or_else(|| not_found(id))
+}
+
+async fn audit(State(shared): S, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let id = parse_id(&id)?;
+    let entries = queries::audit(&shared.store, id)?.ok_or_else(|| not_found(id))?;
+    Ok(Json(json!(entries)))
+}
+
+async fn report(State(shared): S, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let id = parse_id(&id)?;
+    let events = shared.store.read_stream(id, 0)?;
+    if events.is_empty() {
+        return Err(not_found(id));
+    }
+    let text = crate::projections::report::render(&id.to_string(), &events);
+    Ok(Json(json!({ "id": id, "report": text })))
+}
+
+#[derive(Deserialize)]
+struct ReplayQuery {
+    at: Option<u64>,
+}
+
+async fn replay(
+    State(shared): S,
+    Path(id): Path<String>,
+    Query(q): Query<ReplayQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_id(&id)?;
+    queries::replay(&shared.store, id, q.at)?
+        .map(Json)
+        .ok_or_else(|| not_found(id))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CommandBody {
+    by: Option<String>,
+    #[serde(default)]
+    reason: String,
+    #[serde(default)]
+    to: Option<String>,
+}
+
+async fn command(shared: &Shared, id: &str, input: Input) -> Result<Json<Value>, ApiError> {
+    let id = parse_id(id)?;
+    ask(shared, |reply| SupervisorMsg::Command { id, input, reply })
+        .await?
+        .map_err(|e| ApiError::new(StatusCode::CONFLICT, 1, e))?;
+    Ok(Json(json!({ "id": id })))
+}
+
+fn by(body: &CommandBody) -> String {
+    body.by.clone().unwrap_or_else(|| "unknown".into())
+}
+
+async fn approve(
+    State(shared): S,
+    Path(id): Path<String>,
+    body: Result<Json<CommandBody>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Json(body) = body?;
+    command(
+        &shared,
+        &id,
+        Input::Approve {
+            by: by(&body),
+            reason: body.reason,
+        },
+    )
+    .await
+}
+
+async fn reject(
+    State(shared): S,
+    Path(id): Path<String>,
+    body: Result<Json<CommandBody>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Json(body) = body?;
+    command(
+        &shared,
+        &id,
+        Input::Reject {
+            by: by(&body),
+            reason: body.reason,
+        },
+    )
+    .await
+}
+
+async fn abort(
+    State(shared): S,
+    Path(id): Path<String>,
+    body: Result<Json<CommandBody>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Json(body) = body?;
+    command(
+        &shared,
+        &id,
+        Input::Abort {
+            by: by(&body),
+            reason: body.reason,
+        },
+    )
+    .await
+}
+
+async fn rollback(
+    State(shared): S,
+    Path(app): Path<String>,
+    body: Result<Json<CommandBody>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Json(body) = body?;
+    let input = Input::Rollback {
+        by: by(&body),
+        reason: body.reason.clone(),
+        to_release: body.to.clone(),
+    };
+    let to = body.to;
+    let id = ask(&shared, |reply| SupervisorMsg::Rollback {
+        app,
+        input,
+        to,
+        reply,
+    })
+    .await??;
+    Ok(Json(json!({ "id": id })))
+}
+
+#[derive(Deserialize)]
+struct AppQuery {
+    app: Option<String>,
+    since: Option<DateTime<Utc>>,
+}
+
+async fn status(State(shared): S, Query(q): Query<AppQuery>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!(queries::status(
+        &shared.store,
+        q.app.as_deref()
+    )?)))
+}
+
+async fn metrics(State(shared): S, Query(q): Query<AppQuery>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!(queries::metrics(
+        &shared.store,
+        q.app.as_deref(),
+        q.since
+    )?)))
+}
+
+async fn resume(State(shared): S) -> Result<Json<Value>, ApiError> {
+    let resumed = ask(&shared, SupervisorMsg::Resume).await?;
+    Ok(Json(json!({ "resumed": resumed })))
+}
+
+async fn rebuild(State(shared): S) -> Result<Json<Value>, ApiError> {
+    Ok(Json(queries::rebuild(&shared.store)?))
+}

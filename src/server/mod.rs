@@ -1,0 +1,46 @@
+//! `deployflow serve`: the control plane. It opens the event log, starts
+//! the actor system (which resumes every deployment in flight) and serves
+//! the JSON API the command line uses, on loopback.
+
+mod api;
+mod queries;
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use anyhow::Context as _;
+
+use crate::actors::{self, Services};
+use crate::events::EventStore;
+
+/// The API's default address (DESIGN.md).
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
+
+/// Runs the control plane until `shutdown` resolves (or forever).
+pub async fn serve(
+    data_dir: &Path,
+    listen: SocketAddr,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let store = EventStore::open(data_dir)
+        .with_context(|| format!("opening the event log in {}", data_dir.display()))?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    let services = Services::new(store.clone(), data_dir);
+    let (supervisor, handle) = actors::start(services)
+        .await
+        .context("starting the actor system")?;
+    let app = api::router(api::Shared {
+        supervisor: supervisor.clone(),
+        store,
+        data_dir: data_dir.to_owned(),
+    });
+    tracing::info!("control plane on {listen}, data in {}", data_dir.display());
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    supervisor.stop(None);
+    let _ = handle.await;
+    served.context("serving the API")
+}
