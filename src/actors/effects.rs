@@ -540,9 +540,11 @@ pub fn context_of_release(ctx: &Context, release: &str) -> Option<Context> {
         if let Event::DeploymentRequested {
             app, release: r, ..
         } = &envelope.event
-            && app == &ctx.app && r == release {
-                found = Some((envelope.stream, envelope.event.clone()));
-            }
+            && app == &ctx.app
+            && r == release
+        {
+            found = Some((envelope.stream, envelope.event.clone()));
+        }
     }
     let (stream, request) = found?;
     Context::from_request(stream, &request, &ctx.services).ok()

@@ -315,11 +315,12 @@ async fn rollback(
         )));
     };
     if let Some(release) = &to
-        && state.index.deployment_of(app, release).is_none() {
-            return Err(Refused::NotFound(format!(
-                "{app} has no release {release} to return to"
-            )));
-        }
+        && state.index.deployment_of(app, release).is_none()
+    {
+        return Err(Refused::NotFound(format!(
+            "{app} has no release {release} to return to"
+        )));
+    }
     let input = match input {
         Input::Rollback { by, reason, .. } => Input::Rollback {
             by,

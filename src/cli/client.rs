@@ -38,7 +38,9 @@ impl Client {
                 .build()
                 .context("building the HTTP client")?,
         };
-        if !client.is_up().await {
+        // A busy control plane may be slow to answer: ask twice before
+        // concluding there is none (a second one would fail to bind anyway).
+        if !client.is_up().await && !client.is_up().await {
             client.start_server(data_dir).await?;
         }
         Ok(client)
@@ -61,14 +63,16 @@ impl Client {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Err(anyhow!("the control plane at {server} did not answer within 10 s"))
+        Err(anyhow!(
+            "the control plane at {server} did not answer within 10 s"
+        ))
     }
 
     async fn is_up(&self) -> bool {
         let probe = self
             .http
             .get(format!("{}/api/health", self.base))
-            .timeout(Duration::from_millis(500));
+            .timeout(Duration::from_secs(2));
         matches!(probe.send().await, Ok(r) if r.status().is_success())
     }
 

@@ -127,9 +127,10 @@ impl Load {
                         let body = response.text().await.unwrap_or_default();
                         let release = body.trim().rsplit(' ').next().unwrap_or("").to_string();
                         if let Ok(mut seen) = r.lock()
-                            && seen.last() != Some(&release) {
-                                seen.push(release);
-                            }
+                            && seen.last() != Some(&release)
+                        {
+                            seen.push(release);
+                        }
                     }
                     _ => {
                         f.fetch_add(1, Ordering::Relaxed);

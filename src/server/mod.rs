@@ -13,6 +13,9 @@ use anyhow::Context as _;
 use crate::actors::{self, Services};
 use crate::events::EventStore;
 
+/// Names the running control plane (in the data dir), for scripts that stop it.
+pub const PID_FILE: &str = "serve.pid";
+
 /// The API's default address (DESIGN.md).
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
 
@@ -27,6 +30,10 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;
+    // Written once the log and the address are ours: it names this process.
+    let pid_file = data_dir.join(PID_FILE);
+    std::fs::write(&pid_file, format!("{}\n", std::process::id()))
+        .with_context(|| format!("writing {}", pid_file.display()))?;
     let services = Services::new(store.clone(), data_dir);
     let (supervisor, handle) = actors::start(services)
         .await
@@ -42,5 +49,6 @@ pub async fn serve(
         .await;
     supervisor.stop(None);
     let _ = handle.await;
+    let _ = std::fs::remove_file(&pid_file);
     served.context("serving the API")
 }

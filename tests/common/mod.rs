@@ -54,3 +54,4 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+pub mod scenario;

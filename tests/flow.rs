@@ -1,0 +1,389 @@
+//! The deployment flow end to end through the binary, one test per branch
+//! (process backend, built-in members, built-in router). In each, requests
+//! to the router show which release serves, and none fails during a switch.
+
+mod common;
+
+use common::scenario::{Knobs, Load, Scenario, text};
+use serde_json::Value;
+
+fn code(out: &std::process::Output) -> Option<i32> {
+    out.status.code()
+}
+
+/// A scenario with v1 deployed and serving.
+fn with_v1() -> Scenario {
+    let mut s = Scenario::new();
+    s.start_server();
+    s.release("v1", &Knobs::default());
+    let out = s.deploy("v1");
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    assert_eq!(s.serving().as_deref(), Some("hello from v1"));
+    s
+}
+
+fn kinds(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+fn fix_tiers(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| e["kind"] == "fix_attempted")
+        .map(|e| {
+            e["event"]["fix_attempted"]["tier"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect()
+}
+
+fn knobs(env: &str) -> Knobs {
+    Knobs {
+        env: env.to_string(),
+        ..Knobs::default()
+    }
+}
+
+#[test]
+fn a_healthy_release_is_promoted_and_no_request_fails_during_the_switch() {
+    let s = with_v1();
+    s.release("v2", &Knobs::default());
+    let load = Load::start(s.listen);
+    let out = s.deploy("v2");
+    let load = load.finish();
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    assert!(
+        load.failures.is_empty(),
+        "failed requests: {:?}",
+        load.failures
+    );
+    assert_eq!(load.releases, ["v1", "v2"], "{} answered", load.answered);
+    assert_eq!(s.serving().as_deref(), Some("hello from v2"));
+
+    let id = s.last_id();
+    let events = kinds(&s.events(&id));
+    let at = |kind: &str| events.iter().position(|k| k == kind).expect(kind);
+    assert!(at("traffic_switched") < at("drained") && at("drained") < at("blue_stopped"));
+    let status = s.json(&["status"]);
+    assert_eq!(status[0]["live"]["release"], "v2");
+    assert_eq!(status[0]["retained"][0]["release"], "v1");
+    let history = s.json(&["history"]);
+    assert_eq!(history[0]["status"], "promoted");
+    assert_eq!(history[1]["status"], "promoted");
+    // The report is in the code directory.
+    let report = s.dir.path().join("code-v2/docs/deployments");
+    assert!(std::fs::read_dir(report).map(|d| d.count()).unwrap_or(0) == 1);
+}
+
+#[test]
+fn health_failing_twice_is_fixed_at_the_driver_tier() {
+    let s = with_v1();
+    let counter = s.dir.path().join("starts");
+    s.release(
+        "v2",
+        &knobs(&format!(
+            ", HELLO_UNHEALTHY_STARTS = \"2\", HELLO_COUNTER_FILE = \"{}\"",
+            counter.display()
+        )),
+    );
+    let load = Load::start(s.listen);
+    let out = s.deploy("v2");
+    let load = load.finish();
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    assert!(load.failures.is_empty(), "{:?}", load.failures);
+    let events = s.events(&s.last_id());
+    assert_eq!(fix_tiers(&events), ["driver", "driver"]);
+    assert_eq!(s.serving().as_deref(), Some("hello from v2"));
+}
+
+#[test]
+fn a_release_that_never_starts_climbs_every_tier_and_rolls_back() {
+    let s = with_v1();
+    s.release("v2", &knobs(", HELLO_CRASH_AT_START = \"1\""));
+    let load = Load::start(s.listen);
+    let out = s.deploy("v2");
+    let load = load.finish();
+    assert_eq!(code(&out), Some(3), "{}", text(&out));
+    // Blue served throughout.
+    assert!(load.failures.is_empty(), "{:?}", load.failures);
+    assert_eq!(load.releases, ["v1"]);
+    let events = s.events(&s.last_id());
+    assert_eq!(
+        fix_tiers(&events),
+        ["driver", "driver", "driver", "senior", "trio"]
+    );
+    let diagnosis = events
+        .iter()
+        .find(|e| e["kind"] == "green_unhealthy")
+        .map(|e| e["event"]["green_unhealthy"]["diagnosis"].to_string())
+        .unwrap_or_default();
+    assert!(diagnosis.contains("crash requested"), "{diagnosis}");
+    assert!(!kinds(&events).contains(&"traffic_switched".to_string()));
+    assert_eq!(s.serving().as_deref(), Some("hello from v1"));
+}
+
+#[test]
+fn failing_tests_go_round_the_fix_loop_then_roll_back() {
+    let s = with_v1();
+    s.release("v2", &knobs(", HELLO_FAIL_TEST = \"greet\""));
+    let out = s.deploy("v2");
+    assert_eq!(code(&out), Some(3), "{}", text(&out));
+    let events = s.events(&s.last_id());
+    let failing_runs = events
+        .iter()
+        .filter(|e| e["kind"] == "test_run_completed")
+        .filter(|e| e["event"]["test_run_completed"]["failed"] == 1)
+        .count();
+    assert_eq!(failing_runs, 4, "one run, then one per Driver-tier fix");
+    assert_eq!(s.serving().as_deref(), Some("hello from v1"));
+}
+
+#[test]
+fn a_requirement_without_a_test_asks_for_fixes() {
+    let s = with_v1();
+    let code_dir = s.release("v2", &Knobs::default());
+    let requirements = code_dir.join("REQUIREMENTS.md");
+    let mut text_ = std::fs::read_to_string(&requirements).expect("requirements");
+    text_.push_str("\n- **REQ-9** The app reports its uptime at `/uptime`.\n");
+    std::fs::write(&requirements, text_).expect("write requirements");
+    let out = s.deploy("v2");
+    assert_eq!(code(&out), Some(3), "{}", text(&out));
+    let audit = s.json(&["audit", &s.last_id()]);
+    let entries = audit.as_array().expect("audit entries");
+    let requirements_verdict = entries
+        .iter()
+        .find(|e| e["member"] == "requirements" && e["role"] == "trio")
+        .expect("the requirements member's verdict");
+    assert_eq!(requirements_verdict["verdict"], "fixes_needed");
+    assert!(
+        requirements_verdict["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .any(|f| f["requirement"] == "REQ-9")
+    );
+    assert!(entries.iter().any(|e| e["decision"] == "fixes_needed"));
+    assert_eq!(s.serving().as_deref(), Some("hello from v1"));
+}
+
+#[test]
+fn a_hard_coded_private_key_returns_the_release_to_development() {
+    let s = with_v1();
+    let code_dir = s.release("v2", &Knobs::default());
+    // Assembled here so this file holds no key for a scanner to find.
+    let key = format!(
+        "-----BEGIN {kind} PRIVATE KEY-----\nMIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun\n-----END {kind} PRIVATE KEY-----\n",
+        kind = "RSA"
+    );
+    std::fs::write(code_dir.join("deploy-key.pem"), key).expect("write key");
+    let out = s.deploy("v2");
+    assert_eq!(code(&out), Some(4), "{}", text(&out));
+    let audit = s.json(&["audit", &s.last_id()]);
+    let hygiene = audit
+        .as_array()
+        .expect("entries")
+        .iter()
+        .find(|e| e["member"] == "hygiene" && e["role"] == "trio")
+        .cloned()
+        .expect("hygiene's verdict");
+    assert_eq!(hygiene["verdict"], "major_flaw");
+    assert!(
+        !hygiene.to_string().contains("MIIEowIBAAKCAQEA"),
+        "the key leaked: {hygiene}"
+    );
+    assert_eq!(s.json(&["history"])[0]["status"], "returned");
+    assert_eq!(s.serving().as_deref(), Some("hello from v1"));
+}
+
+#[test]
+fn the_manual_gate_approved_promotes() {
+    let s = with_v1();
+    s.release(
+        "v2",
+        &Knobs {
+            manual_gate: true,
+            ..Knobs::default()
+        },
+    );
+    let deploy = s.deploy_in_background("v2");
+    let id = s.wait_in_progress("manual_gate");
+    assert_eq!(s.serving().as_deref(), Some("hello from v1"));
+    let out = s.cli(&["approve", &id, "--reason", "checked by hand"]);
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    let out = deploy.wait_with_output().expect("deploy ends");
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    assert_eq!(s.serving().as_deref(), Some("hello from v2"));
+    let audit = s.json(&["audit", &id]);
+    assert!(
+        audit
+            .as_array()
+            .expect("entries")
+            .iter()
+            .any(|e| e["role"] == "manual" && e["verdict"] == "approve")
+    );
+}
+
+#[test]
+fn the_manual_gate_rejected_rolls_back() {
+    let s = with_v1();
+    s.release(
+        "v2",
+        &Knobs {
+            manual_gate: true,
+            ..Knobs::default()
+        },
+    );
+    let deploy = s.deploy_in_background("v2");
+    let id = s.wait_in_progress("manual_gate");
+    let out = s.cli(&["reject", &id, "--reason", "not this week"]);
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    let out = deploy.wait_with_output().expect("deploy ends");
+    assert_eq!(code(&out), Some(3), "{}", text(&out));
+    assert_eq!(s.serving().as_deref(), Some("hello from v1"));
+}
+
+#[test]
+fn rollback_after_promotion_returns_to_the_retained_release() {
+    let s = with_v1();
+    s.release("v2", &Knobs::default());
+    let out = s.deploy("v2");
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    let load = Load::start(s.listen);
+    let out = s.cli(&[
+        "rollback",
+        "hello",
+        "--reason",
+        "error rate after the switch",
+    ]);
+    let load = load.finish();
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    assert!(load.failures.is_empty(), "{:?}", load.failures);
+    assert_eq!(load.releases, ["v2", "v1"]);
+    assert_eq!(s.serving().as_deref(), Some("hello from v1"));
+    assert_eq!(s.json(&["status"])[0]["live"]["release"], "v1");
+    assert_eq!(s.json(&["history"])[0]["status"], "rolled_back");
+}
+
+#[test]
+fn a_second_deploy_of_the_same_app_is_refused_with_exit_6() {
+    let mut s = Scenario::new();
+    s.start_server();
+    s.release(
+        "v1",
+        &Knobs {
+            manual_gate: true,
+            ..Knobs::default()
+        },
+    );
+    let first = s.deploy_in_background("v1");
+    let id = s.wait_in_progress("manual_gate");
+    let out = s.deploy("v1-again");
+    assert_eq!(code(&out), Some(6), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&id),
+        "{}",
+        text(&out)
+    );
+    let out = s.cli(&["abort", &id, "--reason", "test over"]);
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    let out = first.wait_with_output().expect("first deploy ends");
+    assert_eq!(code(&out), Some(1), "{}", text(&out));
+    assert_eq!(s.json(&["history"])[0]["status"], "aborted");
+}
+
+#[test]
+fn missing_inputs_are_rejected_with_exit_2_and_nothing_starts() {
+    let mut s = Scenario::new();
+    s.start_server();
+    let code_dir = s.release("v1", &Knobs::default());
+    std::fs::remove_file(code_dir.join("REQUIREMENTS.md")).expect("remove");
+    let out = s.deploy("v1");
+    assert_eq!(code(&out), Some(2), "{}", text(&out));
+    let all = text(&out);
+    assert!(all.contains("requirements"), "{all}");
+    assert!(
+        !s.data.join("instances").exists(),
+        "an instance was started"
+    );
+    assert_eq!(s.json(&["history"])[0]["status"], "rejected");
+}
+
+#[test]
+fn a_missing_secret_is_named_and_a_present_one_never_reaches_the_log() {
+    let mut s = Scenario::new();
+    s.start_server();
+    let runtime = "secrets = [\"HELLO_TOKEN\"]".to_string();
+    s.release(
+        "v1",
+        &Knobs {
+            env: ", HELLO_REQUIRE_SECRET = \"HELLO_TOKEN\"".into(),
+            runtime: runtime.clone(),
+            ..Knobs::default()
+        },
+    );
+    let out = s.deploy("v1");
+    assert_eq!(code(&out), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("HELLO_TOKEN"), "{}", text(&out));
+
+    let secrets = s.dir.path().join(".deployflow/secrets");
+    std::fs::create_dir_all(secrets.parent().expect("dir")).expect("mkdir");
+    std::fs::write(&secrets, "HELLO_TOKEN=tok-5ecret-value-42\n").expect("write secrets");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let out = s.deploy("v1");
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    for row in s.json(&["history"]).as_array().expect("rows") {
+        let id = row["id"].as_str().expect("id");
+        let shown = s.json(&["show", id]).to_string();
+        assert!(
+            !shown.contains("tok-5ecret-value-42"),
+            "the secret is in the log"
+        );
+    }
+    assert!(!s.serve_log().contains("tok-5ecret-value-42"));
+}
+
+#[test]
+fn a_malformed_config_is_rejected_with_its_key_line_and_column() {
+    let s = Scenario::new();
+    s.release("v1", &Knobs::default());
+    let config = std::fs::read_to_string(&s.config).expect("config");
+    let bad = config.replace("max_rounds = 2", "max_rounds = 2\nquorum = \"3/4\"");
+    std::fs::write(&s.config, &bad).expect("write");
+    let line = bad
+        .lines()
+        .position(|l| l.starts_with("quorum"))
+        .expect("line")
+        + 1;
+    let out = s.deploy("v1");
+    assert_eq!(code(&out), Some(2), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("review.quorum"), "{stderr}");
+    assert!(stderr.contains(&format!(":{line}:10:")), "{stderr}");
+    assert!(!s.data.exists(), "a rejected config must change nothing");
+}
+
+#[test]
+fn unrunnable_tests_and_a_missing_code_directory_each_get_their_own_message() {
+    let mut s = Scenario::new();
+    s.start_server();
+    s.release("v1", &Knobs::default());
+    let config = std::fs::read_to_string(&s.config).expect("config");
+    let broken = config
+        .replace("code = \"code-v1\"", "code = \"no-such-dir\"")
+        .replace(
+            &format!("tests = \"'{}' smoke\"", common::scenario::HELLO),
+            "tests = \"./no-such-test.sh\"",
+        );
+    std::fs::write(&s.config, broken).expect("write");
+    let out = s.deploy("v1");
+    assert_eq!(code(&out), Some(2), "{}", text(&out));
+    let all = text(&out);
+    assert!(all.contains("code directory"), "{all}");
+    assert!(all.contains("no-such-test.sh"), "{all}");
+}
