@@ -54,8 +54,7 @@ impl ProcessBackend {
     fn alive(&self, app: &str, slot: Slot, record: &Record) -> bool {
         // The reaper writes `exit` when its child ends; a re-adopted instance
         // (not our child) is reaped by init, and then signal 0 fails.
-        !self.slot_dir(app, slot).join("exit").exists()
-            && nix::sys::signal::kill(Pid::from_raw(record.pid as i32), None).is_ok()
+        !self.slot_dir(app, slot).join("exit").exists() && running(record.pid)
     }
 
     async fn stop_record(
@@ -82,6 +81,17 @@ impl ProcessBackend {
             reason: format!("SIGKILL to process group {}: {e}", record.pid),
         })
     }
+}
+
+/// Signal 0 reaches a zombie too, and where PID 1 does not reap orphans a
+/// dead re-adopted instance stays one: its state in /proc says it is gone.
+fn running(pid: u32) -> bool {
+    if nix::sys::signal::kill(Pid::from_raw(pid as i32), None).is_err() {
+        return false;
+    }
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next());
+    state != Some("Z")
 }
 
 fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> BackendError {
@@ -273,6 +283,20 @@ mod tests {
         }
     }
 
+    /// Whether a process of group `pgid` still runs. Zombies do not count:
+    /// where PID 1 does not reap orphans, they stay in the group, signalable.
+    fn group_has_live_process(pgid: i32) -> bool {
+        std::fs::read_dir("/proc").unwrap().flatten().any(|entry| {
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            // pid (comm) state ppid pgrp ...: fields after the last ')'.
+            let fields: Vec<&str> = stat
+                .rsplit_once(')')
+                .map(|(_, rest)| rest.split_whitespace().collect())
+                .unwrap_or_default();
+            fields.len() > 2 && fields[0] != "Z" && fields[2] == pgid.to_string()
+        })
+    }
+
     #[tokio::test]
     async fn start_is_idempotent_and_stop_ends_the_whole_group() {
         let data = tempfile::tempdir().unwrap();
@@ -283,17 +307,21 @@ mod tests {
         let again = backend.start(&spec(data.path(), command, 1)).await.unwrap();
         assert_eq!(first, again, "the same attempt is found, not started twice");
         assert!(backend.running("app", Slot::Green).await.is_some());
+        let log = data.path().join("instances/app/green/stdout.log");
+        let port = first.endpoint.rsplit(':').next().unwrap().to_string();
+        let expected = format!("hi {port} green");
+        for _ in 0..200 {
+            if std::fs::read_to_string(&log).unwrap_or_default().contains(&expected) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         let pid: i32 = first.id.trim_start_matches("pid:").parse().unwrap();
         backend.stop("app", Slot::Green).await.unwrap();
         assert!(backend.running("app", Slot::Green).await.is_none());
-        assert!(
-            killpg(Pid::from_raw(pid), None).is_err(),
-            "the group is gone"
-        );
-        let out =
-            std::fs::read_to_string(data.path().join("instances/app/green/stdout.log")).unwrap();
-        let port = first.endpoint.rsplit(':').next().unwrap();
-        assert!(out.contains(&format!("hi {port} green")), "{out}");
+        assert!(!group_has_live_process(pid), "the group is gone");
+        let out = std::fs::read_to_string(&log).unwrap();
+        assert!(out.contains(&expected), "{out}");
     }
 
     #[tokio::test]
