@@ -90,7 +90,9 @@ fn running(pid: u32) -> bool {
         return false;
     }
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next());
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next());
     state != Some("Z")
 }
 
@@ -244,9 +246,24 @@ impl Backend for ProcessBackend {
 
     async fn diagnose(&self, app: &str, slot: Slot) -> String {
         let dir = self.slot_dir(app, slot);
+        let ended = self.record(app, slot).is_some_and(|r| !running(r.pid));
+        // The reaper writes the status just after the process ends.
+        for _ in 0..if ended { 50 } else { 0 } {
+            if dir.join("exit").exists() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         let status = std::fs::read_to_string(dir.join("exit"))
             .map(|s| format!("the process {s}"))
-            .unwrap_or_else(|_| "the process is running".into());
+            .unwrap_or_else(|_| {
+                if ended {
+                    "the process ended"
+                } else {
+                    "the process is running"
+                }
+                .into()
+            });
         let stderr = tail(&dir.join("stderr.log"), 20);
         let stdout = tail(&dir.join("stdout.log"), 10);
         format!(
@@ -311,7 +328,10 @@ mod tests {
         let port = first.endpoint.rsplit(':').next().unwrap().to_string();
         let expected = format!("hi {port} green");
         for _ in 0..200 {
-            if std::fs::read_to_string(&log).unwrap_or_default().contains(&expected) {
+            if std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .contains(&expected)
+            {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
