@@ -19,12 +19,16 @@ use crate::flow::{Deployment, Effect, Input, Step, decide, next_step};
 
 /// The actors a Driver hands effects to.
 #[derive(Clone)]
-pub struct Workers {
+pub struct WorkerRefs {
     pub environment: ActorRef<WorkerMsg>,
     pub trio: ActorRef<WorkerMsg>,
     pub senior: ActorRef<WorkerMsg>,
     pub junior: ActorRef<WorkerMsg>,
 }
+
+/// Shared with the Supervisor, which swaps in a new worker when one fails,
+/// so every Driver sends to the live one.
+pub type Workers = std::sync::Arc<arc_swap::ArcSwap<WorkerRefs>>;
 
 pub struct Driver;
 
@@ -188,22 +192,23 @@ fn advance(myself: &ActorRef<DriverMsg>, state: &mut DriverState) {
         restore,
         reply_to: myself.clone(),
     };
+    let workers = state.workers.load();
     let worker = match &job.effect {
         Effect::StartInstance { .. }
         | Effect::WaitHealthy { .. }
         | Effect::StopInstance { .. }
         | Effect::SwitchTraffic { .. }
-        | Effect::Drain { .. } => Some(&state.workers.environment),
+        | Effect::Drain { .. } => Some(&workers.environment),
         Effect::ApplyFix { tier, .. } => Some(match tier {
-            crate::events::Tier::Driver => &state.workers.environment,
-            crate::events::Tier::Senior => &state.workers.senior,
-            crate::events::Tier::Trio => &state.workers.trio,
+            crate::events::Tier::Driver => &workers.environment,
+            crate::events::Tier::Senior => &workers.senior,
+            crate::events::Tier::Trio => &workers.trio,
         }),
         Effect::Review { role, .. } => Some(match role {
-            crate::events::Role::Junior => &state.workers.junior,
-            _ => &state.workers.trio,
+            crate::events::Role::Junior => &workers.junior,
+            _ => &workers.trio,
         }),
-        Effect::Synthesize { .. } => Some(&state.workers.senior),
+        Effect::Synthesize { .. } => Some(&workers.senior),
         // The Driver's own work, done in a task it spawns.
         Effect::ValidateInputs
         | Effect::RunTests { .. }

@@ -10,7 +10,7 @@ use ractor::{
 };
 
 use super::context::Services;
-use super::driver::{Driver, DriverArgs, Workers};
+use super::driver::{Driver, DriverArgs, WorkerRefs, Workers};
 use super::messages::DriverMsg;
 use super::workers::{Worker, WorkerKind};
 use crate::config::Config;
@@ -98,12 +98,13 @@ impl Actor for Supervisor {
             worker_kinds.insert(worker.get_id(), kind);
             Ok(worker)
         };
-        let workers = Workers {
+        let workers = WorkerRefs {
             environment: spawn(WorkerKind::Environment).await?,
             trio: spawn(WorkerKind::Trio).await?,
             senior: spawn(WorkerKind::Senior).await?,
             junior: spawn(WorkerKind::Junior).await?,
         };
+        let workers: Workers = std::sync::Arc::new(arc_swap::ArcSwap::from_pointee(workers));
         let mut state = SupervisorState {
             services,
             workers,
@@ -360,13 +361,14 @@ async fn on_failure(
         tracing::error!("the {kind:?} actor failed ({error}); starting a new one");
         let (worker, _) = Actor::spawn_linked(None, Worker, kind, myself.get_cell()).await?;
         state.worker_kinds.insert(worker.get_id(), kind);
-        let slot = match kind {
-            WorkerKind::Environment => &mut state.workers.environment,
-            WorkerKind::Trio => &mut state.workers.trio,
-            WorkerKind::Senior => &mut state.workers.senior,
-            WorkerKind::Junior | WorkerKind::Driver => &mut state.workers.junior,
-        };
-        *slot = worker;
+        let mut refs = WorkerRefs::clone(&state.workers.load());
+        match kind {
+            WorkerKind::Environment => refs.environment = worker,
+            WorkerKind::Trio => refs.trio = worker,
+            WorkerKind::Senior => refs.senior = worker,
+            WorkerKind::Junior | WorkerKind::Driver => refs.junior = worker,
+        }
+        state.workers.store(std::sync::Arc::new(refs));
         return Ok(());
     }
     let Some(id) = state.by_actor.remove(&actor) else {
@@ -376,15 +378,35 @@ async fn on_failure(
     let restarts = state.restarts.entry(id).or_insert(0);
     *restarts += 1;
     if *restarts > DRIVER_RESTARTS {
-        tracing::error!(
-            deployment = %id,
-            "its Driver failed {DRIVER_RESTARTS} times ({error}); left for `deployflow resume`"
-        );
-        return Ok(());
+        // Unsafe to go on: fail the deployment cleanly. The decision is the
+        // flow's (green is stopped, blue untouched); one more Driver carries
+        // out that stop, and if even that fails, `deployflow resume` retries.
+        tracing::error!(deployment = %id, "its Driver failed {DRIVER_RESTARTS} times ({error}); failing the deployment");
+        fail_deployment(state, id, &error).await;
+        catch_up(state)?;
+        if state.restarts.get(&id).copied().unwrap_or(0) > DRIVER_RESTARTS + 1 {
+            return Ok(());
+        }
     }
     // A Driver's state is its stream: a new one folds it and goes on.
     tracing::warn!(deployment = %id, "its Driver failed ({error}); starting it again");
     catch_up(state)?;
     start_driver(myself, state, id, true).await?;
     Ok(())
+}
+
+/// Appends the flow's answer to "this deployment cannot go on".
+async fn fail_deployment(state: &mut SupervisorState, id: StreamId, error: &str) {
+    let Ok(envelopes) = state.services.store.read_stream(id, 0) else {
+        return;
+    };
+    let flow = crate::flow::Deployment::fold(envelopes.iter().map(|e| &e.event));
+    let input = Input::EffectFailed {
+        reason: format!("its Driver kept failing: {error}"),
+    };
+    if let Ok(events) = crate::flow::decide(&flow, input)
+        && let Err(e) = state.services.store.append(id, flow.version, &events).await
+    {
+        tracing::error!(deployment = %id, "cannot record its failure: {e}");
+    }
 }
