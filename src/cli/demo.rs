@@ -225,6 +225,16 @@ pub fn run(global: &Global) -> anyhow::Result<Exit> {
                 row["status"].as_str().unwrap_or_default(),
                 row["duration_ms"]
             );
+            let timing = &client.get(&format!("/api/deployments/{id}")).await?["timing"];
+            println!(
+                "-> deployflow's own time: {} ms (app start and health {} ms, tests {} ms, reviews {} ms, fixes {} ms, drain and stop {} ms)",
+                timing["overhead_ms"],
+                timing["app_start_ms"],
+                timing["tests_ms"],
+                timing["reviews_ms"],
+                timing["fixes_ms"],
+                timing["drain_and_stop_ms"]
+            );
             if let Some(load) = load {
                 let (ok, failed, seen) = load.finish().await;
                 println!(

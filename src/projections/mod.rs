@@ -6,6 +6,7 @@ pub mod apps;
 pub mod audit;
 pub mod history;
 pub mod metrics;
+pub mod overhead;
 pub mod report;
 pub mod timeline;
 

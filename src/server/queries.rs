@@ -44,6 +44,7 @@ pub fn show(store: &EventStore, id: StreamId, after: u64) -> Result<Option<Value
             "awaiting_approval": matches!(next_step(&state), crate::flow::Step::AwaitApproval),
         },
         "version": events.len(),
+        "timing": crate::projections::overhead::timing(&events),
         "events": newer.iter().map(|e| event_json(e, events[0].recorded_at)).collect::<Vec<_>>(),
     })))
 }

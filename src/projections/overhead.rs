@@ -1,0 +1,124 @@
+//! Where a deployment's time went, from its event timestamps: the app's
+//! (start, health wait, drain, shutdown), the tests', the reviewers', the
+//! people's at the gate, deliberate back-offs; and what is left, deployflow's
+//! own overhead.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::events::{Envelope, Event};
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Timing {
+    pub total_ms: i64,
+    /// From each start of green to its health verdict.
+    pub app_start_ms: i64,
+    pub tests_ms: i64,
+    pub reviews_ms: i64,
+    /// Blue's requests finishing, then blue (or green) shutting down.
+    pub drain_and_stop_ms: i64,
+    /// Driver-tier remedies (stopping green, backing off) and fixers.
+    pub fixes_ms: i64,
+    /// Waiting at the manual gate.
+    pub gate_ms: i64,
+    /// What is left: deployflow's own time.
+    pub overhead_ms: i64,
+}
+
+pub fn timing(events: &[Envelope]) -> Timing {
+    let (Some(first), Some(last)) = (events.first(), events.last()) else {
+        return Timing::default();
+    };
+    let mut t = Timing {
+        total_ms: ms(first.recorded_at, last.recorded_at),
+        ..Timing::default()
+    };
+    // Each event closes the span since the one before it; the kind says
+    // whose time that span was. Spans left unclaimed are deployflow's.
+    let mut previous = first.recorded_at;
+    let mut stopping = false;
+    for envelope in events {
+        let span = ms(previous, envelope.recorded_at);
+        previous = envelope.recorded_at;
+        match &envelope.event {
+            Event::GreenHealthy { .. } | Event::GreenUnhealthy { .. } => t.app_start_ms += span,
+            Event::TestRunCompleted { .. } => t.tests_ms += span,
+            Event::VerdictRecorded { .. } | Event::SynthesisRecorded { .. } => t.reviews_ms += span,
+            Event::ManuallyApproved { .. } | Event::ManuallyRejected { .. } => t.gate_ms += span,
+            Event::FixAttempted { .. } => t.fixes_ms += span,
+            Event::Drained { .. } | Event::BlueStopped { .. } | Event::RollbackCompleted { .. } => {
+                t.drain_and_stop_ms += span
+            }
+            Event::Completed { .. } if stopping => t.drain_and_stop_ms += span,
+            _ => {}
+        }
+        // Green is stopped between these and the `Completed` that follows.
+        stopping = matches!(
+            envelope.event,
+            Event::Aborted { .. } | Event::ReturnedToDevelopment { .. } | Event::Failed { .. }
+        );
+    }
+    t.overhead_ms = t.total_ms
+        - t.app_start_ms
+        - t.tests_ms
+        - t.reviews_ms
+        - t.drain_and_stop_ms
+        - t.fixes_ms
+        - t.gate_ms;
+    t
+}
+
+fn ms(from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
+    (to - from).num_milliseconds()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::samples::sample;
+    use crate::events::{EventKind, StreamId};
+
+    fn at(ms: i64, kind: EventKind) -> Envelope {
+        Envelope {
+            seq: ms as u64,
+            stream: StreamId::new(),
+            version: 0,
+            event_id: uuid::Uuid::nil(),
+            recorded_at: DateTime::from_timestamp_millis(1_764_000_000_000 + ms).unwrap(),
+            schema_version: 1,
+            prev_hash: crate::events::Hash::ZERO,
+            hash: crate::events::Hash::ZERO,
+            event: sample(kind),
+        }
+    }
+
+    #[test]
+    fn the_apps_tests_and_reviewers_time_is_not_deployflows() {
+        use EventKind::*;
+        let events = [
+            at(0, DeploymentRequested),
+            at(5, InputsValidated),
+            at(5, GreenDeployIntended),
+            at(8, GreenStarted),
+            at(108, GreenHealthy),
+            at(108, TestRunIntended),
+            at(308, TestRunCompleted),
+            at(309, ReviewRequested),
+            at(329, VerdictRecorded),
+            at(339, SynthesisRecorded),
+            at(340, DecisionMade),
+            at(345, TrafficSwitched),
+            at(1345, Drained),
+            at(1395, BlueStopped),
+            at(1400, ReportWritten),
+            at(1400, Completed),
+        ];
+        let t = timing(&events);
+        assert_eq!(t.total_ms, 1400);
+        assert_eq!(t.app_start_ms, 100);
+        assert_eq!(t.tests_ms, 200);
+        assert_eq!(t.reviews_ms, 30);
+        assert_eq!(t.drain_and_stop_ms, 1050);
+        assert_eq!(t.overhead_ms, 20);
+    }
+}
