@@ -387,3 +387,35 @@ fn unrunnable_tests_and_a_missing_code_directory_each_get_their_own_message() {
     assert!(all.contains("code directory"), "{all}");
     assert!(all.contains("no-such-test.sh"), "{all}");
 }
+
+#[test]
+fn a_second_deploy_with_wait_runs_once_the_first_ends() {
+    let mut s = Scenario::new();
+    s.start_server();
+    s.release(
+        "v1",
+        &Knobs {
+            manual_gate: true,
+            ..Knobs::default()
+        },
+    );
+    let first = s.deploy_in_background("v1");
+    let first_id = s.wait_in_progress("manual_gate");
+    let second = s.deploy_with_wait_in_background("v1b");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    // Still one deployment of the app: the second waits its turn.
+    assert_eq!(s.json(&["history"]).as_array().map(Vec::len), Some(1));
+    let out = s.cli(&["abort", &first_id, "--reason", "make way"]);
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    assert_eq!(
+        code(&first.wait_with_output().expect("first ends")),
+        Some(1)
+    );
+    let second_id = s.wait_in_progress("manual_gate");
+    assert_ne!(second_id, first_id);
+    let out = s.cli(&["approve", &second_id]);
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    let out = second.wait_with_output().expect("second ends");
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    assert_eq!(s.serving().as_deref(), Some("hello from v1b"));
+}

@@ -82,6 +82,19 @@ pub fn check(config: &Config, base: &Path) -> InputCheck {
         Err(reason) => result.bad("tests", reason),
     }
     let runtime = config.runtime.get_ref();
+    // Said plainly rather than half-done: these parts are not built yet.
+    if runtime.backend == BackendKind::Docker {
+        result.bad(
+            "runtime.backend",
+            "the docker backend is not in this build yet; use \"process\"".into(),
+        );
+    }
+    if config.forge.is_some() {
+        result.bad(
+            "forge",
+            "closing issues on a forge is not in this build yet; remove [forge]".into(),
+        );
+    }
     if runtime.backend == BackendKind::Process {
         let command = runtime.command.as_deref().unwrap_or_default();
         match runnable(command, dir) {

@@ -107,11 +107,13 @@ impl RouterClient {
             .map_err(|e| RouterError::Start(e.to_string()))?;
         // Reaped when it ends (it normally outlives us).
         std::thread::spawn(move || child.wait());
-        for _ in 0..100 {
+        // A new router answers within milliseconds; poll closely, as this
+        // wait is part of the first deployment's own time.
+        for _ in 0..500 {
             if self.is_up().await {
                 return Ok(());
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
         Err(RouterError::Start(format!(
             "it did not answer on {} within 5 s; see {}",

@@ -165,6 +165,15 @@ manual_gate = {gate}
             .expect("start deploy")
     }
 
+    /// `deploy --wait` in the background.
+    pub fn deploy_with_wait_in_background(&self, release: &str) -> Child {
+        self.command(&["deploy", "--wait", "--release", release])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start deploy --wait")
+    }
+
     /// The deployment of the app that is in progress, once there is one.
     pub fn wait_in_progress(&self, phase: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(30);
