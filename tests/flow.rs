@@ -203,13 +203,7 @@ fn a_hard_coded_private_key_returns_the_release_to_development() {
 #[test]
 fn the_manual_gate_approved_promotes() {
     let s = with_v1();
-    s.release(
-        "v2",
-        &Knobs {
-            manual_gate: true,
-            ..Knobs::default()
-        },
-    );
+    s.release("v2", &Knobs::gated());
     let deploy = s.deploy_in_background("v2");
     let id = s.wait_in_progress("manual_gate");
     assert_eq!(s.serving().as_deref(), Some("hello from v1"));
@@ -231,13 +225,7 @@ fn the_manual_gate_approved_promotes() {
 #[test]
 fn the_manual_gate_rejected_rolls_back() {
     let s = with_v1();
-    s.release(
-        "v2",
-        &Knobs {
-            manual_gate: true,
-            ..Knobs::default()
-        },
-    );
+    s.release("v2", &Knobs::gated());
     let deploy = s.deploy_in_background("v2");
     let id = s.wait_in_progress("manual_gate");
     let out = s.cli(&["reject", &id, "--reason", "not this week"]);
@@ -273,13 +261,7 @@ fn rollback_after_promotion_returns_to_the_retained_release() {
 fn a_second_deploy_of_the_same_app_is_refused_with_exit_6() {
     let mut s = Scenario::new();
     s.start_server();
-    s.release(
-        "v1",
-        &Knobs {
-            manual_gate: true,
-            ..Knobs::default()
-        },
-    );
+    s.release("v1", &Knobs::gated());
     let first = s.deploy_in_background("v1");
     let id = s.wait_in_progress("manual_gate");
     let out = s.deploy("v1-again");
@@ -392,13 +374,7 @@ fn unrunnable_tests_and_a_missing_code_directory_each_get_their_own_message() {
 fn a_second_deploy_with_wait_runs_once_the_first_ends() {
     let mut s = Scenario::new();
     s.start_server();
-    s.release(
-        "v1",
-        &Knobs {
-            manual_gate: true,
-            ..Knobs::default()
-        },
-    );
+    s.release("v1", &Knobs::gated());
     let first = s.deploy_in_background("v1");
     let first_id = s.wait_in_progress("manual_gate");
     let second = s.deploy_with_wait_in_background("v1b");

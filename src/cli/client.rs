@@ -30,14 +30,7 @@ impl Client {
     /// A client of the control plane at `server`, started with `data_dir`
     /// if nothing answers there.
     pub async fn connect(server: &str, data_dir: &Path) -> anyhow::Result<Client> {
-        let client = Client {
-            base: server.trim_end_matches('/').to_string(),
-            http: reqwest::Client::builder()
-                .no_proxy()
-                .timeout(Duration::from_secs(120))
-                .build()
-                .context("building the HTTP client")?,
-        };
+        let client = Client::new(server)?;
         // A busy control plane may be slow to answer: ask twice before
         // concluding there is none (a second one would fail to bind anyway).
         if !client.is_up().await && !client.is_up().await {
@@ -46,17 +39,21 @@ impl Client {
         Ok(client)
     }
 
-    /// A client of a control plane this process starts itself: waits for
-    /// it to answer, never starts another.
-    pub async fn attach(server: &str) -> anyhow::Result<Client> {
-        let client = Client {
+    fn new(server: &str) -> anyhow::Result<Client> {
+        Ok(Client {
             base: server.trim_end_matches('/').to_string(),
             http: reqwest::Client::builder()
                 .no_proxy()
                 .timeout(Duration::from_secs(120))
                 .build()
                 .context("building the HTTP client")?,
-        };
+        })
+    }
+
+    /// A client of a control plane this process starts itself: waits for
+    /// it to answer, never starts another.
+    pub async fn attach(server: &str) -> anyhow::Result<Client> {
+        let client = Client::new(server)?;
         for _ in 0..200 {
             if client.is_up().await {
                 return Ok(client);

@@ -22,6 +22,21 @@ struct World {
     first_deploy: bool,
 }
 
+impl World {
+    /// DESIGN.md's defaults, with a blue serving.
+    fn defaults() -> World {
+        World {
+            fix: [3, 2, 1],
+            quorum_all: true,
+            manual_gate: false,
+            juniors: 2,
+            max_rounds: 6,
+            forge: false,
+            first_deploy: false,
+        }
+    }
+}
+
 fn world() -> impl Strategy<Value = World> {
     (
         [0u32..3, 0u32..3, 0u32..3],
@@ -448,15 +463,7 @@ proptest! {
 
 #[test]
 fn a_healthy_release_with_approving_reviewers_is_promoted_after_blue_drains() {
-    let world = World {
-        fix: [3, 2, 1],
-        quorum_all: true,
-        manual_gate: false,
-        juniors: 2,
-        max_rounds: 6,
-        forge: false,
-        first_deploy: false,
-    };
+    let world = World::defaults();
     // Choice 43: started, healthy, tests pass, every verdict approves
     // without findings, no rollback afterwards.
     let (events, _) = run(&world, &[43; 40]);
@@ -491,15 +498,7 @@ fn a_healthy_release_with_approving_reviewers_is_promoted_after_blue_drains() {
 
 #[test]
 fn a_green_that_never_gets_healthy_climbs_every_tier_then_rolls_back() {
-    let world = World {
-        fix: [3, 2, 1],
-        quorum_all: true,
-        manual_gate: false,
-        juniors: 2,
-        max_rounds: 6,
-        forge: false,
-        first_deploy: false,
-    };
+    let world = World::defaults();
     // Choice 3: started, never healthy; every fix applies.
     let (events, _) = run(&world, &[3; 80]);
     let tiers: Vec<Tier> = events

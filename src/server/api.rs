@@ -38,9 +38,7 @@ pub fn router(shared: Shared) -> Router {
         .route("/api/deployments/{id}/audit", get(audit))
         .route("/api/deployments/{id}/report", get(report))
         .route("/api/deployments/{id}/replay", get(replay))
-        .route("/api/deployments/{id}/approve", post(approve))
-        .route("/api/deployments/{id}/reject", post(reject))
-        .route("/api/deployments/{id}/abort", post(abort))
+        .route("/api/deployments/{id}/{action}", post(command))
         .route("/api/apps/{app}/rollback", post(rollback))
         .route("/api/status", get(status))
         .route("/api/metrics", get(metrics))
@@ -252,67 +250,35 @@ struct CommandBody {
     to: Option<String>,
 }
 
-async fn command(shared: &Shared, id: &str, input: Input) -> Result<Json<Value>, ApiError> {
-    let id = parse_id(id)?;
-    ask(shared, |reply| SupervisorMsg::Command { id, input, reply })
-        .await?
-        .map_err(|e| ApiError::new(StatusCode::CONFLICT, 1, e))?;
-    Ok(Json(json!({ "id": id })))
-}
-
 fn by(body: &CommandBody) -> String {
     body.by.clone().unwrap_or_else(|| "unknown".into())
 }
 
-async fn approve(
+/// `approve`, `reject` or `abort` for one deployment.
+async fn command(
     State(shared): S,
-    Path(id): Path<String>,
+    Path((id, action)): Path<(String, String)>,
     body: Result<Json<CommandBody>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Json(body) = body?;
-    command(
-        &shared,
-        &id,
-        Input::Approve {
-            by: by(&body),
-            reason: body.reason,
-        },
-    )
-    .await
-}
-
-async fn reject(
-    State(shared): S,
-    Path(id): Path<String>,
-    body: Result<Json<CommandBody>, JsonRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let Json(body) = body?;
-    command(
-        &shared,
-        &id,
-        Input::Reject {
-            by: by(&body),
-            reason: body.reason,
-        },
-    )
-    .await
-}
-
-async fn abort(
-    State(shared): S,
-    Path(id): Path<String>,
-    body: Result<Json<CommandBody>, JsonRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let Json(body) = body?;
-    command(
-        &shared,
-        &id,
-        Input::Abort {
-            by: by(&body),
-            reason: body.reason,
-        },
-    )
-    .await
+    let (by, reason) = (by(&body), body.reason);
+    let input = match action.as_str() {
+        "approve" => Input::Approve { by, reason },
+        "reject" => Input::Reject { by, reason },
+        "abort" => Input::Abort { by, reason },
+        other => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                2,
+                format!("no command `{other}`: approve, reject or abort"),
+            ));
+        }
+    };
+    let id = parse_id(&id)?;
+    ask(&shared, |reply| SupervisorMsg::Command { id, input, reply })
+        .await?
+        .map_err(|e| ApiError::new(StatusCode::CONFLICT, 1, e))?;
+    Ok(Json(json!({ "id": id })))
 }
 
 async fn rollback(

@@ -29,6 +29,16 @@ pub struct Knobs {
     pub runtime: String,
 }
 
+impl Knobs {
+    /// A release that waits at the manual gate.
+    pub fn gated() -> Knobs {
+        Knobs {
+            manual_gate: true,
+            ..Knobs::default()
+        }
+    }
+}
+
 pub struct Scenario {
     pub dir: tempfile::TempDir,
     pub data: PathBuf,
