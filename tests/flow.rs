@@ -395,3 +395,25 @@ fn a_second_deploy_with_wait_runs_once_the_first_ends() {
     assert_eq!(code(&out), Some(0), "{}", text(&out));
     assert_eq!(s.serving().as_deref(), Some("hello from v1b"));
 }
+
+#[test]
+fn a_second_rollback_goes_one_more_release_back() {
+    let s = with_v1();
+    for release in ["v2", "v3"] {
+        s.release(release, &Knobs::default());
+        let out = s.deploy(release);
+        assert_eq!(code(&out), Some(0), "{}", text(&out));
+    }
+    let out = s.cli(&["rollback", "hello", "--reason", "v3 misbehaves"]);
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    assert_eq!(s.serving().as_deref(), Some("hello from v2"));
+    let out = s.cli(&["rollback", "hello", "--reason", "v2 too"]);
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    assert_eq!(s.serving().as_deref(), Some("hello from v1"));
+    assert_eq!(s.json(&["status"])[0]["live"]["release"], "v1");
+    // The first deploy has nothing before it: a request that cannot be met.
+    let out = s.cli(&["rollback", "hello", "--reason", "and again"]);
+    assert_eq!(code(&out), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("first deploy"), "{}", text(&out));
+    assert_eq!(s.serving().as_deref(), Some("hello from v1"));
+}

@@ -90,9 +90,14 @@ impl Context {
         .map_err(|e| e.to_string())
     }
 
-    /// A redactor for whatever secrets resolve; none when they do not.
+    /// A redactor for every secret that resolves now (one gone missing
+    /// must not stop the others from being scrubbed).
     pub fn redactor(&self) -> Redactor {
-        self.secrets().map(|s| s.redactor()).unwrap_or_default()
+        Secrets::available(
+            &crate::adapters::inputs::names(&self.config),
+            &self.paths.secrets_file,
+        )
+        .redactor()
     }
 
     pub fn router(&self) -> RouterClient {

@@ -101,18 +101,18 @@ impl Actor for Driver {
                 }
                 state.waiting = None;
                 let intervened = std::mem::take(&mut state.intervened);
-                let redactor = state
-                    .context
-                    .as_ref()
-                    .map(|c| c.redactor())
-                    .unwrap_or_default();
+                let redactor = state.redactor();
+                if intervened {
+                    // A command changed the flow while this effect ran: its
+                    // answer is about a step the deployment left.
+                    tracing::debug!(deployment = %state.id, "an answer after a command dropped");
+                    let _ = myself.cast(DriverMsg::Advance);
+                    return Ok(());
+                }
                 for input in inputs {
                     let input = redact(input, &redactor);
                     match decide(&state.flow, input) {
                         Ok(events) => append(state, events).await?,
-                        Err(refusal) if intervened => {
-                            tracing::debug!(deployment = %state.id, "late answer dropped: {refusal}");
-                        }
                         Err(refusal) => {
                             let reason = format!("an effect's answer did not fit: {refusal}");
                             if let Ok(events) = decide(&state.flow, Input::EffectFailed { reason })
@@ -126,19 +126,46 @@ impl Actor for Driver {
             }
             DriverMsg::Command { input, reply } => match decide(&state.flow, input) {
                 Ok(events) => {
+                    let before = state.flow.version;
                     append(state, events).await?;
                     if state.waiting.is_some() {
                         state.intervened = true;
                     }
-                    let _ = reply.send(Ok(()));
+                    let _ = reply.send(Ok(before));
                     let _ = myself.cast(DriverMsg::Advance);
                 }
                 Err(refusal) => {
                     let _ = reply.send(Err(refusal.to_string()));
+                    // Started only for this command (a finished deployment):
+                    // nothing else to do.
+                    if matches!(next_step(&state.flow), Step::Finished(_))
+                        && state.waiting.is_none()
+                    {
+                        let _ = state.supervisor.cast(SupervisorMsg::Ended(state.id));
+                        myself.stop(None);
+                    }
                 }
             },
         }
         Ok(())
+    }
+}
+
+impl DriverState {
+    /// Scrubs this deployment's secrets and, in a rollback, the restored
+    /// release's.
+    fn redactor(&self) -> crate::adapters::secrets::Redactor {
+        let Some(context) = &self.context else {
+            return Default::default();
+        };
+        let restored = self
+            .flow
+            .restore
+            .as_ref()
+            .and_then(|(release, _)| effects::context_of_release(context, &self.flow, release))
+            .map(|c| c.redactor())
+            .unwrap_or_default();
+        context.redactor().and(restored)
     }
 }
 
@@ -182,7 +209,7 @@ fn advance(myself: &ActorRef<DriverMsg>, state: &mut DriverState) {
         .flow
         .restore
         .as_ref()
-        .and_then(|(release, _)| effects::context_of_release(&context, release))
+        .and_then(|(release, _)| effects::context_of_release(&context, &state.flow, release))
         .map(Arc::new);
     let job = Job {
         effect,

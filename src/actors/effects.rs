@@ -118,7 +118,10 @@ fn last_test_run(ctx: &Context, state: &Deployment) -> Option<TestRun> {
         .flatten()
         .filter(|e| e.file_name().to_string_lossy().starts_with("tests-"))
         .max_by_key(|e| e.metadata().and_then(|m| m.modified()).ok())?;
-    let output = std::fs::read_to_string(newest.path()).unwrap_or_default();
+    // Reviewers may be models: no secret value goes into what they read.
+    let output = ctx
+        .redactor()
+        .redact(&std::fs::read_to_string(newest.path()).unwrap_or_default());
     Some(TestRun {
         passed: result.passed,
         failed: result.failed,
@@ -223,19 +226,39 @@ pub async fn environment(job: Job) {
             };
             match switched.await {
                 Ok(()) => vec![Input::Switched],
-                Err(e) => failed(e.to_string()),
+                // The route may have been taken before the answer was lost:
+                // what the router serves now decides.
+                Err(e) => match router.route(&ctx.app).await {
+                    Ok(Some(upstream)) if &upstream == endpoint => vec![Input::Switched],
+                    _ => failed(e.to_string()),
+                },
             }
         }
         Effect::Drain { slot } => {
             let upstream = endpoint_of(state, *slot);
             let timeout = Duration::from_secs(ctx.config.router.drain_timeout_s);
-            match ctx.router().drain(&upstream, timeout).await {
+            let router = ctx.router();
+            let drained = async {
+                router.ensure_running().await?;
+                router.drain(&upstream, timeout).await
+            };
+            match drained.await {
                 Ok(report) => vec![Input::Drained {
                     remaining: report.in_flight,
                     waited_ms: report.waited_ms,
                     timed_out: !report.drained,
                 }],
-                Err(e) => failed(e.to_string()),
+                // Traffic is on the new release already; what cannot be
+                // counted is waited out, as a drain that timed out.
+                Err(e) => {
+                    tracing::warn!(app = %ctx.app, "drain not measured ({e}); waiting it out");
+                    tokio::time::sleep(timeout).await;
+                    vec![Input::Drained {
+                        remaining: 0,
+                        waited_ms: timeout.as_millis() as u64,
+                        timed_out: true,
+                    }]
+                }
             }
         }
         Effect::ApplyFix {
@@ -532,20 +555,33 @@ pub async fn junior(job: Job) {
 }
 
 /// The context of the deployment that brought `release` of this app live,
-/// to start it again in a rollback.
-pub fn context_of_release(ctx: &Context, release: &str) -> Option<Context> {
+/// to start it again in a rollback: blue's own deployment when it is blue
+/// coming back, else the latest deployment of that release that went live.
+pub fn context_of_release(ctx: &Context, state: &Deployment, release: &str) -> Option<Context> {
     let store = &ctx.services.store;
-    let mut found = None;
-    for envelope in store.read_from(0).flatten() {
-        if let Event::DeploymentRequested {
-            app, release: r, ..
-        } = &envelope.event
-            && app == &ctx.app
-            && r == release
-        {
-            found = Some((envelope.stream, envelope.event.clone()));
-        }
-    }
-    let (stream, request) = found?;
-    Context::from_request(stream, &request, &ctx.services).ok()
+    let from_blue = state
+        .blue
+        .as_ref()
+        .filter(|blue| blue.release == release)
+        .and_then(|blue| blue.deployment.as_deref())
+        .and_then(|id| id.parse().ok())
+        .map(crate::events::StreamId);
+    let stream = from_blue.or_else(|| {
+        let streams = crate::projections::streams(store).ok()?;
+        streams
+            .into_iter()
+            .filter(|(_, events)| {
+                let requested = events.first().map(|e| &e.event);
+                let ours = matches!(requested, Some(Event::DeploymentRequested { app, release: r, .. })
+                    if app == &ctx.app && r == release);
+                let went_live = events
+                    .iter()
+                    .any(|e| matches!(e.event, Event::TrafficSwitched { .. }));
+                ours && went_live
+            })
+            .map(|(id, _)| id)
+            .max()
+    })?;
+    let request = store.read_stream(stream, 0).ok()?.into_iter().next()?;
+    Context::from_request(stream, &request.event, &ctx.services).ok()
 }

@@ -16,10 +16,11 @@ pub enum DriverMsg {
     Advance,
     /// What an effect gave.
     Results { token: u64, inputs: Vec<Input> },
-    /// A person's command (approve, reject, abort, rollback).
+    /// A person's command (approve, reject, abort, rollback); the answer is
+    /// the stream's version before the command's events.
     Command {
         input: Input,
-        reply: RpcReplyPort<Result<(), String>>,
+        reply: RpcReplyPort<Result<u64, String>>,
     },
 }
 

@@ -51,14 +51,15 @@ pub enum SupervisorMsg {
     Command {
         id: StreamId,
         input: Input,
-        reply: RpcReplyPort<Result<(), String>>,
+        reply: RpcReplyPort<Result<u64, String>>,
     },
-    /// Roll an app back to a retained release after its promotion.
+    /// Roll an app back to a retained release after its promotion. The
+    /// answer is the deployment and the version its rollback starts at.
     Rollback {
         app: String,
         input: Input,
         to: Option<String>,
-        reply: RpcReplyPort<Result<StreamId, Refused>>,
+        reply: RpcReplyPort<Result<(StreamId, u64), Refused>>,
     },
     /// Start a Driver for every deployment in flight that has none.
     Resume(RpcReplyPort<Vec<StreamId>>),
@@ -155,18 +156,16 @@ impl Actor for Supervisor {
                 input,
                 to,
                 reply,
-            } => match rollback(&myself, state, &app, input, to).await {
-                // The Driver answers once its events are appended; waiting
-                // for that here would hold every other request up.
-                Ok((driver, input, id)) => {
-                    tokio::spawn(async move {
-                        let _ = reply.send(command(&driver, input).await.map(|()| id));
-                    });
-                }
-                Err(refused) => {
-                    let _ = reply.send(Err(refused));
-                }
-            },
+            } => {
+                // Awaited here, not in a task: the rollback's first event takes
+                // the app's lock, and no deploy may slip in before it.
+                let result = match rollback(&myself, state, &app, input, to).await {
+                    Ok((driver, input, id)) => command(&driver, input).await.map(|v| (id, v)),
+                    Err(refused) => Err(refused),
+                };
+                catch_up(state)?;
+                let _ = reply.send(result);
+            }
             SupervisorMsg::Resume(reply) => {
                 catch_up(state)?;
                 let mut resumed = Vec::new();
@@ -336,7 +335,7 @@ async fn rollback(
     Ok((driver, input, id))
 }
 
-async fn command(driver: &ActorRef<DriverMsg>, input: Input) -> Result<(), Refused> {
+async fn command(driver: &ActorRef<DriverMsg>, input: Input) -> Result<u64, Refused> {
     let answer = driver
         .call(|reply| DriverMsg::Command { input, reply }, None)
         .await

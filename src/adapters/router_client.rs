@@ -167,6 +167,8 @@ impl RouterClient {
         let response = self
             .http
             .post(self.url("/drain"))
+            // The router answers when the drain ends: give it that long.
+            .timeout(timeout + Duration::from_secs(10))
             .header(CHANGE_HEADER, "1")
             .json(&json!({ "upstream": upstream, "timeout_ms": timeout.as_millis() as u64 }))
             .send()

@@ -63,6 +63,24 @@ impl Secrets {
         }
     }
 
+    /// Every secret that resolves now, missing ones left out: what a
+    /// redactor must know even when one secret has gone missing since.
+    pub fn available(names: &[SecretName], file: &Path) -> Secrets {
+        let from_file = read_file(file).unwrap_or_default();
+        let values = names
+            .iter()
+            .filter_map(|name| {
+                let name = name.as_str();
+                let value = from_file
+                    .get(name)
+                    .cloned()
+                    .or_else(|| std::env::var(name).ok())?;
+                Some((name.to_string(), value))
+            })
+            .collect();
+        Secrets { values }
+    }
+
     /// Name and value pairs for an instance's environment.
     pub fn env(&self) -> Vec<(String, String)> {
         self.values
@@ -127,6 +145,14 @@ pub struct Redactor {
 }
 
 impl Redactor {
+    /// Both redactors' values: a rollback's results may quote the restored
+    /// release's secrets as well as this deployment's.
+    pub fn and(mut self, other: Redactor) -> Redactor {
+        self.values.extend(other.values);
+        self.values.sort_by_key(|(v, _)| std::cmp::Reverse(v.len()));
+        self
+    }
+
     pub fn redact(&self, text: &str) -> String {
         let mut text = text.to_string();
         for (value, mask) in &self.values {

@@ -258,9 +258,10 @@ pub fn run(global: &Global) -> anyhow::Result<Exit> {
         Ok::<Value, anyhow::Error>(shown)
     });
 
-    cleanup(&data_dir);
+    // The control plane first, so no Driver restarts what cleanup stops.
     let _ = stop_serve.send(());
     let _ = server.join();
+    cleanup(&data_dir);
     let shown = outcome?;
     println!(
         "\ndemo done in {:.1} s; nothing left running. The log stays in {} (deployflow --data-dir {} history)",

@@ -54,10 +54,8 @@ pub fn run(global: &Global, data_dir: &Path, args: &Args) -> anyhow::Result<Exit
         };
         let id = answer["id"].as_str().unwrap_or_default().to_string();
         let progress = Progress::new(global.json);
-        // Follows the deployment's stream after the rollback's first event
-        // (appended before the request was answered).
-        let before = client.get(&format!("/api/deployments/{id}")).await?;
-        let mut after = before["version"].as_u64().unwrap_or(0);
+        // Follows the deployment's stream from the rollback's first event.
+        let mut after = answer["from_version"].as_u64().unwrap_or(0);
         loop {
             let shown = client
                 .get(&format!("/api/deployments/{id}?after={after}"))

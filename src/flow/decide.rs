@@ -203,7 +203,8 @@ pub fn decide(state: &Deployment, input: Input) -> Result<Vec<Event>, Refusal> {
             reason,
             to_release,
         } => match state.phase {
-            Phase::Done(Outcome::Promoted) => {
+            // A deployment that failed after its switch left its release live.
+            Phase::Done(Outcome::Promoted) | Phase::Done(Outcome::Failed) if state.switched => {
                 let to = to_release.or_else(|| state.blue.as_ref().map(|b| b.release.clone()));
                 let Some(to) = to else {
                     return Err(Refusal::NothingToRollBackTo);
@@ -240,9 +241,10 @@ fn ongoing_before_switch(state: &Deployment) -> Result<(), Refusal> {
     match state.phase {
         Phase::Done(outcome) => Err(Refusal::Finished(outcome)),
         Phase::StoppingGreen { .. } => Err(Refusal::AlreadyEnding),
-        _ if state.switched || matches!(state.phase, Phase::Restoring(_)) => {
-            Err(Refusal::AlreadySwitching)
-        }
+        // From the switch on, green may be serving: stopping it is no
+        // longer a rollback that leaves blue untouched.
+        Phase::Switching | Phase::Restoring(_) => Err(Refusal::AlreadySwitching),
+        _ if state.switched => Err(Refusal::AlreadySwitching),
         _ => Ok(()),
     }
 }
@@ -275,7 +277,20 @@ fn fail(out: &mut Emitter, state: &Deployment, reason: String) -> Result<(), Ref
                         outcome: Outcome::RolledBack,
                     });
                 }
-                _ => out.push(Event::RollbackFailed { reason }),
+                RestoreStage::Abandoning => out.push(Event::RollbackFailed { reason }),
+                // The restored instance may be running: stop it first.
+                RestoreStage::Starting | RestoreStage::AwaitingHealth | RestoreStage::Switching => {
+                    let slot = state
+                        .restore
+                        .as_ref()
+                        .map_or(state.green_slot.other(), |(_, slot)| *slot);
+                    out.push(Event::GreenUnhealthy {
+                        slot,
+                        checks: 0,
+                        elapsed_ms: 0,
+                        diagnosis: reason,
+                    });
+                }
             }
             return Ok(());
         }

@@ -572,3 +572,31 @@ fn the_random_worlds_reach_every_ending() {
     }
     assert!(restored, "no path rolled back after promotion");
 }
+
+#[test]
+fn nothing_stops_green_once_its_switch_has_begun() {
+    // Choice 43: healthy, tests pass, approvals; stop at the switch.
+    let world = World::defaults();
+    let mut events = vec![requested(&world)];
+    let mut state = Deployment::fold(&events);
+    while !matches!(next_step(&state), Step::Do(Effect::SwitchTraffic { .. })) {
+        let input = world_answer(&next_step(&state), 43).expect("an answer");
+        let new = decide(&state, input).expect("accepted");
+        for event in &new {
+            state.apply(event);
+        }
+        events.extend(new);
+    }
+    let by = || "someone".to_string();
+    let abort = Input::Abort {
+        by: by(),
+        reason: "stop".into(),
+    };
+    assert_eq!(decide(&state, abort), Err(Refusal::AlreadySwitching));
+    let rollback = Input::Rollback {
+        by: by(),
+        reason: "r".into(),
+        to_release: None,
+    };
+    assert_eq!(decide(&state, rollback), Err(Refusal::AlreadySwitching));
+}

@@ -423,8 +423,10 @@ impl Deployment {
             }
             Event::RollbackCompleted { .. } => {}
             Event::RollbackFailed { .. } => {
+                // Back where it was before the rollback was asked for.
                 self.restore = None;
-                self.phase = Phase::Done(Outcome::Promoted);
+                let outcome = self.completions.last().copied();
+                self.phase = Phase::Done(outcome.unwrap_or(Outcome::Promoted));
             }
             Event::ReturnedToDevelopment { .. } => {
                 self.phase = Phase::StoppingGreen {

@@ -63,11 +63,11 @@ impl AppIndex {
         ids
     }
 
-    /// The latest deployment of `app` that brought `release`.
+    /// The latest deployment of `app` that brought `release` live.
     pub fn deployment_of(&self, app: &str, release: &str) -> Option<StreamId> {
         self.streams
             .iter()
-            .filter(|(_, d)| d.app == app && d.release == release)
+            .filter(|(_, d)| d.app == app && d.release == release && d.switched)
             .map(|(id, _)| *id)
             .max()
     }
@@ -79,14 +79,24 @@ impl AppIndex {
         // Which release a switch brings live depends on the phase before it.
         let restoring = matches!(state.phase, Phase::Restoring(_));
         let restore_release = state.restore.as_ref().map(|(release, _)| release.clone());
+        // Blue coming back names the deployment that brought it live.
+        let blue_deployment = state
+            .blue
+            .as_ref()
+            .filter(|blue| Some(&blue.release) == restore_release.as_ref())
+            .and_then(|blue| blue.deployment.as_deref())
+            .and_then(|id| id.parse().ok())
+            .map(StreamId);
         state.apply(&envelope.event);
         let release = state.release.clone();
         let app_name = state.app.clone();
         let retain = state.policy.retain as usize;
         let ended = matches!(state.phase, Phase::Done(_));
-        let deployment_of_restore = restore_release
-            .as_deref()
-            .and_then(|r| self.deployment_of(&app_name, r));
+        let deployment_of_restore = blue_deployment.or_else(|| {
+            restore_release
+                .as_deref()
+                .and_then(|r| self.deployment_of(&app_name, r))
+        });
         let app = self.apps.entry(app_name).or_default();
         match &envelope.event {
             Event::DeploymentRequested { .. } => app.active = Some(id),

@@ -293,14 +293,14 @@ async fn rollback(
         to_release: body.to.clone(),
     };
     let to = body.to;
-    let id = ask(&shared, |reply| SupervisorMsg::Rollback {
+    let (id, from_version) = ask(&shared, |reply| SupervisorMsg::Rollback {
         app,
         input,
         to,
         reply,
     })
     .await??;
-    Ok(Json(json!({ "id": id })))
+    Ok(Json(json!({ "id": id, "from_version": from_version })))
 }
 
 #[derive(Deserialize)]

@@ -54,7 +54,7 @@ impl ProcessBackend {
     fn alive(&self, app: &str, slot: Slot, record: &Record) -> bool {
         // The reaper writes `exit` when its child ends; a re-adopted instance
         // (not our child) is reaped by init, and then signal 0 fails.
-        !self.slot_dir(app, slot).join("exit").exists() && running(record.pid)
+        !exit_file(&self.slot_dir(app, slot), record.pid).exists() && running(record.pid)
     }
 
     async fn stop_record(
@@ -94,6 +94,11 @@ fn running(pid: u32) -> bool {
         .rsplit_once(')')
         .and_then(|(_, rest)| rest.split_whitespace().next());
     state != Some("Z")
+}
+
+/// Where the reaper leaves the exit status of process `pid`.
+fn exit_file(dir: &Path, pid: u32) -> PathBuf {
+    dir.join(format!("exit-{pid}"))
 }
 
 fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> BackendError {
@@ -183,7 +188,6 @@ impl Backend for ProcessBackend {
             "--- deployflow: {} attempt {} of deployment {} on port {port} ---",
             spec.release, spec.attempt, spec.deployment
         );
-        let _ = std::fs::remove_file(dir.join("exit"));
         let mut command = tokio::process::Command::new("sh");
         command
             .arg("-c")
@@ -218,7 +222,9 @@ impl Backend for ProcessBackend {
             .map_err(io(format!("writing {}", dir.display())))?;
         write_atomically(&dir.join("port"), port.to_string().as_bytes())
             .map_err(io(format!("writing {}", dir.display())))?;
-        let exit_file = dir.join("exit");
+        // Named by pid: the reaper of an instance this start replaced may
+        // still be writing its own.
+        let exit_file = exit_file(&dir, pid);
         // Reaps the child (no zombie) and leaves its status for diagnoses.
         tokio::spawn(async move {
             if let Ok(status) = child.wait().await {
@@ -246,17 +252,20 @@ impl Backend for ProcessBackend {
 
     async fn diagnose(&self, app: &str, slot: Slot) -> String {
         let dir = self.slot_dir(app, slot);
-        let ended = self.record(app, slot).is_some_and(|r| !running(r.pid));
+        let record = self.record(app, slot);
+        let ended = record.as_ref().is_some_and(|r| !running(r.pid));
+        let exit = record.as_ref().map(|r| exit_file(&dir, r.pid));
         // The reaper writes the status just after the process ends.
         for _ in 0..if ended { 50 } else { 0 } {
-            if dir.join("exit").exists() {
+            if exit.as_ref().is_some_and(|e| e.exists()) {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        let status = std::fs::read_to_string(dir.join("exit"))
+        let status = exit
+            .and_then(|e| std::fs::read_to_string(e).ok())
             .map(|s| format!("the process {s}"))
-            .unwrap_or_else(|_| {
+            .unwrap_or_else(|| {
                 if ended {
                     "the process ended"
                 } else {
