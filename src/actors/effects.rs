@@ -195,7 +195,12 @@ pub async fn environment(job: Job) {
             vec![start(source, ctx, *slot, release, *attempt, *fresh_port).await]
         }
         Effect::WaitHealthy { slot, endpoint } => {
-            let health = &ctx.config.health;
+            // A restored release is checked as its own config says.
+            let source = match &job.restore {
+                Some(restore) if *slot != state.green_slot => restore.as_ref(),
+                _ => ctx.as_ref(),
+            };
+            let health = &source.config.health;
             let check = HealthCheck {
                 app: ctx.app.clone(),
                 slot: *slot,

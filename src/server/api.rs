@@ -145,12 +145,22 @@ async fn ask<T: Send + 'static>(
     }
 }
 
-async fn health(State(shared): S) -> Json<Value> {
-    Json(json!({
-        "status": "ok",
-        "data_dir": shared.data_dir,
-        "version": env!("CARGO_PKG_VERSION"),
-    }))
+async fn health(State(shared): S) -> (StatusCode, Json<Value>) {
+    // The API outliving its actors would accept nothing: say so.
+    let running = shared.supervisor.get_status() == ractor::ActorStatus::Running;
+    let status = if running {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(json!({
+            "status": if running { "ok" } else { "actors stopped" },
+            "data_dir": shared.data_dir,
+            "version": env!("CARGO_PKG_VERSION"),
+        })),
+    )
 }
 
 #[derive(Deserialize)]

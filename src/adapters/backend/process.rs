@@ -32,6 +32,10 @@ struct Record {
     release: String,
     pid: u32,
     port: u16,
+    /// The process's start time (clock ticks after boot, from /proc): a pid
+    /// reused by another process after a reboot or a wrap does not match.
+    #[serde(default)]
+    started: Option<u64>,
 }
 
 impl ProcessBackend {
@@ -54,7 +58,7 @@ impl ProcessBackend {
     fn alive(&self, app: &str, slot: Slot, record: &Record) -> bool {
         // The reaper writes `exit` when its child ends; a re-adopted instance
         // (not our child) is reaped by init, and then signal 0 fails.
-        !exit_file(&self.slot_dir(app, slot), record.pid).exists() && running(record.pid)
+        !exit_file(&self.slot_dir(app, slot), record.pid).exists() && running_record(record)
     }
 
     async fn stop_record(
@@ -64,7 +68,12 @@ impl ProcessBackend {
         record: &Record,
     ) -> Result<(), BackendError> {
         let group = Pid::from_raw(record.pid as i32);
-        if killpg(group, Signal::SIGTERM).is_err() {
+        // A live process under that pid that started at another time is not
+        // ours (a reboot, a wrap): its group is not ours to signal. While
+        // our group lives on without its leader, Linux reuses no pid for it.
+        let reused = stat(record.pid)
+            .is_some_and(|(_, started)| record.started.is_some_and(|s| s != started));
+        if reused || killpg(group, Signal::SIGTERM).is_err() {
             return Ok(()); // already gone
         }
         let deadline = tokio::time::Instant::now() + STOP_GRACE;
@@ -83,17 +92,22 @@ impl ProcessBackend {
     }
 }
 
-/// Signal 0 reaches a zombie too, and where PID 1 does not reap orphans a
-/// dead re-adopted instance stays one: its state in /proc says it is gone.
-fn running(pid: u32) -> bool {
-    if nix::sys::signal::kill(Pid::from_raw(pid as i32), None).is_err() {
-        return false;
+/// A process's state letter and start time, from /proc/<pid>/stat.
+fn stat(pid: u32) -> Option<(String, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which may hold spaces and parentheses.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    Some((fields.first()?.to_string(), fields.get(19)?.parse().ok()?))
+}
+
+/// Whether the instance `record` names still runs. Signal 0 reaches a
+/// zombie too, and where PID 1 does not reap orphans a dead re-adopted
+/// instance stays one; and a pid may since belong to another process.
+fn running_record(record: &Record) -> bool {
+    match stat(record.pid) {
+        Some((state, started)) => state != "Z" && record.started.is_none_or(|s| s == started),
+        None => false,
     }
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let state = stat
-        .rsplit_once(')')
-        .and_then(|(_, rest)| rest.split_whitespace().next());
-    state != Some("Z")
 }
 
 /// Where the reaper leaves the exit status of process `pid`.
@@ -216,6 +230,7 @@ impl Backend for ProcessBackend {
             release: spec.release.clone(),
             pid,
             port,
+            started: stat(pid).map(|(_, started)| started),
         };
         let json = serde_json::to_vec(&record).map_err(|e| start_error(e.to_string()))?;
         write_atomically(&dir.join("instance.json"), &json)
@@ -253,7 +268,7 @@ impl Backend for ProcessBackend {
     async fn diagnose(&self, app: &str, slot: Slot) -> String {
         let dir = self.slot_dir(app, slot);
         let record = self.record(app, slot);
-        let ended = record.as_ref().is_some_and(|r| !running(r.pid));
+        let ended = record.as_ref().is_some_and(|r| !running_record(r));
         let exit = record.as_ref().map(|r| exit_file(&dir, r.pid));
         // The reaper writes the status just after the process ends.
         for _ in 0..if ended { 50 } else { 0 } {
@@ -391,5 +406,29 @@ mod tests {
         let diagnosis = backend.diagnose("app", Slot::Green).await;
         assert!(diagnosis.contains("exited with status 3"), "{diagnosis}");
         assert!(diagnosis.contains("port in use"), "{diagnosis}");
+    }
+
+    #[tokio::test]
+    async fn a_pid_that_now_belongs_to_another_process_is_left_alone() {
+        let data = tempfile::tempdir().unwrap();
+        let backend = ProcessBackend::new(data.path());
+        let started = backend
+            .start(&spec(data.path(), "sleep 30", 1))
+            .await
+            .unwrap();
+        let pid: i32 = started.id.trim_start_matches("pid:").parse().unwrap();
+        // As after a reboot: the record's pid now names a process that
+        // started at another time.
+        let file = data.path().join("instances/app/green/instance.json");
+        let mut record: Record = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        record.started = record.started.map(|s| s + 1);
+        std::fs::write(&file, serde_json::to_vec(&record).unwrap()).unwrap();
+        assert!(backend.running("app", Slot::Green).await.is_none());
+        backend.stop("app", Slot::Green).await.unwrap();
+        assert!(
+            group_has_live_process(pid),
+            "a process not ours was signalled"
+        );
+        killpg(Pid::from_raw(pid), Signal::SIGKILL).unwrap();
     }
 }
