@@ -417,3 +417,39 @@ fn a_second_rollback_goes_one_more_release_back() {
     assert!(text(&out).contains("first deploy"), "{}", text(&out));
     assert_eq!(s.serving().as_deref(), Some("hello from v1"));
 }
+
+#[test]
+fn a_killed_control_plane_resumes_the_deployment_where_it_was() {
+    let mut s = with_v1();
+    s.release("v2", &Knobs::gated());
+    let deploy = s.deploy_in_background("v2");
+    let id = s.wait_in_progress("manual_gate");
+    let load = Load::start(s.listen);
+    s.kill_server();
+    // Traffic does not depend on the control plane.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let _ = deploy.wait_with_output();
+    s.start_server();
+    assert_eq!(s.json(&["show", &id])["deployment"]["phase"], "manual_gate");
+    let out = s.cli(&["approve", &id]);
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while s.json(&["show", &id])["deployment"]["status"] == "in_progress" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the resumed deployment did not end"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let load = load.finish();
+    assert_eq!(s.json(&["show", &id])["deployment"]["status"], "promoted");
+    assert!(load.failures.is_empty(), "{:?}", load.failures);
+    assert_eq!(load.releases, ["v1", "v2"]);
+    // One green instance: the resumed Driver adopted it, it did not start another.
+    let started = s
+        .events(&id)
+        .iter()
+        .filter(|e| e["kind"] == "green_started")
+        .count();
+    assert_eq!(started, 1);
+}

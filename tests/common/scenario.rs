@@ -88,6 +88,14 @@ impl Scenario {
         }
     }
 
+    /// Kills the control plane as a crash would (SIGKILL).
+    pub fn kill_server(&mut self) {
+        if let Some(mut serve) = self.serve.take() {
+            let _ = serve.kill();
+            let _ = serve.wait();
+        }
+    }
+
     pub fn serve_log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap_or_default()
     }
