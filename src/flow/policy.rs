@@ -2,12 +2,12 @@
 //! panel and gates. Read from the config text the `DeploymentRequested`
 //! event carries, so a replay decides exactly as the first run did.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, Quorum};
 use crate::events::Tier;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Policy {
     pub driver_attempts: u32,
     pub senior_attempts: u32,
@@ -25,7 +25,38 @@ pub struct Policy {
     pub forge: bool,
 }
 
+thread_local! {
+    /// Policies by config text: a replay of many deployments of one app
+    /// parses its config once, not once per deployment. Memoizing a pure
+    /// function changes no result.
+    static PARSED: std::cell::RefCell<std::collections::HashMap<(String, String), Result<Policy, String>>> =
+        Default::default();
+}
+
+/// How many distinct configs the memo keeps before it starts again.
+const PARSED_KEPT: usize = 256;
+
 impl Policy {
+    /// The policy of a logged config, whose paths are relative to `base`.
+    pub fn parse(config: &str, base: &str) -> Result<Policy, String> {
+        let key = (config.to_string(), base.to_string());
+        if let Some(known) = PARSED.with(|p| p.borrow().get(&key).cloned()) {
+            return known;
+        }
+        let path = std::path::Path::new(base).join("deployflow.toml");
+        let parsed = Config::parse(config, &path)
+            .map(|c| Policy::of(&c))
+            .map_err(|e| e.to_string());
+        PARSED.with(|p| {
+            let mut p = p.borrow_mut();
+            if p.len() >= PARSED_KEPT {
+                p.clear();
+            }
+            p.insert(key, parsed.clone());
+        });
+        parsed
+    }
+
     pub fn of(config: &Config) -> Policy {
         let names = |members: &[toml::Spanned<String>]| {
             members.iter().map(|m| m.get_ref().clone()).collect()

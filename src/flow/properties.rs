@@ -600,3 +600,33 @@ fn nothing_stops_green_once_its_switch_has_begun() {
     };
     assert_eq!(decide(&state, rollback), Err(Refusal::AlreadySwitching));
 }
+
+#[test]
+fn every_state_and_step_serializes_for_replay_and_snapshots() {
+    let mut seed: u64 = 7;
+    for case in 0..200u32 {
+        let world = World {
+            first_deploy: case % 5 == 0,
+            manual_gate: case % 3 == 0,
+            ..World::defaults()
+        };
+        let choices: Vec<u8> = (0..400)
+            .map(|_| {
+                seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                (seed >> 33) as u8
+            })
+            .collect();
+        let (events, _) = run(&world, &choices);
+        let mut state = Deployment::empty();
+        for event in &events {
+            state.apply(event);
+            serde_json::to_value(next_step(&state)).expect("the step as JSON");
+            let json = serde_json::to_string(&state).expect("the state as JSON");
+            let back: Deployment = serde_json::from_str(&json).expect("the state back");
+            assert_eq!(back, state);
+            let packed = rmp_serde::to_vec_named(&state).expect("the state packed");
+            let back: Deployment = rmp_serde::from_slice(&packed).expect("unpacked");
+            assert_eq!(back, state);
+        }
+    }
+}

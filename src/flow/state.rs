@@ -2,18 +2,15 @@
 //! the same events always give the same state, which is what makes replay
 //! and crash recovery exact.
 
-use std::path::Path;
-
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::policy::Policy;
-use crate::config::Config;
 use crate::events::{Decision, Event, Finding, LiveRelease, Outcome, Role, Slot, Tier, Verdict};
 
 /// Where a deployment is. Each phase has exactly one thing to do next
 /// (`step::next_step`); the event that ends it moves to the next phase.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case", tag = "phase")]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Phase {
     /// Requested; its inputs are not checked yet.
     Validating,
@@ -46,7 +43,7 @@ pub enum Phase {
     Done(Outcome),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReviewStage {
     Trio,
@@ -55,7 +52,7 @@ pub enum ReviewStage {
 }
 
 /// Why green is being stopped, which decides how the deployment ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Ending {
     RolledBack,
@@ -64,7 +61,7 @@ pub enum Ending {
     Failed,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RestoreStage {
     Starting,
@@ -77,7 +74,7 @@ pub enum RestoreStage {
 }
 
 /// A verdict as the review loop keeps it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Review {
     pub member: String,
     pub verdict: Verdict,
@@ -86,7 +83,7 @@ pub struct Review {
 
 /// Fix attempts made so far, per tier, over the whole deployment: the
 /// limits bound the deployment, not one visit to the fix loop.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FixCounts {
     pub driver: u32,
     pub senior: u32,
@@ -117,7 +114,7 @@ impl FixCounts {
 }
 
 /// The last test run's numbers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TestResult {
     pub passed: u32,
     pub failed: u32,
@@ -125,7 +122,7 @@ pub struct TestResult {
     pub exit_code: Option<i32>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Deployment {
     pub app: String,
     pub release: String,
@@ -248,9 +245,9 @@ impl Deployment {
                 self.base_dir = base_dir.clone();
                 self.green_slot = blue.as_ref().map_or(Slot::Blue, |b| b.slot.other());
                 let base = base_dir.as_deref().unwrap_or(".");
-                match Config::parse(config, &Path::new(base).join("deployflow.toml")) {
-                    Ok(config) => self.policy = Policy::of(&config),
-                    Err(e) => self.config_error = Some(e.to_string()),
+                match Policy::parse(config, base) {
+                    Ok(policy) => self.policy = policy,
+                    Err(e) => self.config_error = Some(e),
                 }
                 self.phase = Phase::Validating;
             }

@@ -9,7 +9,7 @@ use super::state::{Deployment, Ending, Phase, RestoreStage, ReviewStage};
 use crate::events::{Outcome, Role, Slot, Tier};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case", tag = "step")]
+#[serde(rename_all = "snake_case")]
 pub enum Step {
     Do(Effect),
     /// The manual gate: `approve` or `reject` decides.
