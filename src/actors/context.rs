@@ -15,14 +15,21 @@ use crate::events::{Event, EventStore, StreamId};
 #[derive(Clone)]
 pub struct Services {
     pub store: EventStore,
+    /// The read model: app locks, live and retained releases, history.
+    pub model: crate::projections::runner::ReadModel,
     pub data_dir: PathBuf,
     pub backend: Arc<dyn Backend>,
 }
 
 impl Services {
-    pub fn new(store: EventStore, data_dir: &Path) -> Self {
+    pub fn new(
+        store: EventStore,
+        model: crate::projections::runner::ReadModel,
+        data_dir: &Path,
+    ) -> Self {
         Self {
             store,
+            model,
             data_dir: data_dir.to_owned(),
             backend: Arc::new(ProcessBackend::new(data_dir)),
         }

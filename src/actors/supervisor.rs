@@ -15,8 +15,7 @@ use super::messages::DriverMsg;
 use super::workers::{Worker, WorkerKind};
 use crate::config::Config;
 use crate::events::{Event, StreamId};
-use crate::flow::{Input, Phase};
-use crate::projections::apps::AppIndex;
+use crate::flow::Input;
 
 /// How often a Driver that failed is started again before its deployment
 /// is left for `deployflow resume`.
@@ -72,7 +71,6 @@ pub struct Supervisor;
 pub struct SupervisorState {
     services: Services,
     workers: Workers,
-    index: AppIndex,
     drivers: HashMap<StreamId, ActorRef<DriverMsg>>,
     by_actor: HashMap<ActorId, StreamId>,
     worker_kinds: HashMap<ActorId, WorkerKind>,
@@ -109,14 +107,14 @@ impl Actor for Supervisor {
         let mut state = SupervisorState {
             services,
             workers,
-            index: AppIndex::default(),
             drivers: HashMap::new(),
             by_actor: HashMap::new(),
             worker_kinds,
             restarts: HashMap::new(),
         };
         catch_up(&mut state)?;
-        for id in state.index.in_flight() {
+        let in_flight = state.services.model.read().in_flight();
+        for id in in_flight {
             start_driver(&myself, &mut state, id, true).await?;
         }
         Ok(state)
@@ -135,17 +133,17 @@ impl Actor for Supervisor {
             }
             SupervisorMsg::Command { id, input, reply } => {
                 catch_up(state)?;
-                match state.index.deployment(id) {
+                let ended = state.services.model.read().record(id).map(|r| r.outcome);
+                match ended {
                     None => {
                         let _ = reply.send(Err(format!("no deployment {id}")));
                     }
-                    Some(deployment) => {
-                        if let Phase::Done(outcome) = deployment.phase {
-                            let _ = reply.send(Err(format!(
-                                "the deployment has already ended ({outcome:?})"
-                            )));
-                            return Ok(());
-                        }
+                    Some(Some(outcome)) => {
+                        let _ = reply.send(Err(format!(
+                            "the deployment has already ended ({outcome:?})"
+                        )));
+                    }
+                    Some(None) => {
                         let driver = start_driver(&myself, state, id, false).await?;
                         let _ = driver.cast(DriverMsg::Command { input, reply });
                     }
@@ -169,7 +167,8 @@ impl Actor for Supervisor {
             SupervisorMsg::Resume(reply) => {
                 catch_up(state)?;
                 let mut resumed = Vec::new();
-                for id in state.index.in_flight() {
+                let in_flight = state.services.model.read().in_flight();
+                for id in in_flight {
                     if !state.drivers.contains_key(&id) {
                         start_driver(&myself, state, id, true).await?;
                         resumed.push(id);
@@ -208,12 +207,9 @@ impl Actor for Supervisor {
     }
 }
 
-/// Folds the log's new events into the index.
+/// Folds the log's new events into the read model.
 fn catch_up(state: &mut SupervisorState) -> Result<(), ActorProcessingErr> {
-    let from = state.index.next_seq;
-    for envelope in state.services.store.read_from(from) {
-        state.index.apply(&envelope?);
-    }
+    state.services.model.catch_up()?;
     Ok(())
 }
 
@@ -251,7 +247,7 @@ async fn deploy(
         Config::parse(&request.config_text, &path).map_err(|e| Refused::Invalid(e.to_string()))?;
     catch_up(state).map_err(|e| Refused::Failed(e.to_string()))?;
     let app = config.app.name.to_string();
-    let current = state.index.app(&app).cloned().unwrap_or_default();
+    let current = state.services.model.read().app(&app).cloned().unwrap_or_default();
     if let Some(holder) = current.active {
         return Err(Refused::Locked { app, holder });
     }
@@ -289,7 +285,9 @@ async fn rollback(
 ) -> Result<(ActorRef<DriverMsg>, Input, StreamId), Refused> {
     catch_up(state).map_err(|e| Refused::Failed(e.to_string()))?;
     let current = state
-        .index
+        .services
+        .model
+        .read()
         .app(app)
         .cloned()
         .ok_or_else(|| Refused::NotFound(format!("no app named {app} in the log")))?;
@@ -315,7 +313,7 @@ async fn rollback(
         )));
     };
     if let Some(release) = &to
-        && state.index.deployment_of(app, release).is_none()
+        && state.services.model.read().deployment_of(app, release).is_none()
     {
         return Err(Refused::NotFound(format!(
             "{app} has no release {release} to return to"

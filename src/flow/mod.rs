@@ -17,6 +17,7 @@ pub mod fix_loop;
 mod policy;
 #[cfg(test)]
 mod properties;
+pub mod simulate;
 mod state;
 mod step;
 

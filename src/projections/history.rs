@@ -4,8 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::events::{Envelope, Outcome};
-use crate::flow::Deployment;
+use crate::events::Outcome;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HistoryRow {
@@ -33,30 +32,29 @@ pub fn status_name(outcome: Option<Outcome>) -> &'static str {
     }
 }
 
-/// The row of one deployment, from its events in order.
-pub fn row(events: &[Envelope]) -> Option<HistoryRow> {
-    let first = events.first()?;
-    let state = Deployment::fold(events.iter().map(|e| &e.event));
-    let started_at = Some(first.recorded_at);
-    // Finished at its (latest) `Completed`; a rollback after promotion
-    // moves it.
-    let finished_at = state.outcome().and_then(|_| {
-        events
-            .iter()
-            .rev()
-            .find(|e| e.event.kind() == crate::events::EventKind::Completed)
-            .map(|e| e.recorded_at)
-    });
-    Some(HistoryRow {
-        id: first.stream.to_string(),
-        app: state.app.clone(),
-        release: state.release.clone(),
-        status: status_name(state.outcome()),
-        phase: state.stage(),
-        started_at,
-        finished_at,
-        duration_ms: finished_at.map(|end| (end - first.recorded_at).num_milliseconds()),
-        fix_iterations: state.fixes.total(),
-        review_rounds: state.round,
-    })
+/// The row of a deployment the read model keeps.
+pub fn row_of(record: &super::model::Record) -> HistoryRow {
+    HistoryRow {
+        id: record.id.to_string(),
+        app: record.app.clone(),
+        release: record.release.clone(),
+        status: status_name(record.outcome),
+        phase: stage_name(&record.stage),
+        started_at: Some(record.started_at),
+        finished_at: record.finished_at.filter(|_| record.outcome.is_some()),
+        duration_ms: record
+            .finished_at
+            .filter(|_| record.outcome.is_some())
+            .map(|end| (end - record.started_at).num_milliseconds()),
+        fix_iterations: record.fixes.total(),
+        review_rounds: record.review_rounds,
+    }
+}
+
+/// The stage names `Deployment::stage` gives, as static strings.
+fn stage_name(stage: &str) -> &'static str {
+    ["prepare", "fix", "test", "review", "manual_gate", "completion", "rollback", "done"]
+        .into_iter()
+        .find(|s| *s == stage)
+        .unwrap_or("prepare")
 }

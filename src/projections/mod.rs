@@ -6,8 +6,10 @@ pub mod apps;
 pub mod audit;
 pub mod history;
 pub mod metrics;
+pub mod model;
 pub mod overhead;
 pub mod report;
+pub mod runner;
 pub mod timeline;
 
 use std::collections::BTreeMap;

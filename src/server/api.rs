@@ -25,6 +25,7 @@ use crate::flow::Input;
 pub struct Shared {
     pub supervisor: ActorRef<SupervisorMsg>,
     pub store: EventStore,
+    pub model: crate::projections::runner::ReadModel,
     pub data_dir: PathBuf,
 }
 
@@ -82,6 +83,15 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         let code = if e.is_corruption() { 5 } else { 1 };
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, code, e.to_string())
+    }
+}
+
+impl From<crate::projections::runner::ProjectionError> for ApiError {
+    fn from(e: crate::projections::runner::ProjectionError) -> Self {
+        match e {
+            crate::projections::runner::ProjectionError::Store(e) => e.into(),
+            other => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, 1, other.to_string()),
+        }
     }
 }
 
@@ -198,7 +208,8 @@ struct HistoryQuery {
 }
 
 async fn history(State(shared): S, Query(q): Query<HistoryQuery>) -> Result<Json<Value>, ApiError> {
-    let rows = queries::history(&shared.store, q.app.as_deref(), q.limit.unwrap_or(20))?;
+    shared.model.catch_up()?;
+    let rows = queries::history(&shared.model, q.app.as_deref(), q.limit.unwrap_or(20));
     Ok(Json(json!(rows)))
 }
 
@@ -213,7 +224,7 @@ async fn show(
     Query(q): Query<ShowQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id)?;
-    queries::show(&shared.store, id, q.after.unwrap_or(0))?
+    queries::show(&shared.store, &shared.model, id, q.after.unwrap_or(0))?
         .map(Json)
         .ok_or_else(|| not_found(id))
 }
@@ -320,18 +331,13 @@ struct AppQuery {
 }
 
 async fn status(State(shared): S, Query(q): Query<AppQuery>) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!(queries::status(
-        &shared.store,
-        q.app.as_deref()
-    )?)))
+    shared.model.catch_up()?;
+    Ok(Json(json!(queries::status(&shared.model, q.app.as_deref()))))
 }
 
 async fn metrics(State(shared): S, Query(q): Query<AppQuery>) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!(queries::metrics(
-        &shared.store,
-        q.app.as_deref(),
-        q.since
-    )?)))
+    shared.model.catch_up()?;
+    Ok(Json(json!(queries::metrics(&shared.model, q.app.as_deref(), q.since))))
 }
 
 async fn resume(State(shared): S) -> Result<Json<Value>, ApiError> {
@@ -340,5 +346,9 @@ async fn resume(State(shared): S) -> Result<Json<Value>, ApiError> {
 }
 
 async fn rebuild(State(shared): S) -> Result<Json<Value>, ApiError> {
-    Ok(Json(queries::rebuild(&shared.store)?))
+    let model = shared.model.clone();
+    let rebuilt = tokio::task::spawn_blocking(move || model.rebuild())
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, 1, e.to_string()))??;
+    Ok(Json(json!(rebuilt)))
 }

@@ -12,6 +12,7 @@ use anyhow::Context as _;
 
 use crate::actors::{self, Services};
 use crate::events::EventStore;
+use crate::projections::runner::ReadModel;
 
 /// Names the running control plane (in the data dir), for scripts that stop it.
 pub const PID_FILE: &str = "serve.pid";
@@ -34,13 +35,16 @@ pub async fn serve(
     let pid_file = data_dir.join(PID_FILE);
     std::fs::write(&pid_file, format!("{}\n", std::process::id()))
         .with_context(|| format!("writing {}", pid_file.display()))?;
-    let services = Services::new(store.clone(), data_dir);
+    let model = ReadModel::open(&store, data_dir).context("loading the read model")?;
+    let follower = tokio::spawn(follow(store.clone(), model.clone()));
+    let services = Services::new(store.clone(), model.clone(), data_dir);
     let (supervisor, handle) = actors::start(services)
         .await
         .context("starting the actor system")?;
     let app = api::router(api::Shared {
         supervisor: supervisor.clone(),
         store,
+        model: model.clone(),
         data_dir: data_dir.to_owned(),
     });
     tracing::info!("control plane on {listen}, data in {}", data_dir.display());
@@ -49,6 +53,24 @@ pub async fn serve(
         .await;
     supervisor.stop(None);
     let _ = handle.await;
+    follower.abort();
+    // The checkpoint, so the next start folds only what comes after.
+    if let Err(e) = model.catch_up().and_then(|()| model.save()) {
+        tracing::warn!("the read model's checkpoint: {e}");
+    }
     let _ = std::fs::remove_file(&pid_file);
     served.context("serving the API")
+}
+
+/// Keeps the read model current: woken by each commit, folds what is new.
+async fn follow(store: EventStore, model: ReadModel) {
+    let mut head = store.subscribe();
+    while head.changed().await.is_ok() {
+        let model = model.clone();
+        // Reading the log is blocking IO: off the runtime's threads.
+        let caught = tokio::task::spawn_blocking(move || model.catch_up()).await;
+        if let Ok(Err(e)) = caught {
+            tracing::error!("the read model could not follow the log: {e}");
+        }
+    }
 }

@@ -1,37 +1,41 @@
-//! Answers for the read side of the API, folded from the log.
-
-use std::collections::BTreeMap;
+//! Answers for the read side of the API: history, metrics and status from
+//! the read model; one deployment's timeline, audit and replay from its own
+//! stream (an indexed read), by the same fold the Driver uses.
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use crate::events::{Envelope, EventStore, StoreError, StreamId};
 use crate::flow::{Deployment, next_step};
-use crate::projections::{self, apps::AppIndex, audit, history, metrics, timeline};
+use crate::projections::runner::{ProjectionError, ReadModel};
+use crate::projections::{audit, history, metrics, timeline};
 
-pub fn history(
-    store: &EventStore,
-    app: Option<&str>,
-    limit: usize,
-) -> Result<Vec<history::HistoryRow>, StoreError> {
-    let streams = projections::streams(store)?;
-    let mut rows: Vec<_> = streams
-        .values()
-        .filter_map(|events| history::row(events))
-        .filter(|row| app.is_none_or(|a| row.app == a))
-        .collect();
-    rows.reverse(); // newest first
-    rows.truncate(limit);
-    Ok(rows)
+pub fn history(model: &ReadModel, app: Option<&str>, limit: usize) -> Vec<history::HistoryRow> {
+    let model = model.read();
+    model
+        .records()
+        .iter()
+        .rev() // newest first
+        .filter(|r| app.is_none_or(|a| r.app == a))
+        .take(limit)
+        .map(history::row_of)
+        .collect()
 }
 
-pub fn show(store: &EventStore, id: StreamId, after: u64) -> Result<Option<Value>, StoreError> {
-    let events = store.read_stream(id, 0)?;
-    let Some(row) = history::row(&events) else {
+pub fn show(
+    store: &EventStore,
+    model: &ReadModel,
+    id: StreamId,
+    after: u64,
+) -> Result<Option<Value>, ProjectionError> {
+    model.catch_up()?;
+    let Some(row) = model.read().record(id).map(history::row_of) else {
         return Ok(None);
     };
+    let events = store.read_stream(id, 0)?;
     let state = Deployment::fold(events.iter().map(|e| &e.event));
     let newer: Vec<&Envelope> = events.iter().filter(|e| e.version >= after).collect();
+    let start = events.first().map(|e| e.recorded_at).unwrap_or_default();
     Ok(Some(json!({
         "deployment": row,
         "state": {
@@ -45,7 +49,7 @@ pub fn show(store: &EventStore, id: StreamId, after: u64) -> Result<Option<Value
         },
         "version": events.len(),
         "timing": crate::projections::overhead::timing(&events),
-        "events": newer.iter().map(|e| event_json(e, events[0].recorded_at)).collect::<Vec<_>>(),
+        "events": newer.iter().map(|e| event_json(e, start)).collect::<Vec<_>>(),
     })))
 }
 
@@ -69,36 +73,29 @@ pub fn audit(
     Ok((!events.is_empty()).then(|| audit::entries(&events)))
 }
 
-pub fn metrics(
-    store: &EventStore,
-    app: Option<&str>,
-    since: Option<DateTime<Utc>>,
-) -> Result<metrics::Metrics, StoreError> {
-    let streams = projections::streams(store)?;
-    let deployments: Vec<_> = streams
-        .into_values()
-        .filter_map(|events| history::row(&events).map(|row| (row, events)))
-        .filter(|(row, _)| app.is_none_or(|a| row.app == a))
-        .filter(|(row, _)| since.is_none_or(|s| row.started_at.is_some_and(|t| t >= s)))
+pub fn metrics(model: &ReadModel, app: Option<&str>, since: Option<DateTime<Utc>>) -> metrics::Metrics {
+    let model = model.read();
+    let records: Vec<_> = model
+        .records()
+        .iter()
+        .filter(|r| app.is_none_or(|a| r.app == a))
+        .filter(|r| since.is_none_or(|s| r.started_at >= s))
         .collect();
-    Ok(metrics::compute(&deployments, Utc::now()))
+    metrics::compute(&records, since, Utc::now())
 }
 
 /// Rollback state per app (DESIGN.md's field names).
-pub fn status(store: &EventStore, app: Option<&str>) -> Result<Vec<Value>, StoreError> {
-    let mut index = AppIndex::default();
-    for envelope in store.read_from(0) {
-        index.apply(&envelope?);
-    }
+pub fn status(model: &ReadModel, app: Option<&str>) -> Vec<Value> {
+    let model = model.read();
     let mut out = Vec::new();
-    for (name, state) in index.apps() {
+    for (name, state) in model.apps() {
         if app.is_some_and(|a| a != name) {
             continue;
         }
         let candidate = state.active.and_then(|id| {
-            index
-                .deployment(id)
-                .map(|d| json!({ "id": id, "release": d.release, "phase": d.stage() }))
+            model
+                .record(id)
+                .map(|r| json!({ "id": id, "release": r.release, "phase": r.stage }))
         });
         out.push(json!({
             "app": name,
@@ -107,16 +104,18 @@ pub fn status(store: &EventStore, app: Option<&str>) -> Result<Vec<Value>, Store
                 "release": l.release,
                 "endpoint": l.endpoint,
                 "since": state.live_since,
+                "deployment": l.deployment,
             })),
             "candidate": candidate,
             "retained": state.retained.iter().map(|r| json!({
                 "release": r.release,
                 "slot": r.slot,
                 "stopped_at": r.stopped_at,
+                "deployment": r.deployment,
             })).collect::<Vec<_>>(),
         }));
     }
-    Ok(out)
+    out
 }
 
 /// A deployment's state as of global sequence `at` (or now).
@@ -134,21 +133,14 @@ pub fn replay(
         return Ok(None);
     }
     let state = Deployment::fold(events.iter().map(|e| &e.event));
+    let start = events[0].recorded_at;
     Ok(Some(json!({
         "id": id,
         "as_of_seq": events.last().map(|e| e.seq),
         "events": events.len(),
+        "timeline": events.iter().map(|e| event_json(e, start)).collect::<Vec<_>>(),
         "status": history::status_name(state.outcome()),
         "next_step": next_step(&state),
         "state": state,
     })))
-}
-
-/// Every projection folded again from sequence 0; what each holds.
-pub fn rebuild(store: &EventStore) -> Result<Value, StoreError> {
-    let streams: BTreeMap<StreamId, Vec<Envelope>> = projections::streams(store)?;
-    let rows = streams.values().filter_map(|e| history::row(e)).count();
-    let audits: usize = streams.values().map(|e| audit::entries(e).len()).sum();
-    let records: usize = streams.values().map(Vec::len).sum();
-    Ok(json!({ "records": records, "deployments": rows, "audit_entries": audits }))
 }

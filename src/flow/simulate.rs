@@ -1,0 +1,248 @@
+//! A simulated world for the flow: answers to each step steered by a byte
+//! of choice, and the stray inputs people and crashed shells send. Used by
+//! the property tests and by the log generator of the projections'
+//! benchmark, so both drive the flow the same way.
+
+use crate::events::{
+    Event, Finding, FixOutcome, LiveRelease, MissingInput, Outcome, Role, Severity, Slot,
+    Verdict,
+};
+use super::{Effect, Input, Step};
+
+/// A random policy, written as the config file a user would write.
+#[derive(Debug, Clone)]
+pub struct World {
+    pub fix: [u32; 3],
+    pub quorum_all: bool,
+    pub manual_gate: bool,
+    pub juniors: usize,
+    pub max_rounds: u32,
+    pub forge: bool,
+    pub first_deploy: bool,
+}
+
+impl World {
+    /// DESIGN.md's defaults, with a blue serving.
+    pub fn defaults() -> World {
+        World {
+            fix: [3, 2, 1],
+            quorum_all: true,
+            manual_gate: false,
+            juniors: 2,
+            max_rounds: 6,
+            forge: false,
+            first_deploy: false,
+        }
+    }
+}
+
+pub fn config_text(world: &World) -> String {
+    let juniors: Vec<String> = ["tests", "hygiene"][..world.juniors]
+        .iter()
+        .map(|j| format!("\"{j}\""))
+        .collect();
+    let forge = if world.forge {
+        "[forge]\nkind = \"github\"\nrepo = \"o/r\"\ntoken_env = \"GITHUB_TOKEN\"\n"
+    } else {
+        ""
+    };
+    format!(
+        "[app]\nname = \"hello\"\n[inputs]\nrequirements = \"REQ.md\"\ntests = \"./t.sh\"\n\
+         [runtime]\ncommand = \"./hello\"\n\
+         [fix]\ndriver_attempts = {}\nsenior_attempts = {}\ntrio_attempts = {}\n\
+         [review]\njuniors = [{}]\nquorum = \"{}\"\nmax_rounds = {}\nmanual_gate = {}\n{forge}",
+        world.fix[0],
+        world.fix[1],
+        world.fix[2],
+        juniors.join(", "),
+        if world.quorum_all { "all" } else { "2/3" },
+        world.max_rounds,
+        world.manual_gate,
+    )
+}
+
+pub fn requested(world: &World) -> Event {
+    Event::DeploymentRequested {
+        app: "hello".into(),
+        release: "v2".into(),
+        requested_by: "test".into(),
+        config: config_text(world),
+        rollback_to: (!world.first_deploy).then(|| "v1".into()),
+        commit: None,
+        committed_at: None,
+        blue: (!world.first_deploy).then(|| LiveRelease {
+            slot: Slot::Blue,
+            release: "v1".into(),
+            endpoint: "127.0.0.1:9001".into(),
+            deployment: None,
+        }),
+        base_dir: None,
+    }
+}
+
+pub fn verdict_of(choice: u8) -> Verdict {
+    match choice % 8 {
+        0 => Verdict::FixesNeeded,
+        1 => Verdict::MajorFlaw,
+        2 => Verdict::Abstain,
+        _ => Verdict::Approve,
+    }
+}
+
+pub fn findings_of(choice: u8) -> Vec<Finding> {
+    let severity = match choice % 9 {
+        0 => Severity::Critical,
+        1 => Severity::High,
+        2 => Severity::Low,
+        _ => return Vec::new(),
+    };
+    vec![Finding {
+        severity,
+        requirement: Some("REQ-1".into()),
+        file: None,
+        line: None,
+        message: "found".into(),
+    }]
+}
+
+/// The result the world gives for `step`, steered by `choice`.
+pub fn world_answer(step: &Step, choice: u8) -> Option<Input> {
+    let by = || "tester".to_string();
+    Some(match step {
+        Step::Finished(Outcome::Promoted) if choice.is_multiple_of(3) => Input::Rollback {
+            by: by(),
+            reason: "errors after the switch".into(),
+            to_release: None,
+        },
+        Step::Finished(_) => return None,
+        Step::AwaitApproval if choice.is_multiple_of(2) => Input::Approve {
+            by: by(),
+            reason: "looks good".into(),
+        },
+        Step::AwaitApproval => Input::Reject {
+            by: by(),
+            reason: "not today".into(),
+        },
+        Step::Do(effect) => match effect {
+            Effect::ValidateInputs => Input::InputsChecked {
+                checked: vec!["code".into()],
+                missing: if choice.is_multiple_of(12) {
+                    vec![MissingInput {
+                        item: "requirements".into(),
+                        reason: "empty".into(),
+                    }]
+                } else {
+                    Vec::new()
+                },
+            },
+            Effect::StartInstance { .. } if choice.is_multiple_of(5) => Input::InstanceFailed {
+                diagnosis: "exit status 1".into(),
+            },
+            Effect::StartInstance { slot, attempt, .. } => Input::InstanceStarted {
+                endpoint: format!("127.0.0.1:{}", 9100 + *attempt),
+                instance: format!("{slot:?}-{attempt}"),
+            },
+            Effect::WaitHealthy { .. } => Input::Health {
+                healthy: !choice.is_multiple_of(3),
+                checks: 3,
+                elapsed_ms: 600,
+                diagnosis: "connection refused".into(),
+            },
+            Effect::ApplyFix { tier, .. } => Input::FixDone {
+                action: format!("{tier:?} fix"),
+                outcome: match choice % 4 {
+                    0 => FixOutcome::NotApplied,
+                    1 => FixOutcome::GaveUp,
+                    _ => FixOutcome::Applied,
+                },
+            },
+            Effect::RunTests { .. } => {
+                let failed = u32::from(choice.is_multiple_of(4));
+                Input::TestsRan {
+                    passed: 5,
+                    failed,
+                    skipped: 0,
+                    duration_ms: 120,
+                    exit_code: Some(failed as i32),
+                    output_tail: "test result".into(),
+                }
+            }
+            Effect::Review { role, members, .. } => Input::Verdict {
+                role: *role,
+                member: members.first().cloned().unwrap_or_default(),
+                model: "built-in".into(),
+                verdict: verdict_of(choice),
+                summary: "s".into(),
+                findings: findings_of(choice / 8),
+            },
+            Effect::Synthesize { member, .. } => Input::Synthesis {
+                member: member.clone(),
+                model: "built-in".into(),
+                verdict: verdict_of(choice / 3),
+                summary: "s".into(),
+                findings: findings_of(choice),
+            },
+            Effect::SwitchTraffic { .. } => Input::Switched,
+            Effect::Drain { .. } => Input::Drained {
+                remaining: 0,
+                waited_ms: 10,
+                timed_out: false,
+            },
+            Effect::StopInstance { .. } => Input::InstanceStopped,
+            Effect::WriteReport => Input::ReportWritten {
+                path: "docs/deployments/x.md".into(),
+                sha256: "00".into(),
+            },
+            Effect::CloseIssues => Input::IssuesClosed { issues: vec![1] },
+        },
+    })
+}
+
+/// Any input at all, fitting or not: people and crashed shells send those.
+pub fn stray_input(choice: u8) -> Input {
+    let by = "someone".to_string();
+    match choice % 10 {
+        0 => Input::Abort {
+            by,
+            reason: "stop".into(),
+        },
+        1 => Input::Rollback {
+            by,
+            reason: "manual".into(),
+            to_release: None,
+        },
+        2 => Input::Approve {
+            by,
+            reason: "ok".into(),
+        },
+        3 => Input::Reject {
+            by,
+            reason: "no".into(),
+        },
+        4 => Input::EffectFailed {
+            reason: "backend down".into(),
+        },
+        5 => Input::Switched,
+        6 => Input::InstanceStopped,
+        7 => Input::Drained {
+            remaining: 1,
+            waited_ms: 1,
+            timed_out: true,
+        },
+        8 => Input::Verdict {
+            role: Role::Trio,
+            member: "stranger".into(),
+            model: "m".into(),
+            verdict: Verdict::Approve,
+            summary: String::new(),
+            findings: Vec::new(),
+        },
+        _ => Input::Health {
+            healthy: true,
+            checks: 1,
+            elapsed_ms: 1,
+            diagnosis: String::new(),
+        },
+    }
+}
+

@@ -1,0 +1,274 @@
+//! The read model: one pure fold over the whole log that keeps, per
+//! deployment, what history and metrics need (`Record`), and per app its
+//! lock, live release and retained releases (`AppState`). It is what the
+//! Supervisor consults to take an app's lock and what the API reads.
+//!
+//! It serializes whole, with the sequence it has folded up to, so `serve`
+//! starts from a checkpoint instead of the whole log. To stay small, it
+//! keeps a deployment's full flow state only while events can still come
+//! to it: while in flight, and while its release is live or retained (a
+//! rollback after promotion reopens it).
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::apps::{AppState, Retained};
+use crate::events::{Decision, Envelope, Event, LiveRelease, Outcome, StreamId};
+use crate::flow::{Deployment, FixCounts, Phase};
+
+/// What history and metrics keep of one deployment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub id: StreamId,
+    pub app: String,
+    pub release: String,
+    /// `None` while in progress.
+    pub outcome: Option<Outcome>,
+    pub stage: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub fixes: FixCounts,
+    pub review_rounds: u32,
+    pub consensus: u32,
+    pub fixes_requested: u32,
+    pub major_flaws: u32,
+    pub tests_passed: Option<u32>,
+    pub tests_failed: Option<u32>,
+    /// When the release's commit was made, if the request said.
+    pub committed_at: Option<DateTime<Utc>>,
+    /// When traffic first went to it.
+    pub went_live_at: Option<DateTime<Utc>>,
+    /// It went live and was rolled back afterwards: a failed change.
+    pub rolled_back_after_promotion: bool,
+    /// How long each rollback after promotion took to restore service.
+    pub restores_ms: Vec<i64>,
+    restore_started: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Model {
+    /// The next global sequence to fold.
+    pub next_seq: u64,
+    flows: HashMap<StreamId, Deployment>,
+    records: Vec<Record>,
+    index: HashMap<StreamId, usize>,
+    apps: BTreeMap<String, AppState>,
+    /// Per app, per release: the latest deployment that brought it live.
+    went_live: BTreeMap<String, BTreeMap<String, StreamId>>,
+}
+
+impl Model {
+    pub fn records(&self) -> &[Record] {
+        &self.records
+    }
+
+    pub fn record(&self, id: StreamId) -> Option<&Record> {
+        self.index.get(&id).map(|i| &self.records[*i])
+    }
+
+    pub fn app(&self, app: &str) -> Option<&AppState> {
+        self.apps.get(app)
+    }
+
+    pub fn apps(&self) -> impl Iterator<Item = (&String, &AppState)> {
+        self.apps.iter()
+    }
+
+    /// A deployment's flow state, while events can still come to it.
+    pub fn flow(&self, id: StreamId) -> Option<&Deployment> {
+        self.flows.get(&id)
+    }
+
+    /// Deployments whose flow has not ended (resume continues them).
+    pub fn in_flight(&self) -> Vec<StreamId> {
+        let mut ids: Vec<StreamId> = self
+            .flows
+            .iter()
+            .filter(|(_, d)| !matches!(d.phase, Phase::Done(_)))
+            .map(|(id, _)| *id)
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// The latest deployment of `app` that brought `release` live.
+    pub fn deployment_of(&self, app: &str, release: &str) -> Option<StreamId> {
+        self.went_live.get(app)?.get(release).copied()
+    }
+
+    /// How many deployments' flow states it keeps (the rest are records).
+    pub fn flows_kept(&self) -> usize {
+        self.flows.len()
+    }
+
+    pub fn apply(&mut self, envelope: &Envelope) {
+        self.next_seq = envelope.seq + 1;
+        let id = envelope.stream;
+        let at = envelope.recorded_at;
+        let flow = self.flows.entry(id).or_insert_with(Deployment::empty);
+        // Which release a switch brings live depends on the phase before it.
+        let restoring = matches!(flow.phase, Phase::Restoring(_));
+        let restore_release = flow.restore.as_ref().map(|(release, _)| release.clone());
+        let blue_deployment = flow
+            .blue
+            .as_ref()
+            .filter(|blue| Some(&blue.release) == restore_release.as_ref())
+            .and_then(|blue| blue.deployment.as_deref())
+            .and_then(|d| d.parse().ok())
+            .map(StreamId);
+        flow.apply(&envelope.event);
+        let flow = flow.clone();
+        self.record_event(id, at, &flow, &envelope.event, restoring);
+        let app = flow.app.clone();
+        let went_live = self.went_live.entry(app.clone()).or_default();
+        let restored_from =
+            blue_deployment.or_else(|| restore_release.as_ref().and_then(|r| went_live.get(r).copied()));
+        let state = self.apps.entry(app.clone()).or_default();
+        match &envelope.event {
+            Event::DeploymentRequested { .. } => state.active = Some(id),
+            Event::RollbackStarted {
+                after_promotion: true,
+                ..
+            } => state.active = Some(id),
+            Event::TrafficSwitched { to, endpoint, .. } => {
+                let (release, deployment) = if restoring {
+                    (restore_release.unwrap_or_default(), restored_from)
+                } else {
+                    went_live.insert(flow.release.clone(), id);
+                    (flow.release.clone(), Some(id))
+                };
+                state.retained.retain(|r| r.release != release);
+                state.live = Some(LiveRelease {
+                    slot: *to,
+                    release,
+                    endpoint: endpoint.clone(),
+                    deployment: deployment.map(|d| d.to_string()),
+                });
+                state.live_since = Some(at);
+            }
+            Event::BlueStopped {
+                slot,
+                release,
+                retained: true,
+            } => {
+                let deployment = if restoring {
+                    Some(id)
+                } else {
+                    went_live.get(release).copied()
+                };
+                state.retained.retain(|r| &r.release != release);
+                state.retained.insert(
+                    0,
+                    Retained {
+                        release: release.clone(),
+                        slot: *slot,
+                        stopped_at: at,
+                        deployment: deployment.unwrap_or(id),
+                    },
+                );
+                state.retained.truncate(flow.policy.retain as usize);
+            }
+            _ => {}
+        }
+        if matches!(flow.phase, Phase::Done(_)) && state.active == Some(id) {
+            state.active = None;
+        }
+        // Only between deployments: mid-way, blue is neither live (traffic
+        // has moved) nor retained yet (it has not stopped).
+        if state.active.is_none() {
+            self.prune(&app);
+        }
+    }
+
+    fn record_event(
+        &mut self,
+        id: StreamId,
+        at: DateTime<Utc>,
+        flow: &Deployment,
+        event: &Event,
+        restoring: bool,
+    ) {
+        if let Event::DeploymentRequested { committed_at, .. } = event {
+            self.index.insert(id, self.records.len());
+            self.records.push(Record {
+                id,
+                app: flow.app.clone(),
+                release: flow.release.clone(),
+                outcome: None,
+                stage: String::new(),
+                started_at: at,
+                finished_at: None,
+                fixes: FixCounts::default(),
+                review_rounds: 0,
+                consensus: 0,
+                fixes_requested: 0,
+                major_flaws: 0,
+                tests_passed: None,
+                tests_failed: None,
+                committed_at: *committed_at,
+                went_live_at: None,
+                rolled_back_after_promotion: false,
+                restores_ms: Vec::new(),
+                restore_started: None,
+            });
+        }
+        let Some(record) = self.index.get(&id).map(|i| &mut self.records[*i]) else {
+            return;
+        };
+        record.outcome = flow.outcome();
+        record.stage = flow.stage().to_string();
+        record.fixes = flow.fixes;
+        record.review_rounds = flow.round;
+        match event {
+            Event::TestRunCompleted { passed, failed, .. } => {
+                record.tests_passed = Some(*passed);
+                record.tests_failed = Some(*failed);
+            }
+            Event::DecisionMade { decision, .. } => match decision {
+                Decision::Promote | Decision::AwaitManualApproval => record.consensus += 1,
+                Decision::FixesNeeded => record.fixes_requested += 1,
+                Decision::ReturnToDevelopment => record.major_flaws += 1,
+                Decision::Rollback => {}
+            },
+            Event::TrafficSwitched { .. } if !restoring => {
+                record.went_live_at.get_or_insert(at);
+            }
+            Event::RollbackStarted {
+                after_promotion: true,
+                ..
+            } => record.restore_started = Some(at),
+            Event::RollbackCompleted { .. } => {
+                if let Some(started) = record.restore_started.take() {
+                    record.restores_ms.push((at - started).num_milliseconds());
+                    record.rolled_back_after_promotion = true;
+                }
+            }
+            Event::RollbackFailed { .. } => record.restore_started = None,
+            Event::Completed { .. } => record.finished_at = Some(at),
+            _ => {}
+        }
+    }
+
+    /// Drops the flow states no event can come to any more: ended, and
+    /// neither live nor retained for a rollback.
+    fn prune(&mut self, app: &str) {
+        let Some(state) = self.apps.get(app) else {
+            return;
+        };
+        let live = state
+            .live
+            .as_ref()
+            .and_then(|l| l.deployment.as_deref())
+            .and_then(|d| d.parse().ok())
+            .map(StreamId);
+        let retained: Vec<StreamId> = state.retained.iter().map(|r| r.deployment).collect();
+        self.flows.retain(|id, flow| {
+            flow.app != app
+                || !matches!(flow.phase, Phase::Done(_))
+                || Some(*id) == live
+                || retained.contains(id)
+        });
+    }
+}
