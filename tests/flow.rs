@@ -453,3 +453,76 @@ fn a_killed_control_plane_resumes_the_deployment_where_it_was() {
         .count();
     assert_eq!(started, 1);
 }
+
+#[test]
+fn the_projections_answer_with_designs_field_names_and_rebuild_identically() {
+    let s = with_v1();
+    s.release("v2", &knobs(", HELLO_CRASH_AT_START = \"1\""));
+    assert_eq!(code(&s.deploy("v2")), Some(3));
+    let history = s.json(&["history"]);
+    for field in [
+        "id",
+        "app",
+        "release",
+        "status",
+        "phase",
+        "started_at",
+        "finished_at",
+        "duration_ms",
+        "fix_iterations",
+        "review_rounds",
+    ] {
+        assert!(
+            history[0].get(field).is_some(),
+            "history lacks {field}: {history}"
+        );
+    }
+    let metrics = s.json(&["metrics", "--app", "hello", "--since", "1d"]);
+    for field in [
+        "deployments",
+        "promoted",
+        "rolled_back",
+        "returned",
+        "success_rate",
+        "duration_ms",
+        "fix_iterations",
+        "review_outcomes",
+        "change_failure_rate",
+        "deployments_per_day",
+        "mean_time_to_restore_ms",
+    ] {
+        assert!(
+            metrics.get(field).is_some(),
+            "metrics lacks {field}: {metrics}"
+        );
+    }
+    assert_eq!(metrics["deployments"], 2);
+    assert_eq!(metrics["promoted"], 1);
+    assert_eq!(metrics["rolled_back"], 1);
+    assert_eq!(metrics["fix_iterations"]["by_tier"]["driver"], 3);
+    let status = s.json(&["status", "hello"]);
+    for field in ["app", "live", "candidate", "retained"] {
+        assert!(
+            status[0].get(field).is_some(),
+            "status lacks {field}: {status}"
+        );
+    }
+    let audit = s.json(&["audit", s.json(&["history"])[1]["id"].as_str().expect("id")]);
+    for field in [
+        "seq", "at", "round", "role", "member", "model", "verdict", "findings", "decision", "rule",
+    ] {
+        assert!(
+            audit[0].get(field).is_some(),
+            "audit lacks {field}: {audit}"
+        );
+    }
+    let rebuilt = s.json(&["replay", "--rebuild"]);
+    assert_eq!(rebuilt["identical"], true, "{rebuilt}");
+    assert_eq!(rebuilt["deployments"], 2);
+    // The state of v2's deployment as of its first event.
+    let id = history[0]["id"].as_str().expect("id");
+    let first_seq = s.events(id)[0]["seq"].as_u64().expect("seq");
+    let replayed = s.json(&["replay", id, "--at", &first_seq.to_string()]);
+    assert_eq!(replayed["events"], 1);
+    assert_eq!(replayed["status"], "in_progress");
+}

@@ -30,6 +30,7 @@ pub struct DeployRequest {
     pub release: String,
     pub requested_by: String,
     pub commit: Option<String>,
+    pub committed_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -247,7 +248,13 @@ async fn deploy(
         Config::parse(&request.config_text, &path).map_err(|e| Refused::Invalid(e.to_string()))?;
     catch_up(state).map_err(|e| Refused::Failed(e.to_string()))?;
     let app = config.app.name.to_string();
-    let current = state.services.model.read().app(&app).cloned().unwrap_or_default();
+    let current = state
+        .services
+        .model
+        .read()
+        .app(&app)
+        .cloned()
+        .unwrap_or_default();
     if let Some(holder) = current.active {
         return Err(Refused::Locked { app, holder });
     }
@@ -259,7 +266,7 @@ async fn deploy(
         config: request.config_text,
         rollback_to: current.live.as_ref().map(|l| l.release.clone()),
         commit: request.commit,
-        committed_at: None,
+        committed_at: request.committed_at,
         blue: current.live.clone(),
         base_dir: Some(request.base_dir),
     };
@@ -313,7 +320,12 @@ async fn rollback(
         )));
     };
     if let Some(release) = &to
-        && state.services.model.read().deployment_of(app, release).is_none()
+        && state
+            .services
+            .model
+            .read()
+            .deployment_of(app, release)
+            .is_none()
     {
         return Err(Refused::NotFound(format!(
             "{app} has no release {release} to return to"

@@ -42,7 +42,9 @@ pub fn request(config_path: &Path, release: Option<String>) -> Result<Request, (
         .canonicalize()
         .map_err(|e| (Exit::BadInput, format!("{}: {e}", base.display())))?;
     let code = Config::resolve(&base, &config.inputs.code);
-    let commit = git_commit(&code);
+    let commit = git(&code, &["rev-parse", "--short", "HEAD"]);
+    // The commit's time: lead time for changes runs from it to going live.
+    let committed_at = git(&code, &["show", "-s", "--format=%cI", "HEAD"]);
     let release = release
         .or_else(|| commit.clone())
         .unwrap_or_else(|| chrono::Utc::now().format("r%Y%m%d-%H%M%S").to_string());
@@ -54,19 +56,21 @@ pub fn request(config_path: &Path, release: Option<String>) -> Result<Request, (
             "release": release,
             "requested_by": requested_by,
             "commit": commit,
+            "committed_at": committed_at,
         }),
     })
 }
 
-fn git_commit(dir: &Path) -> Option<String> {
+/// One line of git's answer about the code directory, if it is a repository.
+fn git(dir: &Path, args: &[&str]) -> Option<String> {
     let out = std::process::Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
+        .args(args)
         .current_dir(dir)
         .stderr(std::process::Stdio::null())
         .output()
         .ok()?;
-    let commit = String::from_utf8(out.stdout).ok()?.trim().to_string();
-    (out.status.success() && !commit.is_empty()).then_some(commit)
+    let line = String::from_utf8(out.stdout).ok()?.trim().to_string();
+    (out.status.success() && !line.is_empty()).then_some(line)
 }
 
 pub fn run(global: &Global, data_dir: &Path, args: &Args) -> anyhow::Result<Exit> {

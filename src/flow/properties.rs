@@ -6,9 +6,7 @@ use proptest::prelude::*;
 
 use super::simulate::*;
 use super::*;
-use crate::events::{
-    Event, Outcome, Slot, Tier, decode_payload, encode_payload,
-};
+use crate::events::{Event, Outcome, Slot, Tier, decode_payload, encode_payload};
 
 fn world() -> impl Strategy<Value = World> {
     (

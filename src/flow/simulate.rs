@@ -3,11 +3,10 @@
 //! the property tests and by the log generator of the projections'
 //! benchmark, so both drive the flow the same way.
 
-use crate::events::{
-    Event, Finding, FixOutcome, LiveRelease, MissingInput, Outcome, Role, Severity, Slot,
-    Verdict,
-};
 use super::{Effect, Input, Step};
+use crate::events::{
+    Event, Finding, FixOutcome, LiveRelease, MissingInput, Outcome, Role, Severity, Slot, Verdict,
+};
 
 /// A random policy, written as the config file a user would write.
 #[derive(Debug, Clone)]
@@ -245,4 +244,3 @@ pub fn stray_input(choice: u8) -> Input {
         },
     }
 }
-

@@ -53,8 +53,17 @@ pub fn row_of(record: &super::model::Record) -> HistoryRow {
 
 /// The stage names `Deployment::stage` gives, as static strings.
 fn stage_name(stage: &str) -> &'static str {
-    ["prepare", "fix", "test", "review", "manual_gate", "completion", "rollback", "done"]
-        .into_iter()
-        .find(|s| *s == stage)
-        .unwrap_or("prepare")
+    [
+        "prepare",
+        "fix",
+        "test",
+        "review",
+        "manual_gate",
+        "completion",
+        "rollback",
+        "done",
+    ]
+    .into_iter()
+    .find(|s| *s == stage)
+    .unwrap_or("prepare")
 }

@@ -84,7 +84,12 @@ fn ratio(part: u32, whole: u32) -> f64 {
 /// Metrics over `records` (already filtered by app and window); `from`
 /// starts the window (default: the first deployment), `now` ends it.
 pub fn compute(records: &[&Record], from: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Metrics {
-    let count = |outcome: Outcome| records.iter().filter(|r| r.outcome == Some(outcome)).count() as u32;
+    let count = |outcome: Outcome| {
+        records
+            .iter()
+            .filter(|r| r.outcome == Some(outcome))
+            .count() as u32
+    };
     let (promoted, rolled_back, returned) = (
         count(Outcome::Promoted),
         count(Outcome::RolledBack),
@@ -110,11 +115,22 @@ pub fn compute(records: &[&Record], from: Option<DateTime<Utc>>, now: DateTime<U
     .collect();
     let fix_totals: Vec<u32> = records.iter().map(|r| r.fixes.total()).collect();
     let went_live = records.iter().filter(|r| r.went_live_at.is_some()).count() as u32;
-    let failed_changes = records.iter().filter(|r| r.rolled_back_after_promotion).count() as u32;
-    let restores: Vec<i64> = records.iter().flat_map(|r| r.restores_ms.iter().copied()).collect();
+    let failed_changes = records
+        .iter()
+        .filter(|r| r.rolled_back_after_promotion)
+        .count() as u32;
+    let restores: Vec<i64> = records
+        .iter()
+        .flat_map(|r| r.restores_ms.iter().copied())
+        .collect();
     let start = from.or_else(|| records.iter().map(|r| r.started_at).min());
-    let days = start.map_or(1.0, |s| ((now - s).num_seconds() as f64 / 86_400.0).max(1.0));
-    let tested: Vec<&&Record> = records.iter().filter(|r| r.tests_failed.is_some()).collect();
+    let days = start.map_or(1.0, |s| {
+        ((now - s).num_seconds() as f64 / 86_400.0).max(1.0)
+    });
+    let tested: Vec<&&Record> = records
+        .iter()
+        .filter(|r| r.tests_failed.is_some())
+        .collect();
     let tests_passed = tested.iter().filter(|r| r.tests_failed == Some(0)).count() as u32;
     Metrics {
         deployments: total,

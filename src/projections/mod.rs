@@ -4,6 +4,7 @@
 
 pub mod apps;
 pub mod audit;
+pub mod generate;
 pub mod history;
 pub mod metrics;
 pub mod model;

@@ -119,12 +119,15 @@ impl Model {
             .and_then(|d| d.parse().ok())
             .map(StreamId);
         flow.apply(&envelope.event);
-        let flow = flow.clone();
+        let flow = Summary::of(flow);
         self.record_event(id, at, &flow, &envelope.event, restoring);
         let app = flow.app.clone();
         let went_live = self.went_live.entry(app.clone()).or_default();
-        let restored_from =
-            blue_deployment.or_else(|| restore_release.as_ref().and_then(|r| went_live.get(r).copied()));
+        let restored_from = blue_deployment.or_else(|| {
+            restore_release
+                .as_ref()
+                .and_then(|r| went_live.get(r).copied())
+        });
         let state = self.apps.entry(app.clone()).or_default();
         match &envelope.event {
             Event::DeploymentRequested { .. } => state.active = Some(id),
@@ -168,11 +171,11 @@ impl Model {
                         deployment: deployment.unwrap_or(id),
                     },
                 );
-                state.retained.truncate(flow.policy.retain as usize);
+                state.retained.truncate(flow.retain as usize);
             }
             _ => {}
         }
-        if matches!(flow.phase, Phase::Done(_)) && state.active == Some(id) {
+        if flow.done && state.active == Some(id) {
             state.active = None;
         }
         // Only between deployments: mid-way, blue is neither live (traffic
@@ -186,7 +189,7 @@ impl Model {
         &mut self,
         id: StreamId,
         at: DateTime<Utc>,
-        flow: &Deployment,
+        flow: &Summary,
         event: &Event,
         restoring: bool,
     ) {
@@ -217,8 +220,10 @@ impl Model {
         let Some(record) = self.index.get(&id).map(|i| &mut self.records[*i]) else {
             return;
         };
-        record.outcome = flow.outcome();
-        record.stage = flow.stage().to_string();
+        record.outcome = flow.outcome;
+        if record.stage != flow.stage {
+            record.stage = flow.stage.to_string();
+        }
         record.fixes = flow.fixes;
         record.review_rounds = flow.round;
         match event {
@@ -270,5 +275,33 @@ impl Model {
                 || Some(*id) == live
                 || retained.contains(id)
         });
+    }
+}
+
+/// What the model reads of a deployment's state after an event: a few
+/// fields, so a fold does not copy the whole state per event.
+struct Summary {
+    app: String,
+    release: String,
+    outcome: Option<Outcome>,
+    done: bool,
+    stage: &'static str,
+    fixes: FixCounts,
+    round: u32,
+    retain: u32,
+}
+
+impl Summary {
+    fn of(flow: &Deployment) -> Summary {
+        Summary {
+            app: flow.app.clone(),
+            release: flow.release.clone(),
+            outcome: flow.outcome(),
+            done: matches!(flow.phase, Phase::Done(_)),
+            stage: flow.stage(),
+            fixes: flow.fixes,
+            round: flow.round,
+            retain: flow.policy.retain,
+        }
     }
 }

@@ -183,6 +183,8 @@ struct DeployBody {
     requested_by: Option<String>,
     #[serde(default)]
     commit: Option<String>,
+    #[serde(default)]
+    committed_at: Option<DateTime<Utc>>,
 }
 
 async fn deploy(
@@ -196,6 +198,7 @@ async fn deploy(
         release: body.release,
         requested_by: body.requested_by.unwrap_or_else(|| "unknown".into()),
         commit: body.commit,
+        committed_at: body.committed_at,
     };
     let id = ask(&shared, |reply| SupervisorMsg::Deploy(request, reply)).await??;
     Ok((StatusCode::CREATED, Json(json!({ "id": id }))))
@@ -332,12 +335,19 @@ struct AppQuery {
 
 async fn status(State(shared): S, Query(q): Query<AppQuery>) -> Result<Json<Value>, ApiError> {
     shared.model.catch_up()?;
-    Ok(Json(json!(queries::status(&shared.model, q.app.as_deref()))))
+    Ok(Json(json!(queries::status(
+        &shared.model,
+        q.app.as_deref()
+    ))))
 }
 
 async fn metrics(State(shared): S, Query(q): Query<AppQuery>) -> Result<Json<Value>, ApiError> {
     shared.model.catch_up()?;
-    Ok(Json(json!(queries::metrics(&shared.model, q.app.as_deref(), q.since))))
+    Ok(Json(json!(queries::metrics(
+        &shared.model,
+        q.app.as_deref(),
+        q.since
+    ))))
 }
 
 async fn resume(State(shared): S) -> Result<Json<Value>, ApiError> {

@@ -73,7 +73,11 @@ pub fn audit(
     Ok((!events.is_empty()).then(|| audit::entries(&events)))
 }
 
-pub fn metrics(model: &ReadModel, app: Option<&str>, since: Option<DateTime<Utc>>) -> metrics::Metrics {
+pub fn metrics(
+    model: &ReadModel,
+    app: Option<&str>,
+    since: Option<DateTime<Utc>>,
+) -> metrics::Metrics {
     let model = model.read();
     let records: Vec<_> = model
         .records()
