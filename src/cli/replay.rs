@@ -33,9 +33,45 @@ pub fn run(global: &Global, data_dir: &Path, args: &Args) -> anyhow::Result<Exit
         };
         if global.json {
             println!("{}", serde_json::to_string(&answer)?);
+        } else if args.rebuild {
+            println!(
+                "rebuilt from sequence 0: {} events, {} deployments in {} ms ({} events/s); {}",
+                answer["events"],
+                answer["deployments"],
+                answer["millis"],
+                answer["events_per_second"],
+                if answer["identical"] == true {
+                    "identical to the model kept incrementally"
+                } else {
+                    "it DIFFERED from the model kept incrementally, and replaced it"
+                }
+            );
         } else {
-            println!("{}", serde_json::to_string_pretty(&answer)?);
+            print_replay(&answer);
         }
         Ok(Exit::Success)
     })
+}
+
+/// The timeline up to the chosen event, then where the deployment stood.
+fn print_replay(answer: &serde_json::Value) {
+    for event in answer["timeline"].as_array().into_iter().flatten() {
+        println!(
+            "#{:<6} {:>8} ms  {:<24} {}",
+            event["seq"],
+            event["elapsed_ms"].as_i64().unwrap_or(0),
+            event["kind"].as_str().unwrap_or_default(),
+            event["text"].as_str().unwrap_or_default()
+        );
+    }
+    let state = &answer["state"];
+    println!(
+        "as of #{}: {}, phase {}, fix tier {}, review round {}; next: {}",
+        answer["as_of_seq"],
+        answer["status"].as_str().unwrap_or_default(),
+        answer["phase"].as_str().unwrap_or_default(),
+        state["tier"].as_str().unwrap_or_default(),
+        state["round"],
+        answer["next_step"]
+    );
 }

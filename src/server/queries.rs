@@ -144,6 +144,7 @@ pub fn replay(
         "events": events.len(),
         "timeline": events.iter().map(|e| event_json(e, start)).collect::<Vec<_>>(),
         "status": history::status_name(state.outcome()),
+        "phase": state.stage(),
         "next_step": next_step(&state),
         "state": state,
     })))
