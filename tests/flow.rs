@@ -430,6 +430,19 @@ fn a_killed_control_plane_resumes_the_deployment_where_it_was() {
     std::thread::sleep(std::time::Duration::from_millis(300));
     let _ = deploy.wait_with_output();
     s.start_server();
+    // A resume is never silent.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !s
+        .serve_log()
+        .contains("resuming hello v2 from phase manual_gate")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no resume line: {}",
+            s.serve_log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     assert_eq!(s.json(&["show", &id])["deployment"]["phase"], "manual_gate");
     let out = s.cli(&["approve", &id]);
     assert_eq!(code(&out), Some(0), "{}", text(&out));

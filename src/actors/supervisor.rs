@@ -62,9 +62,54 @@ pub enum SupervisorMsg {
         reply: RpcReplyPort<Result<(StreamId, u64), Refused>>,
     },
     /// Start a Driver for every deployment in flight that has none.
-    Resume(RpcReplyPort<Vec<StreamId>>),
+    Resume(RpcReplyPort<Vec<Resumed>>),
     /// A Driver's deployment reached its end.
     Ended(StreamId),
+}
+
+/// A deployment a Driver was started for, and where it stood.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Resumed {
+    pub id: StreamId,
+    pub app: String,
+    pub release: String,
+    pub phase: String,
+}
+
+/// The deployments in flight without a Driver, each given one; said in the
+/// control plane's log so a restart never resumes silently.
+async fn resume_all(
+    myself: &ActorRef<SupervisorMsg>,
+    state: &mut SupervisorState,
+) -> Result<Vec<Resumed>, ActorProcessingErr> {
+    let in_flight: Vec<Resumed> = {
+        let model = state.services.model.read();
+        model
+            .in_flight()
+            .into_iter()
+            .filter(|id| !state.drivers.contains_key(id))
+            .filter_map(|id| {
+                let record = model.record(id)?;
+                Some(Resumed {
+                    id,
+                    app: record.app.clone(),
+                    release: record.release.clone(),
+                    phase: record.stage.clone(),
+                })
+            })
+            .collect()
+    };
+    for resumed in &in_flight {
+        tracing::warn!(
+            deployment = %resumed.id,
+            "resuming {} {} from phase {}",
+            resumed.app,
+            resumed.release,
+            resumed.phase
+        );
+        start_driver(myself, state, resumed.id, true).await?;
+    }
+    Ok(in_flight)
 }
 
 pub struct Supervisor;
@@ -114,10 +159,7 @@ impl Actor for Supervisor {
             restarts: HashMap::new(),
         };
         catch_up(&mut state)?;
-        let in_flight = state.services.model.read().in_flight();
-        for id in in_flight {
-            start_driver(&myself, &mut state, id, true).await?;
-        }
+        resume_all(&myself, &mut state).await?;
         Ok(state)
     }
 
@@ -167,14 +209,7 @@ impl Actor for Supervisor {
             }
             SupervisorMsg::Resume(reply) => {
                 catch_up(state)?;
-                let mut resumed = Vec::new();
-                let in_flight = state.services.model.read().in_flight();
-                for id in in_flight {
-                    if !state.drivers.contains_key(&id) {
-                        start_driver(&myself, state, id, true).await?;
-                        resumed.push(id);
-                    }
-                }
+                let resumed = resume_all(&myself, state).await?;
                 let _ = reply.send(resumed);
             }
             SupervisorMsg::Ended(id) => {

@@ -143,6 +143,17 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     }
 }
 
+/// Log lines of a long-running process (serve, router) to stderr, at
+/// `RUST_LOG`'s level (default: warnings).
+pub fn log_to_stderr() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
 /// Runs a client command's async body on a small runtime of its own.
 pub fn block_on<T>(
     future: impl std::future::Future<Output = anyhow::Result<T>>,

@@ -15,8 +15,17 @@ pub fn run(global: &Global, data_dir: &Path) -> anyhow::Result<Exit> {
         if global.json {
             println!("{}", serde_json::to_string(&answer)?);
         } else {
-            let resumed = answer["resumed"].as_array().map_or(0, Vec::len);
-            println!("{resumed} deployments resumed");
+            let resumed = answer["resumed"].as_array().cloned().unwrap_or_default();
+            for r in &resumed {
+                println!(
+                    "resumed {} {} from phase {} (deployment {})",
+                    r["app"].as_str().unwrap_or_default(),
+                    r["release"].as_str().unwrap_or_default(),
+                    r["phase"].as_str().unwrap_or_default(),
+                    r["id"].as_str().unwrap_or_default()
+                );
+            }
+            println!("{} deployments resumed", resumed.len());
         }
         Ok(Exit::Success)
     })

@@ -37,12 +37,7 @@ pub fn run(data_dir: &Path, args: &Args) -> anyhow::Result<Exit> {
             response: Duration::from_millis(args.response_timeout_ms),
         },
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    super::log_to_stderr();
     // The admin API's runtime; traffic runs on the router's own workers.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
