@@ -133,3 +133,61 @@ fn deployments_survive_the_control_plane_killed_at_random_moments() {
         load.answered
     );
 }
+
+#[test]
+fn a_router_killed_mid_deployment_comes_back_with_its_routes_and_the_deployment_carries_on() {
+    let mut s = Scenario::new();
+    s.start_server();
+    s.release("v1", &Knobs::default());
+    assert_eq!(s.deploy("v1").status.code(), Some(0));
+    s.release("v2", &Knobs::gated());
+    let deploy = s.deploy_in_background("v2");
+    let id = s.wait_in_progress("manual_gate");
+    let lock = s.data.join("router/router.lock");
+    let router_pid = std::fs::read_to_string(&lock).expect("router.lock");
+    let status = std::process::Command::new("kill")
+        .args(["-KILL", router_pid.trim()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while s.serving().is_some() {
+        assert!(Instant::now() < deadline, "the router did not die");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Started again (as a process supervisor would), it serves its routes
+    // from disk: blue again, before anyone tells it anything.
+    let router = std::process::Command::new(env!("CARGO_BIN_EXE_deployflow"))
+        .args(["router", "--admin", &s.admin.to_string(), "--state-dir"])
+        .arg(s.data.join("router"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the router");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while s.serving().as_deref() != Some("hello from v1") {
+        assert!(Instant::now() < deadline, "the routes did not come back");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(router);
+    // And the deployment carries on through it.
+    let out = s.cli(&["approve", &id]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = deploy.wait_with_output().expect("deploy ends");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(s.serving().as_deref(), Some("hello from v2"));
+    let new_pid = std::fs::read_to_string(&lock).expect("router.lock");
+    assert_ne!(new_pid.trim(), router_pid.trim(), "a new router serves");
+    let routes = std::fs::read_to_string(s.data.join("router/routes.json")).expect("routes");
+    assert!(routes.contains("hello"), "{routes}");
+    // Killed again and left down: the next deployment's switch starts it.
+    let router_pid = std::fs::read_to_string(&lock).expect("router.lock");
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", router_pid.trim()])
+        .status();
+    s.release("v3", &Knobs::default());
+    let out = s.deploy("v3");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(s.serving().as_deref(), Some("hello from v3"));
+}

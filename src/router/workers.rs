@@ -71,6 +71,10 @@ impl Workers {
 
 fn plain_socket(addr: SocketAddr) -> std::io::Result<Socket> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    // SO_REUSEADDR still refuses a port another socket listens on, but not
+    // one whose old connections linger in TIME_WAIT: a router restarted
+    // after a crash must get its apps' ports back at once.
+    socket.set_reuse_address(true)?;
     socket.bind(&addr.into())?;
     Ok(socket)
 }
