@@ -6,6 +6,7 @@
 pub mod actors;
 pub mod adapters;
 pub mod config;
+pub mod crash_points;
 pub mod events;
 pub mod flow;
 pub mod projections;

@@ -177,6 +177,7 @@ async fn append(state: &mut DriverState, events: Vec<Event>) -> Result<(), Actor
         .await?;
     for event in &events {
         state.flow.apply(event);
+        crate::crash_points::after_event(event.kind().name());
     }
     Ok(())
 }
@@ -219,6 +220,7 @@ fn advance(myself: &ActorRef<DriverMsg>, state: &mut DriverState) {
         restore,
         reply_to: myself.clone(),
     };
+    crate::crash_points::before_effect(job.effect.name());
     let workers = state.workers.load();
     let worker = match &job.effect {
         Effect::StartInstance { .. }

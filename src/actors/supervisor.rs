@@ -311,6 +311,7 @@ async fn deploy(
         .append(id, 0, &[requested])
         .await
         .map_err(|e| Refused::Failed(e.to_string()))?;
+    crate::crash_points::after_event("deployment_requested");
     catch_up(state).map_err(|e| Refused::Failed(e.to_string()))?;
     start_driver(myself, state, id, true)
         .await

@@ -24,6 +24,7 @@ pub fn run(data_dir: &Path, args: &Args) -> anyhow::Result<Exit> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
     super::log_to_stderr();
+    deployflow::crash_points::setup();
     super::block_on(async {
         deployflow::server::serve(data_dir, args.listen, stop_signal()).await?;
         Ok(Exit::Success)

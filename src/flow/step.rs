@@ -17,8 +17,9 @@ pub enum Step {
     Finished(Outcome),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, strum::IntoStaticStr)]
 #[serde(rename_all = "snake_case", tag = "effect")]
+#[strum(serialize_all = "snake_case")]
 pub enum Effect {
     ValidateInputs,
     /// Start `release` in `slot` for deploy `attempt`, replacing an earlier
@@ -68,6 +69,13 @@ pub enum Effect {
     },
     WriteReport,
     CloseIssues,
+}
+
+impl Effect {
+    /// Its name, as in `--json` output (`start_instance`, `drain`, ...).
+    pub fn name(&self) -> &'static str {
+        self.into()
+    }
 }
 
 /// A health-checked address as a URL the test command can use.

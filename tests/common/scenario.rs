@@ -67,13 +67,39 @@ impl Scenario {
 
     /// Starts `deployflow serve` for this scenario and waits for it.
     pub fn start_server(&mut self) {
-        let log = std::fs::File::create(self.dir.path().join("serve.log")).expect("serve log");
+        self.start_server_with(&[]);
+    }
+
+    /// Whether the control plane ended by itself within `timeout`.
+    pub fn server_ended_within(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            match self.serve.as_mut().map(|c| c.try_wait()) {
+                Some(Ok(Some(_))) | None => {
+                    self.serve = None;
+                    return true;
+                }
+                _ => std::thread::sleep(Duration::from_millis(10)),
+            }
+        }
+        false
+    }
+
+    /// `start_server` with extra environment (e.g. `FAILPOINTS`).
+    pub fn start_server_with(&mut self, env: &[(&str, &str)]) {
+        // Appended: the lines of a control plane that died stay readable.
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("serve.log"))
+            .expect("serve log");
         let child = Command::new(env!("CARGO_BIN_EXE_deployflow"))
             .args(["serve", "--listen", &self.api.to_string(), "--data-dir"])
             .arg(&self.data)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
+            .envs(env.iter().copied())
             .spawn()
             .expect("start deployflow serve");
         self.serve = Some(child);

@@ -1,0 +1,257 @@
+//! The control plane made to die (an abort, not a shutdown) at each crash
+//! point: after every event kind is appended and before every side effect.
+//! Each time it is started again, and the deployment must end as an
+//! uncrashed one does, with no request failed, the log whole, and exactly
+//! one release running.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::scenario::{Knobs, Load, Scenario, text};
+
+/// The kind of deployment a crash point needs to be reached.
+#[derive(Clone, Copy, Debug)]
+enum Case {
+    /// A healthy release: promoted.
+    Healthy,
+    /// One that never starts: rolled back.
+    Broken,
+    /// One with a private key: returned to development.
+    Flawed,
+    /// Waits at the manual gate, then approved.
+    Approved,
+    /// Waits at the manual gate, then rejected.
+    Rejected,
+    /// Waits at the manual gate, then aborted.
+    Aborted,
+    /// Its requirements are missing: rejected at prepare.
+    Missing,
+}
+
+impl Case {
+    fn outcome(self) -> (&'static str, &'static str) {
+        match self {
+            Case::Healthy | Case::Approved => ("promoted", "v2"),
+            Case::Broken | Case::Rejected => ("rolled_back", "v1"),
+            Case::Flawed => ("returned", "v1"),
+            Case::Aborted => ("aborted", "v1"),
+            Case::Missing => ("rejected", "v1"),
+        }
+    }
+}
+
+fn crash_at(point: &str, case: Case) {
+    let mut s = Scenario::new();
+    s.start_server();
+    s.release("v1", &Knobs::default());
+    let out = s.deploy("v1");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    s.kill_server();
+    s.start_server_with(&[("FAILPOINTS", &format!("{point}=return"))]);
+    let load = Load::start(s.listen);
+
+    let gated = matches!(case, Case::Approved | Case::Rejected | Case::Aborted);
+    let knobs = match case {
+        Case::Broken => Knobs {
+            env: ", HELLO_CRASH_AT_START = \"1\"".into(),
+            ..Knobs::default()
+        },
+        _ if gated => Knobs::gated(),
+        _ => Knobs::default(),
+    };
+    let code = s.release("v2", &knobs);
+    match case {
+        Case::Flawed => {
+            let key = format!(
+                "-----BEGIN {k} PRIVATE KEY-----\nMIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun\n-----END {k} PRIVATE KEY-----\n",
+                k = "RSA"
+            );
+            std::fs::write(code.join("deploy-key.pem"), key).expect("key");
+        }
+        Case::Missing => std::fs::remove_file(code.join("REQUIREMENTS.md")).expect("remove"),
+        _ => {}
+    }
+    let deploy = s.deploy_in_background("v2");
+    if gated
+        && !point.starts_with("before_")
+        && !point.contains("manually")
+        && point != "after_aborted"
+    {
+        // The point comes before the gate: nothing to say at the gate yet.
+    } else if gated {
+        let id = s.wait_in_progress("manual_gate");
+        let command = match case {
+            Case::Approved => vec!["approve", &id],
+            Case::Rejected => vec!["reject", &id, "--reason", "no"],
+            _ => vec!["abort", &id, "--reason", "stop"],
+        };
+        let _ = s.cli(&command); // may see the control plane die
+    }
+    assert!(
+        s.server_ended_within(Duration::from_secs(60)),
+        "{point} was never reached in a {case:?} deployment"
+    );
+    let _ = deploy.wait_with_output();
+    assert!(
+        s.serve_log().contains(&format!("crash point {point}")),
+        "{}",
+        s.serve_log()
+    );
+
+    s.start_server();
+    let id = s.last_id();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let shown = s.json(&["show", &id]);
+        if shown["deployment"]["status"] != "in_progress" {
+            break;
+        }
+        // A gated deployment that crashed before its gate waits there again.
+        if shown["state"]["awaiting_approval"] == true {
+            let command = match case {
+                Case::Approved => vec!["approve", &id],
+                Case::Rejected => vec!["reject", &id, "--reason", "no"],
+                _ => vec!["abort", &id, "--reason", "stop"],
+            };
+            let _ = s.cli(&command);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{point}: the deployment did not end"
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let (status, serving) = case.outcome();
+    assert_eq!(
+        s.json(&["show", &id])["deployment"]["status"],
+        status,
+        "{point}"
+    );
+    assert_eq!(
+        s.serving().as_deref(),
+        Some(format!("hello from {serving}").as_str()),
+        "{point}"
+    );
+    let load = load.finish();
+    assert!(load.failures.is_empty(), "{point}: {:?}", load.failures);
+    s.kill_server();
+    let verify = s.cli(&["verify"]);
+    assert_eq!(verify.status.code(), Some(0), "{point}: {}", text(&verify));
+    let running = running_apps(s.dir.path());
+    assert_eq!(running, 1, "{point}: {running} releases running");
+}
+
+/// Releases of this workspace still running (not counting zombies).
+fn running_apps(dir: &std::path::Path) -> usize {
+    std::fs::read_dir("/proc")
+        .expect("/proc")
+        .flatten()
+        .filter(|entry| {
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            let zombie = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next())
+                == Some("Z");
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            let cwd = std::fs::read_link(entry.path().join("cwd")).unwrap_or_default();
+            !zombie
+                && cmdline.contains("deployflow-hello")
+                && !cmdline.starts_with("sh ")
+                && cwd.starts_with(dir)
+        })
+        .count()
+}
+
+fn each(points: &[&str], case: Case) {
+    for point in points {
+        crash_at(point, case);
+    }
+}
+
+#[test]
+fn crashes_along_a_healthy_deployment() {
+    each(
+        &[
+            "after_deployment_requested",
+            "after_inputs_validated",
+            "after_green_deploy_intended",
+            "after_green_started",
+            "after_green_healthy",
+            "after_test_run_intended",
+            "after_test_run_completed",
+            "after_review_requested",
+            "after_verdict_recorded",
+            "after_synthesis_recorded",
+            "after_decision_made",
+            "after_traffic_switched",
+            "after_drained",
+            "after_blue_stopped",
+            "after_report_written",
+            "after_completed",
+            "before_validate_inputs",
+            "before_start_instance",
+            "before_wait_healthy",
+            "before_run_tests",
+            "before_review",
+            "before_synthesize",
+            "before_switch_traffic",
+            "before_drain",
+            "before_stop_instance",
+            "before_write_report",
+        ],
+        Case::Healthy,
+    );
+}
+
+#[test]
+fn crashes_along_a_rollback_and_the_other_endings() {
+    each(
+        &[
+            "after_green_unhealthy",
+            "after_fix_attempted",
+            "after_escalated",
+            "after_rollback_started",
+            "after_rollback_completed",
+            "before_apply_fix",
+        ],
+        Case::Broken,
+    );
+    crash_at("after_returned_to_development", Case::Flawed);
+    crash_at("after_manually_approved", Case::Approved);
+    crash_at("after_manually_rejected", Case::Rejected);
+    crash_at("after_aborted", Case::Aborted);
+    crash_at("after_inputs_rejected", Case::Missing);
+}
+
+#[test]
+fn a_crash_after_a_failed_rollback_leaves_the_promoted_release_serving() {
+    let mut s = Scenario::new();
+    s.start_server();
+    for release in ["v1", "v2"] {
+        s.release(release, &Knobs::default());
+        let out = s.deploy(release);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    }
+    // v1 can no longer start: its code is gone.
+    std::fs::remove_dir_all(s.dir.path().join("code-v1")).expect("remove v1's code");
+    let id = s.last_id();
+    s.kill_server();
+    s.start_server_with(&[("FAILPOINTS", "after_rollback_failed=return")]);
+    let load = Load::start(s.listen);
+    let _ = s.cli(&["rollback", "hello", "--reason", "try"]);
+    assert!(
+        s.server_ended_within(Duration::from_secs(60)),
+        "never reached"
+    );
+    s.start_server();
+    let shown = s.json(&["show", &id]);
+    assert_eq!(shown["deployment"]["status"], "promoted");
+    assert_eq!(s.serving().as_deref(), Some("hello from v2"));
+    let load = load.finish();
+    assert!(load.failures.is_empty(), "{:?}", load.failures);
+    s.kill_server();
+    assert_eq!(s.cli(&["verify"]).status.code(), Some(0));
+    assert_eq!(running_apps(s.dir.path()), 1);
+}
