@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::scenario::{Knobs, Load, Scenario, text};
+use common::scenario::{Knobs, Load, Scenario, running_releases, text};
 
 /// How many deployments to crash (`DEPLOYFLOW_CRASH_DEPLOYMENTS`).
 fn deployments() -> usize {
@@ -15,23 +15,6 @@ fn deployments() -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(50)
-}
-
-/// The processes still running from this scenario's workspace.
-fn instances_in(dir: &std::path::Path) -> Vec<String> {
-    std::fs::read_dir("/proc")
-        .expect("/proc")
-        .flatten()
-        .filter_map(|entry| {
-            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
-            let zombie = stat.rsplit_once(')')?.1.split_whitespace().next()? == "Z";
-            let cwd = std::fs::read_link(entry.path().join("cwd")).ok()?;
-            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
-            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            let app = cmdline.contains("deployflow-hello") && !cmdline.starts_with("sh ");
-            (app && !zombie && cwd.starts_with(dir)).then_some(cmdline)
-        })
-        .collect()
 }
 
 #[test]
@@ -118,7 +101,7 @@ fn deployments_survive_the_control_plane_killed_at_random_moments() {
         &load.failures[..load.failures.len().min(5)]
     );
     // Exactly one release runs: the live one; nothing is orphaned.
-    let running = instances_in(s.dir.path());
+    let running = running_releases(s.dir.path());
     assert_eq!(running.len(), 1, "running: {running:?}");
     assert_eq!(
         s.json(&["status"])[0]["live"]["release"],

@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::scenario::{Knobs, Load, Scenario, text};
+use common::scenario::{Knobs, Load, Scenario, running_releases, text};
 
 /// The kind of deployment a crash point needs to be reached.
 #[derive(Clone, Copy, Debug)]
@@ -138,30 +138,8 @@ fn crash_at(point: &str, case: Case) {
     s.kill_server();
     let verify = s.cli(&["verify"]);
     assert_eq!(verify.status.code(), Some(0), "{point}: {}", text(&verify));
-    let running = running_apps(s.dir.path());
+    let running = running_releases(s.dir.path()).len();
     assert_eq!(running, 1, "{point}: {running} releases running");
-}
-
-/// Releases of this workspace still running (not counting zombies).
-fn running_apps(dir: &std::path::Path) -> usize {
-    std::fs::read_dir("/proc")
-        .expect("/proc")
-        .flatten()
-        .filter(|entry| {
-            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
-            let zombie = stat
-                .rsplit_once(')')
-                .and_then(|(_, rest)| rest.split_whitespace().next())
-                == Some("Z");
-            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            let cwd = std::fs::read_link(entry.path().join("cwd")).unwrap_or_default();
-            !zombie
-                && cmdline.contains("deployflow-hello")
-                && !cmdline.starts_with("sh ")
-                && cwd.starts_with(dir)
-        })
-        .count()
 }
 
 fn each(points: &[&str], case: Case) {
@@ -253,5 +231,5 @@ fn a_crash_after_a_failed_rollback_leaves_the_promoted_release_serving() {
     assert!(load.failures.is_empty(), "{:?}", load.failures);
     s.kill_server();
     assert_eq!(s.cli(&["verify"]).status.code(), Some(0));
-    assert_eq!(running_apps(s.dir.path()), 1);
+    assert_eq!(running_releases(s.dir.path()).len(), 1);
 }

@@ -386,3 +386,21 @@ impl Load {
         }
     }
 }
+
+/// The example app's processes (not zombies, not the `sh` around them)
+/// whose working directory is under `dir`: the releases still running.
+pub fn running_releases(dir: &Path) -> Vec<String> {
+    std::fs::read_dir("/proc")
+        .expect("/proc")
+        .flatten()
+        .filter_map(|entry| {
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            let zombie = stat.rsplit_once(')')?.1.split_whitespace().next()? == "Z";
+            let cwd = std::fs::read_link(entry.path().join("cwd")).ok()?;
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            let app = cmdline.contains("deployflow-hello") && !cmdline.starts_with("sh ");
+            (app && !zombie && cwd.starts_with(dir)).then_some(cmdline)
+        })
+        .collect()
+}
