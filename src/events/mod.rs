@@ -13,6 +13,7 @@ mod error;
 mod event;
 pub mod raw_log;
 pub mod record;
+mod recover;
 pub mod samples;
 mod seal;
 pub mod segment;
@@ -33,6 +34,7 @@ pub use event::{
     Severity, Slot, Tier, Verdict,
 };
 pub use raw_log::RawLog;
+pub use recover::Recovery;
 pub use store::{Appended, EventStore, Head};
 pub use upcast::Upcasters;
 pub use verify::{VerifyFailure, VerifyReport, verify};

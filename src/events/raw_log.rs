@@ -32,7 +32,7 @@ pub struct RawLog {
 }
 
 /// The first byte of every stream index key.
-const INDEX_PREFIX: u8 = 0xFF;
+pub(super) const INDEX_PREFIX: u8 = 0xFF;
 
 /// An exclusive bound after every record key and before every index key.
 const END_OF_RECORDS: [u8; 8] = [INDEX_PREFIX, 0, 0, 0, 0, 0, 0, 0];
@@ -119,6 +119,11 @@ impl RawLog {
         let commit = Commit::parse(key, segment)?;
         let seq = commit.end() - 1;
         Ok(commit.record(seq).map(|record| (seq, record)))
+    }
+
+    /// The last commit's first sequence and raw segment, unparsed.
+    pub fn last_segment(&self) -> Result<Option<(u64, IVec)>, StoreError> {
+        self.last_segment_in(..END_OF_RECORDS)
     }
 
     /// The segment whose first sequence is the highest at or below `seq`.

@@ -76,6 +76,8 @@ struct Inner {
     requests: Option<mpsc::Sender<Request>>,
     /// The committer, then the syncer.
     threads: Vec<JoinHandle<()>>,
+    /// A torn, unacknowledged last commit dropped at open.
+    recovered: Option<super::recover::Recovery>,
 }
 
 impl Drop for Inner {
@@ -98,6 +100,10 @@ impl EventStore {
 
     pub fn open_with(data_dir: &Path, upcasters: Upcasters) -> Result<Self, StoreError> {
         let log = Arc::new(RawLog::open(data_dir)?);
+        let recovered = super::recover::torn_tail(&log)?;
+        if let Some(recovery) = &recovered {
+            tracing::warn!("{recovery}");
+        }
         let head = read_head(&log)?;
         check_against_seal(&log, head)?;
         let seal = SealWriter::open(&log.seal_path())?;
@@ -148,8 +154,15 @@ impl EventStore {
                 commits,
                 requests: Some(requests),
                 threads,
+                recovered,
             }),
         })
+    }
+
+    /// What opening had to recover from: a torn last commit that no append
+    /// had acknowledged, dropped.
+    pub fn recovered(&self) -> Option<super::recover::Recovery> {
+        self.inner.recovered
     }
 
     /// Appends `events` to `stream`, which must hold exactly

@@ -28,6 +28,10 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let store = EventStore::open(data_dir)
         .with_context(|| format!("opening the event log in {}", data_dir.display()))?;
+    if let Some(recovery) = store.recovered() {
+        // Never silent: on the terminal as well as in the log.
+        eprintln!("deployflow serve: {recovery}");
+    }
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;
