@@ -153,6 +153,7 @@ fn crashes_along_a_healthy_deployment() {
     each(
         &[
             "after_deployment_requested",
+            "after_effect_started",
             "after_inputs_validated",
             "after_green_deploy_intended",
             "after_green_started",

@@ -94,7 +94,7 @@ impl Actor for Driver {
         state: &mut DriverState,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            DriverMsg::Advance => advance(&myself, state),
+            DriverMsg::Advance => advance(&myself, state).await?,
             DriverMsg::Results { token, inputs } => {
                 if state.waiting != Some(token) {
                     return Ok(());
@@ -182,19 +182,31 @@ async fn append(state: &mut DriverState, events: Vec<Event>) -> Result<(), Actor
     Ok(())
 }
 
-fn advance(myself: &ActorRef<DriverMsg>, state: &mut DriverState) {
+async fn advance(
+    myself: &ActorRef<DriverMsg>,
+    state: &mut DriverState,
+) -> Result<(), ActorProcessingErr> {
     if state.waiting.is_some() {
-        return;
+        return Ok(());
     }
     let effect = match next_step(&state.flow) {
         Step::Finished(_) => {
             let _ = state.supervisor.cast(SupervisorMsg::Ended(state.id));
             myself.stop(None);
-            return;
+            return Ok(());
         }
-        Step::AwaitApproval => return,
+        Step::AwaitApproval => return Ok(()),
         Step::Do(effect) => effect,
     };
+    // Announced before it happens; found announced and unanswered, it may
+    // have happened before a crash, and the effect checks the world first.
+    let resumed = state.flow.started.as_deref() == Some(effect.name());
+    if !resumed {
+        let started = Event::EffectStarted {
+            effect: effect.name().to_string(),
+        };
+        append(state, vec![started]).await?;
+    }
     state.tokens += 1;
     state.waiting = Some(state.tokens);
     let Some(context) = state.context.clone() else {
@@ -204,7 +216,7 @@ fn advance(myself: &ActorRef<DriverMsg>, state: &mut DriverState) {
                 reason: "the deployment's logged config no longer parses".into(),
             }],
         });
-        return;
+        return Ok(());
     };
     let restore = state
         .flow
@@ -218,6 +230,7 @@ fn advance(myself: &ActorRef<DriverMsg>, state: &mut DriverState) {
         context,
         state: Arc::new(state.flow.clone()),
         restore,
+        resumed,
         reply_to: myself.clone(),
     };
     crate::crash_points::before_effect(job.effect.name());
@@ -258,4 +271,5 @@ fn advance(myself: &ActorRef<DriverMsg>, state: &mut DriverState) {
         }
         None => perform(WorkerKind::Driver, job),
     }
+    Ok(())
 }

@@ -34,6 +34,9 @@ pub struct Job {
     /// For a rollback after promotion: the context of the deployment that
     /// brought the release being restored.
     pub restore: Option<Arc<Context>>,
+    /// It was announced before a crash and not answered: it may have
+    /// happened already, so the world is checked before acting.
+    pub resumed: bool,
     pub reply_to: ActorRef<DriverMsg>,
 }
 

@@ -281,5 +281,6 @@ pub fn event() -> impl Strategy<Value = Event> {
         (text(), text()).prop_map(|(by, reason)| Event::Aborted { by, reason }),
         text().prop_map(|reason| Event::Failed { reason }),
         text().prop_map(|reason| Event::RollbackFailed { reason }),
+        text().prop_map(|effect| Event::EffectStarted { effect }),
     ]
 }

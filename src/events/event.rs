@@ -290,6 +290,12 @@ pub enum Event {
         live_release: Option<String>,
         live_slot: Option<Slot>,
     },
+    /// A side effect is about to start (for those whose step no other event
+    /// names): a restarted Driver that finds it without a result checks the
+    /// world before acting again.
+    EffectStarted {
+        effect: String,
+    },
     /// A rollback after promotion that could not bring the retained release
     /// back: traffic stays where it was.
     RollbackFailed {

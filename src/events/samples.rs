@@ -154,6 +154,9 @@ pub fn sample(kind: EventKind) -> Event {
             live_release: Some("v1".into()),
             live_slot: Some(Slot::Blue),
         },
+        EventKind::EffectStarted => Event::EffectStarted {
+            effect: "switch_traffic".into(),
+        },
         EventKind::RollbackFailed => Event::RollbackFailed {
             reason: "v1 never answered its health check".into(),
         },

@@ -157,6 +157,10 @@ pub struct Deployment {
     pub restore_endpoint: Option<String>,
     /// Every `Completed` seen, in order (a rollback after promotion adds one).
     pub completions: Vec<Outcome>,
+    /// The side effect announced by the last event, `EffectStarted`, and
+    /// not answered yet: after a crash, it may have happened already.
+    #[serde(default)]
+    pub started: Option<String>,
     /// Events folded so far: the stream version to append after.
     pub version: u64,
 }
@@ -190,6 +194,7 @@ impl Deployment {
             restore: None,
             restore_endpoint: None,
             completions: Vec::new(),
+            started: None,
             version: 0,
         }
     }
@@ -230,7 +235,10 @@ impl Deployment {
 
     pub fn apply(&mut self, event: &Event) {
         self.version += 1;
+        // Whatever follows an announced effect answers it.
+        self.started = None;
         match event {
+            Event::EffectStarted { effect } => self.started = Some(effect.clone()),
             Event::DeploymentRequested {
                 app,
                 release,

@@ -95,6 +95,16 @@ fn deployment(
         if matches!(input, Input::Rollback { .. }) {
             restored = true;
         }
+        // As the Driver does: each effect announced before it is done.
+        if let Step::Do(effect) = &step
+            && !matches!(input, Input::Abort { .. } | Input::Rollback { .. })
+        {
+            let started = Event::EffectStarted {
+                effect: effect.name().to_string(),
+            };
+            state.apply(&started);
+            append(vec![started])?;
+        }
         if let Ok(events) = decide(&state, input) {
             for event in &events {
                 state.apply(event);

@@ -134,6 +134,7 @@ pub fn describe(event: &Event) -> String {
             format!("live: {}", live_release.as_deref().unwrap_or("nothing"))
         }
         Event::RollbackFailed { reason } => reason.clone(),
+        Event::EffectStarted { effect } => effect.clone(),
         Event::ReturnedToDevelopment { reason, .. } => reason.clone(),
         Event::Aborted { by, reason } => format!("by {by}: {reason}"),
         Event::Failed { reason } => reason.clone(),
