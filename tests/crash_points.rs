@@ -234,3 +234,57 @@ fn a_crash_after_a_failed_rollback_leaves_the_promoted_release_serving() {
     assert_eq!(s.cli(&["verify"]).status.code(), Some(0));
     assert_eq!(running_releases(s.dir.path()).len(), 1);
 }
+
+#[test]
+fn a_crash_after_a_deployment_failed_for_good_still_stops_its_green() {
+    let mut s = Scenario::new();
+    s.start_server();
+    s.release("v1", &Knobs::default());
+    assert_eq!(s.deploy("v1").status.code(), Some(0));
+    // v2's router admin address answers every connection by closing it:
+    // no router can be reached or started there, so its switch fails.
+    let blocked = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let blocked_addr = blocked.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for stream in blocked.incoming() {
+            drop(stream);
+        }
+    });
+    s.release("v2", &Knobs::default());
+    let config = std::fs::read_to_string(&s.config).expect("config");
+    let config = config.replace(
+        &format!("admin = \"{}\"", s.admin),
+        &format!("admin = \"{blocked_addr}\""),
+    );
+    std::fs::write(&s.config, config).expect("config");
+    s.kill_server();
+    s.start_server_with(&[("FAILPOINTS", "after_failed=return")]);
+    let load = Load::start(s.listen);
+    let deploy = s.deploy_in_background("v2");
+    assert!(
+        s.server_ended_within(Duration::from_secs(60)),
+        "after_failed never reached"
+    );
+    let _ = deploy.wait_with_output();
+    s.start_server();
+    let id = s.last_id();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while s.json(&["show", &id])["deployment"]["status"] == "in_progress" {
+        assert!(
+            Instant::now() < deadline,
+            "the failed deployment did not end"
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert_eq!(s.json(&["show", &id])["deployment"]["status"], "failed");
+    assert_eq!(s.serving().as_deref(), Some("hello from v1"));
+    let load = load.finish();
+    assert!(load.failures.is_empty(), "{:?}", load.failures);
+    s.kill_server();
+    assert_eq!(s.cli(&["verify"]).status.code(), Some(0));
+    assert_eq!(
+        running_releases(s.dir.path()).len(),
+        1,
+        "green was left running"
+    );
+}
