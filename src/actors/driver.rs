@@ -54,6 +54,9 @@ pub struct DriverState {
     /// A command changed the flow while an effect ran: its answer may no
     /// longer fit, and is dropped rather than failing the deployment.
     intervened: bool,
+    /// The effect this Driver announced itself, with the events that made
+    /// it the next step: not a leftover from before a crash.
+    announced: Option<String>,
 }
 
 #[ractor::async_trait]
@@ -84,6 +87,7 @@ impl Actor for Driver {
             waiting: None,
             tokens: 0,
             intervened: false,
+            announced: None,
         })
     }
 
@@ -109,17 +113,24 @@ impl Actor for Driver {
                     let _ = myself.cast(DriverMsg::Advance);
                     return Ok(());
                 }
-                for input in inputs {
+                let count = inputs.len();
+                for (i, input) in inputs.into_iter().enumerate() {
                     let input = redact(input, &redactor);
-                    match decide(&state.flow, input) {
-                        Ok(events) => append(state, events).await?,
+                    let events = match decide(&state.flow, input) {
+                        Ok(events) => events,
                         Err(refusal) => {
                             let reason = format!("an effect's answer did not fit: {refusal}");
-                            if let Ok(events) = decide(&state.flow, Input::EffectFailed { reason })
-                            {
-                                append(state, events).await?;
-                            }
+                            decide(&state.flow, Input::EffectFailed { reason }).unwrap_or_default()
                         }
+                    };
+                    if events.is_empty() {
+                        continue;
+                    }
+                    // The next effect is announced with the last answer's events.
+                    if i + 1 == count {
+                        append_announcing(state, events).await?;
+                    } else {
+                        append(state, events).await?;
                     }
                 }
                 let _ = myself.cast(DriverMsg::Advance);
@@ -127,7 +138,7 @@ impl Actor for Driver {
             DriverMsg::Command { input, reply } => match decide(&state.flow, input) {
                 Ok(events) => {
                     let before = state.flow.version;
-                    append(state, events).await?;
+                    append_announcing(state, events).await?;
                     if state.waiting.is_some() {
                         state.intervened = true;
                     }
@@ -169,6 +180,30 @@ impl DriverState {
     }
 }
 
+/// Appends a decision's events and, in the same commit, the announcement
+/// of the effect they make next: one durable write instead of two.
+async fn append_announcing(
+    state: &mut DriverState,
+    mut events: Vec<Event>,
+) -> Result<(), ActorProcessingErr> {
+    let mut next = state.flow.clone();
+    for event in &events {
+        next.apply(event);
+    }
+    state.announced = None;
+    // Only when nothing is in flight: an answer still to come would find
+    // its announcement overtaken.
+    if state.waiting.is_none()
+        && let Step::Do(effect) = next_step(&next)
+    {
+        events.push(Event::EffectStarted {
+            effect: effect.name().to_string(),
+        });
+        state.announced = Some(effect.name().to_string());
+    }
+    append(state, events).await
+}
+
 async fn append(state: &mut DriverState, events: Vec<Event>) -> Result<(), ActorProcessingErr> {
     state
         .services
@@ -200,8 +235,10 @@ async fn advance(
     };
     // Announced before it happens; found announced and unanswered, it may
     // have happened before a crash, and the effect checks the world first.
-    let resumed = state.flow.started.as_deref() == Some(effect.name());
-    if !resumed {
+    let announced = state.flow.started.as_deref() == Some(effect.name());
+    let resumed = announced && state.announced.as_deref() != Some(effect.name());
+    state.announced = None;
+    if !announced {
         let started = Event::EffectStarted {
             effect: effect.name().to_string(),
         };

@@ -46,8 +46,27 @@ const FILES: &[(&str, &str)] = &[
     ),
 ];
 
-fn free_addr() -> anyhow::Result<SocketAddr> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?)
+/// Three free loopback ports below Linux's ephemeral range (from 32768):
+/// the router takes two of them only at the first switch, and the app's
+/// instances, started before, take ephemeral ports that must not collide.
+fn free_addrs() -> anyhow::Result<[SocketAddr; 3]> {
+    let offset = (std::process::id() % 10_000) as u16;
+    let mut held = Vec::new();
+    for i in 0..12_000u16 {
+        let addr = SocketAddr::from(([127, 0, 0, 1], 20_000 + (offset + i) % 12_000));
+        if let Ok(listener) = std::net::TcpListener::bind(addr) {
+            // Held until all three are found, so no port is chosen twice.
+            held.push(listener);
+            if held.len() == 3 {
+                let addrs: Vec<SocketAddr> =
+                    held.iter().filter_map(|l| l.local_addr().ok()).collect();
+                if let [a, b, c] = addrs[..] {
+                    return Ok([a, b, c]);
+                }
+            }
+        }
+    }
+    anyhow::bail!("no three free ports between 20000 and 32000")
 }
 
 /// Writes release `label`'s code and config; `env` adds its knobs.
@@ -177,7 +196,7 @@ pub fn run(global: &Global) -> anyhow::Result<Exit> {
     let workspace = std::env::temp_dir().join(format!("deployflow-demo-{}", std::process::id()));
     let data_dir = workspace.join("data");
     std::fs::create_dir_all(&data_dir)?;
-    let (listen, admin, api) = (free_addr()?, free_addr()?, free_addr()?);
+    let [listen, admin, api] = free_addrs()?;
     let configs = [
         release(&workspace, "v1", &exe, listen, admin, "")?,
         release(&workspace, "v2", &exe, listen, admin, "")?,

@@ -15,7 +15,6 @@ use nix::unistd::Pid;
 use serde_json::Value;
 
 use super::copy_dir;
-use super::router::free_addr;
 
 pub const HELLO: &str = env!("CARGO_BIN_EXE_deployflow-hello");
 
@@ -57,9 +56,9 @@ impl Scenario {
         Scenario {
             config: dir.path().join("deployflow.toml"),
             data,
-            listen: free_addr(),
-            admin: free_addr(),
-            api: free_addr(),
+            listen: quiet_addr(),
+            admin: quiet_addr(),
+            api: quiet_addr(),
             dir,
             serve: None,
         }
@@ -403,4 +402,22 @@ pub fn running_releases(dir: &Path) -> Vec<String> {
             (app && !zombie && cwd.starts_with(dir)).then_some(cmdline)
         })
         .collect()
+}
+
+/// A free loopback port below Linux's ephemeral range (32768 and up). The
+/// scenario's addresses are taken long after they are chosen (a router
+/// starts at the first switch), and app instances take ephemeral ports
+/// meanwhile: from that range, one could take a port chosen here.
+pub fn quiet_addr() -> SocketAddr {
+    use std::sync::atomic::AtomicU16;
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let spread = (std::process::id() % 97) as u16 * 100;
+    loop {
+        let offset = NEXT.fetch_add(1, Ordering::Relaxed) % 9_000;
+        let port = 21_000 + (spread + offset) % 11_000;
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        if std::net::TcpListener::bind(addr).is_ok() {
+            return addr;
+        }
+    }
 }

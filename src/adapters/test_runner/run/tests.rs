@@ -336,11 +336,7 @@ async fn a_signal_is_named_in_the_output() {
         .expect("ran");
     assert_eq!(run.exit_code, None);
     assert_eq!(run.failed, 1);
-    assert!(
-        run.output.ends_with("killed by signal 9\n"),
-        "{}",
-        run.output
-    );
+    assert!(run.output.contains("killed by signal 9"), "{}", run.output);
 }
 
 #[tokio::test]
