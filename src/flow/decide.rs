@@ -284,12 +284,7 @@ fn fail(out: &mut Emitter, state: &Deployment, reason: String) -> Result<(), Ref
                         .restore
                         .as_ref()
                         .map_or(state.green_slot.other(), |(_, slot)| *slot);
-                    out.push(Event::GreenUnhealthy {
-                        slot,
-                        checks: 0,
-                        elapsed_ms: 0,
-                        diagnosis: reason,
-                    });
+                    out.push(did_not_start(slot, reason));
                 }
             }
             return Ok(());
@@ -306,6 +301,16 @@ fn fail(out: &mut Emitter, state: &Deployment, reason: String) -> Result<(), Ref
         });
     }
     Ok(())
+}
+
+/// An instance that never got to answer: unhealthy after no check.
+fn did_not_start(slot: crate::events::Slot, diagnosis: String) -> Event {
+    Event::GreenUnhealthy {
+        slot,
+        checks: 0,
+        elapsed_ms: 0,
+        diagnosis,
+    }
 }
 
 fn restored(state: &Deployment) -> Event {
@@ -360,12 +365,7 @@ fn answer(out: &mut Emitter, state: &Deployment, input: Input) -> Result<(), Ref
             });
         }
         (Phase::StartingGreen, Input::InstanceFailed { diagnosis }) => {
-            out.push(Event::GreenUnhealthy {
-                slot,
-                checks: 0,
-                elapsed_ms: 0,
-                diagnosis,
-            });
+            out.push(did_not_start(slot, diagnosis));
             let entry = fix_loop::enter(&out.state, Tier::Driver, "green did not start");
             out.extend(entry);
         }
@@ -642,12 +642,7 @@ fn restore(
             })
         }
         (RestoreStage::Starting, Input::InstanceFailed { diagnosis }) => {
-            out.push(Event::GreenUnhealthy {
-                slot,
-                checks: 0,
-                elapsed_ms: 0,
-                diagnosis,
-            })
+            out.push(did_not_start(slot, diagnosis))
         }
         (
             RestoreStage::AwaitingHealth,
