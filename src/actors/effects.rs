@@ -16,7 +16,7 @@ use crate::adapters::health::{HealthCheck, wait_healthy};
 use crate::adapters::members::{builtin, builtin_synthesizer};
 use crate::adapters::review::{Anonymized, Answer, Member, ReviewBundle};
 use crate::adapters::test_runner::{TestRun, TestSpec, run_tests};
-use crate::events::{Event, FixOutcome, Role, Slot, Tier};
+use crate::events::{FixOutcome, Role, Slot, Tier};
 use crate::flow::consensus::anonymous_label;
 use crate::flow::fix_loop::{BACK_OFF, NEW_PORT, RECREATE};
 use crate::flow::{Deployment, Effect, Input, Remedy};
@@ -575,32 +575,22 @@ pub async fn junior(job: Job) {
 
 /// The context of the deployment that brought `release` of this app live,
 /// to start it again in a rollback: blue's own deployment when it is blue
-/// coming back, else the latest deployment of that release that went live.
+/// coming back, else the latest deployment of that release that went live
+/// (which the read model keeps).
 pub fn context_of_release(ctx: &Context, state: &Deployment, release: &str) -> Option<Context> {
-    let store = &ctx.services.store;
     let from_blue = state
         .blue
         .as_ref()
         .filter(|blue| blue.release == release)
-        .and_then(|blue| blue.deployment.as_deref())
-        .and_then(|id| id.parse().ok())
-        .map(crate::events::StreamId);
-    let stream = from_blue.or_else(|| {
-        let streams = crate::projections::streams(store).ok()?;
-        streams
-            .into_iter()
-            .filter(|(_, events)| {
-                let requested = events.first().map(|e| &e.event);
-                let ours = matches!(requested, Some(Event::DeploymentRequested { app, release: r, .. })
-                    if app == &ctx.app && r == release);
-                let went_live = events
-                    .iter()
-                    .any(|e| matches!(e.event, Event::TrafficSwitched { .. }));
-                ours && went_live
-            })
-            .map(|(id, _)| id)
-            .max()
-    })?;
-    let request = store.read_stream(stream, 0).ok()?.into_iter().next()?;
+        .and_then(|blue| blue.deployment_id());
+    let stream =
+        from_blue.or_else(|| ctx.services.model.read().deployment_of(&ctx.app, release))?;
+    let request = ctx
+        .services
+        .store
+        .read_stream(stream, 0)
+        .ok()?
+        .into_iter()
+        .next()?;
     Context::from_request(stream, &request.event, &ctx.services).ok()
 }

@@ -344,12 +344,7 @@ async fn rollback(
     let live = current
         .live
         .ok_or_else(|| Refused::NotFound(format!("nothing of {app} is live")))?;
-    let Some(id) = live
-        .deployment
-        .as_deref()
-        .and_then(|d| d.parse().ok())
-        .map(StreamId)
-    else {
+    let Some(id) = live.deployment_id() else {
         return Err(Refused::NotFound(format!(
             "no deployment brought {} live",
             live.release

@@ -124,6 +124,16 @@ pub struct LiveRelease {
     pub deployment: Option<String>,
 }
 
+impl LiveRelease {
+    /// The deployment that brought it live, when the log says.
+    pub fn deployment_id(&self) -> Option<super::StreamId> {
+        self.deployment
+            .as_deref()
+            .and_then(|id| id.parse().ok())
+            .map(super::StreamId)
+    }
+}
+
 impl Slot {
     pub fn other(self) -> Slot {
         match self {

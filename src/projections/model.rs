@@ -115,9 +115,7 @@ impl Model {
             .blue
             .as_ref()
             .filter(|blue| Some(&blue.release) == restore_release.as_ref())
-            .and_then(|blue| blue.deployment.as_deref())
-            .and_then(|d| d.parse().ok())
-            .map(StreamId);
+            .and_then(LiveRelease::deployment_id);
         flow.apply(&envelope.event);
         let flow = Summary::of(flow);
         self.record_event(id, at, &flow, &envelope.event, restoring);
@@ -262,12 +260,7 @@ impl Model {
         let Some(state) = self.apps.get(app) else {
             return;
         };
-        let live = state
-            .live
-            .as_ref()
-            .and_then(|l| l.deployment.as_deref())
-            .and_then(|d| d.parse().ok())
-            .map(StreamId);
+        let live = state.live.as_ref().and_then(LiveRelease::deployment_id);
         let retained: Vec<StreamId> = state.retained.iter().map(|r| r.deployment).collect();
         self.flows.retain(|id, flow| {
             flow.app != app
