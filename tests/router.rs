@@ -276,21 +276,7 @@ async fn a_websocket_upgrade_is_passed_through_both_ways_and_no_other_is() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let (_dir, _router, _blue, listen) = hello_on_blue().await;
 
-    let mut socket = tokio::net::TcpStream::connect(listen).await.unwrap();
-    socket
-        .write_all(
-            b"GET /ws HTTP/1.1\r\nHost: hello\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
-        )
-        .await
-        .unwrap();
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        socket.read_exact(&mut byte).await.unwrap();
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8(head).unwrap();
-    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    let mut socket = open_websocket(listen).await;
     socket.write_all(b"ping over the upgrade").await.unwrap();
     let mut echoed = [0u8; 21];
     socket.read_exact(&mut echoed).await.unwrap();
@@ -561,4 +547,104 @@ async fn a_body_the_upstream_stops_sending_is_given_up_and_not_left_in_flight() 
     assert!(started.elapsed() < Duration::from_secs(5));
     let (_, stats) = router.admin(Method::GET, "/stats", None).await;
     assert_eq!(stats[upstream.to_string()]["in_flight"], 0, "{stats}");
+}
+
+/// Opens a WebSocket through the router at `listen`; returns the socket
+/// after the 101.
+async fn open_websocket(listen: std::net::SocketAddr) -> tokio::net::TcpStream {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut socket = tokio::net::TcpStream::connect(listen).await.unwrap();
+    socket
+        .write_all(
+            b"GET /ws HTTP/1.1\r\nHost: hello\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        socket.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"));
+    socket
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_websocket_is_closed_and_stops_counting_for_the_drain() {
+    use tokio::io::AsyncReadExt;
+    let dir = tempfile::tempdir().unwrap();
+    let router = RouterProcess::start(dir.path(), &["--tunnel-idle-timeout-ms", "300"]).await;
+    let blue = Upstream::start("blue").await;
+    let listen = free_addr();
+    router.set_route("hello", listen, blue.addr).await;
+    let mut socket = open_websocket(listen).await;
+    // Silent: the router closes it, and the drain then finds nothing in flight.
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), socket.read_to_end(&mut rest))
+        .await
+        .expect("an idle WebSocket stayed open");
+    assert_eq!(read.unwrap(), 0);
+    let drained = router.drain(blue.addr, 5_000).await;
+    assert_eq!(drained["in_flight"], 0, "{drained}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_connection_cap_new_connections_wait_instead_of_failing() {
+    use http_body_util::{BodyExt, Empty};
+    let dir = tempfile::tempdir().unwrap();
+    // Two workers, one connection each: of three connections, at least two
+    // land on one worker, so one waits.
+    let router = RouterProcess::start(dir.path(), &["--max-connections", "2"]).await;
+    let blue = Upstream::start("blue").await;
+    let listen = free_addr();
+    router.set_route("hello", listen, blue.addr).await;
+
+    let mut answers = Vec::new();
+    let mut holders = Vec::new();
+    for _ in 0..3 {
+        let stream = tokio::net::TcpStream::connect(listen).await.unwrap();
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .unwrap();
+        holders.push(tokio::spawn(connection));
+        let request = hyper::Request::get("/")
+            .header("host", "hello")
+            .body(Empty::<bytes::Bytes>::new())
+            .unwrap();
+        answers.push(tokio::spawn(async move {
+            let response = sender.send_request(request).await?;
+            let body = response.into_body().collect().await?.to_bytes();
+            // Keeps the keep-alive connection (and its slot) open.
+            Ok::<_, hyper::Error>((body, sender))
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let answered = answers.iter().filter(|a| a.is_finished()).count();
+    assert!(
+        (1..=2).contains(&answered),
+        "{answered} of 3 connections answered with a cap of 2"
+    );
+    // Closing the answered connections frees their slots; the waiting one
+    // is then served, not refused.
+    let mut waiting = Vec::new();
+    for (answer, holder) in answers.into_iter().zip(holders) {
+        if answer.is_finished() {
+            let (body, sender) = answer.await.unwrap().unwrap();
+            assert_eq!(body, "blue");
+            drop(sender);
+            let _ = holder.await;
+        } else {
+            waiting.push(answer);
+        }
+    }
+    for answer in waiting {
+        let (body, _sender) = tokio::time::timeout(Duration::from_secs(10), answer)
+            .await
+            .expect("a waiting connection was never served")
+            .unwrap()
+            .unwrap();
+        assert_eq!(body, "blue");
+    }
 }

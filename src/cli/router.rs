@@ -23,6 +23,14 @@ pub struct Args {
     /// How long to wait for an upstream's response headers.
     #[arg(long, default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub response_timeout_ms: u64,
+    /// Close a WebSocket (or other upgraded) session when neither side has
+    /// sent anything for this long.
+    #[arg(long, default_value_t = 300_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub tunnel_idle_timeout_ms: u64,
+    /// Client connections held open at once, over all apps; more wait to be
+    /// accepted (default: half the open-file limit).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: Option<u64>,
 }
 
 pub fn run(data_dir: &Path, args: &Args) -> anyhow::Result<Exit> {
@@ -35,7 +43,11 @@ pub fn run(data_dir: &Path, args: &Args) -> anyhow::Result<Exit> {
         timeouts: Timeouts {
             connect: Duration::from_millis(args.connect_timeout_ms),
             response: Duration::from_millis(args.response_timeout_ms),
+            tunnel_idle: Duration::from_millis(args.tunnel_idle_timeout_ms),
         },
+        max_connections: args
+            .max_connections
+            .map_or_else(router::default_max_connections, |max| max as usize),
     };
     super::log_to_stderr();
     // The admin API's runtime; traffic runs on the router's own workers.

@@ -10,7 +10,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 
 use super::app::App;
 use super::proxy::{Downstream, Proxy};
@@ -19,6 +19,7 @@ pub async fn serve(
     listener: TcpListener,
     app: Arc<App>,
     proxy: Arc<Proxy>,
+    connections: Arc<Semaphore>,
     mut closing: watch::Receiver<bool>,
 ) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -31,6 +32,14 @@ pub async fn serve(
         .header_read_timeout(Duration::from_secs(30))
         .writev(false);
     loop {
+        // A connection slot before accepting: at the cap, new connections
+        // wait in the kernel's backlog instead of failing for want of a
+        // file descriptor.
+        let slot = tokio::select! {
+            slot = connections.clone().acquire_owned() => slot,
+            () = closed(&mut closing) => return,
+        };
+        let Ok(slot) = slot else { return };
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             () = closed(&mut closing) => return,
@@ -48,6 +57,7 @@ pub async fn serve(
         let (app, proxy, builder) = (app.clone(), proxy.clone(), builder.clone());
         let mut closing = closing.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             // One context per connection, cloned per request: its reference
             // count stays on this thread, where the app's and the proxy's,
             // shared by every worker, would bounce between cores.

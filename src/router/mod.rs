@@ -13,6 +13,7 @@ pub mod proxy;
 pub mod route;
 mod state;
 pub mod stats;
+mod tunnel;
 mod workers;
 
 use std::net::SocketAddr;
@@ -39,6 +40,8 @@ pub struct RouterOptions {
     pub admin: SocketAddr,
     pub state_dir: PathBuf,
     pub timeouts: Timeouts,
+    /// Client connections held open at once, over all apps.
+    pub max_connections: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -84,7 +87,8 @@ pub async fn run(options: RouterOptions) -> Result<(), RouterError> {
     let routes_path = file.path().to_path_buf();
     let stats = Arc::new(StatsRegistry::default());
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let workers = Workers::start(threads, options.timeouts).map_err(RouterError::Workers)?;
+    let workers = Workers::start(threads, options.timeouts, options.max_connections)
+        .map_err(RouterError::Workers)?;
     let state = Arc::new(RouterState::new(file, workers, stats));
     for problem in state.restore().await? {
         eprintln!("deployflow router: {problem}");
@@ -106,6 +110,15 @@ pub async fn run(options: RouterOptions) -> Result<(), RouterError> {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     Ok(())
+}
+
+/// The default cap on client connections: what the file-descriptor limit
+/// allows, each client connection taking two (its own and its upstream's),
+/// with room left for the admin API, the route file and logs.
+pub fn default_max_connections() -> usize {
+    let soft = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .map_or(1024, |(soft, _hard)| soft);
+    (soft.saturating_sub(128) / 2).clamp(16, 1 << 20) as usize
 }
 
 /// How long a stopping router lets requests in flight finish.

@@ -35,6 +35,7 @@ struct RoutesFile {
     apps: BTreeMap<String, Route>,
 }
 
+#[derive(Clone)]
 pub struct RouteFile {
     path: PathBuf,
 }

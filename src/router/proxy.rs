@@ -24,6 +24,7 @@ use super::affinity::{Affinity, SendError};
 use super::app::App;
 use super::route::{STICKY_COOKIE, sticky_side};
 use super::stats::InFlight;
+use super::tunnel;
 
 /// Timeouts for talking to upstreams.
 #[derive(Debug, Clone, Copy)]
@@ -31,6 +32,9 @@ pub struct Timeouts {
     pub connect: Duration,
     /// From sending the request to the response's headers.
     pub response: Duration,
+    /// An upgraded session (a WebSocket) with no byte either way this long
+    /// is closed.
+    pub tunnel_idle: Duration,
 }
 
 impl Default for Timeouts {
@@ -38,6 +42,7 @@ impl Default for Timeouts {
         Self {
             connect: Duration::from_secs(2),
             response: Duration::from_secs(60),
+            tunnel_idle: Duration::from_secs(300),
         }
     }
 }
@@ -156,7 +161,12 @@ impl Proxy {
         if let (StatusCode::SWITCHING_PROTOCOLS, Some(client_upgrade)) =
             (response.status(), client_upgrade)
         {
-            return Ok(pass_upgrade(response, client_upgrade, in_flight));
+            return Ok(pass_upgrade(
+                response,
+                client_upgrade,
+                in_flight,
+                self.timeouts.tunnel_idle,
+            ));
         }
         let (mut parts, body) = response.into_parts();
         // The client gets its own protocol back, whatever the upstream spoke.
@@ -329,6 +339,7 @@ fn pass_upgrade(
     response: Response<Incoming>,
     client_upgrade: hyper::upgrade::OnUpgrade,
     in_flight: InFlight,
+    idle: Duration,
 ) -> Response<ProxyBody> {
     let mut response = response;
     let upstream_upgrade = hyper::upgrade::on(&mut response);
@@ -337,9 +348,7 @@ fn pass_upgrade(
         let (Ok(client), Ok(upstream)) = tokio::join!(client_upgrade, upstream_upgrade) else {
             return;
         };
-        let mut client = TokioIo::new(client);
-        let mut upstream = TokioIo::new(upstream);
-        let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+        tunnel::splice(TokioIo::new(client), TokioIo::new(upstream), idle).await;
     });
     let (parts, _) = response.into_parts();
     Response::from_parts(parts, empty())

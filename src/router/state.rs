@@ -3,7 +3,7 @@
 //! the table saved before it takes effect, so what is on disk is never
 //! behind what serves traffic.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -136,21 +136,23 @@ impl RouterState {
             .get(name)
             .is_some_and(|served| served.app.live().route.listen == route.listen);
         if same_address {
-            self.file.save(&table)?;
+            self.save(&table).await?;
             if let Some(served) = apps.served.get(name) {
                 served.app.set_route(Live::new(route, &self.stats));
             }
+            self.sweep_stats(&table);
             return Ok(());
         }
         // A new address: bound before anything is saved, so a refused bind
         // changes nothing; served only once saved.
         let sockets = self.bind(name, route.listen)?;
-        self.file.save(&table)?;
+        self.save(&table).await?;
         let existing = apps.served.get(name).map(|served| served.app.clone());
         let served = self.serve(name, route, sockets, existing)?;
         apps.unbound.remove(name);
         // The old address's listeners stop with the `Served` replaced here.
         apps.served.insert(name.to_string(), served);
+        self.sweep_stats(&table);
         Ok(())
     }
 
@@ -160,9 +162,10 @@ impl RouterState {
         if table.remove(name).is_none() {
             return Err(RouteError::UnknownApp(name.to_string()));
         }
-        self.file.save(&table)?;
+        self.save(&table).await?;
         apps.served.remove(name);
         apps.unbound.remove(name);
+        self.sweep_stats(&table);
         Ok(())
     }
 
@@ -188,6 +191,30 @@ impl RouterState {
             .ok_or_else(|| RouteError::UnknownApp(name.to_string()))?;
         action(&served.app);
         Ok(())
+    }
+
+    /// Writes the table off the admin API's thread: an fsync can take long
+    /// on a busy disk, and `/stats` and `/health` must still answer meanwhile.
+    async fn save(&self, table: &BTreeMap<String, Route>) -> Result<(), RouteError> {
+        let (file, table) = (self.file.clone(), table.clone());
+        let path = file.path().to_path_buf();
+        tokio::task::spawn_blocking(move || file.save(&table))
+            .await
+            .map_err(|e| PersistError::Write {
+                path,
+                source: std::io::Error::other(e),
+            })??;
+        Ok(())
+    }
+
+    fn sweep_stats(&self, table: &BTreeMap<String, Route>) {
+        let in_use: HashSet<SocketAddr> = table
+            .values()
+            .flat_map(|route| {
+                std::iter::once(route.upstream).chain(route.canary.map(|c| c.upstream))
+            })
+            .collect();
+        self.stats.sweep(&in_use);
     }
 
     fn bind(&self, name: &str, addr: SocketAddr) -> Result<Vec<socket2::Socket>, RouteError> {

@@ -29,6 +29,8 @@ pub struct UpstreamStats {
     buckets: [AtomicU64; LATENCY_BOUNDS_MS.len() + 1],
     latency_sum_us: AtomicU64,
     idle: Notify,
+    /// Sweeps in a row that found no route naming this upstream.
+    unused_sweeps: AtomicU64,
 }
 
 /// Counts a request in flight until it is dropped, which the proxy does
@@ -177,7 +179,8 @@ pub struct LatencySnapshot {
     pub counts: Vec<u64>,
 }
 
-/// Every upstream's stats, created on first use and kept for the router's life.
+/// Every upstream's stats, created on first use and kept while a route names
+/// the upstream, and for one more route change after (see `sweep`).
 #[derive(Default)]
 pub struct StatsRegistry {
     upstreams: RwLock<HashMap<SocketAddr, Arc<UpstreamStats>>>,
@@ -201,6 +204,30 @@ impl StatsRegistry {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         map.entry(upstream).or_default().clone()
+    }
+
+    /// Forgets the upstreams that no route in `in_use` names, nothing is in
+    /// flight to, and that were already unused at the sweep before. Called on
+    /// each route change, so a router living through thousands of
+    /// deployments keeps counters for the few upstreams that matter, while
+    /// the upstream just switched away from keeps its counters (for its
+    /// drain and for whoever reads `/stats` after the switch) until the
+    /// next change.
+    pub fn sweep(&self, in_use: &std::collections::HashSet<SocketAddr>) {
+        let mut map = self
+            .upstreams
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.retain(|addr, stats| {
+            if in_use.contains(addr) {
+                stats.unused_sweeps.store(0, Ordering::Relaxed);
+                return true;
+            }
+            if stats.in_flight() > 0 {
+                return true;
+            }
+            stats.unused_sweeps.fetch_add(1, Ordering::Relaxed) < 1
+        });
     }
 
     /// Requests in flight to every upstream together.
@@ -252,6 +279,31 @@ mod tests {
         assert!(!stats.snapshot().healthy);
         stats.answered(200, Duration::from_millis(1));
         assert!(stats.snapshot().healthy);
+    }
+
+    #[test]
+    fn an_upstream_no_route_names_is_forgotten_one_change_later_once_idle() {
+        let registry = StatsRegistry::default();
+        let (blue, green): (SocketAddr, SocketAddr) = (
+            "127.0.0.1:1".parse().unwrap(),
+            "127.0.0.1:2".parse().unwrap(),
+        );
+        registry.get(blue).answered(200, Duration::from_millis(1));
+        let request = registry.get(blue).begin();
+        registry.get(green);
+        let only_green = std::collections::HashSet::from([green]);
+        registry.sweep(&only_green);
+        registry.sweep(&only_green);
+        // In flight: kept whatever the sweeps say.
+        assert_eq!(registry.snapshot()[&blue].in_flight, 1);
+        drop(request);
+        registry.sweep(&only_green);
+        // Just switched away from and idle: still readable until the next change.
+        assert!(registry.snapshot().contains_key(&blue));
+        registry.sweep(&only_green);
+        let left = registry.snapshot();
+        assert!(!left.contains_key(&blue));
+        assert!(left.contains_key(&green));
     }
 
     #[tokio::test]

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::runtime::Handle;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 
 use super::app::App;
@@ -18,12 +18,27 @@ use super::listener;
 use super::proxy::{Proxy, Timeouts};
 
 pub struct Workers {
-    workers: Vec<(Handle, Arc<Proxy>)>,
+    workers: Vec<Worker>,
+}
+
+struct Worker {
+    runtime: Handle,
+    proxy: Arc<Proxy>,
+    /// Client connections this worker may hold open, over all apps (as an
+    /// nginx worker's `worker_connections`): past it, it stops accepting
+    /// until one closes, rather than running out of file descriptors.
+    connections: Arc<Semaphore>,
 }
 
 impl Workers {
-    /// Starts `count` worker threads; they live as long as the process.
-    pub fn start(count: usize, timeouts: Timeouts) -> std::io::Result<Self> {
+    /// Starts `count` worker threads sharing `max_connections`; they live as
+    /// long as the process.
+    pub fn start(
+        count: usize,
+        timeouts: Timeouts,
+        max_connections: usize,
+    ) -> std::io::Result<Self> {
+        let per_worker = max_connections.div_ceil(count.max(1)).max(1);
         let mut workers = Vec::with_capacity(count);
         for index in 0..count {
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -33,7 +48,11 @@ impl Workers {
             std::thread::Builder::new()
                 .name(format!("router-worker-{index}"))
                 .spawn(move || runtime.block_on(std::future::pending::<()>()))?;
-            workers.push((handle, Arc::new(Proxy::new(timeouts))));
+            workers.push(Worker {
+                runtime: handle,
+                proxy: Arc::new(Proxy::new(timeouts)),
+                connections: Arc::new(Semaphore::new(per_worker)),
+            });
         }
         Ok(Self { workers })
     }
@@ -55,15 +74,21 @@ impl Workers {
         closing: &watch::Receiver<bool>,
     ) -> std::io::Result<Vec<JoinHandle<()>>> {
         let mut tasks = Vec::with_capacity(sockets.len());
-        for ((handle, proxy), socket) in self.workers.iter().zip(sockets) {
+        for (worker, socket) in self.workers.iter().zip(sockets) {
             socket.listen(1024)?;
             // Registered with this worker's reactor.
             let listener = {
-                let _entered = handle.enter();
+                let _entered = worker.runtime.enter();
                 tokio::net::TcpListener::from_std(socket.into())?
             };
-            let serving = listener::serve(listener, app.clone(), proxy.clone(), closing.clone());
-            tasks.push(handle.spawn(serving));
+            let serving = listener::serve(
+                listener,
+                app.clone(),
+                worker.proxy.clone(),
+                worker.connections.clone(),
+                closing.clone(),
+            );
+            tasks.push(worker.runtime.spawn(serving));
         }
         Ok(tasks)
     }
