@@ -6,6 +6,7 @@
 #
 #   benches/router.sh                 # 10 s per target, 64 connections
 #   DURATION=5s CONNECTIONS=128 benches/router.sh
+#   DEPLOYFLOW_BIN=/tmp/deployflow benches/router.sh   # a binary built before
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,7 +18,10 @@ ROUNDS=${ROUNDS:-2}
 for tool in wrk nginx python3; do
   command -v "$tool" >/dev/null 2>&1 || { echo "needs $tool (apt-get install wrk nginx-light)" >&2; exit 1; }
 done
-cargo build --release --quiet
+if [ -z "${DEPLOYFLOW_BIN:-}" ]; then
+  cargo build --release --quiet
+  DEPLOYFLOW_BIN=target/release/deployflow
+fi
 
 work=$(mktemp -d)
 chmod 755 "$work"   # nginx workers run as nobody and must read www/
@@ -70,7 +74,7 @@ http {
 CONF
 nginx -p "$work" -c "$work/upstream.conf" & pids+=($!)
 nginx -p "$work" -c "$work/proxy.conf" & pids+=($!)
-target/release/deployflow router --admin "127.0.0.1:$admin_port" --state-dir "$work/router" 2>"$work/router.err" &
+"$DEPLOYFLOW_BIN" router --admin "127.0.0.1:$admin_port" --state-dir "$work/router" 2>"$work/router.err" &
 router_pid=$!; pids+=($router_pid)
 
 wait_for() {

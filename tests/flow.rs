@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::scenario::{Knobs, Load, Scenario, text};
+use common::scenario::{Knobs, Load, Scenario, failing_test_runs, text};
 use serde_json::Value;
 
 fn code(out: &std::process::Output) -> Option<i32> {
@@ -134,12 +134,11 @@ fn failing_tests_go_round_the_fix_loop_then_roll_back() {
     let out = s.deploy("v2");
     assert_eq!(code(&out), Some(3), "{}", text(&out));
     let events = s.events(&s.last_id());
-    let failing_runs = events
-        .iter()
-        .filter(|e| e["kind"] == "test_run_completed")
-        .filter(|e| e["event"]["test_run_completed"]["failed"] == 1)
-        .count();
-    assert_eq!(failing_runs, 4, "one run, then one per Driver-tier fix");
+    assert_eq!(
+        failing_test_runs(&events),
+        4,
+        "one run, then one per Driver-tier fix"
+    );
     assert_eq!(s.serving().as_deref(), Some("hello from v1"));
 }
 

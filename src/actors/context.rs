@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::adapters::backend::{Backend, ProcessBackend};
+use crate::adapters::backend::{Backend, Backends};
 use crate::adapters::inputs::Paths;
 use crate::adapters::router_client::RouterClient;
 use crate::adapters::secrets::{Redactor, Secrets};
@@ -18,7 +18,7 @@ pub struct Services {
     /// The read model: app locks, live and retained releases, history.
     pub model: crate::projections::runner::ReadModel,
     pub data_dir: PathBuf,
-    pub backend: Arc<dyn Backend>,
+    pub backends: Backends,
 }
 
 impl Services {
@@ -31,7 +31,7 @@ impl Services {
             store,
             model,
             data_dir: data_dir.to_owned(),
-            backend: Arc::new(ProcessBackend::new(data_dir)),
+            backends: Backends::new(data_dir),
         }
     }
 
@@ -109,6 +109,13 @@ impl Context {
 
     pub fn router(&self) -> RouterClient {
         self.services.router(&self.config)
+    }
+
+    /// The backend this deployment's config names.
+    pub fn backend(&self) -> Arc<dyn Backend> {
+        self.services
+            .backends
+            .of(self.config.runtime.get_ref().backend)
     }
 
     /// Where this deployment keeps its logs (test output and the like).

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::context::Context;
 use super::messages::Job;
-use crate::adapters::backend::InstanceSpec;
+use crate::adapters::backend::{BuildSpec, InstanceSpec};
 use crate::adapters::fixers::{FixRequest, Fixer, NoFixer};
 use crate::adapters::health::{HealthCheck, wait_healthy};
 use crate::adapters::members::{builtin, builtin_synthesizer};
@@ -22,6 +22,8 @@ use crate::flow::fix_loop::{BACK_OFF, NEW_PORT, RECREATE};
 use crate::flow::{Deployment, Effect, Input, Remedy};
 use crate::projections::report;
 
+/// The port an app listens on in its container when the config does not say.
+const DEFAULT_CONTAINER_PORT: u16 = 8080;
 /// How long a test run may take.
 const TEST_TIMEOUT: Duration = Duration::from_secs(600);
 /// How long a reviewer may take before it counts as abstaining.
@@ -40,15 +42,17 @@ pub async fn driver_own(job: Job) {
         Effect::ValidateInputs => {
             let config = ctx.config.clone();
             let base = ctx.base.clone();
-            match tokio::task::spawn_blocking(move || {
-                crate::adapters::inputs::check(&config, &base)
-            })
-            .await
-            {
-                Ok(check) => vec![Input::InputsChecked {
-                    checked: check.checked,
-                    missing: check.missing,
-                }],
+            let checked =
+                tokio::task::spawn_blocking(move || crate::adapters::inputs::check(&config, &base))
+                    .await;
+            match checked {
+                Ok(mut check) => {
+                    backend_ready(&ctx, &mut check).await;
+                    vec![Input::InputsChecked {
+                        checked: check.checked,
+                        missing: check.missing,
+                    }]
+                }
                 Err(e) => failed(format!("checking the inputs failed: {e}")),
             }
         }
@@ -66,6 +70,22 @@ pub async fn driver_own(job: Job) {
         other => failed(format!("{other:?} is not the Driver's to do")),
     };
     job.answer(inputs);
+}
+
+/// A backend that cannot start anything (no Docker engine) is a missing
+/// input: the deployment stops at prepare, before green, blue untouched.
+async fn backend_ready(ctx: &Context, check: &mut crate::adapters::inputs::InputCheck) {
+    let kind = ctx.config.runtime.get_ref().backend;
+    if kind == crate::config::BackendKind::Process {
+        return;
+    }
+    match ctx.backend().check_ready().await {
+        Ok(found) => check.checked.push(found),
+        Err(e) => check.missing.push(crate::events::MissingInput {
+            item: "runtime.backend".into(),
+            reason: e.to_string(),
+        }),
+    }
 }
 
 async fn tests(ctx: &Context, state: &Deployment, command: &str, target_url: &str) -> Input {
@@ -185,7 +205,7 @@ fn sanitize(label: &str) -> String {
 pub async fn environment(job: Job) {
     let ctx = &job.context;
     let state = &job.state;
-    let backend = ctx.services.backend.clone();
+    let backend = ctx.backend();
     let inputs = match &job.effect {
         Effect::StartInstance {
             slot,
@@ -224,16 +244,19 @@ pub async fn environment(job: Job) {
                 diagnosis: report.diagnosis,
             }]
         }
-        Effect::StopInstance { slot, .. } => match backend.stop(&ctx.app, *slot).await {
-            Ok(()) => vec![Input::InstanceStopped],
-            Err(e) => failed(e.to_string()),
-        },
-        Effect::SwitchTraffic { endpoint, .. } => {
+        Effect::StopInstance { slot, retain, .. } => {
+            match backend.stop(&ctx.app, *slot, *retain).await {
+                Ok(()) => vec![Input::InstanceStopped],
+                Err(e) => failed(e.to_string()),
+            }
+        }
+        Effect::SwitchTraffic { endpoint, to } => {
             let router = ctx.router();
             // Announced before a crash: the route may already be the new one.
             let done = job.resumed
                 && matches!(router.route(&ctx.app).await, Ok(Some(u)) if &u == endpoint);
             if done {
+                promote(ctx, backend.as_ref(), *to).await;
                 job.answer(vec![Input::Switched]);
                 return;
             }
@@ -243,15 +266,17 @@ pub async fn environment(job: Job) {
                     .set_route(&ctx.app, ctx.config.router.listen, endpoint)
                     .await
             };
-            match switched.await {
-                Ok(()) => vec![Input::Switched],
+            if let Err(e) = switched.await {
                 // The route may have been taken before the answer was lost:
                 // what the router serves now decides.
-                Err(e) => match router.route(&ctx.app).await {
-                    Ok(Some(upstream)) if &upstream == endpoint => vec![Input::Switched],
-                    _ => failed(e.to_string()),
-                },
+                let taken = matches!(router.route(&ctx.app).await, Ok(Some(u)) if &u == endpoint);
+                if !taken {
+                    job.answer(failed(e.to_string()));
+                    return;
+                }
             }
+            promote(ctx, backend.as_ref(), *to).await;
+            vec![Input::Switched]
         }
         Effect::Drain { slot } => {
             let upstream = endpoint_of(state, *slot);
@@ -290,6 +315,15 @@ pub async fn environment(job: Job) {
     job.answer(inputs);
 }
 
+/// Names the live instance as the backend does (Docker: the plain name). It
+/// changes only what operators see, never traffic, so a failure is a
+/// warning, not a failed switch.
+async fn promote(ctx: &Context, backend: &dyn crate::adapters::backend::Backend, slot: Slot) {
+    if let Err(e) = backend.promote(&ctx.app, slot).await {
+        tracing::warn!(app = %ctx.app, "traffic switched, but naming the live instance failed: {e}");
+    }
+}
+
 /// The address that served from `slot`, for its drain.
 fn endpoint_of(state: &Deployment, slot: Slot) -> String {
     match &state.blue {
@@ -316,6 +350,7 @@ async fn start(
         Err(e) => return Input::InstanceFailed { diagnosis: e },
     };
     let runtime = source.config.runtime.get_ref();
+    let backend = source.backend();
     let mut env: Vec<(String, String)> = runtime
         .env
         .iter()
@@ -332,8 +367,17 @@ async fn start(
         dir: source.paths.code.clone(),
         env,
         fresh_port,
+        image: runtime.image.clone(),
+        build: runtime.build.as_ref().map(|build| BuildSpec {
+            context: source.base.join(&build.context),
+            dockerfile: build.dockerfile.clone(),
+        }),
+        container_port: runtime.container_port.unwrap_or(DEFAULT_CONTAINER_PORT),
+        stop_timeout: Duration::from_secs(runtime.stop_timeout_s),
+        retain: runtime.retain,
+        restoring: release != ctx.release,
     };
-    match ctx.services.backend.start(&spec).await {
+    match backend.start(&spec).await {
         Ok(instance) => Input::InstanceStarted {
             endpoint: instance.endpoint,
             instance: instance.id,
@@ -345,7 +389,7 @@ async fn start(
 }
 
 async fn driver_remedy(ctx: &Context, state: &Deployment, remedy: &Remedy) -> Input {
-    if let Err(e) = ctx.services.backend.stop(&ctx.app, state.green_slot).await {
+    if let Err(e) = ctx.backend().stop(&ctx.app, state.green_slot, false).await {
         return Input::FixDone {
             action: format!("could not stop green to restart it: {e}"),
             outcome: FixOutcome::NotApplied,

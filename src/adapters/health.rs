@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::backend::Backend;
+use super::backend::{Backend, NativeHealth};
 use crate::events::Slot;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,7 +34,6 @@ pub async fn wait_healthy(check: &HealthCheck, backend: Arc<dyn Backend>) -> Hea
     let url = format!("http://{}{}", check.endpoint, check.path);
     let mut checks = 0;
     loop {
-        let last;
         checks += 1;
         let report = |healthy: bool, diagnosis: String| HealthReport {
             healthy,
@@ -42,15 +41,19 @@ pub async fn wait_healthy(check: &HealthCheck, backend: Arc<dyn Backend>) -> Hea
             elapsed_ms: started.elapsed().as_millis() as u64,
             diagnosis,
         };
-        match &client {
-            Ok(client) => match client.get(&url).send().await {
-                Ok(response) if response.status().is_success() => {
-                    return report(true, String::new());
-                }
-                Ok(response) => last = format!("GET {} answered {}", check.path, response.status()),
-                Err(e) => last = format!("GET {} failed: {}", check.path, error_chain(&e)),
-            },
-            Err(e) => last = format!("no HTTP client: {e}"),
+        // An instance with its own health check (a Docker HEALTHCHECK) is
+        // judged by it; the others by the HTTP health path.
+        let last = match backend.native_health(&check.app, check.slot).await {
+            NativeHealth::Healthy => return report(true, String::new()),
+            NativeHealth::Unhealthy(why) => {
+                let details = backend.diagnose(&check.app, check.slot).await;
+                return report(false, format!("{why}\n{details}"));
+            }
+            NativeHealth::Starting => "its HEALTHCHECK has not passed yet".to_string(),
+            NativeHealth::None => http_check(&client, &url, &check.path).await,
+        };
+        if last.is_empty() {
+            return report(true, String::new());
         }
         let ended = backend.running(&check.app, check.slot).await.is_none();
         if ended || started.elapsed() >= check.deadline {
@@ -63,6 +66,23 @@ pub async fn wait_healthy(check: &HealthCheck, backend: Arc<dyn Backend>) -> Hea
             return report(false, format!("{why}; {last}\n{details}"));
         }
         tokio::time::sleep(check.interval).await;
+    }
+}
+
+/// One GET of the health path: empty when it answered 2xx, else what went wrong.
+async fn http_check(
+    client: &Result<reqwest::Client, reqwest::Error>,
+    url: &str,
+    path: &str,
+) -> String {
+    let client = match client {
+        Ok(client) => client,
+        Err(e) => return format!("no HTTP client: {e}"),
+    };
+    match client.get(url).send().await {
+        Ok(response) if response.status().is_success() => String::new(),
+        Ok(response) => format!("GET {path} answered {}", response.status()),
+        Err(e) => format!("GET {path} failed: {}", error_chain(&e)),
     }
 }
 

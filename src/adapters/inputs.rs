@@ -82,13 +82,7 @@ pub fn check(config: &Config, base: &Path) -> InputCheck {
         Err(reason) => result.bad("tests", reason),
     }
     let runtime = config.runtime.get_ref();
-    // Said plainly rather than half-done: these parts are not built yet.
-    if runtime.backend == BackendKind::Docker {
-        result.bad(
-            "runtime.backend",
-            "the docker backend is not in this build yet; use \"process\"".into(),
-        );
-    }
+    // Said plainly rather than half-done: this part is not built yet.
     if config.forge.is_some() {
         result.bad(
             "forge",
@@ -100,6 +94,23 @@ pub fn check(config: &Config, base: &Path) -> InputCheck {
         match runnable(command, dir) {
             Ok(found) => result.ok(format!("runtime.command: {command} ({found})")),
             Err(reason) => result.bad("runtime.command", reason),
+        }
+    }
+    if let (BackendKind::Docker, Some(build)) = (runtime.backend, &runtime.build) {
+        let context = base.join(&build.context);
+        let dockerfile = context.join(build.dockerfile.as_deref().unwrap_or("Dockerfile"));
+        if !context.is_dir() {
+            result.bad(
+                "runtime.build.context",
+                format!("the build context {} is not a directory", context.display()),
+            );
+        } else if !dockerfile.is_file() {
+            result.bad(
+                "runtime.build.dockerfile",
+                format!("{} does not exist", dockerfile.display()),
+            );
+        } else {
+            result.ok(format!("build: {}", dockerfile.display()));
         }
     }
     match Secrets::resolve(&names(config), &paths.secrets_file) {

@@ -305,7 +305,7 @@ fn cleanup(data_dir: &Path) {
             deployflow::events::Slot::Blue,
             deployflow::events::Slot::Green,
         ] {
-            let _ = backend.stop("hello", slot).await;
+            let _ = backend.stop("hello", slot, false).await;
         }
         Ok(())
     });

@@ -121,6 +121,13 @@ pub struct Runtime {
     pub secrets_file: Option<String>,
     #[serde(default = "three")]
     pub retain: u32,
+    /// Seconds a stopping instance gets between SIGTERM and SIGKILL.
+    #[serde(default = "ten")]
+    pub stop_timeout_s: u64,
+}
+
+fn ten() -> u64 {
+    10
 }
 
 fn three() -> u32 {

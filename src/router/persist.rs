@@ -35,7 +35,6 @@ struct RoutesFile {
     apps: BTreeMap<String, Route>,
 }
 
-#[derive(Clone)]
 pub struct RouteFile {
     path: PathBuf,
 }

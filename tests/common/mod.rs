@@ -2,6 +2,7 @@
 //! library, and the binary under test.
 #![allow(dead_code)]
 
+pub mod docker;
 pub mod router;
 pub mod upstream;
 

@@ -26,6 +26,8 @@ pub struct Knobs {
     pub manual_gate: bool,
     /// Extra lines for `[runtime]`.
     pub runtime: String,
+    /// Docker: extra lines for the release's Dockerfile.
+    pub dockerfile: String,
 }
 
 impl Knobs {
@@ -39,6 +41,11 @@ impl Knobs {
 }
 
 pub struct Scenario {
+    /// The app's name: `hello`, or one of its own on the shared Docker
+    /// engine, where names are global.
+    pub app: String,
+    /// Deployed as containers (the docker backend) instead of processes.
+    pub docker: bool,
     pub dir: tempfile::TempDir,
     pub data: PathBuf,
     pub config: PathBuf,
@@ -54,6 +61,8 @@ impl Scenario {
         let dir = tempfile::tempdir().expect("workspace");
         let data = dir.path().join("data");
         Scenario {
+            app: "hello".into(),
+            docker: false,
             config: dir.path().join("deployflow.toml"),
             data,
             listen: quiet_addr(),
@@ -62,6 +71,16 @@ impl Scenario {
             dir,
             serve: None,
         }
+    }
+
+    /// A scenario on the machine's Docker engine, with an app name no other
+    /// test uses.
+    pub fn docker() -> Scenario {
+        super::docker::base_image();
+        let mut scenario = Scenario::new();
+        scenario.app = format!("dft-{}-{}", std::process::id(), scenario.listen.port());
+        scenario.docker = true;
+        scenario
     }
 
     /// Starts `deployflow serve` for this scenario and waits for it.
@@ -131,9 +150,21 @@ impl Scenario {
         let code = self.dir.path().join(format!("code-{label}"));
         let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hello");
         copy_dir(&example, &code);
+        let runtime_kind = if self.docker {
+            std::fs::write(
+                code.join("Dockerfile"),
+                format!("FROM {}\n{}", super::docker::base_image(), knobs.dockerfile),
+            )
+            .expect("write Dockerfile");
+            format!(
+                "backend = \"docker\"\nbuild = {{ context = \"code-{label}\" }}\ncontainer_port = 8080\nstop_timeout_s = 2"
+            )
+        } else {
+            format!("command = \"'{HELLO}'\"")
+        };
         let config = format!(
             r#"[app]
-name = "hello"
+name = "{app}"
 
 [inputs]
 code = "code-{label}"
@@ -141,7 +172,7 @@ requirements = "code-{label}/REQUIREMENTS.md"
 tests = "'{HELLO}' smoke"
 
 [runtime]
-command = "'{HELLO}'"
+{runtime_kind}
 env = {{ GREETING = "hello"{env} }}
 {runtime}
 
@@ -158,6 +189,7 @@ drain_timeout_s = 5
 max_rounds = 2
 manual_gate = {gate}
 "#,
+            app = self.app,
             env = knobs.env,
             runtime = knobs.runtime,
             listen = self.listen,
@@ -282,7 +314,8 @@ impl Drop for Scenario {
         for slot in ["blue", "green"] {
             let record = self
                 .data
-                .join("instances/hello")
+                .join("instances")
+                .join(&self.app)
                 .join(slot)
                 .join("instance.json");
             if let Some(pid) = pid_in(record, Some("pid")) {
@@ -294,7 +327,19 @@ impl Drop for Scenario {
                 let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
             }
         }
+        if self.docker {
+            super::docker::remove_app(&self.app);
+        }
     }
+}
+
+/// How many test runs of a deployment's events had a failing test.
+pub fn failing_test_runs(events: &[Value]) -> usize {
+    events
+        .iter()
+        .filter(|e| e["kind"] == "test_run_completed")
+        .filter(|e| e["event"]["test_run_completed"]["failed"] == 1)
+        .count()
 }
 
 pub fn text(out: &Output) -> String {

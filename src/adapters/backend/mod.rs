@@ -3,15 +3,44 @@
 //! a restarted control plane repeats the step it was on and must find what
 //! the first try did, not start a second copy.
 
+mod docker;
 mod process;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 
+pub use docker::DockerBackend;
 pub use process::ProcessBackend;
 
+use crate::config::BackendKind;
 use crate::events::Slot;
+
+/// Both backends, made once per control plane; a deployment uses the one
+/// its config names. Docker's engine is reached only when first needed.
+#[derive(Clone)]
+pub struct Backends {
+    process: Arc<ProcessBackend>,
+    docker: Arc<DockerBackend>,
+}
+
+impl Backends {
+    pub fn new(data_dir: &Path) -> Self {
+        Self {
+            process: Arc::new(ProcessBackend::new(data_dir)),
+            docker: Arc::new(DockerBackend::new()),
+        }
+    }
+
+    pub fn of(&self, kind: BackendKind) -> Arc<dyn Backend> {
+        match kind {
+            BackendKind::Process => self.process.clone(),
+            BackendKind::Docker => self.docker.clone(),
+        }
+    }
+}
 
 /// One instance to start.
 #[derive(Debug, Clone)]
@@ -29,6 +58,34 @@ pub struct InstanceSpec {
     pub env: Vec<(String, String)>,
     /// Take another port than the slot used before.
     pub fresh_port: bool,
+    /// Docker: the image to run, or the context to build one from.
+    pub image: Option<String>,
+    pub build: Option<BuildSpec>,
+    /// Docker: the port the app listens on inside its container.
+    pub container_port: u16,
+    /// How long a stop waits for the app to finish before killing it.
+    pub stop_timeout: Duration,
+    /// Stopped releases of the app kept for rollback.
+    pub retain: u32,
+    /// A release coming back in a rollback: it runs what it ran before
+    /// (its image), not a fresh build.
+    pub restoring: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct BuildSpec {
+    pub context: PathBuf,
+    pub dockerfile: Option<String>,
+}
+
+/// What an instance's own health check says, where it has one (a Docker
+/// HEALTHCHECK); without one, the HTTP health path decides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NativeHealth {
+    None,
+    Starting,
+    Healthy,
+    Unhealthy(String),
 }
 
 /// A running instance.
@@ -53,6 +110,10 @@ pub enum BackendError {
     },
     #[error("cannot stop the {slot} slot's instance: {reason}")]
     Stop { slot: &'static str, reason: String },
+    #[error("cannot reach the Docker engine at {place}: {reason}")]
+    Engine { place: String, reason: String },
+    #[error("the Docker engine failed {what}: {reason}")]
+    EngineCall { what: String, reason: String },
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -68,8 +129,23 @@ pub trait Backend: Send + Sync {
     async fn start(&self, spec: &InstanceSpec) -> Result<Instance, BackendError>;
     /// The instance running in `slot`, if any.
     async fn running(&self, app: &str, slot: Slot) -> Option<Instance>;
-    /// Stops the slot's instance (if any), gracefully then by force.
-    async fn stop(&self, app: &str, slot: Slot) -> Result<(), BackendError>;
+    /// Stops the slot's instance (if any), gracefully then by force; keeps
+    /// it for rollback when `retain`.
+    async fn stop(&self, app: &str, slot: Slot, retain: bool) -> Result<(), BackendError>;
     /// What went wrong with the slot's instance: exit status and log tail.
     async fn diagnose(&self, app: &str, slot: Slot) -> String;
+    /// The slot's instance now serves the app's traffic: the backend may
+    /// rename things so operators see which one is live.
+    async fn promote(&self, _app: &str, _slot: Slot) -> Result<(), BackendError> {
+        Ok(())
+    }
+    /// The instance's own health check, where it has one.
+    async fn native_health(&self, _app: &str, _slot: Slot) -> NativeHealth {
+        NativeHealth::None
+    }
+    /// Whether the backend can start anything at all (an engine to reach);
+    /// says what it found.
+    async fn check_ready(&self) -> Result<String, BackendError> {
+        Ok(String::new())
+    }
 }

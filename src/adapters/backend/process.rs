@@ -17,7 +17,8 @@ use serde::{Deserialize, Serialize};
 use super::{Backend, BackendError, Instance, InstanceSpec};
 use crate::events::Slot;
 
-/// How long an instance gets to finish its requests after SIGTERM.
+/// How long an instance gets to finish its requests after SIGTERM, when its
+/// record does not say (one written before `runtime.stop_timeout_s`).
 const STOP_GRACE: Duration = Duration::from_secs(10);
 
 pub struct ProcessBackend {
@@ -36,6 +37,9 @@ struct Record {
     /// reused by another process after a reboot or a wrap does not match.
     #[serde(default)]
     started: Option<u64>,
+    /// Seconds between SIGTERM and SIGKILL.
+    #[serde(default)]
+    stop_timeout_s: Option<u64>,
 }
 
 impl ProcessBackend {
@@ -76,7 +80,10 @@ impl ProcessBackend {
         if reused || killpg(group, Signal::SIGTERM).is_err() {
             return Ok(()); // already gone
         }
-        let deadline = tokio::time::Instant::now() + STOP_GRACE;
+        let grace = record
+            .stop_timeout_s
+            .map_or(STOP_GRACE, Duration::from_secs);
+        let deadline = tokio::time::Instant::now() + grace;
         while tokio::time::Instant::now() < deadline {
             if killpg(group, None).is_err() || !self.alive(app, slot, record) {
                 // The leader is gone; anything left in its group goes too.
@@ -231,6 +238,7 @@ impl Backend for ProcessBackend {
             pid,
             port,
             started: stat(pid).map(|(_, started)| started),
+            stop_timeout_s: Some(spec.stop_timeout.as_secs()),
         };
         let json = serde_json::to_vec(&record).map_err(|e| start_error(e.to_string()))?;
         write_atomically(&dir.join("instance.json"), &json)
@@ -254,7 +262,9 @@ impl Backend for ProcessBackend {
         self.alive(app, slot, &record).then(|| instance(&record))
     }
 
-    async fn stop(&self, app: &str, slot: Slot) -> Result<(), BackendError> {
+    /// A process leaves nothing to keep: a rollback starts the release again
+    /// from its recorded code directory and command, whatever `retain` says.
+    async fn stop(&self, app: &str, slot: Slot, _retain: bool) -> Result<(), BackendError> {
         let Some(record) = self.record(app, slot) else {
             return Ok(());
         };
@@ -321,6 +331,12 @@ mod tests {
             dir: dir.to_owned(),
             env: vec![("GREETING".into(), "hi".into())],
             fresh_port: false,
+            image: None,
+            build: None,
+            container_port: 0,
+            stop_timeout: Duration::from_secs(10),
+            retain: 3,
+            restoring: false,
         }
     }
 
@@ -361,7 +377,7 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let pid: i32 = first.id.trim_start_matches("pid:").parse().unwrap();
-        backend.stop("app", Slot::Green).await.unwrap();
+        backend.stop("app", Slot::Green, false).await.unwrap();
         assert!(backend.running("app", Slot::Green).await.is_none());
         assert!(!group_has_live_process(pid), "the group is gone");
         let out = std::fs::read_to_string(&log).unwrap();
@@ -386,7 +402,7 @@ mod tests {
         fresh.fresh_port = true;
         let third = backend.start(&fresh).await.unwrap();
         assert_ne!(third.endpoint, second.endpoint);
-        backend.stop("app", Slot::Green).await.unwrap();
+        backend.stop("app", Slot::Green, false).await.unwrap();
     }
 
     #[tokio::test]
@@ -424,7 +440,7 @@ mod tests {
         record.started = record.started.map(|s| s + 1);
         std::fs::write(&file, serde_json::to_vec(&record).unwrap()).unwrap();
         assert!(backend.running("app", Slot::Green).await.is_none());
-        backend.stop("app", Slot::Green).await.unwrap();
+        backend.stop("app", Slot::Green, false).await.unwrap();
         assert!(
             group_has_live_process(pid),
             "a process not ours was signalled"

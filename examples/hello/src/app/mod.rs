@@ -39,7 +39,7 @@ impl Fatal {
     }
 }
 
-const USAGE: &str = "usage: deployflow-hello          serve on 127.0.0.1:$PORT\n       \
+const USAGE: &str = "usage: deployflow-hello          serve on $HELLO_HOST (127.0.0.1):$PORT\n       \
                      deployflow-hello smoke    run the smoke tests against $DEPLOYFLOW_TARGET_URL";
 
 /// Runs the app with its command-line arguments (after the program name).

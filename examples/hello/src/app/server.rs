@@ -1,7 +1,7 @@
 //! The HTTP side: four endpoints, each with the knob that can break it.
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,7 +30,7 @@ pub async fn run(settings: Settings) -> Result<(), Fatal> {
     let mut int = signal(SignalKind::interrupt())
         .map_err(|e| Fatal::failure(format!("cannot watch SIGINT: {e}")))?;
 
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, settings.port));
+    let addr = SocketAddr::from((settings.host, settings.port));
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| Fatal::failure(format!("cannot listen on {addr}: {e}")))?;

@@ -1,6 +1,7 @@
 //! Everything the server reads from its environment, checked once at start so
 //! a bad value fails loudly instead of misbehaving later.
 
+use std::net::Ipv4Addr;
 use std::path::Path;
 
 use axum::http::HeaderValue;
@@ -25,6 +26,9 @@ pub enum Health {
 
 #[derive(Debug)]
 pub struct Settings {
+    /// Where to listen: loopback unless `HELLO_HOST` says otherwise (in a
+    /// container, 0.0.0.0, so the published port reaches it).
+    pub host: Ipv4Addr,
     pub port: u16,
     /// The release label, and the same checked as an `x-release` value.
     pub release: String,
@@ -68,6 +72,14 @@ impl Settings {
             })?,
         };
 
+        let host = match non_empty("HELLO_HOST") {
+            None => Ipv4Addr::LOCALHOST,
+            Some(raw) => raw
+                .trim()
+                .parse()
+                .map_err(|_| Fatal::usage(format!("HELLO_HOST={raw:?} is not an IPv4 address")))?,
+        };
+
         require_secret()?;
         if crash_requested()? {
             return Err(Fatal::failure("crash requested by HELLO_CRASH_AT_START"));
@@ -87,6 +99,7 @@ impl Settings {
         };
 
         Ok(Self {
+            host,
             port,
             release,
             release_header,

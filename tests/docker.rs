@@ -1,0 +1,276 @@
+//! The flow on the docker backend, through the binary and the machine's real
+//! engine: images built `FROM scratch` around the example app, containers
+//! named as the process document names them, re-adopted by label after a
+//! crash, and nothing left behind. These tests never skip: without an
+//! engine they fail, saying so.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::docker::{Container, containers, docker, require_engine};
+use common::scenario::{Knobs, Load, Scenario, failing_test_runs, text};
+use serde_json::Value;
+
+fn code(out: &std::process::Output) -> Option<i32> {
+    out.status.code()
+}
+
+fn knobs(env: &str) -> Knobs {
+    Knobs {
+        env: env.to_string(),
+        ..Knobs::default()
+    }
+}
+
+/// A docker scenario with v1 deployed and serving.
+fn with_v1() -> Scenario {
+    require_engine();
+    let mut s = Scenario::docker();
+    s.start_server();
+    s.release("v1", &Knobs::default());
+    let out = s.deploy("v1");
+    assert_eq!(code(&out), Some(0), "{}\n{}", text(&out), s.serve_log());
+    assert_eq!(s.serving().as_deref(), Some("hello from v1"));
+    s
+}
+
+/// The app's containers as `name state release`, sorted, for assertions
+/// that read like `docker ps -a`.
+fn listing(s: &Scenario) -> Vec<String> {
+    let mut rows: Vec<String> = containers(&s.app)
+        .iter()
+        .map(|c: &Container| {
+            let name = c.name.replacen(&s.app, "APP", 1);
+            // A retained container's name ends with its deployment's tail.
+            let name = match name.rsplit_once('-') {
+                Some((head, tail)) if tail.len() == 8 && head != "APP" => {
+                    format!("{head}-ID")
+                }
+                _ => name,
+            };
+            format!("{name} {} {}", c.state, c.release)
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+fn diagnosis(events: &[Value], kind: &str) -> String {
+    events
+        .iter()
+        .filter(|e| e["kind"] == kind)
+        .map(|e| e["event"][kind]["diagnosis"].to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn a_release_is_promoted_with_no_failed_request_and_named_as_the_process_says() {
+    let s = with_v1();
+    assert_eq!(listing(&s), ["APP running v1"]);
+    s.release("v2", &Knobs::default());
+    let load = Load::start(s.listen);
+    let out = s.deploy("v2");
+    let load = load.finish();
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    assert!(load.failures.is_empty(), "failed: {:?}", load.failures);
+    assert_eq!(load.releases, ["v1", "v2"], "{} answered", load.answered);
+    // Live under the plain name; v1 stopped and kept for rollback.
+    assert_eq!(listing(&s), ["APP running v2", "APP-v1-ID exited v1"]);
+    let status = s.json(&["status"]);
+    assert_eq!(status[0]["live"]["release"], "v2");
+}
+
+#[test]
+fn rollback_after_promotion_restores_the_kept_container_and_the_names() {
+    let s = with_v1();
+    s.release("v2", &Knobs::default());
+    let out = s.deploy("v2");
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    let load = Load::start(s.listen);
+    let out = s.cli(&["rollback", &s.app, "--reason", "v2 misbehaves"]);
+    let load = load.finish();
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    assert!(load.failures.is_empty(), "failed: {:?}", load.failures);
+    assert_eq!(s.serving().as_deref(), Some("hello from v1"));
+    // v1 runs again under the plain name, from the image it ran before; v2
+    // is kept in turn.
+    let rows = listing(&s);
+    assert!(rows.contains(&"APP running v1".to_string()), "{rows:?}");
+    assert!(
+        rows.contains(&"APP-v2-ID exited v2".to_string()),
+        "{rows:?}"
+    );
+    assert!(!rows.iter().any(|r| r.contains("-green")), "{rows:?}");
+}
+
+#[test]
+fn a_container_exiting_at_start_is_diagnosed_from_its_logs_and_blue_serves() {
+    let s = with_v1();
+    s.release("v2", &knobs(", HELLO_CRASH_AT_START = \"1\""));
+    let load = Load::start(s.listen);
+    let out = s.deploy("v2");
+    let load = load.finish();
+    assert_eq!(code(&out), Some(3), "{}", text(&out));
+    assert!(load.failures.is_empty(), "{:?}", load.failures);
+    assert_eq!(load.releases, ["v1"]);
+    let events = s.events(&s.last_id());
+    let diagnosis = diagnosis(&events, "green_unhealthy");
+    assert!(diagnosis.contains("crash requested"), "{diagnosis}");
+    assert!(diagnosis.contains("exit code 1"), "{diagnosis}");
+    // The failed candidate is gone; blue never stopped.
+    assert_eq!(listing(&s), ["APP running v1"]);
+}
+
+#[test]
+fn an_image_that_does_not_build_puts_its_build_log_in_the_diagnosis() {
+    let s = with_v1();
+    s.release(
+        "v2",
+        &Knobs {
+            // No shell in a scratch image: the step fails.
+            dockerfile: "RUN echo building v2 && false\n".into(),
+            ..Knobs::default()
+        },
+    );
+    let out = s.deploy("v2");
+    assert_eq!(code(&out), Some(3), "{}", text(&out));
+    let events = s.events(&s.last_id());
+    let failures: String = events
+        .iter()
+        .filter(|e| e["kind"] == "green_start_failed" || e["kind"] == "green_unhealthy")
+        .map(|e| e.to_string())
+        .collect();
+    assert!(failures.contains("the image build failed"), "{failures}");
+    assert!(failures.contains("RUN echo building v2"), "{failures}");
+    assert_eq!(s.serving().as_deref(), Some("hello from v1"));
+    assert_eq!(listing(&s), ["APP running v1"]);
+}
+
+#[test]
+fn failing_tests_roll_back_and_remove_the_candidate() {
+    let s = with_v1();
+    s.release("v2", &knobs(", HELLO_FAIL_TEST = \"greet\""));
+    let out = s.deploy("v2");
+    assert_eq!(code(&out), Some(3), "{}", text(&out));
+    let events = s.events(&s.last_id());
+    assert_eq!(
+        failing_test_runs(&events),
+        4,
+        "one run, then one per Driver-tier fix"
+    );
+    assert_eq!(s.json(&["history"])[0]["status"], "rolled_back");
+    assert_eq!(s.serving().as_deref(), Some("hello from v1"));
+    assert_eq!(listing(&s), ["APP running v1"]);
+}
+
+/// A HEALTHCHECK that runs the release's smoke tests from inside.
+const SMOKE_HEALTHCHECK: &str = "ENV DEPLOYFLOW_TARGET_URL=http://127.0.0.1:8080\n\
+    HEALTHCHECK --interval=1s --timeout=2s --retries=2 CMD [\"/deployflow-hello\", \"smoke\"]\n";
+
+#[test]
+fn a_healthcheck_in_the_image_decides_health() {
+    let s = with_v1();
+    // The image's HEALTHCHECK runs the smoke tests from inside; the HTTP
+    // health path alone would pass (it answers 200 "degraded").
+    s.release(
+        "v2",
+        &Knobs {
+            env: ", HELLO_FAIL_TEST = \"health\"".into(),
+            dockerfile: SMOKE_HEALTHCHECK.into(),
+            ..Knobs::default()
+        },
+    );
+    let out = s.deploy("v2");
+    assert_eq!(code(&out), Some(3), "{}", text(&out));
+    let events = s.events(&s.last_id());
+    let diagnosis = diagnosis(&events, "green_unhealthy");
+    assert!(
+        diagnosis.contains("HEALTHCHECK reports unhealthy"),
+        "{diagnosis}"
+    );
+    assert_eq!(s.serving().as_deref(), Some("hello from v1"));
+
+    // The same HEALTHCHECK on a sound release passes.
+    s.release(
+        "v3",
+        &Knobs {
+            dockerfile: SMOKE_HEALTHCHECK.into(),
+            ..Knobs::default()
+        },
+    );
+    let out = s.deploy("v3");
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    assert_eq!(s.serving().as_deref(), Some("hello from v3"));
+}
+
+#[test]
+fn a_killed_control_plane_re_adopts_the_container_by_label_and_creates_none_twice() {
+    let mut s = with_v1();
+    s.release("v2", &Knobs::gated());
+    let mut deploy = s.deploy_in_background("v2");
+    let id = s.wait_in_progress("manual_gate");
+    let before: Vec<Container> = containers(&s.app)
+        .into_iter()
+        .filter(|c| c.deployment == id)
+        .collect();
+    assert_eq!(before.len(), 1, "{before:?}");
+    s.kill_server();
+    let _ = deploy.kill();
+    let _ = deploy.wait();
+    s.start_server();
+    let out = s.cli(&["approve", &id, "--reason", "looks right"]);
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while s.serving().as_deref() != Some("hello from v2") {
+        assert!(Instant::now() < deadline, "{}", s.serve_log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let after: Vec<Container> = containers(&s.app)
+        .into_iter()
+        .filter(|c| c.deployment == id)
+        .collect();
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert_eq!(after[0].id, before[0].id, "the container was created again");
+}
+
+#[test]
+fn an_unreachable_engine_is_named_and_the_deployment_fails_with_blue_untouched() {
+    let mut s = with_v1();
+    s.kill_server();
+    s.start_server_with(&[("DOCKER_HOST", "unix:///nonexistent/docker.sock")]);
+    s.release("v2", &Knobs::default());
+    let out = s.deploy("v2");
+    assert_eq!(code(&out), Some(2), "{}", text(&out));
+    let said = text(&out);
+    assert!(
+        said.contains("DOCKER_HOST=unix:///nonexistent/docker.sock"),
+        "{said}"
+    );
+    assert_eq!(s.serving().as_deref(), Some("hello from v1"));
+    assert_eq!(listing(&s), ["APP running v1"]);
+}
+
+#[test]
+fn a_secret_reaches_the_container_and_never_the_log() {
+    require_engine();
+    let mut s = Scenario::docker();
+    let secret = "s3cr3t-docker-value-42";
+    s.start_server_with(&[("API_TOKEN", secret)]);
+    s.release(
+        "v1",
+        &Knobs {
+            env: ", HELLO_REQUIRE_SECRET = \"API_TOKEN\"".into(),
+            runtime: "secrets = [\"API_TOKEN\"]".into(),
+            ..Knobs::default()
+        },
+    );
+    let out = s.deploy("v1");
+    assert_eq!(code(&out), Some(0), "{}\n{}", text(&out), s.serve_log());
+    assert_eq!(s.serving().as_deref(), Some("hello from v1"));
+    let everything = serde_json::to_string(&s.events(&s.last_id())).unwrap();
+    assert!(!everything.contains(secret));
+    assert!(!s.serve_log().contains(secret));
+    assert!(!docker(&["logs", &s.app]).contains(secret));
+}
