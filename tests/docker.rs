@@ -9,7 +9,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::docker::{Container, containers, docker, require_engine};
-use common::scenario::{Knobs, Load, Scenario, failing_test_runs, text};
+use common::scenario::{Knobs, Load, Scenario, failing_test_runs, fix_tiers, text};
 use serde_json::Value;
 
 fn code(out: &std::process::Output) -> Option<i32> {
@@ -70,9 +70,7 @@ fn a_release_is_promoted_with_no_failed_request_and_named_as_the_process_says() 
     let s = with_v1();
     assert_eq!(listing(&s), ["APP running v1"]);
     s.release("v2", &Knobs::default());
-    let load = Load::start(s.listen);
-    let out = s.deploy("v2");
-    let load = load.finish();
+    let (out, load) = s.deploy_under_load("v2");
     assert_eq!(code(&out), Some(0), "{}", text(&out));
     assert!(load.failures.is_empty(), "failed: {:?}", load.failures);
     assert_eq!(load.releases, ["v1", "v2"], "{} answered", load.answered);
@@ -106,12 +104,32 @@ fn rollback_after_promotion_restores_the_kept_container_and_the_names() {
 }
 
 #[test]
+fn health_failing_twice_is_fixed_at_the_driver_tier_with_state_on_a_volume() {
+    let s = with_v1();
+    // The start counter lives on the host: each recreated container adds one.
+    s.release(
+        "v2",
+        &Knobs {
+            env: ", HELLO_UNHEALTHY_STARTS = \"2\", HELLO_COUNTER_FILE = \"/state/starts\"".into(),
+            runtime: "volumes = [\"state:/state\"]".into(),
+            ..Knobs::default()
+        },
+    );
+    let (out, load) = s.deploy_under_load("v2");
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    assert!(load.failures.is_empty(), "{:?}", load.failures);
+    let events = s.events(&s.last_id());
+    assert_eq!(fix_tiers(&events), ["driver", "driver"]);
+    let starts = std::fs::read_to_string(s.dir.path().join("state/starts")).unwrap_or_default();
+    assert_eq!(starts.trim(), "3");
+    assert_eq!(listing(&s), ["APP running v2", "APP-v1-ID exited v1"]);
+}
+
+#[test]
 fn a_container_exiting_at_start_is_diagnosed_from_its_logs_and_blue_serves() {
     let s = with_v1();
     s.release("v2", &knobs(", HELLO_CRASH_AT_START = \"1\""));
-    let load = Load::start(s.listen);
-    let out = s.deploy("v2");
-    let load = load.finish();
+    let (out, load) = s.deploy_under_load("v2");
     assert_eq!(code(&out), Some(3), "{}", text(&out));
     assert!(load.failures.is_empty(), "{:?}", load.failures);
     assert_eq!(load.releases, ["v1"]);

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::scenario::{Knobs, Load, Scenario, failing_test_runs, text};
+use common::scenario::{Knobs, Load, Scenario, failing_test_runs, fix_tiers, text};
 use serde_json::Value;
 
 fn code(out: &std::process::Output) -> Option<i32> {
@@ -29,19 +29,6 @@ fn kinds(events: &[Value]) -> Vec<String> {
         .collect()
 }
 
-fn fix_tiers(events: &[Value]) -> Vec<String> {
-    events
-        .iter()
-        .filter(|e| e["kind"] == "fix_attempted")
-        .map(|e| {
-            e["event"]["fix_attempted"]["tier"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string()
-        })
-        .collect()
-}
-
 fn knobs(env: &str) -> Knobs {
     Knobs {
         env: env.to_string(),
@@ -53,9 +40,7 @@ fn knobs(env: &str) -> Knobs {
 fn a_healthy_release_is_promoted_and_no_request_fails_during_the_switch() {
     let s = with_v1();
     s.release("v2", &Knobs::default());
-    let load = Load::start(s.listen);
-    let out = s.deploy("v2");
-    let load = load.finish();
+    let (out, load) = s.deploy_under_load("v2");
     assert_eq!(code(&out), Some(0), "{}", text(&out));
     assert!(
         load.failures.is_empty(),
@@ -91,9 +76,7 @@ fn health_failing_twice_is_fixed_at_the_driver_tier() {
             counter.display()
         )),
     );
-    let load = Load::start(s.listen);
-    let out = s.deploy("v2");
-    let load = load.finish();
+    let (out, load) = s.deploy_under_load("v2");
     assert_eq!(code(&out), Some(0), "{}", text(&out));
     assert!(load.failures.is_empty(), "{:?}", load.failures);
     let events = s.events(&s.last_id());
@@ -105,9 +88,7 @@ fn health_failing_twice_is_fixed_at_the_driver_tier() {
 fn a_release_that_never_starts_climbs_every_tier_and_rolls_back() {
     let s = with_v1();
     s.release("v2", &knobs(", HELLO_CRASH_AT_START = \"1\""));
-    let load = Load::start(s.listen);
-    let out = s.deploy("v2");
-    let load = load.finish();
+    let (out, load) = s.deploy_under_load("v2");
     assert_eq!(code(&out), Some(3), "{}", text(&out));
     // Blue served throughout.
     assert!(load.failures.is_empty(), "{:?}", load.failures);

@@ -375,6 +375,11 @@ async fn start(
         container_port: runtime.container_port.unwrap_or(DEFAULT_CONTAINER_PORT),
         stop_timeout: Duration::from_secs(runtime.stop_timeout_s),
         retain: runtime.retain,
+        volumes: runtime
+            .volumes
+            .iter()
+            .map(|volume| absolute_volume(&source.base, volume))
+            .collect(),
         restoring: release != ctx.release,
     };
     match backend.start(&spec).await {
@@ -385,6 +390,16 @@ async fn start(
         Err(e) => Input::InstanceFailed {
             diagnosis: e.to_string(),
         },
+    }
+}
+
+/// A volume with its host path taken from the config's directory.
+fn absolute_volume(base: &std::path::Path, volume: &str) -> String {
+    match volume.split_once(':') {
+        Some((host, rest)) if !host.starts_with('/') => {
+            format!("{}:{rest}", base.join(host).display())
+        }
+        _ => volume.to_string(),
     }
 }
 

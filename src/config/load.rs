@@ -99,6 +99,20 @@ impl Config {
                 ));
             }
         }
+        for (i, volume) in runtime.volumes.iter().enumerate() {
+            let problem = if runtime.backend != BackendKind::Docker {
+                Some("volumes are the docker backend's".to_string())
+            } else {
+                volume_problem(volume)
+            };
+            if let Some(problem) = problem {
+                return Err((
+                    format!("runtime.volumes[{i}]"),
+                    runtime_span.clone(),
+                    problem,
+                ));
+            }
+        }
         if self.review.trio.is_empty() {
             return Err((
                 "review.trio".into(),
@@ -175,6 +189,20 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
 /// toml's messages can span lines; the first says what is wrong.
 fn first_line(message: &str) -> String {
     message.lines().next().unwrap_or(message).trim().to_string()
+}
+
+/// Why a `host:container[:ro|rw]` volume is not one, if it is not.
+fn volume_problem(volume: &str) -> Option<String> {
+    let parts: Vec<&str> = volume.split(':').collect();
+    let mode_ok = match parts.get(2) {
+        None => true,
+        Some(mode) => matches!(*mode, "ro" | "rw"),
+    };
+    let shaped = (2..=3).contains(&parts.len())
+        && !parts[0].is_empty()
+        && parts[1].starts_with('/')
+        && mode_ok;
+    (!shaped).then(|| format!("`{volume}` is not `host:/container` or `host:/container:ro`"))
 }
 
 #[cfg(test)]
@@ -265,5 +293,21 @@ command = "./hello"
         let (key, _, _, message) = error(&text);
         assert_eq!(key, "review.max_rounds");
         assert!(message.contains("at least 1"), "{message}");
+    }
+
+    #[test]
+    fn volumes_are_the_docker_backends_and_must_be_shaped() {
+        let process = MINIMAL.replace(
+            "command = \"./hello\"",
+            "command = \"./hello\"\nvolumes = [\"state:/state\"]",
+        );
+        let (key, _, _, message) = error(&process);
+        assert_eq!(key, "runtime.volumes[0]");
+        assert!(message.contains("docker"), "{message}");
+        assert_eq!(volume_problem("state:/state"), None);
+        assert_eq!(volume_problem("/srv/data:/data:ro"), None);
+        for bad in ["state", "state:relative", ":/x", "a:/b:rx", "a:/b:ro:x"] {
+            assert!(volume_problem(bad).is_some(), "{bad}");
+        }
     }
 }

@@ -124,6 +124,11 @@ pub struct Runtime {
     /// Seconds a stopping instance gets between SIGTERM and SIGKILL.
     #[serde(default = "ten")]
     pub stop_timeout_s: u64,
+    /// Docker: host directories mounted into the container,
+    /// `host:container` or `host:container:ro`; a relative host path is
+    /// taken from the config's directory.
+    #[serde(default)]
+    pub volumes: Vec<String>,
 }
 
 fn ten() -> u64 {

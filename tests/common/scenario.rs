@@ -231,6 +231,13 @@ manual_gate = {gate}
         self.cli(&["deploy", "--release", release])
     }
 
+    /// `deploy` while requests go through the router the whole time.
+    pub fn deploy_under_load(&self, release: &str) -> (Output, LoadReport) {
+        let load = Load::start(self.listen);
+        let out = self.deploy(release);
+        (out, load.finish())
+    }
+
     /// `deploy` in the background, for the manual gate and the lock.
     pub fn deploy_in_background(&self, release: &str) -> Child {
         self.command(&["deploy", "--release", release])
@@ -331,6 +338,20 @@ impl Drop for Scenario {
             super::docker::remove_app(&self.app);
         }
     }
+}
+
+/// The tier of each fix attempt, in order.
+pub fn fix_tiers(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| e["kind"] == "fix_attempted")
+        .map(|e| {
+            e["event"]["fix_attempted"]["tier"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect()
 }
 
 /// How many test runs of a deployment's events had a failing test.

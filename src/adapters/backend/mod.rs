@@ -67,6 +67,8 @@ pub struct InstanceSpec {
     pub stop_timeout: Duration,
     /// Stopped releases of the app kept for rollback.
     pub retain: u32,
+    /// Docker: `host:container[:mode]` bind mounts, host paths absolute.
+    pub volumes: Vec<String>,
     /// A release coming back in a rollback: it runs what it ran before
     /// (its image), not a fresh build.
     pub restoring: bool,

@@ -336,6 +336,7 @@ mod tests {
             container_port: 0,
             stop_timeout: Duration::from_secs(10),
             retain: 3,
+            volumes: Vec::new(),
             restoring: false,
         }
     }

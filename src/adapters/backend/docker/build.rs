@@ -71,7 +71,8 @@ pub async fn build(docker: &Docker, request: &BuildRequest<'_>) -> Result<String
     Ok(tag)
 }
 
-/// The context directory as an uncompressed tar archive.
+/// The context directory as an uncompressed tar archive, without what its
+/// `.dockerignore` excludes (as `docker build` sends it).
 fn pack(context: &PathBuf) -> Result<Vec<u8>, String> {
     if !context.is_dir() {
         return Err(format!(
@@ -79,13 +80,66 @@ fn pack(context: &PathBuf) -> Result<Vec<u8>, String> {
             context.display()
         ));
     }
+    let excluded = dockerignore(context)?;
+    let failed = |e: &dyn std::fmt::Display| {
+        format!("cannot pack the build context {}: {e}", context.display())
+    };
     let mut archive = tar::Builder::new(Vec::new());
     // Symlinks go in as links, as `docker build` sends them.
     archive.follow_symlinks(false);
-    archive
-        .append_dir_all(".", context)
-        .and_then(|()| archive.into_inner())
-        .map_err(|e| format!("cannot pack the build context {}: {e}", context.display()))
+    let walk = ignore::WalkBuilder::new(context)
+        .standard_filters(false)
+        .filter_entry(move |entry| {
+            let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
+            !excluded
+                .matched_path_or_any_parents(entry.path(), is_dir)
+                .is_ignore()
+        })
+        .build();
+    for entry in walk {
+        let entry = entry.map_err(|e| failed(&e))?;
+        let Ok(relative) = entry.path().strip_prefix(context) else {
+            continue;
+        };
+        if relative.as_os_str().is_empty() {
+            continue;
+        }
+        archive
+            .append_path_with_name(entry.path(), relative)
+            .map_err(|e| failed(&e))?;
+    }
+    archive.into_inner().map_err(|e| failed(&e))
+}
+
+/// The context's `.dockerignore` as a matcher. Its patterns are relative to
+/// the context's root, so each is anchored there (gitignore's would match
+/// at any depth).
+fn dockerignore(context: &Path) -> Result<ignore::gitignore::Gitignore, String> {
+    let mut builder = ignore::gitignore::GitignoreBuilder::new(context);
+    let text = match std::fs::read_to_string(context.join(".dockerignore")) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(format!("cannot read .dockerignore: {e}")),
+    };
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (negated, pattern) = match line.strip_prefix('!') {
+            Some(rest) => ("!", rest.trim()),
+            None => ("", line),
+        };
+        let pattern = pattern.trim_start_matches("./");
+        let anchored = if pattern.starts_with('/') || pattern.starts_with("**") {
+            format!("{negated}{pattern}")
+        } else {
+            format!("{negated}/{pattern}")
+        };
+        builder
+            .add_line(None, &anchored)
+            .map_err(|e| format!(".dockerignore: `{line}`: {e}"))?;
+    }
+    builder.build().map_err(|e| format!(".dockerignore: {e}"))
 }
 
 #[derive(Default)]
@@ -131,6 +185,34 @@ mod tests {
         names.sort();
         assert!(names.iter().any(|n| n.ends_with("Dockerfile")), "{names:?}");
         assert!(names.iter().any(|n| n.ends_with("bin/app")), "{names:?}");
+    }
+
+    #[test]
+    fn what_dockerignore_excludes_stays_out() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").unwrap();
+        std::fs::write(
+            dir.path().join(".dockerignore"),
+            "# build output\ntarget\n*.log\n!keep.log\n",
+        )
+        .unwrap();
+        std::fs::create_dir_all(dir.path().join("target/release")).unwrap();
+        std::fs::write(dir.path().join("target/release/big"), "x").unwrap();
+        std::fs::create_dir(dir.path().join("src")).unwrap();
+        std::fs::write(dir.path().join("src/target"), "a file named target, deeper").unwrap();
+        std::fs::write(dir.path().join("debug.log"), "x").unwrap();
+        std::fs::write(dir.path().join("keep.log"), "x").unwrap();
+        let archive = pack(&dir.path().to_path_buf()).unwrap();
+        let names: Vec<String> = tar::Archive::new(archive.as_slice())
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect();
+        assert!(!names.iter().any(|n| n.starts_with("target")), "{names:?}");
+        assert!(!names.iter().any(|n| n == "debug.log"), "{names:?}");
+        assert!(names.iter().any(|n| n == "keep.log"), "{names:?}");
+        assert!(names.iter().any(|n| n == "src/target"), "{names:?}");
+        assert!(names.iter().any(|n| n == "Dockerfile"), "{names:?}");
     }
 
     #[test]

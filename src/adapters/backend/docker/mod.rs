@@ -182,6 +182,7 @@ impl DockerBackend {
             stop_timeout: Some(spec.stop_timeout.as_secs() as i64),
             host_config: Some(HostConfig {
                 network_mode: Some(naming::network(&spec.app)),
+                binds: (!spec.volumes.is_empty()).then(|| spec.volumes.clone()),
                 // Loopback only, on a port the kernel picks: the router is
                 // the app's public face, and a new container gets a new port.
                 port_bindings: Some(HashMap::from([(
@@ -232,9 +233,29 @@ impl DockerBackend {
                 labels.get(naming::RELEASE).map_or("", String::as_str),
                 labels.get(naming::DEPLOYMENT).map_or(&id, String::as_str),
             );
-            self.rename(docker, &id, &aside).await
+            self.rename_aside(docker, &id, &aside).await
         } else {
             self.remove(docker, &id).await
+        }
+    }
+
+    /// Renames a release that is no longer live to its kept name; when a
+    /// container already has that name (the same release and deployment
+    /// kept twice, after rollbacks), the container's id tells them apart.
+    async fn rename_aside(
+        &self,
+        docker: &Docker,
+        id: &str,
+        name: &str,
+    ) -> Result<(), BackendError> {
+        let options = RenameContainerOptionsBuilder::default().name(name).build();
+        match docker.rename_container(id, options).await {
+            Err(e) if is_conflict(&e) => {
+                self.rename(docker, id, &format!("{name}-{}", short(id)))
+                    .await
+            }
+            Err(e) => Err(engine_call(format!("renaming {} to {name}", short(id)), &e)),
+            Ok(()) => Ok(()),
         }
     }
 
@@ -418,7 +439,7 @@ impl Backend for DockerBackend {
             }
             if is_named(&container, &naming::live(app)) {
                 let aside = retained_name(app, &container);
-                self.rename(docker, id, &aside).await?;
+                self.rename_aside(docker, id, &aside).await?;
             }
             kept = label(&container, naming::RETAIN).and_then(|r| r.parse::<usize>().ok());
         }
@@ -451,7 +472,7 @@ impl Backend for DockerBackend {
             .find(|c| is_named(c, &plain));
         if let Some(holder) = holder {
             let aside = retained_name(app, &holder);
-            self.rename(docker, holder.id.as_deref().unwrap_or_default(), &aside)
+            self.rename_aside(docker, holder.id.as_deref().unwrap_or_default(), &aside)
                 .await?;
         }
         self.rename(docker, live.id.as_deref().unwrap_or_default(), &plain)
