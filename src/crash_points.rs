@@ -23,6 +23,16 @@ pub fn before_effect(effect: &str) {
     let _ = effect;
 }
 
+/// Inside a side effect, between two of its steps (a container started but
+/// not yet recorded, a rename half done).
+#[inline]
+pub fn inside(point: &str) {
+    #[cfg(feature = "failpoints")]
+    hit(point);
+    #[cfg(not(feature = "failpoints"))]
+    let _ = point;
+}
+
 #[cfg(feature = "failpoints")]
 fn hit(name: &str) {
     if fail::eval(name, |_| ()).is_some() {

@@ -253,6 +253,55 @@ fn a_killed_control_plane_re_adopts_the_container_by_label_and_creates_none_twic
     assert_eq!(after[0].id, before[0].id, "the container was created again");
 }
 
+/// The control plane aborted at `point`, inside a docker step, during the
+/// v2 deployment; restarted, it finishes the deployment with one container
+/// for it and the names right.
+fn crash_inside(point: &str) {
+    let mut s = with_v1();
+    s.kill_server();
+    s.start_server_with(&[("FAILPOINTS", &format!("{point}=return"))]);
+    s.release("v2", &Knobs::default());
+    let load = Load::start(s.listen);
+    let deploy = s.deploy_in_background("v2");
+    assert!(
+        s.server_ended_within(Duration::from_secs(60)),
+        "{point} was never reached"
+    );
+    let _ = deploy.wait_with_output();
+    assert!(s.serve_log().contains(&format!("crash point {point}")));
+    s.start_server();
+    let id = s.last_id();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while s.json(&["show", &id])["deployment"]["status"] == "in_progress" {
+        assert!(Instant::now() < deadline, "{point}: {}", s.serve_log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let load = load.finish();
+    assert!(load.failures.is_empty(), "{point}: {:?}", load.failures);
+    assert_eq!(s.json(&["show", &id])["deployment"]["status"], "promoted");
+    assert_eq!(s.serving().as_deref(), Some("hello from v2"));
+    let created = containers(&s.app)
+        .into_iter()
+        .filter(|c| c.deployment == id)
+        .count();
+    assert_eq!(created, 1, "{point}: {:?}", listing(&s));
+    assert_eq!(
+        listing(&s),
+        ["APP running v2", "APP-v1-ID exited v1"],
+        "{point}"
+    );
+}
+
+#[test]
+fn a_crash_after_the_container_started_adopts_it_on_resume() {
+    crash_inside("docker_container_started");
+}
+
+#[test]
+fn a_crash_halfway_through_the_renames_finishes_them_on_resume() {
+    crash_inside("docker_old_live_renamed");
+}
+
 #[test]
 fn an_unreachable_engine_is_named_and_the_deployment_fails_with_blue_untouched() {
     let mut s = with_v1();

@@ -393,6 +393,7 @@ impl Backend for DockerBackend {
                 slot: spec.slot.name(),
                 reason: format!("starting container {}: {}", short(&id), error_text(&e)),
             })?;
+        crate::crash_points::inside("docker_container_started");
         let started = self
             .containers(docker, &spec.app, Some(spec.slot), false)
             .await?;
@@ -474,6 +475,7 @@ impl Backend for DockerBackend {
             let aside = retained_name(app, &holder);
             self.rename_aside(docker, holder.id.as_deref().unwrap_or_default(), &aside)
                 .await?;
+            crate::crash_points::inside("docker_old_live_renamed");
         }
         self.rename(docker, live.id.as_deref().unwrap_or_default(), &plain)
             .await
