@@ -11,7 +11,8 @@ use crate::events::{Envelope, Event};
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Timing {
     pub total_ms: i64,
-    /// From each start of green to its health verdict.
+    /// From each start of green (the backend starting it: a process spawned,
+    /// an image built and a container created) to its health verdict.
     pub app_start_ms: i64,
     pub tests_ms: i64,
     pub reviews_ms: i64,
@@ -41,7 +42,9 @@ pub fn timing(events: &[Envelope]) -> Timing {
         let span = ms(previous, envelope.recorded_at);
         previous = envelope.recorded_at;
         match &envelope.event {
-            Event::GreenHealthy { .. } | Event::GreenUnhealthy { .. } => t.app_start_ms += span,
+            Event::GreenStarted { .. }
+            | Event::GreenHealthy { .. }
+            | Event::GreenUnhealthy { .. } => t.app_start_ms += span,
             Event::TestRunCompleted { .. } => t.tests_ms += span,
             Event::VerdictRecorded { .. } | Event::SynthesisRecorded { .. } => t.reviews_ms += span,
             Event::ManuallyApproved { .. } | Event::ManuallyRejected { .. } => t.gate_ms += span,
@@ -115,10 +118,10 @@ mod tests {
         ];
         let t = timing(&events);
         assert_eq!(t.total_ms, 1400);
-        assert_eq!(t.app_start_ms, 100);
+        assert_eq!(t.app_start_ms, 103);
         assert_eq!(t.tests_ms, 200);
         assert_eq!(t.reviews_ms, 30);
         assert_eq!(t.drain_and_stop_ms, 1050);
-        assert_eq!(t.overhead_ms, 20);
+        assert_eq!(t.overhead_ms, 17);
     }
 }
