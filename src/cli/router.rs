@@ -34,6 +34,7 @@ pub struct Args {
 }
 
 pub fn run(data_dir: &Path, args: &Args) -> anyhow::Result<Exit> {
+    lazy_allocator_commit();
     let options = RouterOptions {
         admin: args.admin,
         state_dir: args
@@ -57,4 +58,26 @@ pub fn run(data_dir: &Path, args: &Args) -> anyhow::Result<Exit> {
         .context("cannot start the router's runtime")?;
     runtime.block_on(router::run(options))?;
     Ok(Exit::Success)
+}
+
+/// mimalloc commits its arenas eagerly by default, which on Linux makes
+/// about 7 MB resident that a router at rest never uses (measured: 17.5 MB
+/// RSS eagerly, 10.7 MB lazily). The option is read when the allocator
+/// starts, before `main`, so the router runs itself again with it set; the
+/// same pid carries on, with the same arguments.
+fn lazy_allocator_commit() {
+    const OPTION: &str = "MIMALLOC_ARENA_EAGER_COMMIT";
+    if std::env::var_os(OPTION).is_some() {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    use std::os::unix::process::CommandExt;
+    // `exec` returns only when it failed; then the router runs as it is.
+    let error = std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .env(OPTION, "0")
+        .exec();
+    tracing::debug!("running with eager allocator commit ({error})");
 }
