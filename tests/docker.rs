@@ -81,6 +81,33 @@ fn a_release_is_promoted_with_no_failed_request_and_named_as_the_process_says() 
 }
 
 #[test]
+fn only_the_newest_retained_releases_are_kept() {
+    require_engine();
+    let mut s = Scenario::docker();
+    s.start_server();
+    let retain_one = Knobs {
+        runtime: "retain = 1".into(),
+        ..Knobs::default()
+    };
+    for release in ["v1", "v2", "v3"] {
+        s.release(release, &retain_one);
+        let out = s.deploy(release);
+        assert_eq!(code(&out), Some(0), "{release}: {}", text(&out));
+    }
+    // v1's container went when v3 came; so did the image built for it.
+    assert_eq!(listing(&s), ["APP running v3", "APP-v2-ID exited v2"]);
+    let images = docker(&[
+        "images",
+        "--format",
+        "{{.Tag}}",
+        &format!("deployflow/{}", s.app),
+    ]);
+    let mut tags: Vec<&str> = images.lines().collect();
+    tags.sort();
+    assert_eq!(tags, ["v2", "v3"]);
+}
+
+#[test]
 fn rollback_after_promotion_restores_the_kept_container_and_the_names() {
     let s = with_v1();
     s.release("v2", &Knobs::default());
