@@ -506,6 +506,7 @@ async fn panel(ctx: &Context, role: Role, members: &[String], bundle: ReviewBund
                 verdict: answer.verdict,
                 summary: answer.summary,
                 findings: answer.findings,
+                usage: answer.usage,
             }
         })
         .collect()
@@ -580,6 +581,7 @@ pub async fn senior(job: Job) {
                                 summary: String::new(),
                                 findings: review.findings.clone(),
                                 model: String::new(),
+                                usage: None,
                             },
                         })
                         .collect();
@@ -591,6 +593,7 @@ pub async fn senior(job: Job) {
                         verdict: answer.verdict,
                         summary: answer.summary,
                         findings: answer.findings,
+                        usage: answer.usage,
                     }]
                 }
                 None => vec![Input::Synthesis {
@@ -599,6 +602,7 @@ pub async fn senior(job: Job) {
                     verdict: crate::events::Verdict::Abstain,
                     summary: format!("senior {member} cannot be called by this build"),
                     findings: Vec::new(),
+                    usage: None,
                 }],
             }
         }
@@ -623,6 +627,7 @@ pub async fn junior(job: Job) {
                 summary: String::new(),
                 findings: s.findings.clone(),
                 model: String::new(),
+                usage: None,
             });
             let bundle = bundle(ctx, &job.state, synthesis);
             panel(ctx, *role, members, bundle).await

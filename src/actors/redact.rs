@@ -56,6 +56,7 @@ pub fn redact(input: Input, redactor: &Redactor) -> Input {
             verdict,
             summary,
             findings: list,
+            usage,
         } => Input::Verdict {
             role,
             member,
@@ -63,6 +64,7 @@ pub fn redact(input: Input, redactor: &Redactor) -> Input {
             verdict,
             summary: r(summary),
             findings: findings(list),
+            usage,
         },
         Input::Synthesis {
             member,
@@ -70,12 +72,14 @@ pub fn redact(input: Input, redactor: &Redactor) -> Input {
             verdict,
             summary,
             findings: list,
+            usage,
         } => Input::Synthesis {
             member,
             model,
             verdict,
             summary: r(summary),
             findings: findings(list),
+            usage,
         },
         Input::EffectFailed { reason } => Input::EffectFailed { reason: r(reason) },
         other => other,

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::test_runner::TestRun;
-use crate::events::{Finding, Verdict};
+use crate::events::{Finding, Usage, Verdict};
 
 /// Everything a member reviews. Built by the shell from the log and the
 /// files the log names; it never carries a secret's value.
@@ -38,6 +38,9 @@ pub struct Answer {
     pub findings: Vec<Finding>,
     /// Which model or program answered (`built-in` for the built-in members).
     pub model: String,
+    /// What a model or command reviewer cost and saw; none for built-ins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
 }
 
 impl Answer {
@@ -48,6 +51,7 @@ impl Answer {
             summary: why.into(),
             findings: Vec::new(),
             model: model.to_string(),
+            usage: None,
         }
     }
 }

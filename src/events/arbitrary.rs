@@ -7,7 +7,7 @@ use proptest::prelude::*;
 
 use super::event::{
     Decision, Event, Finding, FixOutcome, LiveRelease, MissingInput, Outcome, Role, Severity, Slot,
-    Tier, Verdict,
+    Tier, Usage, Verdict,
 };
 
 fn text() -> impl Strategy<Value = String> {
@@ -34,6 +34,31 @@ fn verdict() -> impl Strategy<Value = Verdict> {
         Just(Verdict::MajorFlaw),
         Just(Verdict::Abstain)
     ]
+}
+
+fn usage() -> impl Strategy<Value = Option<Usage>> {
+    option::of(
+        (
+            any::<u64>(),
+            any::<u64>(),
+            any::<u64>(),
+            text(),
+            text(),
+            any::<u32>(),
+        )
+            .prop_map(
+                |(tokens_in, tokens_out, latency_ms, model_reported, prompt_sha256, attempts)| {
+                    Usage {
+                        tokens_in,
+                        tokens_out,
+                        latency_ms,
+                        model_reported,
+                        prompt_sha256,
+                        attempts,
+                    }
+                },
+            ),
+    )
 }
 
 fn findings() -> impl Strategy<Value = Vec<Finding>> {
@@ -211,29 +236,45 @@ pub fn event() -> impl Strategy<Value = Event> {
             text(),
             verdict(),
             text(),
-            findings()
+            findings(),
+            usage()
         )
-            .prop_map(|(round, role, member, model, verdict, summary, findings)| {
-                Event::VerdictRecorded {
-                    round,
-                    role,
-                    member,
-                    model,
-                    verdict,
-                    summary,
-                    findings,
+            .prop_map(
+                |(round, role, member, model, verdict, summary, findings, usage)| {
+                    Event::VerdictRecorded {
+                        round,
+                        role,
+                        member,
+                        model,
+                        verdict,
+                        summary,
+                        findings,
+                        usage,
+                    }
                 }
-            }),
-        (any::<u32>(), text(), text(), verdict(), text(), findings()).prop_map(
-            |(round, member, model, verdict, summary, findings)| Event::SynthesisRecorded {
-                round,
-                member,
-                model,
-                verdict,
-                summary,
-                findings
-            }
-        ),
+            ),
+        (
+            any::<u32>(),
+            text(),
+            text(),
+            verdict(),
+            text(),
+            findings(),
+            usage()
+        )
+            .prop_map(
+                |(round, member, model, verdict, summary, findings, usage)| {
+                    Event::SynthesisRecorded {
+                        round,
+                        member,
+                        model,
+                        verdict,
+                        summary,
+                        findings,
+                        usage,
+                    }
+                }
+            ),
         (any::<u32>(), decision, text()).prop_map(|(round, decision, rule)| Event::DecisionMade {
             round,
             decision,

@@ -69,6 +69,20 @@ pub struct Finding {
     pub message: String,
 }
 
+/// What a model or command reviewer cost, and what it saw: the SHA-256 of
+/// the exact prompt ties a verdict to its input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    pub tokens_in: u64,
+    pub tokens_out: u64,
+    pub latency_ms: u64,
+    /// The model the API said answered (it may differ from the one asked).
+    pub model_reported: String,
+    pub prompt_sha256: String,
+    /// Calls made, retries included.
+    pub attempts: u32,
+}
+
 /// What the review loop concluded for a round.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -242,6 +256,9 @@ pub enum Event {
         verdict: Verdict,
         summary: String,
         findings: Vec<Finding>,
+        /// Built-in members have none.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        usage: Option<Usage>,
     },
     SynthesisRecorded {
         round: u32,
@@ -250,6 +267,8 @@ pub enum Event {
         verdict: Verdict,
         summary: String,
         findings: Vec<Finding>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        usage: Option<Usage>,
     },
     DecisionMade {
         round: u32,

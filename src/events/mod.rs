@@ -31,7 +31,7 @@ pub use envelope::Envelope;
 pub use error::{CodecError, RecordError, StoreError};
 pub use event::{
     Decision, Event, EventKind, Finding, FixOutcome, LiveRelease, MissingInput, Outcome, Role,
-    Severity, Slot, Tier, Verdict,
+    Severity, Slot, Tier, Usage, Verdict,
 };
 pub use raw_log::RawLog;
 pub use recover::Recovery;

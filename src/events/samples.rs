@@ -97,6 +97,7 @@ pub fn sample(kind: EventKind) -> Event {
             verdict: Verdict::FixesNeeded,
             summary: "REQ-3 is not covered".into(),
             findings: vec![finding()],
+            usage: None,
         },
         EventKind::SynthesisRecorded => Event::SynthesisRecorded {
             round: 1,
@@ -105,6 +106,7 @@ pub fn sample(kind: EventKind) -> Event {
             verdict: Verdict::FixesNeeded,
             summary: "Reviewer B found an uncovered requirement".into(),
             findings: vec![finding()],
+            usage: None,
         },
         EventKind::DecisionMade => Event::DecisionMade {
             round: 1,

@@ -10,7 +10,7 @@ use super::fix_loop::{self, tier_name};
 use super::state::{Deployment, Ending, Phase, RestoreStage, ReviewStage};
 use super::step::target_url;
 use crate::events::{
-    Decision, Event, Finding, FixOutcome, MissingInput, Outcome, Role, Tier, Verdict,
+    Decision, Event, Finding, FixOutcome, MissingInput, Outcome, Role, Tier, Usage, Verdict,
 };
 
 /// What the shell reports back, or what a person asks.
@@ -53,6 +53,7 @@ pub enum Input {
         verdict: Verdict,
         summary: String,
         findings: Vec<Finding>,
+        usage: Option<Usage>,
     },
     Synthesis {
         member: String,
@@ -60,6 +61,7 @@ pub enum Input {
         verdict: Verdict,
         summary: String,
         findings: Vec<Finding>,
+        usage: Option<Usage>,
     },
     Switched,
     Drained {
@@ -471,6 +473,7 @@ fn answer(out: &mut Emitter, state: &Deployment, input: Input) -> Result<(), Ref
                 verdict,
                 summary,
                 findings,
+                usage,
             },
         ) => {
             let (seats, heard) = match (stage, role) {
@@ -496,6 +499,7 @@ fn answer(out: &mut Emitter, state: &Deployment, input: Input) -> Result<(), Ref
                 verdict,
                 summary,
                 findings,
+                usage,
             });
             if role == Role::Junior && out.state.junior_reviews.len() >= state.policy.juniors.len()
             {
@@ -512,6 +516,7 @@ fn answer(out: &mut Emitter, state: &Deployment, input: Input) -> Result<(), Ref
                 verdict,
                 summary,
                 findings,
+                usage,
             },
         ) => {
             out.push(Event::SynthesisRecorded {
@@ -521,6 +526,7 @@ fn answer(out: &mut Emitter, state: &Deployment, input: Input) -> Result<(), Ref
                 verdict,
                 summary,
                 findings,
+                usage,
             });
             if state.policy.juniors.is_empty() {
                 conclude(out);

@@ -173,6 +173,7 @@ pub fn world_answer(step: &Step, choice: u8) -> Option<Input> {
                 verdict: verdict_of(choice),
                 summary: "s".into(),
                 findings: findings_of(choice / 8),
+                usage: None,
             },
             Effect::Synthesize { member, .. } => Input::Synthesis {
                 member: member.clone(),
@@ -180,6 +181,7 @@ pub fn world_answer(step: &Step, choice: u8) -> Option<Input> {
                 verdict: verdict_of(choice / 3),
                 summary: "s".into(),
                 findings: findings_of(choice),
+                usage: None,
             },
             Effect::SwitchTraffic { .. } => Input::Switched,
             Effect::Drain { .. } => Input::Drained {
@@ -235,6 +237,7 @@ pub fn stray_input(choice: u8) -> Input {
             verdict: Verdict::Approve,
             summary: String::new(),
             findings: Vec::new(),
+            usage: None,
         },
         _ => Input::Health {
             healthy: true,

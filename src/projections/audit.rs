@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::events::{Envelope, Event, Finding};
+use crate::events::{Envelope, Event, Finding, Usage};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AuditEntry {
@@ -18,6 +18,10 @@ pub struct AuditEntry {
     pub findings: Vec<Finding>,
     pub decision: Option<String>,
     pub rule: Option<String>,
+    /// A model or command reviewer's tokens, latency, reported model and
+    /// prompt hash; absent for built-in members and decisions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
 }
 
 fn verdict_name(verdict: crate::events::Verdict) -> &'static str {
@@ -55,6 +59,7 @@ pub fn entries(events: &[Envelope]) -> Vec<AuditEntry> {
             findings: findings.to_vec(),
             decision: None,
             rule: None,
+            usage: None,
         };
         match &envelope.event {
             Event::ReviewRequested { round: r, .. } => round = *r,
@@ -64,27 +69,35 @@ pub fn entries(events: &[Envelope]) -> Vec<AuditEntry> {
                 model,
                 verdict,
                 findings,
+                usage,
                 ..
-            } => out.push(entry(
-                role_name(*role),
-                member,
-                model,
-                Some(verdict_name(*verdict)),
-                findings,
-            )),
+            } => out.push(AuditEntry {
+                usage: usage.clone(),
+                ..entry(
+                    role_name(*role),
+                    member,
+                    model,
+                    Some(verdict_name(*verdict)),
+                    findings,
+                )
+            }),
             Event::SynthesisRecorded {
                 member,
                 model,
                 verdict,
                 findings,
+                usage,
                 ..
-            } => out.push(entry(
-                "senior",
-                member,
-                model,
-                Some(verdict_name(*verdict)),
-                findings,
-            )),
+            } => out.push(AuditEntry {
+                usage: usage.clone(),
+                ..entry(
+                    "senior",
+                    member,
+                    model,
+                    Some(verdict_name(*verdict)),
+                    findings,
+                )
+            }),
             Event::DecisionMade { decision, rule, .. } => {
                 let mut e = entry("senior", "decision", "rules", None, &[]);
                 e.decision = Some(

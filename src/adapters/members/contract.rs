@@ -77,6 +77,7 @@ pub fn read_answer(text: &str, model: &str) -> Answer {
                     })
                     .collect(),
                 model: model.to_string(),
+                usage: None,
             }
         }
         Err(why) => Answer::abstain(model, format!("unreadable answer: {why}")),

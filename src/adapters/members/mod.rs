@@ -69,6 +69,7 @@ fn answer(verdict: Verdict, summary: impl Into<String>, findings: Vec<Finding>) 
         summary: summary.into(),
         findings,
         model: MODEL.to_string(),
+        usage: None,
     }
 }
 

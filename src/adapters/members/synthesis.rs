@@ -88,6 +88,7 @@ mod tests {
                         })
                         .collect(),
                     model: format!("model-{i}"),
+                    usage: None,
                 },
             })
             .collect()
