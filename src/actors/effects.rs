@@ -13,7 +13,7 @@ use super::messages::Job;
 use crate::adapters::backend::{BuildSpec, InstanceSpec};
 use crate::adapters::fixers::{FixRequest, Fixer, NoFixer};
 use crate::adapters::health::{HealthCheck, wait_healthy};
-use crate::adapters::members::{builtin, builtin_synthesizer};
+use crate::adapters::members::{CommandMember, builtin, builtin_synthesizer};
 use crate::adapters::review::{Anonymized, Answer, Member, ReviewBundle};
 use crate::adapters::test_runner::{TestRun, TestSpec, run_tests};
 use crate::events::{FixOutcome, Role, Slot, Tier};
@@ -26,7 +26,8 @@ use crate::projections::report;
 const DEFAULT_CONTAINER_PORT: u16 = 8080;
 /// How long a test run may take.
 const TEST_TIMEOUT: Duration = Duration::from_secs(600);
-/// How long a reviewer may take before it counts as abstaining.
+/// How long a reviewer may take before it counts as abstaining, unless its
+/// config says otherwise.
 const MEMBER_TIMEOUT: Duration = Duration::from_secs(300);
 
 fn failed(reason: impl Into<String>) -> Vec<Input> {
@@ -440,12 +441,38 @@ fn bundle(ctx: &Context, state: &Deployment, synthesis: Option<Answer>) -> Revie
     }
 }
 
+/// Tokens of code a bundle carries when the member's config does not say.
+const DEFAULT_BUDGET_TOKENS: u64 = 60_000;
+
 fn member(ctx: &Context, name: &str) -> Arc<dyn Member> {
-    builtin(name, ctx.config.review.quorum).unwrap_or_else(|| {
-        Arc::new(Unavailable {
+    if let Some(member) = builtin(name, ctx.config.review.quorum) {
+        return member;
+    }
+    let configured = ctx.config.members.get(name).map(|m| m.get_ref());
+    match configured {
+        Some(config) if config.kind == crate::config::MemberKind::Command => {
+            let redactor = ctx.redactor();
+            Arc::new(CommandMember {
+                name: name.to_string(),
+                command: config.command.clone().unwrap_or_default(),
+                timeout: member_timeout(ctx, name),
+                budget_tokens: config.budget_tokens.map_or(DEFAULT_BUDGET_TOKENS, |b| b.0) as usize,
+                redact: Box::new(move |text: &str| redactor.redact(text)),
+            })
+        }
+        _ => Arc::new(Unavailable {
             name: name.to_string(),
-        })
-    })
+        }),
+    }
+}
+
+/// How long a member may take: its config's `timeout_s`, or the default.
+fn member_timeout(ctx: &Context, name: &str) -> Duration {
+    ctx.config
+        .members
+        .get(name)
+        .and_then(|m| m.get_ref().timeout_s)
+        .map_or(MEMBER_TIMEOUT, |t| Duration::from_secs(t.0))
 }
 
 /// A configured member whose kind this build cannot call yet: it abstains,
@@ -476,13 +503,15 @@ async fn panel(ctx: &Context, role: Role, members: &[String], bundle: ReviewBund
     for (index, name) in members.iter().enumerate() {
         let member = member(ctx, name);
         let bundle = bundle.clone();
+        // A backstop: members that call out keep their own timeout, a little
+        // shorter, and say more about what ran out.
+        let limit = member_timeout(ctx, name) + Duration::from_secs(5);
         asks.spawn(async move {
-            let answer = match tokio::time::timeout(MEMBER_TIMEOUT, member.review(&bundle)).await {
+            let answer = match tokio::time::timeout(limit, member.review(&bundle)).await {
                 Ok(answer) => answer,
-                Err(_) => Answer::abstain(
-                    "timeout",
-                    format!("no answer within {} s", MEMBER_TIMEOUT.as_secs()),
-                ),
+                Err(_) => {
+                    Answer::abstain("timeout", format!("no answer within {} s", limit.as_secs()))
+                }
             };
             (index, answer)
         });

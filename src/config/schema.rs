@@ -421,6 +421,9 @@ pub struct Member {
     pub command: Option<String>,
     #[serde(default)]
     pub timeout_s: Option<Positive>,
+    /// Tokens of the release's code a review bundle may carry.
+    #[serde(default)]
+    pub budget_tokens: Option<Positive>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -28,6 +28,9 @@ pub struct Knobs {
     pub runtime: String,
     /// Docker: extra lines for the release's Dockerfile.
     pub dockerfile: String,
+    /// Extra lines at the end of `[review]`, where `[members.X]` tables
+    /// may follow.
+    pub review: String,
 }
 
 impl Knobs {
@@ -188,6 +191,7 @@ drain_timeout_s = 5
 [review]
 max_rounds = 2
 manual_gate = {gate}
+{review}
 "#,
             app = self.app,
             env = knobs.env,
@@ -195,6 +199,7 @@ manual_gate = {gate}
             listen = self.listen,
             admin = self.admin,
             gate = knobs.manual_gate,
+            review = knobs.review,
         );
         std::fs::write(&self.config, config).expect("write config");
         code

@@ -3,6 +3,7 @@
 //! themselves; `synthesis` is the Senior's rule-based merge. Each answers in
 //! the verdict JSON contract like any model would, with `model = "built-in"`.
 
+mod command;
 pub mod contract;
 mod hygiene;
 pub mod prompt;
@@ -15,6 +16,7 @@ mod tests_member;
 
 use std::sync::Arc;
 
+pub use command::CommandMember;
 pub use hygiene::HygieneMember;
 pub use requirements::RequirementsMember;
 pub use synthesis::SynthesisMember;
