@@ -69,7 +69,7 @@ fn main() {
     let api = free_addr();
     let (ready, mut serve) = start_serve(&root, api);
     let http = runtime.block_on(async {
-        let client = reqwest::Client::builder()
+        let client = deployflow::adapters::http::client_builder()
             .no_proxy()
             .build()
             .expect("client");

@@ -72,3 +72,79 @@ fn a_command_member_reviews_from_stdin_and_its_usage_is_audited() {
         hex::encode(Sha256::digest(&input))
     );
 }
+
+/// A server answering every chat completion with `content`, counting calls.
+fn chat_server(
+    content: &'static str,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let calls = std::sync::Arc::new(AtomicUsize::new(0));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let counted = calls.clone();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let app = axum::Router::new().route(
+                "/chat/completions",
+                axum::routing::post(move || {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    async move {
+                        axum::Json(serde_json::json!({
+                            "model": "served-model",
+                            "choices": [{"message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+                            "usage": {"prompt_tokens": 321, "completion_tokens": 12},
+                        }))
+                    }
+                }),
+            );
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            let _ = axum::serve(listener, app).await;
+        });
+    });
+    (addr, calls)
+}
+
+#[test]
+fn an_openai_compatible_member_is_called_and_one_without_its_key_abstains() {
+    let (addr, calls) = chat_server(r#"{"verdict":"approve","summary":"fine","findings":[]}"#);
+    let mut s = Scenario::new();
+    s.start_server_with(&[("MODEL_KEY", "sk-local")]);
+    s.release(
+        "v1",
+        &Knobs {
+            review: format!(
+                "trio = [\"tests\", \"gpt\"]\njuniors = [\"keyless\"]\nquorum = \"2/3\"\n\n\
+                 [members.gpt]\nkind = \"openai\"\nmodel = \"m\"\nbase_url = \"http://{addr}\"\napi_key_env = \"MODEL_KEY\"\n\n\
+                 [members.keyless]\nkind = \"anthropic\"\nmodel = \"c\"\napi_key_env = \"NOT_SET_ANYWHERE\"\n"
+            ),
+            ..Knobs::default()
+        },
+    );
+    let _ = s.deploy("v1");
+    let audit = s.json(&["audit", &s.last_id()]);
+    let entry = |member: &str| {
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["member"] == member)
+            .unwrap_or_else(|| panic!("{member}: {audit}"))
+            .clone()
+    };
+    let gpt = entry("gpt");
+    assert_eq!(gpt["verdict"], "approve");
+    assert_eq!(gpt["usage"]["tokens_in"], 321);
+    assert_eq!(gpt["usage"]["model_reported"], "served-model");
+    assert!(calls.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+    // No key, no call: an abstention saying so, never an approval.
+    let keyless = entry("keyless");
+    assert_eq!(keyless["verdict"], "abstain");
+}

@@ -13,9 +13,12 @@ use super::messages::Job;
 use crate::adapters::backend::{BuildSpec, InstanceSpec};
 use crate::adapters::fixers::{FixRequest, Fixer, NoFixer};
 use crate::adapters::health::{HealthCheck, wait_healthy};
-use crate::adapters::members::{CommandMember, builtin, builtin_synthesizer};
+use crate::adapters::members::{
+    Api, CommandMember, ModelMember, builtin, builtin_synthesizer, redact_key_material,
+};
 use crate::adapters::review::{Anonymized, Answer, Member, ReviewBundle};
 use crate::adapters::test_runner::{TestRun, TestSpec, run_tests};
+use crate::config::MemberKind;
 use crate::events::{FixOutcome, Role, Slot, Tier};
 use crate::flow::consensus::anonymous_label;
 use crate::flow::fix_loop::{BACK_OFF, NEW_PORT, RECREATE};
@@ -443,27 +446,73 @@ fn bundle(ctx: &Context, state: &Deployment, synthesis: Option<Answer>) -> Revie
 
 /// Tokens of code a bundle carries when the member's config does not say.
 const DEFAULT_BUDGET_TOKENS: u64 = 60_000;
+/// A model's answer limit when the member's config does not say.
+const DEFAULT_MAX_TOKENS: u64 = 4_000;
+/// Retries of a model call when the member's config does not say.
+const DEFAULT_RETRIES: u32 = 3;
 
 fn member(ctx: &Context, name: &str) -> Arc<dyn Member> {
     if let Some(member) = builtin(name, ctx.config.review.quorum) {
         return member;
     }
     let configured = ctx.config.members.get(name).map(|m| m.get_ref());
-    match configured {
-        Some(config) if config.kind == crate::config::MemberKind::Command => {
-            let redactor = ctx.redactor();
-            Arc::new(CommandMember {
+    let Some(config) = configured else {
+        return Arc::new(Unavailable {
+            name: name.to_string(),
+            why: format!("no member {name} is configured"),
+        });
+    };
+    // Configured secrets, and any key the release itself leaked.
+    let redactor = ctx.redactor();
+    let redact = Box::new(move |text: &str| redactor.redact(&redact_key_material(text)));
+    let budget_tokens = config.budget_tokens.map_or(DEFAULT_BUDGET_TOKENS, |b| b.0) as usize;
+    let api = match config.kind {
+        MemberKind::Command => {
+            return Arc::new(CommandMember {
                 name: name.to_string(),
                 command: config.command.clone().unwrap_or_default(),
                 timeout: member_timeout(ctx, name),
-                budget_tokens: config.budget_tokens.map_or(DEFAULT_BUDGET_TOKENS, |b| b.0) as usize,
-                redact: Box::new(move |text: &str| redactor.redact(text)),
-            })
+                budget_tokens,
+                redact,
+            });
         }
-        _ => Arc::new(Unavailable {
-            name: name.to_string(),
-        }),
-    }
+        MemberKind::Openai => Api::OpenAi,
+        MemberKind::Anthropic => Api::Anthropic,
+    };
+    let api_key = match &config.api_key_env {
+        None => None,
+        Some(variable) => match std::env::var(variable.as_str()) {
+            Ok(key) if !key.is_empty() => Some(key),
+            _ => {
+                return Arc::new(Unavailable {
+                    name: name.to_string(),
+                    why: format!(
+                        "its API key variable {} is not set in the control plane's environment",
+                        variable.as_str()
+                    ),
+                });
+            }
+        },
+    };
+    let default_url = match api {
+        Api::OpenAi => "https://api.openai.com/v1",
+        Api::Anthropic => "https://api.anthropic.com",
+    };
+    Arc::new(ModelMember {
+        name: name.to_string(),
+        api,
+        base_url: config
+            .base_url
+            .clone()
+            .unwrap_or_else(|| default_url.into()),
+        model: config.model.clone().unwrap_or_default(),
+        api_key,
+        timeout: member_timeout(ctx, name),
+        max_tokens: config.max_tokens.map_or(DEFAULT_MAX_TOKENS, |m| m.0) as u32,
+        retries: config.retries.unwrap_or(DEFAULT_RETRIES),
+        budget_tokens,
+        redact,
+    })
 }
 
 /// How long a member may take: its config's `timeout_s`, or the default.
@@ -475,10 +524,11 @@ fn member_timeout(ctx: &Context, name: &str) -> Duration {
         .map_or(MEMBER_TIMEOUT, |t| Duration::from_secs(t.0))
 }
 
-/// A configured member whose kind this build cannot call yet: it abstains,
-/// which never counts as approval.
+/// A member that cannot be called (not configured, its key missing): it
+/// abstains, saying why, which never counts as approval.
 struct Unavailable {
     name: String,
+    why: String,
 }
 
 #[async_trait::async_trait]
@@ -488,10 +538,7 @@ impl Member for Unavailable {
     }
 
     async fn review(&self, _bundle: &ReviewBundle) -> Answer {
-        Answer::abstain(
-            "unavailable",
-            format!("member {} cannot be called by this build", self.name),
-        )
+        Answer::abstain("unavailable", format!("member {}: {}", self.name, self.why))
     }
 }
 

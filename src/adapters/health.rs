@@ -26,7 +26,7 @@ pub struct HealthCheck {
 }
 
 pub async fn wait_healthy(check: &HealthCheck, backend: Arc<dyn Backend>) -> HealthReport {
-    let client = reqwest::Client::builder()
+    let client = crate::adapters::http::client_builder()
         .timeout(check.interval.max(Duration::from_secs(2)))
         .no_proxy()
         .build();

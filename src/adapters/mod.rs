@@ -4,6 +4,7 @@
 pub mod backend;
 pub mod fixers;
 pub mod health;
+pub mod http;
 pub mod inputs;
 pub mod members;
 pub mod review;

@@ -45,7 +45,7 @@ impl RouterClient {
         Self {
             admin,
             state_dir: state_dir.to_owned(),
-            http: reqwest::Client::builder()
+            http: crate::adapters::http::client_builder()
                 .no_proxy()
                 .timeout(Duration::from_secs(120))
                 .build()

@@ -42,7 +42,7 @@ impl Client {
     fn new(server: &str) -> anyhow::Result<Client> {
         Ok(Client {
             base: server.trim_end_matches('/').to_string(),
-            http: reqwest::Client::builder()
+            http: deployflow::adapters::http::client_builder()
                 .no_proxy()
                 .timeout(Duration::from_secs(120))
                 .build()

@@ -135,7 +135,7 @@ impl Load {
         let releases = Arc::new(std::sync::Mutex::new(Vec::new()));
         let (s, o, f, r) = (stop.clone(), ok.clone(), failed.clone(), releases.clone());
         let task = tokio::spawn(async move {
-            let http = reqwest::Client::builder()
+            let http = deployflow::adapters::http::client_builder()
                 .no_proxy()
                 .build()
                 .unwrap_or_default();
@@ -180,7 +180,7 @@ impl Load {
 }
 
 async fn serving(listen: SocketAddr) -> String {
-    let http = reqwest::Client::builder()
+    let http = deployflow::adapters::http::client_builder()
         .no_proxy()
         .build()
         .unwrap_or_default();

@@ -424,6 +424,12 @@ pub struct Member {
     /// Tokens of the release's code a review bundle may carry.
     #[serde(default)]
     pub budget_tokens: Option<Positive>,
+    /// Models: the answer's length limit.
+    #[serde(default)]
+    pub max_tokens: Option<Positive>,
+    /// Models: calls after the first for 429, 5xx and network errors.
+    #[serde(default)]
+    pub retries: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

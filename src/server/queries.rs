@@ -28,11 +28,13 @@ pub fn show(
     id: StreamId,
     after: u64,
 ) -> Result<Option<Value>, ProjectionError> {
+    // The stream first, then the model caught up past it: a row older than
+    // the events shown with it would call a finished deployment in progress.
+    let events = store.read_stream(id, 0)?;
     model.catch_up()?;
     let Some(row) = model.read().record(id).map(history::row_of) else {
         return Ok(None);
     };
-    let events = store.read_stream(id, 0)?;
     let state = Deployment::fold(events.iter().map(|e| &e.event));
     let newer: Vec<&Envelope> = events.iter().filter(|e| e.version >= after).collect();
     let start = events.first().map(|e| e.recorded_at).unwrap_or_default();

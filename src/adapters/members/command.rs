@@ -241,23 +241,10 @@ fn last_lines(text: &str, lines: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::adapters::members::test_support;
     use crate::events::Verdict;
     use std::os::unix::fs::PermissionsExt;
-    use std::path::{Path, PathBuf};
-
-    fn bundle(dir: &Path) -> ReviewBundle {
-        ReviewBundle {
-            app: "hello".into(),
-            release: "v2".into(),
-            round: 1,
-            code_dir: dir.to_path_buf(),
-            requirements_path: PathBuf::from("REQUIREMENTS.md"),
-            requirements: "REQ-1: greet with the token s3cret-value".into(),
-            tests_command: "./smoke.sh".into(),
-            test_run: None,
-            synthesis: None,
-        }
-    }
+    use std::path::Path;
 
     fn member(dir: &Path, script: &str, timeout: Duration) -> CommandMember {
         let path = dir.join("agent.sh");
@@ -285,7 +272,14 @@ mod tests {
             ),
             Duration::from_secs(10),
         );
-        let answer = agent.review(&bundle(dir.path())).await;
+        let answer = agent
+            .review(&test_support::bundle(
+                dir.path(),
+                "REQ-1: greet with the token s3cret-value",
+                "./smoke.sh",
+                None,
+            ))
+            .await;
         assert_eq!(answer.verdict, Verdict::FixesNeeded, "{}", answer.summary);
         let input = std::fs::read(&seen).unwrap();
         let json: serde_json::Value = serde_json::from_slice(&input).unwrap();
@@ -316,7 +310,14 @@ mod tests {
         ];
         for (script, why) in cases {
             let agent = member(dir.path(), script, Duration::from_secs(1));
-            let answer = agent.review(&bundle(dir.path())).await;
+            let answer = agent
+                .review(&test_support::bundle(
+                    dir.path(),
+                    "REQ-1: greet with the token s3cret-value",
+                    "./smoke.sh",
+                    None,
+                ))
+                .await;
             assert_eq!(answer.verdict, Verdict::Abstain, "{script}");
             assert!(answer.summary.contains(why), "{script}: {}", answer.summary);
         }

@@ -247,7 +247,7 @@ mod tests {
 
         /// Text after a valid approval turns it into an abstention.
         #[test]
-        fn trailing_prose_never_keeps_an_approval(tail in "[A-Za-z !.]{1,40}") {
+        fn trailing_prose_never_keeps_an_approval(tail in "[A-Za-z!.][A-Za-z !.]{0,39}") {
             let text = format!("{{\"verdict\":\"approve\",\"summary\":\"ok\"}} {tail}");
             prop_assert_eq!(read_answer(&text, "m").verdict, Verdict::Abstain);
         }

@@ -207,6 +207,52 @@ impl Report {
     }
 }
 
+/// A whole PEM private key, header to footer.
+static PEM_BLOCK: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----",
+    )
+    .expect("pem block pattern")
+});
+
+/// `text` with everything this member would flag as a secret replaced by
+/// `[redacted]`: what a model reviewer is shown of the release must not
+/// carry a key the release leaked, whether or not it is a configured secret.
+pub fn redact_key_material(text: &str) -> String {
+    let text = PEM_BLOCK.replace_all(text, "[redacted private key]");
+    let text = AWS_KEY_ID.replace_all(&text, |c: &regex::Captures| {
+        masked(&c[0], |k| !k.contains("EXAMPLE"))
+    });
+    let text = GITHUB_TOKEN.replace_all(&text, |c: &regex::Captures| {
+        masked(&c[0], |k| !is_placeholder(k))
+    });
+    let text = SK_KEY.replace_all(&text, |c: &regex::Captures| {
+        masked(&c[0], looks_like_sk_key)
+    });
+    ASSIGNMENT
+        .replace_all(&text, |c: &regex::Captures| {
+            let whole = &c[0];
+            match c.get(2).or_else(|| c.get(3)) {
+                Some(value)
+                    if !is_placeholder(value.as_str())
+                        && !value.as_str().contains(char::is_whitespace) =>
+                {
+                    whole.replace(value.as_str(), "[redacted]")
+                }
+                _ => whole.to_string(),
+            }
+        })
+        .into_owned()
+}
+
+fn masked(found: &str, real: impl Fn(&str) -> bool) -> String {
+    if real(found) {
+        "[redacted]".to_string()
+    } else {
+        found.to_string()
+    }
+}
+
 /// The key's kind ("RSA", "OPENSSH", ...) when `line` starts a PEM private
 /// key with its body following (on the next lines, or in the same string
 /// literal after `\n` escapes).
@@ -504,5 +550,22 @@ mod tests {
         let answer = review(&dir.path().join("absent")).await;
         assert_eq!(answer.verdict, Verdict::Abstain);
         assert!(answer.summary.contains("cannot read the code directory"));
+    }
+
+    #[test]
+    fn key_material_is_redacted_for_reviewers_and_the_rest_kept() {
+        let (pem, body) = pem_key();
+        let sk = sk_key();
+        let text = format!(
+            "{pem}let client = Client::new(\"{sk}\");\napi_key = \"Zq8vLw3mNx7rTb2k\"\nname = \"greeting service\"\nsk-learn-example\n"
+        );
+        let redacted = redact_key_material(&text);
+        assert!(!redacted.contains(&body), "{redacted}");
+        assert!(!redacted.contains(&sk), "{redacted}");
+        assert!(!redacted.contains("Zq8vLw3mNx7rTb2k"), "{redacted}");
+        assert!(redacted.contains("[redacted private key]"));
+        assert!(redacted.contains("api_key = \"[redacted]\""), "{redacted}");
+        assert!(redacted.contains("greeting service"));
+        assert!(redacted.contains("sk-learn-example"));
     }
 }

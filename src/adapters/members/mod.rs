@@ -6,6 +6,9 @@
 mod command;
 pub mod contract;
 mod hygiene;
+mod model;
+#[cfg(test)]
+mod model_tests;
 pub mod prompt;
 mod requirements;
 mod scan;
@@ -17,7 +20,8 @@ mod tests_member;
 use std::sync::Arc;
 
 pub use command::CommandMember;
-pub use hygiene::HygieneMember;
+pub use hygiene::{HygieneMember, redact_key_material};
+pub use model::{Api, ModelMember};
 pub use requirements::RequirementsMember;
 pub use synthesis::SynthesisMember;
 pub use tests_member::TestsMember;

@@ -141,21 +141,7 @@ pub fn render(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
-
-    fn bundle(code_dir: PathBuf) -> ReviewBundle {
-        ReviewBundle {
-            app: "hello".into(),
-            release: "v2".into(),
-            round: 1,
-            code_dir,
-            requirements_path: PathBuf::from("REQUIREMENTS.md"),
-            requirements: "REQ-1: greet".into(),
-            tests_command: "./smoke.sh".into(),
-            test_run: None,
-            synthesis: None,
-        }
-    }
+    use crate::adapters::members::test_support;
 
     #[test]
     fn the_code_fits_its_budget_and_what_was_cut_is_named() {
@@ -182,7 +168,12 @@ mod tests {
             cut: vec!["big.bin.rs".into()],
         };
         let redact = |text: &str| text.replace("hunter2", "[redacted]");
-        let prompt = render(&bundle(PathBuf::from(".")), &code, "tag123", &redact);
+        let prompt = render(
+            &test_support::bundle(Path::new("."), "REQ-1: greet", "./smoke.sh", None),
+            &code,
+            "tag123",
+            &redact,
+        );
         let open = prompt
             .user
             .find("<<<UNTRUSTED-tag123 file src/main.rs")
