@@ -121,7 +121,7 @@ fn an_openai_compatible_member_is_called_and_one_without_its_key_abstains() {
         "v1",
         &Knobs {
             review: format!(
-                "trio = [\"tests\", \"gpt\"]\njuniors = [\"keyless\"]\nquorum = \"2/3\"\n\n\
+                "trio = [\"tests\", \"gpt\"]\nsenior = \"gpt\"\njuniors = [\"keyless\"]\nquorum = \"2/3\"\n\n\
                  [members.gpt]\nkind = \"openai\"\nmodel = \"m\"\nbase_url = \"http://{addr}\"\napi_key_env = \"MODEL_KEY\"\n\n\
                  [members.keyless]\nkind = \"anthropic\"\nmodel = \"c\"\napi_key_env = \"NOT_SET_ANYWHERE\"\n"
             ),
@@ -141,6 +141,14 @@ fn an_openai_compatible_member_is_called_and_one_without_its_key_abstains() {
     };
     let gpt = entry("gpt");
     assert_eq!(gpt["verdict"], "approve");
+    // The same model sat as the Senior and synthesized.
+    let senior = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["member"] == "gpt" && e["role"] == "senior")
+        .unwrap_or_else(|| panic!("{audit}"));
+    assert_eq!(senior["usage"]["model_reported"], "served-model");
     assert_eq!(gpt["usage"]["tokens_in"], 321);
     assert_eq!(gpt["usage"]["model_reported"], "served-model");
     assert!(calls.load(std::sync::atomic::Ordering::SeqCst) >= 1);

@@ -16,7 +16,7 @@ use crate::adapters::health::{HealthCheck, wait_healthy};
 use crate::adapters::members::{
     Api, CommandMember, ModelMember, builtin, builtin_synthesizer, redact_key_material,
 };
-use crate::adapters::review::{Anonymized, Answer, Member, ReviewBundle};
+use crate::adapters::review::{Anonymized, Answer, Member, ReviewBundle, Synthesizer};
 use crate::adapters::test_runner::{TestRun, TestSpec, run_tests};
 use crate::config::MemberKind;
 use crate::events::{FixOutcome, Role, Slot, Tier};
@@ -455,12 +455,26 @@ fn member(ctx: &Context, name: &str) -> Arc<dyn Member> {
     if let Some(member) = builtin(name, ctx.config.review.quorum) {
         return member;
     }
-    let configured = ctx.config.members.get(name).map(|m| m.get_ref());
-    let Some(config) = configured else {
-        return Arc::new(Unavailable {
+    match seat(ctx, name) {
+        Seat::Command(member) => Arc::new(member),
+        Seat::Model(member) => Arc::new(member),
+        Seat::Unavailable(why) => Arc::new(Unavailable {
             name: name.to_string(),
-            why: format!("no member {name} is configured"),
-        });
+            why,
+        }),
+    }
+}
+
+/// A configured member, made ready to call, or why it cannot be.
+enum Seat {
+    Command(CommandMember),
+    Model(ModelMember),
+    Unavailable(String),
+}
+
+fn seat(ctx: &Context, name: &str) -> Seat {
+    let Some(config) = ctx.config.members.get(name).map(|m| m.get_ref()) else {
+        return Seat::Unavailable(format!("no member {name} is configured"));
     };
     // Configured secrets, and any key the release itself leaked.
     let redactor = ctx.redactor();
@@ -468,7 +482,7 @@ fn member(ctx: &Context, name: &str) -> Arc<dyn Member> {
     let budget_tokens = config.budget_tokens.map_or(DEFAULT_BUDGET_TOKENS, |b| b.0) as usize;
     let api = match config.kind {
         MemberKind::Command => {
-            return Arc::new(CommandMember {
+            return Seat::Command(CommandMember {
                 name: name.to_string(),
                 command: config.command.clone().unwrap_or_default(),
                 timeout: member_timeout(ctx, name),
@@ -484,13 +498,10 @@ fn member(ctx: &Context, name: &str) -> Arc<dyn Member> {
         Some(variable) => match std::env::var(variable.as_str()) {
             Ok(key) if !key.is_empty() => Some(key),
             _ => {
-                return Arc::new(Unavailable {
-                    name: name.to_string(),
-                    why: format!(
-                        "its API key variable {} is not set in the control plane's environment",
-                        variable.as_str()
-                    ),
-                });
+                return Seat::Unavailable(format!(
+                    "its API key variable {} is not set in the control plane's environment",
+                    variable.as_str()
+                ));
             }
         },
     };
@@ -498,7 +509,7 @@ fn member(ctx: &Context, name: &str) -> Arc<dyn Member> {
         Api::OpenAi => "https://api.openai.com/v1",
         Api::Anthropic => "https://api.anthropic.com",
     };
-    Arc::new(ModelMember {
+    Seat::Model(ModelMember {
         name: name.to_string(),
         api,
         base_url: config
@@ -513,6 +524,20 @@ fn member(ctx: &Context, name: &str) -> Arc<dyn Member> {
         budget_tokens,
         redact,
     })
+}
+
+/// The Senior called `name`: the built-in rule-based synthesis, or a model.
+fn synthesizer(ctx: &Context, name: &str) -> Result<Arc<dyn Synthesizer>, String> {
+    if let Some(synthesizer) = builtin_synthesizer(name, ctx.config.review.quorum) {
+        return Ok(synthesizer);
+    }
+    match seat(ctx, name) {
+        Seat::Model(member) => Ok(Arc::new(member)),
+        Seat::Command(_) => Err(format!(
+            "senior {name} is a command; the Senior is the built-in synthesis or a model"
+        )),
+        Seat::Unavailable(why) => Err(format!("senior {name}: {why}")),
+    }
 }
 
 /// How long a member may take: its config's `timeout_s`, or the default.
@@ -642,9 +667,8 @@ pub async fn senior(job: Job) {
     let ctx = &job.context;
     let inputs = match &job.effect {
         Effect::Synthesize { member, .. } => {
-            let quorum = ctx.config.review.quorum;
-            match builtin_synthesizer(member, quorum) {
-                Some(synthesizer) => {
+            match synthesizer(ctx, member) {
+                Ok(synthesizer) => {
                     let verdicts: Vec<Anonymized> = job
                         .state
                         .trio_reviews
@@ -662,7 +686,17 @@ pub async fn senior(job: Job) {
                         })
                         .collect();
                     let bundle = bundle(ctx, &job.state, None);
-                    let answer = synthesizer.synthesize(&verdicts, &bundle).await;
+                    // Like a Trio member, the Senior answers in time or abstains.
+                    let limit = member_timeout(ctx, member) + Duration::from_secs(5);
+                    let answer =
+                        tokio::time::timeout(limit, synthesizer.synthesize(&verdicts, &bundle))
+                            .await
+                            .unwrap_or_else(|_| {
+                                Answer::abstain(
+                                    "timeout",
+                                    format!("no answer within {} s", limit.as_secs()),
+                                )
+                            });
                     vec![Input::Synthesis {
                         member: member.clone(),
                         model: answer.model,
@@ -672,11 +706,11 @@ pub async fn senior(job: Job) {
                         usage: answer.usage,
                     }]
                 }
-                None => vec![Input::Synthesis {
+                Err(why) => vec![Input::Synthesis {
                     member: member.clone(),
                     model: "unavailable".into(),
                     verdict: crate::events::Verdict::Abstain,
-                    summary: format!("senior {member} cannot be called by this build"),
+                    summary: why,
                     findings: Vec::new(),
                     usage: None,
                 }],

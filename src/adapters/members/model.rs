@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::contract::{read_answer, schema};
-use super::prompt::{Prompt, collect_code, render};
-use crate::adapters::review::{Answer, Member, ReviewBundle};
+use super::prompt::{Prompt, add_verdicts, collect_code, render};
+use crate::adapters::review::{Anonymized, Answer, Member, ReviewBundle, Synthesizer};
 use crate::events::Usage;
 
 /// The Messages API version deployflow speaks.
@@ -198,6 +198,24 @@ impl Member for ModelMember {
     }
 
     async fn review(&self, bundle: &ReviewBundle) -> Answer {
+        self.ask(bundle, None).await
+    }
+}
+
+#[async_trait]
+impl Synthesizer for ModelMember {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn synthesize(&self, verdicts: &[Anonymized], bundle: &ReviewBundle) -> Answer {
+        self.ask(bundle, Some(verdicts)).await
+    }
+}
+
+impl ModelMember {
+    /// A review, or with `verdicts` the Senior's synthesis of them.
+    async fn ask(&self, bundle: &ReviewBundle, verdicts: Option<&[Anonymized]>) -> Answer {
         let label = format!("{}:{}", self.name, self.model);
         let code_dir = bundle.code_dir.clone();
         let budget = self.budget_tokens;
@@ -206,7 +224,10 @@ impl Member for ModelMember {
             .unwrap_or_default();
         // A v7 UUID carries 74 random bits: no file can guess the fence.
         let tag = uuid::Uuid::now_v7().simple().to_string();
-        let prompt = render(bundle, &code, &tag, self.redact.as_ref());
+        let mut prompt = render(bundle, &code, &tag, self.redact.as_ref());
+        if let Some(verdicts) = verdicts {
+            add_verdicts(&mut prompt, verdicts, &tag, self.redact.as_ref());
+        }
         let body = serde_json::to_vec(&self.body(&prompt)).unwrap_or_default();
         let mut usage = Usage {
             tokens_in: 0,

@@ -271,3 +271,39 @@ async fn an_injection_in_the_code_stays_fenced_data_and_secrets_never_leave() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_model_senior_sees_the_verdicts_anonymized_and_fenced() {
+    use crate::adapters::review::{Anonymized, Answer, Synthesizer};
+    let dir = tempfile::tempdir().unwrap();
+    let (url, script) = server(vec![openai(FIXES, "stop")]).await;
+    let senior = member(Api::OpenAi, url, Duration::from_secs(10));
+    let verdicts = [
+        Anonymized {
+            label: "Reviewer A".into(),
+            answer: Answer::abstain("m", "could not read"),
+        },
+        Anonymized {
+            label: "Reviewer B".into(),
+            answer: Answer {
+                summary: "token s3cret-value printed".into(),
+                ..Answer::abstain("m", "")
+            },
+        },
+    ];
+    let bundle = test_support::bundle(dir.path(), "REQ-1: greet", "./smoke.sh", None);
+    let answer = senior.synthesize(&verdicts, &bundle).await;
+    assert_eq!(answer.verdict, Verdict::FixesNeeded, "{}", answer.summary);
+    let body = script.bodies.lock().unwrap()[0].clone();
+    let sent: Value = serde_json::from_str(&body).unwrap();
+    let user = sent["messages"][1]["content"].as_str().unwrap();
+    let system = sent["messages"][0]["content"].as_str().unwrap();
+    assert!(system.contains("You are the Senior reviewer"));
+    let at = user.find(" Reviewer B\n").unwrap();
+    let opener = user[..at].rfind("<<<UNTRUSTED-").unwrap();
+    assert!(
+        !user[opener..at].contains('\n'),
+        "Reviewer B's verdict opens a fence"
+    );
+    assert!(!body.contains("s3cret-value"));
+}

@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use super::scan::walk_text_files;
-use crate::adapters::review::ReviewBundle;
+use crate::adapters::review::{Anonymized, ReviewBundle};
 
 /// Bytes per token when counting a budget: a rough count that every
 /// tokenizer in use beats on code, so a budget is never overrun.
@@ -136,6 +136,40 @@ pub fn render(
         ));
     }
     Prompt { system, user }
+}
+
+/// Turns a review prompt into the Senior's: the Trio's verdicts, shown
+/// as Reviewer A, B, C (their text is fenced too: a reviewer may quote the
+/// release), to merge into one verdict.
+pub fn add_verdicts(
+    prompt: &mut Prompt,
+    verdicts: &[Anonymized],
+    tag: &str,
+    redact: &dyn Fn(&str) -> String,
+) {
+    prompt.system.push_str(
+        "\nYou are the Senior reviewer. Several reviewers have answered, shown without \
+         their names. Weigh their findings against the release and the requirements and \
+         give one verdict for all of them: approve only when no finding you uphold stands \
+         in the way; major_flaw only when you uphold one that sends the release back to \
+         development.",
+    );
+    let open = format!("<<<UNTRUSTED-{tag}");
+    let close = format!("UNTRUSTED-{tag}>>>");
+    prompt.user.push_str("\n## The reviewers' verdicts\n");
+    for verdict in verdicts {
+        let answer = serde_json::json!({
+            "verdict": verdict.answer.verdict,
+            "summary": verdict.answer.summary,
+            "findings": verdict.answer.findings,
+        });
+        let text = redact(&answer.to_string())
+            .replace(&open, "")
+            .replace(&close, "");
+        prompt
+            .user
+            .push_str(&format!("{open} {}\n{text}\n{close}\n", verdict.label));
+    }
 }
 
 #[cfg(test)]
