@@ -5,7 +5,10 @@
 
 /// A reqwest client builder, with the process's TLS provider in place.
 pub fn client_builder() -> reqwest::ClientBuilder {
-    // Fails only when a provider is already installed: that one serves.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    static PROVIDER: std::sync::Once = std::sync::Once::new();
+    PROVIDER.call_once(|| {
+        // Fails only when a provider is already installed: that one serves.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
     reqwest::Client::builder()
 }

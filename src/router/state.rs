@@ -136,7 +136,7 @@ impl RouterState {
             .get(name)
             .is_some_and(|served| served.app.live().route.listen == route.listen);
         if same_address {
-            self.save(&table)?;
+            self.file.save(&table)?;
             if let Some(served) = apps.served.get(name) {
                 served.app.set_route(Live::new(route, &self.stats));
             }
@@ -146,7 +146,7 @@ impl RouterState {
         // A new address: bound before anything is saved, so a refused bind
         // changes nothing; served only once saved.
         let sockets = self.bind(name, route.listen)?;
-        self.save(&table)?;
+        self.file.save(&table)?;
         let existing = apps.served.get(name).map(|served| served.app.clone());
         let served = self.serve(name, route, sockets, existing)?;
         apps.unbound.remove(name);
@@ -162,7 +162,7 @@ impl RouterState {
         if table.remove(name).is_none() {
             return Err(RouteError::UnknownApp(name.to_string()));
         }
-        self.save(&table)?;
+        self.file.save(&table)?;
         apps.served.remove(name);
         apps.unbound.remove(name);
         self.sweep_stats(&table);
@@ -191,15 +191,6 @@ impl RouterState {
             .ok_or_else(|| RouteError::UnknownApp(name.to_string()))?;
         action(&served.app);
         Ok(())
-    }
-
-    /// Writes the table on the admin API's own thread. A blocking-pool
-    /// thread would keep the admin API answering during the fsync, but its
-    /// allocator heap stays with the process for good (about 1 MB of RSS,
-    /// measured), and only the control plane, one change at a time, waits
-    /// on this.
-    fn save(&self, table: &BTreeMap<String, Route>) -> Result<(), RouteError> {
-        Ok(self.file.save(table)?)
     }
 
     fn sweep_stats(&self, table: &BTreeMap<String, Route>) {

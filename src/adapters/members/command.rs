@@ -246,6 +246,16 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
     use std::path::Path;
 
+    /// Requirements that quote a secret, as a leak would.
+    fn bundle(dir: &Path) -> ReviewBundle {
+        test_support::bundle(
+            dir,
+            "REQ-1: greet with the token s3cret-value",
+            "./smoke.sh",
+            None,
+        )
+    }
+
     fn member(dir: &Path, script: &str, timeout: Duration) -> CommandMember {
         let path = dir.join("agent.sh");
         std::fs::write(&path, format!("#!/bin/sh\n{script}\n")).unwrap();
@@ -272,14 +282,7 @@ mod tests {
             ),
             Duration::from_secs(10),
         );
-        let answer = agent
-            .review(&test_support::bundle(
-                dir.path(),
-                "REQ-1: greet with the token s3cret-value",
-                "./smoke.sh",
-                None,
-            ))
-            .await;
+        let answer = agent.review(&bundle(dir.path())).await;
         assert_eq!(answer.verdict, Verdict::FixesNeeded, "{}", answer.summary);
         let input = std::fs::read(&seen).unwrap();
         let json: serde_json::Value = serde_json::from_slice(&input).unwrap();
@@ -310,14 +313,7 @@ mod tests {
         ];
         for (script, why) in cases {
             let agent = member(dir.path(), script, Duration::from_secs(1));
-            let answer = agent
-                .review(&test_support::bundle(
-                    dir.path(),
-                    "REQ-1: greet with the token s3cret-value",
-                    "./smoke.sh",
-                    None,
-                ))
-                .await;
+            let answer = agent.review(&bundle(dir.path())).await;
             assert_eq!(answer.verdict, Verdict::Abstain, "{script}");
             assert!(answer.summary.contains(why), "{script}: {}", answer.summary);
         }

@@ -50,11 +50,7 @@ pub fn read_answer(text: &str, model: &str) -> Answer {
         Ok(wire) => {
             let mut summary = wire.summary;
             if summary.len() > MAX_SUMMARY {
-                let cut = (0..=MAX_SUMMARY)
-                    .rev()
-                    .find(|i| summary.is_char_boundary(*i))
-                    .unwrap_or(0);
-                summary.truncate(cut);
+                summary.truncate(summary.floor_char_boundary(MAX_SUMMARY));
                 summary.push_str(" [cut]");
             }
             Answer {

@@ -52,7 +52,7 @@ impl DockerBackend {
     ) -> Result<Vec<ContainerSummary>, BackendError> {
         let mut labels = vec![format!("{}={app}", naming::APP)];
         if let Some(slot) = slot {
-            labels.push(format!("{}={}", naming::SLOT, naming::slot_label(slot)));
+            labels.push(format!("{}={}", naming::SLOT, slot.name()));
         }
         let mut filters = HashMap::from([("label".to_string(), labels)]);
         if running_only {
@@ -160,10 +160,7 @@ impl DockerBackend {
         env.push(format!("DEPLOYFLOW_RELEASE={}", spec.release));
         let labels = HashMap::from([
             (naming::APP.to_string(), spec.app.clone()),
-            (
-                naming::SLOT.to_string(),
-                naming::slot_label(spec.slot).into(),
-            ),
+            (naming::SLOT.to_string(), spec.slot.name().into()),
             (naming::DEPLOYMENT.to_string(), spec.deployment.clone()),
             (naming::ATTEMPT.to_string(), spec.attempt.to_string()),
             (naming::RELEASE.to_string(), spec.release.clone()),
@@ -307,6 +304,8 @@ impl DockerBackend {
         let (running, stopped): (Vec<_>, Vec<_>) = all
             .into_iter()
             .partition(|c| c.state == Some(ContainerSummaryStateEnum::RUNNING));
+        // The kept ones come first (newest first), so by the time a container
+        // is removed every image still wanted is known.
         let mut in_use: Vec<String> = running.iter().filter_map(|c| c.image_id.clone()).collect();
         for (index, container) in stopped.iter().enumerate() {
             if index < retain {
@@ -315,16 +314,10 @@ impl DockerBackend {
             }
             self.remove(docker, container.id.as_deref().unwrap_or_default())
                 .await?;
-        }
-        for container in stopped.iter().skip(retain) {
             let Some(image) = &container.image_id else {
                 continue;
             };
-            let built_here = container
-                .image
-                .as_deref()
-                .is_some_and(|i| i.starts_with("deployflow/"));
-            if built_here && !in_use.contains(image) {
+            if !in_use.contains(image) && self.built_for(docker, image, app).await {
                 // Refused while another container uses it: then it stays.
                 let options = RemoveImageOptionsBuilder::default().build();
                 let _ = docker.remove_image(image, Some(options), None).await;
@@ -332,6 +325,17 @@ impl DockerBackend {
             }
         }
         Ok(())
+    }
+
+    /// Whether deployflow built `image` for `app` (its labels say so), so
+    /// it is deployflow's to remove; an image given in `runtime.image` is not.
+    async fn built_for(&self, docker: &Docker, image: &str, app: &str) -> bool {
+        docker.inspect_image(image).await.is_ok_and(|inspected| {
+            inspected
+                .config
+                .and_then(|c| c.labels)
+                .is_some_and(|labels| labels.get(naming::APP).is_some_and(|a| a == app))
+        })
     }
 
     async fn logs(&self, docker: &Docker, id: &str) -> String {

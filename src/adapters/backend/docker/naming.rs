@@ -4,8 +4,6 @@
 //! suffix, a retained release its release and deployment. Labels, not names,
 //! are how deployflow finds its containers again after a restart. Pure.
 
-use crate::events::Slot;
-
 pub const APP: &str = "deployflow.app";
 pub const SLOT: &str = "deployflow.slot";
 pub const DEPLOYMENT: &str = "deployflow.deployment";
@@ -65,10 +63,6 @@ pub fn image_tag(app: &str, release: &str) -> String {
 /// The app's own bridge network.
 pub fn network(app: &str) -> String {
     format!("deployflow-{}", container_safe(app))
-}
-
-pub fn slot_label(slot: Slot) -> &'static str {
-    slot.name()
 }
 
 /// `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, as Docker allows in a container's name.
