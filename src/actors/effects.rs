@@ -11,7 +11,9 @@ use sha2::{Digest, Sha256};
 use super::context::Context;
 use super::messages::Job;
 use crate::adapters::backend::{BuildSpec, InstanceSpec};
-use crate::adapters::fixers::{FixRequest, Fixer, NoFixer};
+use crate::adapters::fixers::{
+    CommandFixer, FixRequest, ModelFixer, Seat as FixerSeat, TierFixers,
+};
 use crate::adapters::health::{HealthCheck, wait_healthy};
 use crate::adapters::members::{
     Api, CommandMember, ModelMember, builtin, builtin_synthesizer, redact_key_material,
@@ -412,6 +414,7 @@ async fn driver_remedy(ctx: &Context, state: &Deployment, remedy: &Remedy) -> In
         return Input::FixDone {
             action: format!("could not stop green to restart it: {e}"),
             outcome: FixOutcome::NotApplied,
+            patches: Vec::new(),
         };
     }
     let action = match remedy {
@@ -426,6 +429,7 @@ async fn driver_remedy(ctx: &Context, state: &Deployment, remedy: &Remedy) -> In
     Input::FixDone {
         action,
         outcome: FixOutcome::Applied,
+        patches: Vec::new(),
     }
 }
 
@@ -613,8 +617,9 @@ async fn panel(ctx: &Context, role: Role, members: &[String], bundle: ReviewBund
         .collect()
 }
 
-fn fixer(ctx: &Context, tier: Tier) -> Box<dyn Fixer> {
-    let members = match tier {
+/// The tier's members as fixers: the Senior, or the Trio in order.
+fn tier_fixers(ctx: &Context, tier: Tier) -> TierFixers {
+    let members: Vec<String> = match tier {
         Tier::Senior => vec![ctx.config.review.senior.get_ref().clone()],
         _ => ctx
             .config
@@ -624,7 +629,36 @@ fn fixer(ctx: &Context, tier: Tier) -> Box<dyn Fixer> {
             .map(|m| m.get_ref().clone())
             .collect(),
     };
-    Box::new(NoFixer { members })
+    TierFixers {
+        seats: members
+            .into_iter()
+            .map(|name| {
+                let fixer = member_fixer(ctx, &name);
+                (name, fixer)
+            })
+            .collect(),
+    }
+}
+
+/// How member `name` fixes: its `fix_command` (an agent run in the code
+/// directory), or as a model returning a patch; or why it cannot.
+fn member_fixer(ctx: &Context, name: &str) -> FixerSeat {
+    let configured = ctx.config.members.get(name).map(|m| m.get_ref());
+    if let Some(command) = configured.and_then(|m| m.fix_command.clone()) {
+        return Ok(Box::new(CommandFixer {
+            name: name.to_string(),
+            command,
+            timeout: member_timeout(ctx, name),
+        }));
+    }
+    if configured.is_none() {
+        return Err("a built-in reviewer, it does not change code".into());
+    }
+    match seat(ctx, name) {
+        Seat::Model(member) => Ok(Box::new(ModelFixer { member })),
+        Seat::Command(_) => Err("a command member without `fix_command`".into()),
+        Seat::Unavailable(why) => Err(why),
+    }
 }
 
 async fn fix(ctx: &Context, tier: Tier, attempt: u32, diagnosis: &str) -> Input {
@@ -635,11 +669,13 @@ async fn fix(ctx: &Context, tier: Tier, attempt: u32, diagnosis: &str) -> Input 
         attempt,
         diagnosis: diagnosis.to_string(),
         code_dir: ctx.paths.code.clone(),
+        requirements: std::fs::read_to_string(&ctx.paths.requirements).unwrap_or_default(),
     };
-    let report = fixer(ctx, tier).fix(&request).await;
+    let report = tier_fixers(ctx, tier).fix(&request).await;
     Input::FixDone {
         action: report.action,
         outcome: report.outcome,
+        patches: report.patches,
     }
 }
 

@@ -2,7 +2,7 @@
 //! event: an app may print its own secrets into the logs a diagnosis quotes.
 
 use crate::adapters::secrets::Redactor;
-use crate::events::Finding;
+use crate::events::{Finding, Patch};
 use crate::flow::Input;
 
 pub fn redact(input: Input, redactor: &Redactor) -> Input {
@@ -30,9 +30,20 @@ pub fn redact(input: Input, redactor: &Redactor) -> Input {
             elapsed_ms,
             diagnosis: r(diagnosis),
         },
-        Input::FixDone { action, outcome } => Input::FixDone {
+        Input::FixDone {
+            action,
+            outcome,
+            patches,
+        } => Input::FixDone {
             action: r(action),
             outcome,
+            patches: patches
+                .into_iter()
+                .map(|patch| Patch {
+                    diff: redactor.redact(&patch.diff),
+                    ..patch
+                })
+                .collect(),
         },
         Input::TestsRan {
             passed,

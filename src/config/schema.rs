@@ -419,6 +419,11 @@ pub struct Member {
     pub api_key_env: Option<SecretName>,
     #[serde(default)]
     pub command: Option<String>,
+    /// How the member fixes at the Senior and Trio tiers: a command (a
+    /// coding agent) run in the code directory. Without it a model member
+    /// fixes by answering a patch, and a command member does not fix.
+    #[serde(default)]
+    pub fix_command: Option<String>,
     #[serde(default)]
     pub timeout_s: Option<Positive>,
     /// Tokens of the release's code a review bundle may carry.

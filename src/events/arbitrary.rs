@@ -6,8 +6,8 @@ use proptest::option;
 use proptest::prelude::*;
 
 use super::event::{
-    Decision, Event, Finding, FixOutcome, LiveRelease, MissingInput, Outcome, Role, Severity, Slot,
-    Tier, Usage, Verdict,
+    Decision, Event, Finding, FixOutcome, LiveRelease, MissingInput, Outcome, Patch, Role,
+    Severity, Slot, Tier, Usage, Verdict,
 };
 
 fn text() -> impl Strategy<Value = String> {
@@ -34,6 +34,17 @@ fn verdict() -> impl Strategy<Value = Verdict> {
         Just(Verdict::MajorFlaw),
         Just(Verdict::Abstain)
     ]
+}
+
+fn patches() -> impl Strategy<Value = Vec<Patch>> {
+    proptest::collection::vec(
+        (text(), any::<bool>(), text()).prop_map(|(member, applied, diff)| Patch {
+            member,
+            applied,
+            diff,
+        }),
+        0..3,
+    )
 }
 
 fn usage() -> impl Strategy<Value = Option<Usage>> {
@@ -189,13 +200,14 @@ pub fn event() -> impl Strategy<Value = Event> {
                 }
             }
         ),
-        (tier(), any::<u32>(), text(), text(), fix_outcome).prop_map(
-            |(tier, attempt, diagnosis, action, outcome)| Event::FixAttempted {
+        (tier(), any::<u32>(), text(), text(), fix_outcome, patches()).prop_map(
+            |(tier, attempt, diagnosis, action, outcome, patches)| Event::FixAttempted {
                 tier,
                 attempt,
                 diagnosis,
                 action,
-                outcome
+                outcome,
+                patches,
             }
         ),
         (tier(), tier(), text()).prop_map(|(from, to, reason)| Event::Escalated {

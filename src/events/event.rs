@@ -83,6 +83,17 @@ pub struct Usage {
     pub attempts: u32,
 }
 
+/// A change to the release's code that a fixer made or proposed, as a
+/// unified diff (secret values redacted): what was tried is on record
+/// whether or not it applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Patch {
+    /// The member whose fixer made it.
+    pub member: String,
+    pub applied: bool,
+    pub diff: String,
+}
+
 /// What the review loop concluded for a round.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -226,6 +237,10 @@ pub enum Event {
         diagnosis: String,
         action: String,
         outcome: FixOutcome,
+        /// What the tier's fixers changed or proposed; the Driver tier's
+        /// remedies change no code and have none.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        patches: Vec<Patch>,
     },
     Escalated {
         from: Tier,

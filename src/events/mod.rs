@@ -30,8 +30,8 @@ pub use codec::{SCHEMA_VERSION, decode_payload, encode_payload};
 pub use envelope::Envelope;
 pub use error::{CodecError, RecordError, StoreError};
 pub use event::{
-    Decision, Event, EventKind, Finding, FixOutcome, LiveRelease, MissingInput, Outcome, Role,
-    Severity, Slot, Tier, Usage, Verdict,
+    Decision, Event, EventKind, Finding, FixOutcome, LiveRelease, MissingInput, Outcome, Patch,
+    Role, Severity, Slot, Tier, Usage, Verdict,
 };
 pub use raw_log::RawLog;
 pub use recover::Recovery;

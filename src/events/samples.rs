@@ -67,6 +67,7 @@ pub fn sample(kind: EventKind) -> Event {
             diagnosis: "address already in use".into(),
             action: "new port".into(),
             outcome: FixOutcome::Applied,
+            patches: Vec::new(),
         },
         EventKind::Escalated => Event::Escalated {
             from: Tier::Driver,

@@ -10,7 +10,7 @@ use super::fix_loop::{self, tier_name};
 use super::state::{Deployment, Ending, Phase, RestoreStage, ReviewStage};
 use super::step::target_url;
 use crate::events::{
-    Decision, Event, Finding, FixOutcome, MissingInput, Outcome, Role, Tier, Usage, Verdict,
+    Decision, Event, Finding, FixOutcome, MissingInput, Outcome, Patch, Role, Tier, Usage, Verdict,
 };
 
 /// What the shell reports back, or what a person asks.
@@ -37,6 +37,7 @@ pub enum Input {
     FixDone {
         action: String,
         outcome: FixOutcome,
+        patches: Vec<Patch>,
     },
     TestsRan {
         passed: u32,
@@ -402,7 +403,14 @@ fn answer(out: &mut Emitter, state: &Deployment, input: Input) -> Result<(), Ref
                 out.extend(entry);
             }
         }
-        (Phase::Fixing { diagnosis }, Input::FixDone { action, outcome }) => {
+        (
+            Phase::Fixing { diagnosis },
+            Input::FixDone {
+                action,
+                outcome,
+                patches,
+            },
+        ) => {
             let tier = state.tier;
             out.push(Event::FixAttempted {
                 tier,
@@ -410,6 +418,7 @@ fn answer(out: &mut Emitter, state: &Deployment, input: Input) -> Result<(), Ref
                 diagnosis: diagnosis.clone(),
                 action,
                 outcome,
+                patches,
             });
             match outcome {
                 FixOutcome::Applied => out.push(Event::GreenDeployIntended {

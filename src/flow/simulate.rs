@@ -154,6 +154,7 @@ pub fn world_answer(step: &Step, choice: u8) -> Option<Input> {
                     1 => FixOutcome::GaveUp,
                     _ => FixOutcome::Applied,
                 },
+                patches: Vec::new(),
             },
             Effect::RunTests { .. } => {
                 let failed = u32::from(choice.is_multiple_of(4));

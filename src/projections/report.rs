@@ -90,10 +90,35 @@ pub fn render(id: &str, events: &[Envelope]) -> String {
                 attempt,
                 action,
                 outcome,
+                patches,
                 ..
-            } => Some(format!(
-                "Fix {attempt} at the {tier:?} tier: {action} ({outcome:?})"
-            )),
+            } => {
+                let mut line =
+                    format!("Fix {attempt} at the {tier:?} tier: {action} ({outcome:?})");
+                for patch in patches {
+                    let status = if patch.applied {
+                        "applied"
+                    } else {
+                        "not applied"
+                    };
+                    // Indented under the item, in a fence longer than the
+                    // longest run of backticks in the diff.
+                    let fence = "`".repeat(longest_backtick_run(&patch.diff).max(2) + 1);
+                    let _ = write!(
+                        line,
+                        "\n\n  {}'s patch ({status}):\n\n  {fence}diff\n{}\n  {fence}",
+                        patch.member,
+                        patch
+                            .diff
+                            .trim_end()
+                            .lines()
+                            .map(|l| format!("  {l}"))
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    );
+                }
+                Some(line)
+            }
             Event::Escalated { from, to, reason } => {
                 Some(format!("Escalated from {from:?} to {to:?}: {reason}"))
             }
@@ -169,4 +194,9 @@ pub fn render(id: &str, events: &[Envelope]) -> String {
 
 fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or("")
+}
+
+/// Backticks in a row at most in `text`, so a fence around it can be longer.
+fn longest_backtick_run(text: &str) -> usize {
+    text.split(|c| c != '`').map(str::len).max().unwrap_or(0)
 }

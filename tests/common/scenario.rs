@@ -28,9 +28,11 @@ pub struct Knobs {
     pub runtime: String,
     /// Docker: extra lines for the release's Dockerfile.
     pub dockerfile: String,
-    /// Extra lines at the end of `[review]`, where `[members.X]` tables
-    /// may follow.
+    /// Extra lines at the end of `[review]`, where `[members.X]` and
+    /// other tables may follow.
     pub review: String,
+    /// The process backend's start command, instead of the example app.
+    pub command: Option<String>,
 }
 
 impl Knobs {
@@ -163,7 +165,8 @@ impl Scenario {
                 "backend = \"docker\"\nbuild = {{ context = \"code-{label}\" }}\ncontainer_port = 8080\nstop_timeout_s = 2"
             )
         } else {
-            format!("command = \"'{HELLO}'\"")
+            let command = knobs.command.clone().unwrap_or(format!("'{HELLO}'"));
+            format!("command = \"{command}\"")
         };
         let config = format!(
             r#"[app]

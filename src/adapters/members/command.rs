@@ -13,14 +13,14 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::contract::read_answer;
-use super::prompt::{CodeExcerpt, collect_code};
+use super::prompt::{CodeExcerpt, collect_code_off_thread};
 use crate::adapters::review::{Answer, Member, ReviewBundle};
 use crate::events::Usage;
 
 /// More output than this from a reviewer is not a verdict.
-const MAX_OUTPUT: usize = 1 << 20;
+pub const MAX_OUTPUT: usize = 1 << 20;
 /// Lines of stderr quoted when the command fails.
-const STDERR_LINES: usize = 20;
+pub const STDERR_LINES: usize = 20;
 
 pub struct CommandMember {
     pub name: String,
@@ -119,14 +119,10 @@ impl Member for CommandMember {
     }
 
     async fn review(&self, bundle: &ReviewBundle) -> Answer {
-        let code_dir = bundle.code_dir.clone();
-        let budget = self.budget_tokens;
-        let code = tokio::task::spawn_blocking(move || collect_code(&code_dir, budget))
-            .await
-            .unwrap_or_default();
+        let code = collect_code_off_thread(&bundle.code_dir, self.budget_tokens).await;
         let input = self.input(bundle, code);
         let started = Instant::now();
-        let ran = run(&self.command, &bundle.code_dir, &input, self.timeout).await;
+        let ran = run(&self.command, &bundle.code_dir, &input, self.timeout, &[]).await;
         let usage = Usage {
             tokens_in: 0,
             tokens_out: 0,
@@ -154,24 +150,27 @@ impl Member for CommandMember {
     }
 }
 
-struct Output {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
+pub struct Output {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
 }
 
-/// Runs `command` in its own process group with `input` on stdin; the whole
-/// group is killed when it outlives `timeout`.
-async fn run(
+/// Runs `command` in `dir`, in its own process group, with `input` on
+/// stdin and `env` added to its environment; the whole group is killed
+/// when it outlives `timeout`.
+pub async fn run(
     command: &str,
     dir: &std::path::Path,
     input: &[u8],
     timeout: Duration,
+    env: &[(&str, &str)],
 ) -> Result<Output, String> {
     let mut child = tokio::process::Command::new("sh")
         .arg("-c")
         .arg(command)
         .current_dir(dir)
+        .envs(env.iter().copied())
         .process_group(0)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -233,7 +232,7 @@ async fn read_capped(mut pipe: impl tokio::io::AsyncRead + Unpin) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
-fn last_lines(text: &str, lines: usize) -> String {
+pub fn last_lines(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
 }

@@ -88,7 +88,7 @@ fn parse(text: &str) -> Result<Wire, String> {
 /// The JSON object alone: the whole answer, or the only thing in a single
 /// fenced block (```json ... ```). Prose before or after is refused: which
 /// part of it would be the reviewer's real verdict is not for us to guess.
-fn extract(text: &str) -> Result<&str, String> {
+pub fn extract(text: &str) -> Result<&str, String> {
     let trimmed = text.trim();
     if trimmed.is_empty() {
         return Err("the answer is empty".into());

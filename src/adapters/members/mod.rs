@@ -3,15 +3,15 @@
 //! themselves; `synthesis` is the Senior's rule-based merge. Each answers in
 //! the verdict JSON contract like any model would, with `model = "built-in"`.
 
-mod command;
+pub mod command;
 pub mod contract;
 mod hygiene;
-mod model;
+pub mod model;
 #[cfg(test)]
 mod model_tests;
 pub mod prompt;
 mod requirements;
-mod scan;
+pub mod scan;
 mod synthesis;
 #[cfg(test)]
 mod test_support;

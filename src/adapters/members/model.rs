@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::contract::{read_answer, schema};
-use super::prompt::{Prompt, add_verdicts, collect_code, render};
+use super::prompt::{Prompt, add_verdicts, collect_code_off_thread, fence_tag, render};
 use crate::adapters::review::{Anonymized, Answer, Member, ReviewBundle, Synthesizer};
 use crate::events::Usage;
 
@@ -65,8 +65,25 @@ enum Reply {
     Fail(String),
 }
 
+/// What one exchange with the API brought back: the answer's text, or why
+/// there is none; and what it cost.
+pub struct Exchange {
+    pub text: Result<String, String>,
+    pub usage: Usage,
+}
+
 impl ModelMember {
-    fn body(&self, prompt: &Prompt) -> Value {
+    /// How verdicts and fix reports name this member's model.
+    pub fn label(&self) -> String {
+        format!("{}:{}", self.name, self.model)
+    }
+
+    /// The request for `prompt`, asking for JSON that `schema` describes.
+    pub fn request_body(&self, prompt: &Prompt, schema_name: &str, schema: Value) -> Vec<u8> {
+        serde_json::to_vec(&self.body(prompt, schema_name, schema)).unwrap_or_default()
+    }
+
+    fn body(&self, prompt: &Prompt, schema_name: &str, schema: Value) -> Value {
         match self.api {
             Api::OpenAi => json!({
                 "model": self.model,
@@ -78,7 +95,7 @@ impl ModelMember {
                 ],
                 "response_format": {
                     "type": "json_schema",
-                    "json_schema": {"name": "verdict", "strict": true, "schema": schema()},
+                    "json_schema": {"name": schema_name, "strict": true, "schema": schema},
                 },
             }),
             Api::Anthropic => json!({
@@ -216,19 +233,26 @@ impl Synthesizer for ModelMember {
 impl ModelMember {
     /// A review, or with `verdicts` the Senior's synthesis of them.
     async fn ask(&self, bundle: &ReviewBundle, verdicts: Option<&[Anonymized]>) -> Answer {
-        let label = format!("{}:{}", self.name, self.model);
-        let code_dir = bundle.code_dir.clone();
-        let budget = self.budget_tokens;
-        let code = tokio::task::spawn_blocking(move || collect_code(&code_dir, budget))
-            .await
-            .unwrap_or_default();
-        // A v7 UUID carries 74 random bits: no file can guess the fence.
-        let tag = uuid::Uuid::now_v7().simple().to_string();
+        let label = self.label();
+        let code = collect_code_off_thread(&bundle.code_dir, self.budget_tokens).await;
+        let tag = fence_tag();
         let mut prompt = render(bundle, &code, &tag, self.redact.as_ref());
         if let Some(verdicts) = verdicts {
             add_verdicts(&mut prompt, verdicts, &tag, self.redact.as_ref());
         }
-        let body = serde_json::to_vec(&self.body(&prompt)).unwrap_or_default();
+        let exchange = self
+            .exchange(self.request_body(&prompt, "verdict", schema()))
+            .await;
+        let answer = match exchange.text {
+            Ok(text) => read_answer(&text, &label),
+            Err(why) => Answer::abstain(&label, why),
+        };
+        with_usage(answer, exchange.usage)
+    }
+
+    /// Sends `body`, retrying 429, 5xx and network errors with back-off
+    /// inside the member's timeout. A truncated answer is no answer.
+    pub async fn exchange(&self, body: Vec<u8>) -> Exchange {
         let mut usage = Usage {
             tokens_in: 0,
             tokens_out: 0,
@@ -239,22 +263,21 @@ impl ModelMember {
         };
         let client = match http_client(self.timeout) {
             Ok(client) => client,
-            Err(why) => return with_usage(Answer::abstain(&label, why), usage),
+            Err(why) => {
+                return Exchange {
+                    text: Err(why),
+                    usage,
+                };
+            }
         };
         let started = Instant::now();
         let deadline = started + self.timeout;
         let mut backoff = FIRST_BACKOFF;
-        let answer = loop {
+        let text = loop {
             usage.attempts += 1;
             let left = deadline.saturating_duration_since(Instant::now());
-            let reply = match tokio::time::timeout(left, self.call(&client, &body)).await {
-                Ok(reply) => reply,
-                Err(_) => {
-                    break Answer::abstain(
-                        &label,
-                        format!("no answer within {} s", self.timeout.as_secs()),
-                    );
-                }
+            let Ok(reply) = tokio::time::timeout(left, self.call(&client, &body)).await else {
+                break Err(format!("no answer within {} s", self.timeout.as_secs()));
             };
             match reply {
                 Reply::Text {
@@ -268,25 +291,22 @@ impl ModelMember {
                     usage.tokens_out = tokens_out;
                     usage.model_reported = model;
                     break if truncated {
-                        Answer::abstain(&label, "the answer was truncated at max_tokens")
+                        Err("the answer was truncated at max_tokens".to_string())
                     } else {
-                        read_answer(&text, &label)
+                        Ok(text)
                     };
                 }
-                Reply::Fail(why) => break Answer::abstain(&label, why),
+                Reply::Fail(why) => break Err(why),
                 Reply::Retry { why, after } => {
                     let wait = after.unwrap_or(backoff).min(MAX_BACKOFF);
                     if Instant::now() + wait >= deadline {
-                        break Answer::abstain(
-                            &label,
-                            format!("no answer within {} s ({why})", self.timeout.as_secs()),
-                        );
+                        break Err(format!(
+                            "no answer within {} s ({why})",
+                            self.timeout.as_secs()
+                        ));
                     }
                     if usage.attempts > self.retries {
-                        break Answer::abstain(
-                            &label,
-                            format!("gave up after {} calls: {why}", usage.attempts),
-                        );
+                        break Err(format!("gave up after {} calls: {why}", usage.attempts));
                     }
                     tokio::time::sleep(wait).await;
                     backoff *= 2;
@@ -294,7 +314,7 @@ impl ModelMember {
             }
         };
         usage.latency_ms = started.elapsed().as_millis() as u64;
-        with_usage(answer, usage)
+        Exchange { text, usage }
     }
 }
 

@@ -23,6 +23,8 @@ struct Scripted {
     status: u16,
     body: String,
     delay: Duration,
+    /// Send half the body, then drop the connection.
+    cut_off: bool,
 }
 
 #[derive(Default)]
@@ -38,6 +40,21 @@ async fn answer(State(script): State<Arc<Script>>, body: String) -> Response {
         return (StatusCode::INTERNAL_SERVER_ERROR, "script ran out").into_response();
     };
     tokio::time::sleep(next.delay).await;
+    if next.cut_off {
+        let half = next.body[..next.body.len() / 2].to_string();
+        // The headers and the first half go out; a moment later, the end.
+        let parts = futures_util::stream::unfold(Some(half), |half| async move {
+            match half {
+                Some(half) => Some((Ok(half), None)),
+                None => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    Some((Err(std::io::Error::other("connection lost")), None))
+                }
+            }
+        });
+        let body = axum::body::Body::from_stream(parts);
+        return (StatusCode::OK, body).into_response();
+    }
     let mut response = (StatusCode::from_u16(next.status).unwrap(), next.body).into_response();
     if next.status == 429 {
         response
@@ -84,6 +101,7 @@ fn ok(body: Value) -> Scripted {
         status: 200,
         body: body.to_string(),
         delay: Duration::ZERO,
+        cut_off: false,
     }
 }
 
@@ -92,6 +110,7 @@ fn status(code: u16) -> Scripted {
         status: code,
         body: "busy".into(),
         delay: Duration::ZERO,
+        cut_off: false,
     }
 }
 
@@ -204,6 +223,23 @@ async fn malformed_prose_wrapped_or_truncated_answers_abstain() {
         assert_eq!(answer.verdict, Verdict::Abstain, "{why}");
         assert!(answer.summary.contains(why), "{why}: {}", answer.summary);
     }
+}
+
+#[tokio::test]
+async fn an_answer_cut_off_mid_stream_is_retried_and_never_read_as_approval() {
+    let cut = Scripted {
+        cut_off: true,
+        ..openai(APPROVE, "stop")
+    };
+    let (answer, bodies) = review(
+        Api::OpenAi,
+        vec![cut.clone(), cut.clone(), cut],
+        Duration::from_secs(20),
+    )
+    .await;
+    assert_eq!(answer.verdict, Verdict::Abstain);
+    assert!(answer.summary.contains("cut off"), "{}", answer.summary);
+    assert_eq!(bodies.len(), 3);
 }
 
 #[tokio::test]
