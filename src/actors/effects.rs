@@ -370,6 +370,8 @@ async fn start(
         slot,
         release: release.to_string(),
         command: runtime.command.clone().unwrap_or_default(),
+        build_command: runtime.build_command.clone(),
+        build_timeout: Duration::from_secs(runtime.build_timeout_s),
         dir: source.paths.code.clone(),
         env,
         fresh_port,

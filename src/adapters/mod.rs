@@ -10,4 +10,5 @@ pub mod members;
 pub mod review;
 pub mod router_client;
 pub mod secrets;
+pub mod shell;
 pub mod test_runner;

@@ -85,6 +85,13 @@ impl Config {
                     "the docker backend needs `image` or `build`".into(),
                 ));
             }
+            BackendKind::Docker if runtime.build_command.is_some() => {
+                return Err((
+                    "runtime.build_command".into(),
+                    runtime_span,
+                    "the docker backend builds with `build` (a Dockerfile), not a command".into(),
+                ));
+            }
             _ => {}
         }
         for (i, secret) in runtime.secrets.iter().enumerate() {

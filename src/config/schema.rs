@@ -110,6 +110,14 @@ pub struct Runtime {
     pub image: Option<String>,
     #[serde(default)]
     pub build: Option<Build>,
+    /// Process backend: run with `sh -c` in the code directory before each
+    /// start of the release (`cargo build --release`, `npm ci`), so a fixed
+    /// release is rebuilt before it is redeployed.
+    #[serde(default)]
+    pub build_command: Option<String>,
+    /// How long `build_command` may take.
+    #[serde(default = "half_an_hour")]
+    pub build_timeout_s: u64,
     #[serde(default)]
     pub container_port: Option<u16>,
     #[serde(default)]
@@ -133,6 +141,10 @@ pub struct Runtime {
 
 fn ten() -> u64 {
     10
+}
+
+fn half_an_hour() -> u64 {
+    1800
 }
 
 fn three() -> u32 {

@@ -53,6 +53,9 @@ pub struct InstanceSpec {
     pub release: String,
     /// The command (process backend), run through `sh -c` in `dir`.
     pub command: String,
+    /// Process backend: run in `dir` before the command, unless restoring.
+    pub build_command: Option<String>,
+    pub build_timeout: Duration,
     pub dir: PathBuf,
     /// The config's env and the secrets' values. Never logged.
     pub env: Vec<(String, String)>,

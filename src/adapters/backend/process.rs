@@ -15,6 +15,7 @@ use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
 use super::{Backend, BackendError, Instance, InstanceSpec};
+use crate::adapters::shell::{STDERR_LINES, last_lines, run};
 use crate::events::Slot;
 
 /// How long an instance gets to finish its requests after SIGTERM, when its
@@ -122,6 +123,33 @@ fn exit_file(dir: &Path, pid: u32) -> PathBuf {
     dir.join(format!("exit-{pid}"))
 }
 
+/// Runs the release's build command in its code directory, its output kept
+/// in the slot's `build.log`. A rollback's release is not rebuilt: it runs
+/// what it ran before.
+async fn build_release(spec: &InstanceSpec, build: &str, slot_dir: &Path) -> Result<(), String> {
+    let release = spec.release.as_str();
+    let output = run(
+        build,
+        &spec.dir,
+        b"",
+        spec.build_timeout,
+        &[("DEPLOYFLOW_RELEASE", release)],
+    )
+    .await
+    .map_err(|why| format!("the build `{build}`: {why}"))?;
+    let log = format!("{}{}", output.stdout, output.stderr);
+    // The log is a convenience; a build that ran is judged by its exit.
+    let _ = std::fs::write(slot_dir.join("build.log"), &log);
+    match output.code {
+        Some(0) => Ok(()),
+        code => Err(format!(
+            "the build `{build}` exited with {}: {}",
+            code.map_or("a signal".to_string(), |c| format!("code {c}")),
+            last_lines(&log, STDERR_LINES)
+        )),
+    }
+}
+
 fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> BackendError {
     let context = context.into();
     move |source| BackendError::Io { context, source }
@@ -188,6 +216,11 @@ impl Backend for ProcessBackend {
             )));
         }
         std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
+        if let (Some(build), false) = (&spec.build_command, spec.restoring) {
+            build_release(spec, build, &dir)
+                .await
+                .map_err(start_error)?;
+        }
         let previous: Option<u16> = std::fs::read_to_string(dir.join("port"))
             .ok()
             .and_then(|p| p.trim().parse().ok());
@@ -328,6 +361,8 @@ mod tests {
             slot: Slot::Green,
             release: "v1".into(),
             command: command.into(),
+            build_command: None,
+            build_timeout: Duration::from_secs(10),
             dir: dir.to_owned(),
             env: vec![("GREETING".into(), "hi".into())],
             fresh_port: false,
@@ -353,6 +388,45 @@ mod tests {
                 .unwrap_or_default();
             fields.len() > 2 && fields[0] != "Z" && fields[2] == pgid.to_string()
         })
+    }
+
+    #[tokio::test]
+    async fn the_build_runs_before_the_start_and_a_failed_one_is_the_start_error() {
+        let data = tempfile::tempdir().unwrap();
+        let backend = ProcessBackend::new(data.path());
+        let built = InstanceSpec {
+            build_command: Some("echo \"$DEPLOYFLOW_RELEASE\" > built.txt".into()),
+            ..spec(data.path(), "cat built.txt; sleep 30", 1)
+        };
+        backend.start(&built).await.unwrap();
+        assert_eq!(
+            std::fs::read_to_string(data.path().join("built.txt")).unwrap(),
+            "v1\n"
+        );
+        backend.stop("app", Slot::Green, false).await.unwrap();
+
+        let broken = InstanceSpec {
+            build_command: Some("echo 'error[E0308]: mismatched types' >&2; exit 101".into()),
+            ..spec(data.path(), "sleep 30", 2)
+        };
+        let Err(BackendError::Start { reason, .. }) = backend.start(&broken).await else {
+            panic!("a failed build must fail the start");
+        };
+        assert!(
+            reason.contains("code 101") && reason.contains("E0308"),
+            "{reason}"
+        );
+        assert!(backend.running("app", Slot::Green).await.is_none());
+        let log = data.path().join("instances/app/green/build.log");
+        assert!(std::fs::read_to_string(log).unwrap().contains("E0308"));
+
+        // A release restored by a rollback runs what it ran: no build.
+        let restored = InstanceSpec {
+            restoring: true,
+            ..broken
+        };
+        backend.start(&restored).await.unwrap();
+        backend.stop("app", Slot::Green, false).await.unwrap();
     }
 
     #[tokio::test]

@@ -13,7 +13,7 @@ use async_trait::async_trait;
 
 use super::snapshot::Snapshot;
 use super::{FixReport, FixRequest, Fixer, recorded};
-use crate::adapters::members::command::{STDERR_LINES, last_lines, run};
+use crate::adapters::shell::{STDERR_LINES, last_lines, run};
 use crate::events::FixOutcome;
 use crate::flow::fix_loop::tier_name;
 

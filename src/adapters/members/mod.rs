@@ -3,7 +3,7 @@
 //! themselves; `synthesis` is the Senior's rule-based merge. Each answers in
 //! the verdict JSON contract like any model would, with `model = "built-in"`.
 
-pub mod command;
+mod command;
 pub mod contract;
 mod hygiene;
 pub mod model;

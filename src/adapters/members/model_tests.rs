@@ -180,6 +180,24 @@ async fn an_openai_approval_is_read_with_its_usage() {
 }
 
 #[tokio::test]
+async fn a_major_flaw_is_read_through_either_api() {
+    let flaw = r#"{"verdict":"major_flaw","summary":"REQ-1 is not built at all","findings":[{"severity":"critical","requirement":"REQ-1","file":"main.rs","line":1,"message":"no greeting"}]}"#;
+    for (api, scripted) in [
+        (Api::OpenAi, openai(flaw, "stop")),
+        (Api::Anthropic, anthropic(flaw, "end_turn")),
+    ] {
+        let (answer, _) = review(api, vec![scripted], Duration::from_secs(10)).await;
+        assert_eq!(
+            answer.verdict,
+            Verdict::MajorFlaw,
+            "{api:?}: {}",
+            answer.summary
+        );
+        assert_eq!(answer.findings.len(), 1);
+    }
+}
+
+#[tokio::test]
 async fn an_anthropic_answer_asking_for_fixes_is_read() {
     let (answer, _) = review(
         Api::Anthropic,

@@ -1,0 +1,102 @@
+//! Running a shell command the way deployflow runs agents and builds:
+//! `sh -c` in a given directory, in its own process group, input on stdin,
+//! output captured (capped), and the whole group killed when it outlives
+//! its timeout.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Output past this much is dropped: an agent's verdict or a build's
+/// diagnosis is in far less.
+pub const MAX_OUTPUT: usize = 1 << 20;
+/// Lines of stderr quoted when a command fails.
+pub const STDERR_LINES: usize = 20;
+
+pub struct Output {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `command` in `dir`, in its own process group, with `input` on
+/// stdin and `env` added to its environment; the whole group is killed
+/// when it outlives `timeout`.
+pub async fn run(
+    command: &str,
+    dir: &std::path::Path,
+    input: &[u8],
+    timeout: Duration,
+    env: &[(&str, &str)],
+) -> Result<Output, String> {
+    let mut child = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .current_dir(dir)
+        .envs(env.iter().copied())
+        .process_group(0)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot start `{command}`: {e}"))?;
+    let group = child.id().map(|pid| nix::unistd::Pid::from_raw(pid as i32));
+    let (Some(mut stdin), Some(stdout), Some(stderr)) =
+        (child.stdin.take(), child.stdout.take(), child.stderr.take())
+    else {
+        return Err("the command's pipes could not be opened".into());
+    };
+    let input = input.to_vec();
+    let feeding = async move {
+        // A command that reads nothing closes its end: not an error here.
+        let _ = stdin.write_all(&input).await;
+        drop(stdin);
+    };
+    let finished = tokio::time::timeout(timeout, async {
+        let (_, out, err, status) = tokio::join!(
+            feeding,
+            read_capped(stdout),
+            read_capped(stderr),
+            child.wait()
+        );
+        (out, err, status)
+    })
+    .await;
+    match finished {
+        Ok((stdout, stderr, status)) => {
+            let status = status.map_err(|e| format!("waiting for the command: {e}"))?;
+            Ok(Output {
+                code: status.code(),
+                stdout,
+                stderr,
+            })
+        }
+        Err(_) => {
+            if let Some(group) = group {
+                let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+            }
+            Err(format!("no answer within {} s", timeout.as_secs()))
+        }
+    }
+}
+
+async fn read_capped(mut pipe: impl tokio::io::AsyncRead + Unpin) -> String {
+    let mut bytes = Vec::new();
+    let mut chunk = [0u8; 8192];
+    while let Ok(n) = pipe.read(&mut chunk).await {
+        if n == 0 {
+            break;
+        }
+        if bytes.len() < MAX_OUTPUT {
+            bytes.extend_from_slice(&chunk[..n.min(MAX_OUTPUT - bytes.len())]);
+        }
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+pub fn last_lines(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
