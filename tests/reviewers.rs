@@ -200,10 +200,11 @@ fn fix_attempts(s: &Scenario) -> Vec<serde_json::Value> {
 fn an_agents_fix_command_mends_the_release_and_its_diff_is_recorded() {
     let mut s = Scenario::new();
     s.start_server();
+    let bundle = s.dir.path().join("review-bundle.json");
     let review = script(
         s.dir.path(),
         "review.sh",
-        &format!("cat >/dev/null\necho '{APPROVE}'"),
+        &format!("cat > '{}'\necho '{APPROVE}'", bundle.display()),
     );
     let seen = s.dir.path().join("diagnosis-seen.txt");
     let fix = script(
@@ -262,6 +263,13 @@ fn an_agents_fix_command_mends_the_release_and_its_diff_is_recorded() {
         std::fs::read_to_string(code.join("app.env")).unwrap(),
         "export HELLO_CRASH_AT_START=0\n"
     );
+    // The reviewer was told how the release came to run.
+    let bundle: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&bundle).unwrap()).unwrap();
+    let history = bundle["fix_history"].as_array().unwrap();
+    assert_eq!(history.len(), 2, "{bundle}");
+    assert_eq!(history[1]["tier"], "trio");
+    assert_eq!(history[1]["outcome"], "applied");
 }
 
 const GOOD_PATCH: &str = "--- a/app.env\n+++ b/app.env\n@@ -1 +1 @@\n-export HELLO_CRASH_AT_START=1\n+export HELLO_CRASH_AT_START=0\n";
@@ -337,6 +345,17 @@ fn a_models_patch_is_applied_with_git_and_green_redeployed() {
             "a secret reached the model"
         );
     }
+    let review_prompt = bodies
+        .iter()
+        .find(|b| b["response_format"]["json_schema"]["name"] == "verdict")
+        .expect("the model reviewed")["messages"][1]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        review_prompt.contains("fix attempt 1 at the Trio tier (Applied)"),
+        "{review_prompt}"
+    );
 }
 
 #[test]

@@ -18,10 +18,10 @@ use crate::adapters::health::{HealthCheck, wait_healthy};
 use crate::adapters::members::{
     Api, CommandMember, ModelMember, builtin, builtin_synthesizer, redact_key_material,
 };
-use crate::adapters::review::{Anonymized, Answer, Member, ReviewBundle, Synthesizer};
+use crate::adapters::review::{Anonymized, Answer, FixRecord, Member, ReviewBundle, Synthesizer};
 use crate::adapters::test_runner::{TestRun, TestSpec, run_tests};
 use crate::config::MemberKind;
-use crate::events::{FixOutcome, Role, Slot, Tier};
+use crate::events::{Event, FixOutcome, Role, Slot, Tier};
 use crate::flow::consensus::anonymous_label;
 use crate::flow::fix_loop::{BACK_OFF, NEW_PORT, RECREATE};
 use crate::flow::{Deployment, Effect, Input, Remedy};
@@ -435,7 +435,41 @@ async fn driver_remedy(ctx: &Context, state: &Deployment, remedy: &Remedy) -> In
     }
 }
 
-/// What reviewers see: the code, the requirements, the test run.
+/// Lines of a fix attempt's diagnosis a reviewer is shown.
+const FIX_DIAGNOSIS_LINES: usize = 12;
+
+/// The deployment's fix attempts, from its stream.
+fn fix_history(ctx: &Context) -> Vec<FixRecord> {
+    let Ok(envelopes) = ctx.services.store.read_stream(ctx.id, 0) else {
+        return Vec::new();
+    };
+    envelopes
+        .into_iter()
+        .filter_map(|envelope| match envelope.event {
+            Event::FixAttempted {
+                tier,
+                attempt,
+                diagnosis,
+                action,
+                outcome,
+                ..
+            } => Some(FixRecord {
+                tier,
+                attempt,
+                diagnosis: diagnosis
+                    .lines()
+                    .take(FIX_DIAGNOSIS_LINES)
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                action,
+                outcome,
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// What reviewers see: the code, the requirements, the test run, the fixes.
 fn bundle(ctx: &Context, state: &Deployment, synthesis: Option<Answer>) -> ReviewBundle {
     ReviewBundle {
         app: ctx.app.clone(),
@@ -447,6 +481,7 @@ fn bundle(ctx: &Context, state: &Deployment, synthesis: Option<Answer>) -> Revie
         tests_command: ctx.config.inputs.tests.clone(),
         test_run: last_test_run(ctx, state),
         synthesis,
+        fix_history: fix_history(ctx),
     }
 }
 

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::test_runner::TestRun;
-use crate::events::{Finding, Usage, Verdict};
+use crate::events::{Finding, FixOutcome, Tier, Usage, Verdict};
 
 /// Everything a member reviews. Built by the shell from the log and the
 /// files the log names; it never carries a secret's value.
@@ -28,6 +28,20 @@ pub struct ReviewBundle {
     pub test_run: Option<TestRun>,
     /// For Juniors: the Senior's synthesis of the Trio's verdicts.
     pub synthesis: Option<Answer>,
+    /// The deployment's fix attempts so far, oldest first.
+    pub fix_history: Vec<FixRecord>,
+}
+
+/// One attempt of the fix loop, as reviewers see it: a release that only
+/// runs after three fixes deserves a closer look than one that ran at once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FixRecord {
+    pub tier: Tier,
+    pub attempt: u32,
+    /// What was wrong (its first lines).
+    pub diagnosis: String,
+    pub action: String,
+    pub outcome: FixOutcome,
 }
 
 /// One member's verdict.

@@ -163,6 +163,23 @@ pub fn render(
         }
         None => user.push_str("No test run yet.\n"),
     }
+    user.push_str("\n## Fix history\n");
+    if bundle.fix_history.is_empty() {
+        user.push_str("Green ran without a fix.\n");
+    }
+    for fix in &bundle.fix_history {
+        // Actions and diagnoses quote the app's logs and agents' output.
+        user.push_str(&fence(
+            &format!(
+                "fix attempt {} at the {:?} tier ({:?})",
+                fix.attempt, fix.tier, fix.outcome
+            ),
+            &format!(
+                "what was wrong:\n{}\nwhat was done:\n{}",
+                fix.diagnosis, fix.action
+            ),
+        ));
+    }
     if let Some(synthesis) = &bundle.synthesis {
         let as_json = serde_json::to_string_pretty(synthesis).unwrap_or_default();
         user.push_str(&format!(

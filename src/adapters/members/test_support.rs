@@ -21,6 +21,7 @@ pub fn bundle(
         tests_command: tests_command.into(),
         test_run,
         synthesis: None,
+        fix_history: Vec::new(),
     }
 }
 
