@@ -11,6 +11,7 @@ use anyhow::{Context as _, anyhow};
 use serde_json::Value;
 
 use super::Exit;
+use deployflow::server::auth::TOKEN_ENV;
 
 /// An error the API answered: its message and the exit code it means.
 #[derive(Debug, thiserror::Error)]
@@ -40,10 +41,19 @@ impl Client {
     }
 
     fn new(server: &str) -> anyhow::Result<Client> {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(token) = std::env::var(TOKEN_ENV).ok().filter(|t| !t.is_empty()) {
+            let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+                .with_context(|| format!("{TOKEN_ENV} is not a valid header value"))?;
+            // Kept out of debug output and HTTP/2 header compression.
+            value.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+        }
         Ok(Client {
             base: server.trim_end_matches('/').to_string(),
             http: deployflow::adapters::http::client_builder()
                 .no_proxy()
+                .default_headers(headers)
                 .timeout(Duration::from_secs(120))
                 .build()
                 .context("building the HTTP client")?,

@@ -217,7 +217,8 @@ pub fn run(global: &Global) -> anyhow::Result<Exit> {
     let serve_dir = data_dir.clone();
     let server = std::thread::spawn(move || {
         super::block_on(async move {
-            deployflow::server::serve(&serve_dir, api, async {
+            let auth = deployflow::server::auth::Auth::default();
+            deployflow::server::serve(&serve_dir, api, auth, async {
                 let _ = stopped.await;
             })
             .await

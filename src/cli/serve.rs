@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use anyhow::Context as _;
+use deployflow::server::auth::{self, Auth};
 
 use super::Exit;
 
@@ -15,18 +16,19 @@ pub struct Args {
 }
 
 pub fn run(data_dir: &Path, args: &Args) -> anyhow::Result<Exit> {
-    if !args.listen.ip().is_loopback() {
-        anyhow::bail!(
-            "the control plane listens on loopback only, not {}",
-            args.listen
-        );
-    }
+    let auth = match Auth::for_listen(args.listen, std::env::var(auth::TOKEN_ENV).ok()) {
+        Ok(auth) => auth,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(Exit::BadInput);
+        }
+    };
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
     super::log_to_stderr();
     deployflow::crash_points::setup();
     super::block_on(async {
-        deployflow::server::serve(data_dir, args.listen, stop_signal()).await?;
+        deployflow::server::serve(data_dir, args.listen, auth, stop_signal()).await?;
         Ok(Exit::Success)
     })
 }

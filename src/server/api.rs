@@ -34,6 +34,7 @@ type S = State<Shared>;
 pub fn router(shared: Shared) -> Router {
     Router::new()
         .route("/api/health", get(health))
+        .route("/health", get(health))
         .route("/api/deployments", post(deploy).get(history))
         .route("/api/deployments/{id}", get(show))
         .route("/api/deployments/{id}/audit", get(audit))

@@ -1,8 +1,10 @@
 //! `deployflow serve`: the control plane. It opens the event log, starts
 //! the actor system (which resumes every deployment in flight) and serves
-//! the JSON API the command line uses, on loopback.
+//! the JSON API the command line uses: on loopback, or beyond it with a
+//! token (`auth.rs`).
 
 mod api;
+pub mod auth;
 mod queries;
 
 use std::net::SocketAddr;
@@ -24,6 +26,7 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
 pub async fn serve(
     data_dir: &Path,
     listen: SocketAddr,
+    auth: auth::Auth,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let store = EventStore::open(data_dir)
@@ -50,7 +53,8 @@ pub async fn serve(
         store,
         model: model.clone(),
         data_dir: data_dir.to_owned(),
-    });
+    })
+    .layer(axum::middleware::from_fn_with_state(auth, auth::check));
     tracing::info!("control plane on {listen}, data in {}", data_dir.display());
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)

@@ -208,7 +208,7 @@ manual_gate = {gate}
         code
     }
 
-    fn command(&self, args: &[&str]) -> Command {
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_deployflow"));
         command
             .arg("--config")
