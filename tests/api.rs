@@ -99,3 +99,105 @@ fn beyond_loopback_every_endpoint_but_health_needs_the_token() {
         text(&without)
     );
 }
+
+/// The `data` of each server-sent event in `body`, with its `id`.
+fn sse_events(body: &str) -> Vec<(u64, serde_json::Value)> {
+    // A chunked body: the events are whole lines between the chunk sizes.
+    let mut events = Vec::new();
+    let mut id = None;
+    for line in body.lines() {
+        if let Some(value) = line.strip_prefix("id: ") {
+            id = value.trim().parse().ok();
+        } else if let Some(data) = line.strip_prefix("data: ") {
+            let seq = id.take().expect("every event has an id");
+            events.push((
+                seq,
+                serde_json::from_str(data).expect("data is a JSON line"),
+            ));
+        }
+    }
+    events
+}
+
+#[test]
+fn the_event_stream_serves_the_log_resumes_by_sequence_and_follows_it_live() {
+    use std::io::{BufRead, BufReader};
+
+    let mut s = Scenario::new();
+    s.start_server();
+    s.release("v1", &common::scenario::Knobs::default());
+    let out = s.deploy("v1");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let id = s.last_id();
+
+    let (status, head, body) = request(s.api, "GET", "/api/events?follow=false", &[]);
+    assert_eq!(status, 200, "{body}");
+    assert!(head.contains("content-type: text/event-stream"), "{head}");
+    let all = sse_events(&body);
+    assert!(all.len() > 10, "{body}");
+    for (i, (seq, line)) in all.iter().enumerate() {
+        assert_eq!(*seq, i as u64);
+        assert_eq!(line["seq"], *seq);
+    }
+    assert_eq!(all[0].1["kind"], "deployment_requested");
+    assert_eq!(all[0].1["event"]["release"], "v1");
+
+    // A client that saw up to 3 goes on from 4.
+    let (_, _, body) = request(
+        s.api,
+        "GET",
+        "/api/events?follow=false",
+        &["Last-Event-ID: 3"],
+    );
+    assert_eq!(sse_events(&body)[0].0, 4);
+    let (_, _, body) = request(
+        s.api,
+        "GET",
+        &format!("/api/events?follow=false&stream={id}&from=2"),
+        &[],
+    );
+    let own = sse_events(&body);
+    assert!(own.iter().all(|(_, line)| line["stream"] == id.as_str()));
+    assert_eq!(own[0].0, 2);
+    let (status, _, _) = request(s.api, "GET", "/api/events?stream=nope", &[]);
+    assert_eq!(status, 400);
+
+    // `events` reads the log through the control plane that holds it, the
+    // same lines; `--follow` goes on with what is committed next.
+    let printed = s.cli(&["events"]);
+    assert_eq!(printed.status.code(), Some(0), "{}", text(&printed));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&printed.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), all.len());
+    assert_eq!(lines[5], all[5].1);
+
+    let mut follower = s
+        .command(&["events", "--follow", "--from", &all.len().to_string()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = follower.stdout.take().unwrap();
+    let (seen, lines_seen) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = seen.send(line);
+        }
+    });
+    s.release("v2", &common::scenario::Knobs::default());
+    let out = s.deploy("v2");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let first: serde_json::Value = serde_json::from_str(
+        &lines_seen
+            .recv_timeout(Duration::from_secs(20))
+            .expect("--follow printed the next deployment's events"),
+    )
+    .unwrap();
+    assert_eq!(first["seq"], all.len() as u64);
+    assert_eq!(first["kind"], "deployment_requested");
+    assert_eq!(first["event"]["release"], "v2");
+    assert!(follower.try_wait().unwrap().is_none(), "--follow goes on");
+    follower.kill().unwrap();
+    follower.wait().unwrap();
+}

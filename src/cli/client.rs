@@ -25,7 +25,14 @@ pub struct ApiFailure {
 pub struct Client {
     base: String,
     http: reqwest::Client,
+    /// For the event stream: no limit on the whole answer, which lasts as
+    /// long as it is followed; the server's keep-alives every 15 s keep
+    /// the read timeout from firing on a quiet log.
+    streaming: reqwest::Client,
 }
+
+/// A stream goes quiet at most this long between keep-alives.
+const STREAM_READ_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl Client {
     /// A client of the control plane at `server`, started with `data_dir`
@@ -40,7 +47,7 @@ impl Client {
         Ok(client)
     }
 
-    fn new(server: &str) -> anyhow::Result<Client> {
+    pub fn new(server: &str) -> anyhow::Result<Client> {
         let mut headers = reqwest::header::HeaderMap::new();
         if let Some(token) = std::env::var(TOKEN_ENV).ok().filter(|t| !t.is_empty()) {
             let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
@@ -53,8 +60,15 @@ impl Client {
             base: server.trim_end_matches('/').to_string(),
             http: deployflow::adapters::http::client_builder()
                 .no_proxy()
-                .default_headers(headers)
+                .default_headers(headers.clone())
                 .timeout(Duration::from_secs(120))
+                .build()
+                .context("building the HTTP client")?,
+            streaming: deployflow::adapters::http::client_builder()
+                .no_proxy()
+                .default_headers(headers)
+                .connect_timeout(Duration::from_secs(5))
+                .read_timeout(STREAM_READ_TIMEOUT)
                 .build()
                 .context("building the HTTP client")?,
         })
@@ -75,7 +89,41 @@ impl Client {
         ))
     }
 
-    async fn is_up(&self) -> bool {
+    /// `GET /api/events?QUERY`: the log's events as they are committed.
+    pub async fn events(
+        &self,
+        query: &str,
+    ) -> anyhow::Result<impl futures_util::Stream<Item = anyhow::Result<Streamed>> + use<>> {
+        use eventsource_stream::Eventsource;
+        use futures_util::StreamExt;
+        let response = self
+            .streaming
+            .get(format!("{}/api/events?{query}", self.base))
+            .header(reqwest::header::ACCEPT, "text/event-stream")
+            .send()
+            .await
+            .with_context(|| format!("asking the control plane at {} for its events", self.base))?;
+        if !response.status().is_success() {
+            return Err(answer(response)
+                .await
+                .err()
+                .unwrap_or_else(|| anyhow!("the control plane refused the event stream")));
+        }
+        Ok(response.bytes_stream().eventsource().map(|read| {
+            let event = read.context("reading the control plane's event stream")?;
+            Ok(if event.event == "error" {
+                let body: Value = serde_json::from_str(&event.data).unwrap_or_default();
+                Streamed::Failed {
+                    message: body["error"].as_str().unwrap_or(&event.data).to_string(),
+                    exit: Exit::from_code(body["code"].as_i64().unwrap_or(1)),
+                }
+            } else {
+                Streamed::Line(event.data)
+            })
+        }))
+    }
+
+    pub async fn is_up(&self) -> bool {
         let probe = self
             .http
             .get(format!("{}/api/health", self.base))
@@ -162,6 +210,14 @@ impl Client {
             .with_context(|| format!("asking the control plane at {}", self.base))?;
         answer(response).await
     }
+}
+
+/// One message of the event stream.
+pub enum Streamed {
+    /// An event as its JSON line.
+    Line(String),
+    /// The log could not be read past here.
+    Failed { message: String, exit: Exit },
 }
 
 async fn answer(response: reqwest::Response) -> anyhow::Result<Value> {

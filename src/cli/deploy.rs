@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use deployflow::config::Config;
 use serde_json::{Value, json};
 
+use super::client::Streamed;
 use super::client::{ApiFailure, Client};
 use super::progress::Progress;
 use super::{Exit, Global};
@@ -125,10 +126,15 @@ pub async fn start(
     }
 }
 
-/// Polls the deployment until it ends; returns its history row.
+/// Follows the deployment until it ends; returns its history row. The
+/// control plane's event stream says when there is something new to show;
+/// a quiet second looks anyway, and a lost stream is opened again.
 pub async fn follow(client: &Client, id: &str, progress: &Progress) -> anyhow::Result<Value> {
+    use futures_util::{FutureExt, StreamExt};
     let mut after = 0;
+    let mut next_seq = 0;
     let mut told_gate = false;
+    let mut wake = None;
     loop {
         let shown = client
             .get(&format!("/api/deployments/{id}?after={after}"))
@@ -136,6 +142,7 @@ pub async fn follow(client: &Client, id: &str, progress: &Progress) -> anyhow::R
             .with_context(|| format!("following deployment {id}"))?;
         for event in shown["events"].as_array().into_iter().flatten() {
             progress.event(event);
+            next_seq = event["seq"].as_u64().map_or(next_seq, |seq| seq + 1);
         }
         after = shown["version"].as_u64().unwrap_or(after);
         progress.state(&shown);
@@ -150,7 +157,25 @@ pub async fn follow(client: &Client, id: &str, progress: &Progress) -> anyhow::R
             ));
             told_gate = true;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        if wake.is_none() {
+            let query = format!("from={next_seq}&stream={id}");
+            wake = client.events(&query).await.ok().map(Box::pin);
+        }
+        let Some(stream) = wake.as_mut() else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        match tokio::time::timeout(Duration::from_secs(1), stream.next()).await {
+            Ok(Some(Ok(Streamed::Line(_)))) => {
+                // One look shows every event already here.
+                while let Some(Some(Ok(Streamed::Line(_)))) = stream.next().now_or_never() {}
+            }
+            Err(_) => {}
+            Ok(_) => {
+                wake = None;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
     }
 }
 

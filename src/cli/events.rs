@@ -4,8 +4,9 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use anyhow::Context;
-use deployflow::events::{Envelope, EventStore, RawLog};
-use serde::Serialize;
+use deployflow::events::{EventStore, JsonLine, RawLog, StoreError};
+
+use super::client::{Client, Streamed};
 
 use super::Exit;
 
@@ -19,49 +20,8 @@ pub struct Args {
     pub from: u64,
 }
 
-/// One line of output. The field names are what scripts read.
-#[derive(Serialize)]
-struct Line {
-    seq: u64,
-    stream: String,
-    version: u64,
-    event_id: String,
-    recorded_at: String,
-    schema_version: u16,
-    prev_hash: String,
-    hash: String,
-    kind: &'static str,
-    event: serde_json::Value,
-}
-
-impl Line {
-    fn of(envelope: &Envelope) -> anyhow::Result<Self> {
-        // The payload serializes as {kind: {fields}}; the line carries the
-        // kind as its own field and the fields as `event`.
-        let event = match serde_json::to_value(&envelope.event)? {
-            serde_json::Value::Object(map) => map.into_iter().next().map(|(_, v)| v),
-            _ => None,
-        }
-        .unwrap_or(serde_json::Value::Null);
-        Ok(Self {
-            seq: envelope.seq,
-            stream: envelope.stream.to_string(),
-            version: envelope.version,
-            event_id: envelope.event_id.to_string(),
-            recorded_at: envelope
-                .recorded_at
-                .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
-            schema_version: envelope.schema_version,
-            prev_hash: envelope.prev_hash.to_hex(),
-            hash: envelope.hash.to_hex(),
-            kind: envelope.event.kind().name(),
-            event,
-        })
-    }
-}
-
-pub fn run(data_dir: &Path, args: &Args) -> anyhow::Result<Exit> {
-    match follow(data_dir, args) {
+pub fn run(global: &super::Global, data_dir: &Path, args: &Args) -> anyhow::Result<Exit> {
+    match print_events(global, data_dir, args) {
         // A reader that stopped early (`| head`) is not an error.
         Err(e) if is_broken_pipe(&e) => Ok(Exit::Success),
         other => other,
@@ -80,12 +40,22 @@ fn is_broken_pipe(error: &anyhow::Error) -> bool {
     })
 }
 
-fn follow(data_dir: &Path, args: &Args) -> anyhow::Result<Exit> {
+/// From the log itself; when a control plane holds it, through that control
+/// plane's event stream.
+fn print_events(global: &super::Global, data_dir: &Path, args: &Args) -> anyhow::Result<Exit> {
     if !RawLog::exists(data_dir) {
         anyhow::bail!("no event log in {}", data_dir.display());
     }
-    let store = EventStore::open(data_dir)
-        .with_context(|| format!("cannot read the event log in {}", data_dir.display()))?;
+    let store = match EventStore::open(data_dir) {
+        Ok(store) => store,
+        Err(locked @ StoreError::Locked { .. }) => {
+            return super::block_on(from_control_plane(&global.server, locked, args));
+        }
+        Err(e) => {
+            return Err(e)
+                .with_context(|| format!("cannot read the event log in {}", data_dir.display()));
+        }
+    };
     let mut next = print_from(&store, args.from)?;
     if !args.follow {
         return Ok(Exit::Success);
@@ -103,6 +73,33 @@ fn follow(data_dir: &Path, args: &Args) -> anyhow::Result<Exit> {
     })
 }
 
+/// The control plane that holds the log streams it (`GET /api/events`).
+async fn from_control_plane(server: &str, locked: StoreError, args: &Args) -> anyhow::Result<Exit> {
+    use futures_util::StreamExt;
+    let client = Client::new(server)?;
+    if !client.is_up().await {
+        anyhow::bail!("{locked}, and no control plane answers at {server} to stream it");
+    }
+    let query = format!("from={}&follow={}", args.from, args.follow);
+    let mut events = std::pin::pin!(client.events(&query).await?);
+    let stdout = std::io::stdout();
+    while let Some(message) = events.next().await {
+        match message? {
+            Streamed::Line(line) => {
+                let mut out = stdout.lock();
+                out.write_all(line.as_bytes())?;
+                out.write_all(b"\n")?;
+                out.flush()?;
+            }
+            Streamed::Failed { message, exit } => {
+                eprintln!("error: {message}");
+                return Ok(exit);
+            }
+        }
+    }
+    Ok(Exit::Success)
+}
+
 /// Prints every event from `from` on; returns the sequence after the last.
 fn print_from(store: &EventStore, from: u64) -> anyhow::Result<u64> {
     let stdout = std::io::stdout();
@@ -110,7 +107,7 @@ fn print_from(store: &EventStore, from: u64) -> anyhow::Result<u64> {
     let mut next = from;
     for envelope in store.read_from(from) {
         let envelope = envelope?;
-        serde_json::to_writer(&mut out, &Line::of(&envelope)?)?;
+        serde_json::to_writer(&mut out, &JsonLine::of(&envelope)?)?;
         out.write_all(b"\n")?;
         next = envelope.seq + 1;
     }

@@ -138,7 +138,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Report { id } => report::run(g, &data_dir, id),
         Command::Serve(args) => serve::run(&data_dir, args),
         Command::Verify => verify::run(&data_dir, cli.global.json),
-        Command::Events(args) => events::run(&data_dir, args),
+        Command::Events(args) => events::run(g, &data_dir, args),
         Command::Router(args) => router::run(&data_dir, args),
     }
 }

@@ -11,6 +11,7 @@ mod committer;
 mod envelope;
 mod error;
 mod event;
+mod json_line;
 pub mod raw_log;
 pub mod record;
 mod recover;
@@ -33,6 +34,7 @@ pub use event::{
     Decision, Event, EventKind, Finding, FixOutcome, LiveRelease, MissingInput, Outcome, Patch,
     Role, Severity, Slot, Tier, Usage, Verdict,
 };
+pub use json_line::JsonLine;
 pub use raw_log::RawLog;
 pub use recover::Recovery;
 pub use store::{Appended, EventStore, Head};

@@ -33,6 +33,7 @@ type S = State<Shared>;
 
 pub fn router(shared: Shared) -> Router {
     Router::new()
+        .route("/api/events", get(super::stream::events))
         .route("/api/health", get(health))
         .route("/health", get(health))
         .route("/api/deployments", post(deploy).get(history))
@@ -118,7 +119,7 @@ impl From<Refused> for ApiError {
     }
 }
 
-fn parse_id(id: &str) -> Result<StreamId, ApiError> {
+pub fn parse_id(id: &str) -> Result<StreamId, ApiError> {
     id.parse().map(StreamId).map_err(|_| {
         ApiError::new(
             StatusCode::BAD_REQUEST,

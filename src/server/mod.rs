@@ -6,6 +6,7 @@
 mod api;
 pub mod auth;
 mod queries;
+mod stream;
 
 use std::net::SocketAddr;
 use std::path::Path;
