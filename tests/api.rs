@@ -201,3 +201,69 @@ fn the_event_stream_serves_the_log_resumes_by_sequence_and_follows_it_live() {
     follower.kill().unwrap();
     follower.wait().unwrap();
 }
+
+#[test]
+fn metrics_are_prometheus_text_that_promtool_accepts() {
+    let mut s = Scenario::new();
+    s.start_server();
+    s.release("v1", &common::scenario::Knobs::default());
+    let out = s.deploy("v1");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // Traffic through the router, for its counters.
+    for _ in 0..5 {
+        let (status, _) = common::scenario::get(s.listen).unwrap();
+        assert_eq!(status, 200);
+    }
+
+    let (status, head, body) = request(s.api, "GET", "/metrics", &[]);
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        head.contains("content-type: text/plain; version=0.0.4"),
+        "{head}"
+    );
+    for expected in [
+        "deployflow_deployments{status=\"promoted\"} 1",
+        "deployflow_deployments{status=\"rolled_back\"} 0",
+        "deployflow_fix_attempts_total{tier=\"driver\"} 0",
+        "deployflow_verdicts_total{member=\"tests\",role=\"trio\",verdict=\"approve\"} 1",
+        "deployflow_verdicts_total{member=\"synthesis\",role=\"senior\",verdict=\"approve\"} 1",
+        "deployflow_deployment_duration_seconds_count{status=\"promoted\"} 1",
+        "deployflow_phase_duration_seconds_bucket{phase=\"test\",le=\"+Inf\"} 1",
+        &format!("deployflow_router_up{{router=\"{}\"}} 1", s.admin),
+    ] {
+        assert!(body.contains(expected), "{expected} missing from:\n{body}");
+    }
+    let routed = body
+        .lines()
+        .find(|l| l.starts_with("deployflow_router_requests_total{"))
+        .unwrap_or_else(|| panic!("no router requests in:\n{body}"));
+    let count: f64 = routed.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(count >= 5.0, "{routed}");
+
+    // promtool (Debian's prometheus package) parses and lints it.
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool is installed (apt-get install prometheus), as .ci/run does");
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let checked = promtool.wait_with_output().unwrap();
+    assert!(
+        checked.status.success(),
+        "promtool: {}\n{}",
+        text(&checked),
+        body
+    );
+    assert!(
+        text(&checked).trim().ends_with("stderr:"),
+        "lint findings: {}",
+        text(&checked)
+    );
+}

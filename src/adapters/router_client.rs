@@ -140,6 +140,22 @@ impl RouterClient {
         self.check(response, "refused the route").await
     }
 
+    /// Per upstream, the router's counters (its `GET /stats`), asked with
+    /// `timeout`: a router that is down must not hold up a scrape.
+    pub async fn stats(&self, timeout: Duration) -> Result<serde_json::Value, RouterError> {
+        let response = self
+            .http
+            .get(self.url("/stats"))
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(self.api_error("did not answer"))?;
+        response
+            .json()
+            .await
+            .map_err(self.api_error("sent bad stats"))
+    }
+
     /// The upstream `app` is routed to now, if any.
     pub async fn route(&self, app: &str) -> Result<Option<String>, RouterError> {
         let response = self

@@ -47,6 +47,30 @@ pub enum Verdict {
     Abstain,
 }
 
+impl Role {
+    /// As serialized.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Trio => "trio",
+            Role::Senior => "senior",
+            Role::Junior => "junior",
+            Role::Manual => "manual",
+        }
+    }
+}
+
+impl Verdict {
+    /// As serialized.
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Approve => "approve",
+            Verdict::FixesNeeded => "fixes_needed",
+            Verdict::MajorFlaw => "major_flaw",
+            Verdict::Abstain => "abstain",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
@@ -368,5 +392,25 @@ impl EventKind {
     /// The kind's name as it appears in the encoding and in `events` output.
     pub fn name(self) -> &'static str {
         self.into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_the_serialized_forms() {
+        for role in [Role::Trio, Role::Senior, Role::Junior, Role::Manual] {
+            assert_eq!(serde_json::to_value(role).unwrap(), role.name());
+        }
+        for verdict in [
+            Verdict::Approve,
+            Verdict::FixesNeeded,
+            Verdict::MajorFlaw,
+            Verdict::Abstain,
+        ] {
+            assert_eq!(serde_json::to_value(verdict).unwrap(), verdict.name());
+        }
     }
 }

@@ -23,6 +23,10 @@ pub struct Policy {
     pub retain: u32,
     /// Issues named by `fixes #N` are closed when a forge is configured.
     pub forge: bool,
+    /// The router's admin address (`router.admin`), where `/metrics` reads
+    /// its counters.
+    #[serde(default)]
+    pub router_admin: String,
 }
 
 thread_local! {
@@ -74,6 +78,7 @@ impl Policy {
             tests: config.inputs.tests.clone(),
             retain: config.runtime.get_ref().retain,
             forge: config.forge.is_some(),
+            router_admin: config.router.admin.to_string(),
         }
     }
 
@@ -104,6 +109,7 @@ impl Default for Policy {
             tests: String::new(),
             retain: 3,
             forge: false,
+            router_admin: String::new(),
         }
     }
 }

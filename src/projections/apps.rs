@@ -24,4 +24,7 @@ pub struct AppState {
     pub live_since: Option<DateTime<Utc>>,
     /// Stopped releases kept for rollback, newest first.
     pub retained: Vec<Retained>,
+    /// The router its latest deployment named (`router.admin`).
+    #[serde(default)]
+    pub router_admin: Option<String>,
 }

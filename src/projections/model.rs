@@ -45,6 +45,11 @@ pub struct Record {
     /// How long each rollback after promotion took to restore service.
     pub restores_ms: Vec<i64>,
     restore_started: Option<DateTime<Utc>>,
+    /// Time spent in each stage (`history`'s phase names), in ms.
+    #[serde(default)]
+    pub phases_ms: BTreeMap<String, u64>,
+    #[serde(default)]
+    stage_since: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
@@ -57,11 +62,19 @@ pub struct Model {
     apps: BTreeMap<String, AppState>,
     /// Per app, per release: the latest deployment that brought it live.
     went_live: BTreeMap<String, BTreeMap<String, StreamId>>,
+    /// Verdicts recorded, by member, then role, then verdict.
+    #[serde(default)]
+    verdicts: BTreeMap<String, BTreeMap<String, BTreeMap<String, u64>>>,
 }
 
 impl Model {
     pub fn records(&self) -> &[Record] {
         &self.records
+    }
+
+    /// Verdicts recorded, by member, then role, then verdict.
+    pub fn verdicts(&self) -> &BTreeMap<String, BTreeMap<String, BTreeMap<String, u64>>> {
+        &self.verdicts
     }
 
     pub fn record(&self, id: StreamId) -> Option<&Record> {
@@ -117,7 +130,11 @@ impl Model {
             .filter(|blue| Some(&blue.release) == restore_release.as_ref())
             .and_then(LiveRelease::deployment_id);
         flow.apply(&envelope.event);
+        let router_admin = matches!(envelope.event, Event::DeploymentRequested { .. })
+            .then(|| flow.policy.router_admin.clone())
+            .filter(|admin| !admin.is_empty());
         let flow = Summary::of(flow);
+        self.count_verdict(&envelope.event);
         self.record_event(id, at, &flow, &envelope.event, restoring);
         let app = flow.app.clone();
         let went_live = self.went_live.entry(app.clone()).or_default();
@@ -128,7 +145,12 @@ impl Model {
         });
         let state = self.apps.entry(app.clone()).or_default();
         match &envelope.event {
-            Event::DeploymentRequested { .. } => state.active = Some(id),
+            Event::DeploymentRequested { .. } => {
+                state.active = Some(id);
+                if router_admin.is_some() {
+                    state.router_admin = router_admin;
+                }
+            }
             Event::RollbackStarted {
                 after_promotion: true,
                 ..
@@ -213,6 +235,8 @@ impl Model {
                 rolled_back_after_promotion: false,
                 restores_ms: Vec::new(),
                 restore_started: None,
+                phases_ms: BTreeMap::new(),
+                stage_since: None,
             });
         }
         let Some(record) = self.index.get(&id).map(|i| &mut self.records[*i]) else {
@@ -220,7 +244,14 @@ impl Model {
         };
         record.outcome = flow.outcome;
         if record.stage != flow.stage {
+            if let Some(since) = record.stage_since
+                && !record.stage.is_empty()
+            {
+                let spent = (at - since).num_milliseconds().max(0) as u64;
+                *record.phases_ms.entry(record.stage.clone()).or_default() += spent;
+            }
             record.stage = flow.stage.to_string();
+            record.stage_since = Some(at);
         }
         record.fixes = flow.fixes;
         record.review_rounds = flow.round;
@@ -252,6 +283,29 @@ impl Model {
             Event::Completed { .. } => record.finished_at = Some(at),
             _ => {}
         }
+    }
+
+    fn count_verdict(&mut self, event: &Event) {
+        let (member, role, verdict) = match event {
+            Event::VerdictRecorded {
+                member,
+                role,
+                verdict,
+                ..
+            } => (member, role.name(), verdict),
+            Event::SynthesisRecorded {
+                member, verdict, ..
+            } => (member, "senior", verdict),
+            _ => return,
+        };
+        *self
+            .verdicts
+            .entry(member.clone())
+            .or_default()
+            .entry(role.to_string())
+            .or_default()
+            .entry(verdict.name().to_string())
+            .or_default() += 1;
     }
 
     /// Drops the flow states no event can come to any more: ended, and

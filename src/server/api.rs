@@ -34,6 +34,7 @@ type S = State<Shared>;
 pub fn router(shared: Shared) -> Router {
     Router::new()
         .route("/api/events", get(super::stream::events))
+        .route("/metrics", get(super::exposition::metrics))
         .route("/api/health", get(health))
         .route("/health", get(health))
         .route("/api/deployments", post(deploy).get(history))

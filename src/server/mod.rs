@@ -5,6 +5,7 @@
 
 mod api;
 pub mod auth;
+mod exposition;
 mod queries;
 mod stream;
 
