@@ -267,3 +267,91 @@ fn metrics_are_prometheus_text_that_promtool_accepts() {
         text(&checked)
     );
 }
+
+/// A request with a JSON body: status and body.
+fn send_json(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
+    let length = format!("Content-Length: {}", body.len());
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\n{length}\r\n\r\n{body}"
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (status, body.to_string())
+}
+
+#[test]
+fn the_openapi_document_names_exactly_the_routes_served() {
+    let mut s = Scenario::new();
+    s.start_server();
+    let (status, _, body) = request(s.api, "GET", "/api/openapi.json", &[]);
+    assert_eq!(status, 200);
+    let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{doc}");
+    let paths = doc["paths"].as_object().unwrap();
+    let mut documented: Vec<&str> = paths.keys().map(String::as_str).collect();
+    documented.sort_unstable();
+    // Every route the README and the command line use.
+    assert_eq!(
+        documented,
+        [
+            "/api/apps/{app}/rollback",
+            "/api/deployments",
+            "/api/deployments/{id}",
+            "/api/deployments/{id}/audit",
+            "/api/deployments/{id}/replay",
+            "/api/deployments/{id}/report",
+            "/api/deployments/{id}/{action}",
+            "/api/events",
+            "/api/health",
+            "/api/metrics",
+            "/api/rebuild",
+            "/api/resume",
+            "/api/status",
+            "/health",
+            "/metrics",
+        ]
+    );
+
+    // A path nobody serves: axum's empty 404. Every documented operation
+    // is served: whatever it answers, it is not that.
+    let (status, body) = send_json(s.api, "GET", "/api/nothing-here", "");
+    assert_eq!((status, body.as_str()), (404, ""));
+    let some_id = "0190d8a1-7d50-7c4a-9a3e-8f6b2c1d0e5f";
+    for (path, operations) in paths {
+        for method in operations.as_object().unwrap().keys() {
+            let concrete = path
+                .replace("{id}", some_id)
+                .replace("{action}", "approve")
+                .replace("{app}", "no-such-app");
+            let concrete = if concrete == "/api/events" {
+                "/api/events?follow=false".to_string()
+            } else {
+                concrete
+            };
+            let (status, body) = send_json(s.api, &method.to_uppercase(), &concrete, "{}");
+            assert_ne!(status, 405, "{method} {path}");
+            assert!(
+                !(status == 404 && body.is_empty()),
+                "{method} {path} is documented but not served"
+            );
+            assert_eq!(
+                operations[method]["responses"]
+                    .as_object()
+                    .is_some_and(|r| !r.is_empty()),
+                true,
+                "{method} {path} documents its answers"
+            );
+        }
+    }
+}

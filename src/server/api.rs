@@ -8,13 +8,15 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use ractor::ActorRef;
 use ractor::rpc::CallResult;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::{IntoParams, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::queries;
 use crate::actors::{DeployRequest, Refused, SupervisorMsg};
@@ -31,24 +33,57 @@ pub struct Shared {
 
 type S = State<Shared>;
 
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "deployflow control plane",
+        description = "Blue/Green deployments as an event-sourced actor system. Errors are `{error, code}`, `code` being the exit code the command line gives."
+    ),
+    components(schemas(ErrorBody))
+)]
+struct ApiDoc;
+
+/// Every route, each documented where it is declared: the OpenAPI
+/// document (`GET /api/openapi.json`) is built from the same list as the
+/// router, so the two cannot disagree.
 pub fn router(shared: Shared) -> Router {
-    Router::new()
-        .route("/api/events", get(super::stream::events))
-        .route("/metrics", get(super::exposition::metrics))
-        .route("/api/health", get(health))
-        .route("/health", get(health))
-        .route("/api/deployments", post(deploy).get(history))
-        .route("/api/deployments/{id}", get(show))
-        .route("/api/deployments/{id}/audit", get(audit))
-        .route("/api/deployments/{id}/report", get(report))
-        .route("/api/deployments/{id}/replay", get(replay))
-        .route("/api/deployments/{id}/{action}", post(command))
-        .route("/api/apps/{app}/rollback", post(rollback))
-        .route("/api/status", get(status))
-        .route("/api/metrics", get(metrics))
-        .route("/api/resume", post(resume))
-        .route("/api/rebuild", post(rebuild))
+    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(super::stream::events))
+        .routes(routes!(super::exposition::metrics))
+        .routes(routes!(health))
+        .routes(routes!(health_root))
+        .routes(routes!(deploy, history))
+        .routes(routes!(show))
+        .routes(routes!(audit))
+        .routes(routes!(report))
+        .routes(routes!(replay))
+        .routes(routes!(command))
+        .routes(routes!(rollback))
+        .routes(routes!(status))
+        .routes(routes!(metrics))
+        .routes(routes!(resume))
+        .routes(routes!(rebuild))
+        .split_for_parts();
+    let doc = std::sync::Arc::new(doc);
+    router
+        .route(
+            "/api/openapi.json",
+            axum::routing::get(move || {
+                let doc = doc.clone();
+                async move { Json(doc.as_ref().clone()) }
+            }),
+        )
         .with_state(shared)
+}
+
+/// What every error answers.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong, for people.
+    error: String,
+    /// The exit code it means (0 success, 1 error, 2 bad input, 3 rolled back,
+    /// 4 returned, 5 log integrity, 6 refused).
+    code: i32,
 }
 
 /// An error as the CLI reads it: a message and the exit code it means.
@@ -158,6 +193,9 @@ async fn ask<T: Send + 'static>(
     }
 }
 
+/// Whether the control plane runs (answered without a token).
+#[utoipa::path(get, path = "/api/health", tag = "control plane",
+    responses((status = 200, description = "running", body = Object), (status = 503, description = "its actors stopped", body = Object)))]
 async fn health(State(shared): S) -> (StatusCode, Json<Value>) {
     // The API outliving its actors would accept nothing: say so.
     let running = shared.supervisor.get_status() == ractor::ActorStatus::Running;
@@ -176,7 +214,14 @@ async fn health(State(shared): S) -> (StatusCode, Json<Value>) {
     )
 }
 
-#[derive(Deserialize)]
+/// `/api/health` at the root, for load balancers' probes.
+#[utoipa::path(get, path = "/health", tag = "control plane",
+    responses((status = 200, description = "running", body = Object), (status = 503, description = "its actors stopped", body = Object)))]
+async fn health_root(state: S) -> (StatusCode, Json<Value>) {
+    health(state).await
+}
+
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct DeployBody {
     config: String,
@@ -190,6 +235,11 @@ struct DeployBody {
     committed_at: Option<DateTime<Utc>>,
 }
 
+/// Starts a deployment of the config's app.
+#[utoipa::path(post, path = "/api/deployments", tag = "deployments", request_body = DeployBody,
+    responses((status = 201, description = "`{id}` of the new deployment", body = Object),
+        (status = 400, description = "bad config or request", body = ErrorBody),
+        (status = 409, description = "another deployment holds the app's lock (`holder`)", body = ErrorBody)))]
 async fn deploy(
     State(shared): S,
     body: Result<Json<DeployBody>, JsonRejection>,
@@ -207,23 +257,33 @@ async fn deploy(
     Ok((StatusCode::CREATED, Json(json!({ "id": id }))))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct HistoryQuery {
     app: Option<String>,
     limit: Option<usize>,
 }
 
+/// Deployments, newest first.
+#[utoipa::path(get, path = "/api/deployments", tag = "deployments", params(HistoryQuery),
+    responses((status = 200, description = "history rows", body = Vec<Object>)))]
 async fn history(State(shared): S, Query(q): Query<HistoryQuery>) -> Result<Json<Value>, ApiError> {
     shared.model.catch_up()?;
     let rows = queries::history(&shared.model, q.app.as_deref(), q.limit.unwrap_or(20));
     Ok(Json(json!(rows)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ShowQuery {
+    /// Only the events from this stream version on.
     after: Option<u64>,
 }
 
+/// One deployment: its row, state, timing and events.
+#[utoipa::path(get, path = "/api/deployments/{id}", tag = "deployments",
+    params(("id" = String, Path, description = "deployment id"), ShowQuery),
+    responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn show(
     State(shared): S,
     Path(id): Path<String>,
@@ -235,12 +295,20 @@ async fn show(
         .ok_or_else(|| not_found(id))
 }
 
+/// Every verdict and decision of a deployment's review.
+#[utoipa::path(get, path = "/api/deployments/{id}/audit", tag = "deployments",
+    params(("id" = String, Path, description = "deployment id")),
+    responses((status = 200, body = Vec<Object>), (status = 404, body = ErrorBody)))]
 async fn audit(State(shared): S, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id)?;
     let entries = queries::audit(&shared.store, id)?.ok_or_else(|| not_found(id))?;
     Ok(Json(json!(entries)))
 }
 
+/// The deployment report (Markdown), rendered from the log.
+#[utoipa::path(get, path = "/api/deployments/{id}/report", tag = "deployments",
+    params(("id" = String, Path, description = "deployment id")),
+    responses((status = 200, description = "`{id, report}`", body = Object), (status = 404, body = ErrorBody)))]
 async fn report(State(shared): S, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id)?;
     let events = shared.store.read_stream(id, 0)?;
@@ -251,11 +319,17 @@ async fn report(State(shared): S, Path(id): Path<String>) -> Result<Json<Value>,
     Ok(Json(json!({ "id": id, "report": text })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ReplayQuery {
+    /// The global sequence to replay up to.
     at: Option<u64>,
 }
 
+/// A deployment's state, next step and timeline as of a global sequence.
+#[utoipa::path(get, path = "/api/deployments/{id}/replay", tag = "deployments",
+    params(("id" = String, Path, description = "deployment id"), ReplayQuery),
+    responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
 async fn replay(
     State(shared): S,
     Path(id): Path<String>,
@@ -267,7 +341,7 @@ async fn replay(
         .ok_or_else(|| not_found(id))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CommandBody {
     by: Option<String>,
@@ -282,6 +356,11 @@ fn by(body: &CommandBody) -> String {
 }
 
 /// `approve`, `reject` or `abort` for one deployment.
+#[utoipa::path(post, path = "/api/deployments/{id}/{action}", tag = "deployments",
+    params(("id" = String, Path, description = "deployment id"),
+        ("action" = String, Path, description = "approve, reject or abort")),
+    request_body = CommandBody,
+    responses((status = 200, description = "`{id}`", body = Object), (status = 404, body = ErrorBody), (status = 409, description = "refused in the deployment's state", body = ErrorBody)))]
 async fn command(
     State(shared): S,
     Path((id, action)): Path<(String, String)>,
@@ -308,6 +387,11 @@ async fn command(
     Ok(Json(json!({ "id": id })))
 }
 
+/// Rolls the app back: after promotion to its retained release (or `to`),
+/// during a deployment its rollback.
+#[utoipa::path(post, path = "/api/apps/{app}/rollback", tag = "apps",
+    params(("app" = String, Path, description = "app name")), request_body = CommandBody,
+    responses((status = 200, description = "`{id, from_version}`", body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn rollback(
     State(shared): S,
     Path(app): Path<String>,
@@ -330,12 +414,16 @@ async fn rollback(
     Ok(Json(json!({ "id": id, "from_version": from_version })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct AppQuery {
     app: Option<String>,
     since: Option<DateTime<Utc>>,
 }
 
+/// Per app: what is live, the candidate, the retained releases.
+#[utoipa::path(get, path = "/api/status", tag = "apps", params(AppQuery),
+    responses((status = 200, body = Vec<Object>)))]
 async fn status(State(shared): S, Query(q): Query<AppQuery>) -> Result<Json<Value>, ApiError> {
     shared.model.catch_up()?;
     Ok(Json(json!(queries::status(
@@ -344,6 +432,9 @@ async fn status(State(shared): S, Query(q): Query<AppQuery>) -> Result<Json<Valu
     ))))
 }
 
+/// Success, efficiency and DORA metrics over the history.
+#[utoipa::path(get, path = "/api/metrics", tag = "apps", params(AppQuery),
+    responses((status = 200, body = Object)))]
 async fn metrics(State(shared): S, Query(q): Query<AppQuery>) -> Result<Json<Value>, ApiError> {
     shared.model.catch_up()?;
     Ok(Json(json!(queries::metrics(
@@ -353,11 +444,17 @@ async fn metrics(State(shared): S, Query(q): Query<AppQuery>) -> Result<Json<Val
     ))))
 }
 
+/// Starts a Driver for every in-flight deployment without one.
+#[utoipa::path(post, path = "/api/resume", tag = "control plane",
+    responses((status = 200, description = "`{resumed}`", body = Object)))]
 async fn resume(State(shared): S) -> Result<Json<Value>, ApiError> {
     let resumed = ask(&shared, SupervisorMsg::Resume).await?;
     Ok(Json(json!({ "resumed": resumed })))
 }
 
+/// Folds the read model again from sequence 0 and compares it.
+#[utoipa::path(post, path = "/api/rebuild", tag = "control plane",
+    responses((status = 200, body = Object)))]
 async fn rebuild(State(shared): S) -> Result<Json<Value>, ApiError> {
     let model = shared.model.clone();
     let rebuilt = tokio::task::spawn_blocking(move || model.rebuild())

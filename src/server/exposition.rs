@@ -42,6 +42,9 @@ const STATUSES: [&str; 7] = [
     "failed",
 ];
 
+/// The Prometheus text exposition.
+#[utoipa::path(get, path = "/metrics", tag = "control plane",
+    responses((status = 200, description = "text/plain; version=0.0.4", content_type = "text/plain", body = String)))]
 pub async fn metrics(State(shared): State<Shared>) -> Response {
     let model = shared.model.clone();
     let caught = tokio::task::spawn_blocking(move || model.catch_up()).await;

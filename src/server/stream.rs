@@ -21,13 +21,22 @@ use crate::events::{EventStore, Head, JsonLine, StreamId};
 /// batches, never with the whole log in memory.
 const BATCH: usize = 256;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Params {
+    /// The first global sequence (default 0; `Last-Event-ID` overrides it).
     from: Option<u64>,
+    /// Only this deployment's events.
     stream: Option<String>,
+    /// `false`: end at the log's head instead of waiting for more.
     follow: Option<bool>,
 }
 
+/// The log as server-sent events: `id` the global sequence, `data` the
+/// event's JSON line.
+#[utoipa::path(get, path = "/api/events", tag = "events", params(Params),
+    responses((status = 200, description = "text/event-stream", content_type = "text/event-stream", body = String),
+        (status = 400, body = super::api::ErrorBody)))]
 pub async fn events(
     State(shared): State<Shared>,
     Query(params): Query<Params>,
