@@ -9,6 +9,7 @@ pub mod history;
 pub mod metrics;
 pub mod model;
 pub mod overhead;
+pub mod phases;
 pub mod report;
 pub mod runner;
 pub mod timeline;

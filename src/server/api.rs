@@ -29,6 +29,7 @@ pub struct Shared {
     pub store: EventStore,
     pub model: crate::projections::runner::ReadModel,
     pub data_dir: PathBuf,
+    pub auth: super::auth::Auth,
 }
 
 type S = State<Shared>;
@@ -66,6 +67,7 @@ pub fn router(shared: Shared) -> Router {
         .split_for_parts();
     let doc = std::sync::Arc::new(doc);
     router
+        .merge(super::dashboard::routes())
         .route(
             "/api/openapi.json",
             axum::routing::get(move || {
@@ -95,6 +97,14 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, 1, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, 1, message)
+    }
+
     fn new(status: StatusCode, code: i32, message: impl Into<String>) -> Self {
         Self {
             status,

@@ -22,8 +22,15 @@ pub const COOKIE: &str = "deployflow_token";
 /// Shorter tokens are refused: they could be guessed.
 const MIN_TOKEN_LEN: usize = 16;
 
-/// Paths answered without a token: a load balancer's health probe.
-const OPEN_PATHS: [&str; 2] = ["/health", "/api/health"];
+/// Paths answered without a token: a load balancer's health probe, and the
+/// dashboard's sign-in page and the files it needs.
+const OPEN_PATHS: [&str; 5] = [
+    "/health",
+    "/api/health",
+    "/login",
+    "/assets/dashboard.css",
+    "/assets/dashboard.js",
+];
 
 #[derive(Clone, Default)]
 pub struct Auth {
@@ -59,6 +66,12 @@ impl Auth {
         self.token.is_some()
     }
 
+    /// Whether `token` is this control plane's token (always, when none is
+    /// set).
+    pub fn accepts_token(&self, token: &str) -> bool {
+        self.accepts(Some(token.as_bytes()))
+    }
+
     /// Whether `presented` is the token, in time independent of where they
     /// differ.
     fn accepts(&self, presented: Option<&[u8]>) -> bool {
@@ -78,6 +91,14 @@ pub async fn check(State(auth): State<Auth>, request: Request, next: Next) -> Re
     }
     if auth.accepts(presented(&request)) {
         return next.run(request).await;
+    }
+    // A person at a dashboard page is sent to sign in; a program gets 401.
+    let path = request.uri().path();
+    if request.method() == axum::http::Method::GET
+        && !path.starts_with("/api/")
+        && path != "/metrics"
+    {
+        return axum::response::Redirect::to("/login").into_response();
     }
     (
         StatusCode::UNAUTHORIZED,

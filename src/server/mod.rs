@@ -5,6 +5,7 @@
 
 mod api;
 pub mod auth;
+mod dashboard;
 mod exposition;
 mod queries;
 mod stream;
@@ -55,6 +56,7 @@ pub async fn serve(
         store,
         model: model.clone(),
         data_dir: data_dir.to_owned(),
+        auth: auth.clone(),
     })
     .layer(axum::middleware::from_fn_with_state(auth, auth::check));
     tracing::info!("control plane on {listen}, data in {}", data_dir.display());

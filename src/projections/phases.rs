@@ -1,0 +1,110 @@
+//! A deployment's phases in order, each with when it began and how long it
+//! lasted, from its events: the dashboard's timeline. The same stage names
+//! as `history` (prepare, fix, test, review, manual_gate, completion,
+//! rollback), folded by the flow's own state.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::events::Envelope;
+use crate::flow::Deployment;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PhaseSpan {
+    pub phase: &'static str,
+    pub started_at: DateTime<Utc>,
+    /// Until the next phase began, or until the last event for the phase
+    /// still going on.
+    pub duration_ms: i64,
+    /// Still the deployment's phase.
+    pub current: bool,
+}
+
+pub fn spans(events: &[Envelope]) -> Vec<PhaseSpan> {
+    let mut state = Deployment::empty();
+    let mut spans: Vec<PhaseSpan> = Vec::new();
+    for envelope in events {
+        state.apply(&envelope.event);
+        let phase = state.stage();
+        let at = envelope.recorded_at;
+        if let Some(last) = spans.last_mut() {
+            last.duration_ms = (at - last.started_at).num_milliseconds().max(0);
+            if last.phase == phase {
+                continue;
+            }
+            last.current = false;
+        }
+        if phase != "done" {
+            spans.push(PhaseSpan {
+                phase,
+                started_at: at,
+                duration_ms: 0,
+                current: true,
+            });
+        }
+    }
+    spans
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::samples::sample;
+    use crate::events::{EventKind, Hash, StreamId};
+
+    fn at(ms: i64, kind: EventKind) -> Envelope {
+        Envelope {
+            seq: ms as u64,
+            stream: StreamId::new(),
+            version: 0,
+            event_id: uuid::Uuid::nil(),
+            recorded_at: DateTime::from_timestamp_millis(1_764_000_000_000 + ms).unwrap(),
+            schema_version: 1,
+            prev_hash: Hash::ZERO,
+            hash: Hash::ZERO,
+            event: sample(kind),
+        }
+    }
+
+    #[test]
+    fn phases_follow_each_other_and_their_durations_add_up() {
+        use EventKind::*;
+        let events = [
+            at(0, DeploymentRequested),
+            at(5, InputsValidated),
+            at(5, GreenDeployIntended),
+            at(8, GreenStarted),
+            at(108, GreenHealthy),
+            at(108, TestRunIntended),
+            at(308, TestRunCompleted),
+            at(309, ReviewRequested),
+            at(329, VerdictRecorded),
+            at(339, SynthesisRecorded),
+            at(340, DecisionMade),
+            at(345, TrafficSwitched),
+            at(1345, Drained),
+            at(1395, BlueStopped),
+            at(1400, ReportWritten),
+            at(1400, Completed),
+        ];
+        let spans = spans(&events);
+        let names: Vec<&str> = spans.iter().map(|s| s.phase).collect();
+        // The sample decision asks for fixes: the loop goes back to fixing.
+        assert_eq!(names, ["prepare", "test", "review", "fix", "completion"]);
+        assert_eq!(spans[0].duration_ms, 108);
+        assert_eq!(spans[1].duration_ms, 201);
+        for pair in spans.windows(2) {
+            assert_eq!(
+                pair[0].started_at + chrono::Duration::milliseconds(pair[0].duration_ms),
+                pair[1].started_at
+            );
+        }
+        let total: i64 = spans.iter().map(|s| s.duration_ms).sum();
+        assert_eq!(total, 1400);
+        assert!(spans.iter().all(|s| !s.current), "a finished deployment");
+
+        let going_on = self::spans(&events[..8]);
+        assert!(going_on.last().unwrap().current);
+        assert_eq!(going_on.last().unwrap().phase, "review");
+    }
+}

@@ -1,0 +1,124 @@
+//! The dashboard's charts, drawn as SVG in Rust (plotters): no script, no
+//! image files, nothing fetched by the browser.
+
+use plotters::prelude::*;
+
+const SIZE: (u32, u32) = (460, 220);
+const FONT: &str = "sans-serif";
+
+/// A line through `(n, value)` points, the n-th deployment's value; `unit`
+/// names the y axis.
+pub fn line(caption: &str, unit: &str, points: &[(usize, f64)]) -> String {
+    let mut svg = String::new();
+    let drawn = draw_line(&mut svg, caption, unit, points);
+    finished(svg, drawn, caption)
+}
+
+fn draw_line(svg: &mut String, caption: &str, unit: &str, points: &[(usize, f64)]) -> Drawn {
+    {
+        let root = SVGBackend::with_string(svg, SIZE).into_drawing_area();
+        root.fill(&WHITE)?;
+        let n = points.iter().map(|p| p.0).max().unwrap_or(0) + 1;
+        let top = points.iter().map(|p| p.1).fold(0.0, f64::max).max(1.0) * 1.1;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(caption, (FONT, 15))
+            .margin(8)
+            .x_label_area_size(26)
+            .y_label_area_size(44)
+            .build_cartesian_2d(0..n, 0.0..top)?;
+        chart
+            .configure_mesh()
+            .x_desc("deployment")
+            .y_desc(unit)
+            .light_line_style(WHITE)
+            .draw()?;
+        chart.draw_series(LineSeries::new(points.iter().copied(), &BLUE))?;
+        chart.draw_series(
+            points
+                .iter()
+                .map(|point| Circle::new(*point, 3, BLUE.filled())),
+        )?;
+        root.present()?;
+    }
+    Ok(())
+}
+
+/// One bar per label.
+pub fn bars(caption: &str, bars: &[(String, u64)]) -> String {
+    let mut svg = String::new();
+    let drawn = draw_bars(&mut svg, caption, bars);
+    finished(svg, drawn, caption)
+}
+
+fn draw_bars(svg: &mut String, caption: &str, bars: &[(String, u64)]) -> Drawn {
+    {
+        let root = SVGBackend::with_string(svg, SIZE).into_drawing_area();
+        root.fill(&WHITE)?;
+        let top = bars.iter().map(|b| b.1).max().unwrap_or(0).max(1) + 1;
+        let labels: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
+        let mut chart = ChartBuilder::on(&root)
+            .caption(caption, (FONT, 15))
+            .margin(8)
+            .x_label_area_size(26)
+            .y_label_area_size(36)
+            .build_cartesian_2d((0..bars.len()).into_segmented(), 0..top)?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .light_line_style(WHITE)
+            .x_labels(bars.len().max(1))
+            .x_label_formatter(&|value| match value {
+                SegmentValue::CenterOf(i) => labels.get(*i).cloned().unwrap_or_default(),
+                _ => String::new(),
+            })
+            .draw()?;
+        chart.draw_series(
+            Histogram::vertical(&chart)
+                .style(BLUE.mix(0.7).filled())
+                .margin(6)
+                .data(bars.iter().enumerate().map(|(i, b)| (i, b.1))),
+        )?;
+        root.present()?;
+    }
+    Ok(())
+}
+
+type Drawn = Result<(), Box<dyn std::error::Error>>;
+
+/// The SVG, or a line saying why there is none.
+fn finished(svg: String, drawn: Drawn, caption: &str) -> String {
+    match drawn {
+        Ok(()) => svg,
+        Err(e) => {
+            let why = e.to_string();
+            format!(
+                "<p class=\"muted\">{caption}: not drawn ({})</p>",
+                escape(&why)
+            )
+        }
+    }
+}
+
+fn escape(text: &str) -> String {
+    maud::html! { (text) }.into_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn charts_are_svg_with_their_captions() {
+        let line = line("Duration", "seconds", &[(0, 1.5), (1, 3.0), (2, 0.4)]);
+        assert!(line.starts_with("<svg"), "{line}");
+        assert!(line.contains("Duration") && line.contains("seconds"));
+        let bars = bars(
+            "Outcomes",
+            &[("promoted".into(), 4), ("rolled_back".into(), 1)],
+        );
+        assert!(bars.starts_with("<svg"));
+        assert!(bars.contains("promoted") && bars.contains("rolled_back"));
+        // Nothing to draw is still a chart.
+        assert!(self::line("Empty", "s", &[]).starts_with("<svg"));
+    }
+}

@@ -1,0 +1,132 @@
+//! One deployment's page: its phases with their durations, the fix
+//! attempts by tier with their diagnoses and changes, the test runs, the
+//! review rounds with every verdict and the rule each decision applied; and
+//! the manual gate, abort and rollback, each asking for a reason.
+
+use maud::{Markup, html};
+
+use super::overview::seconds;
+use crate::events::{Envelope, Event, Outcome};
+use crate::flow::{Deployment, Phase, Step, next_step};
+use crate::projections::{audit, history, phases};
+
+pub fn render(id: &str, events: &[Envelope]) -> Markup {
+    let state = Deployment::fold(events.iter().map(|e| &e.event));
+    let status = history::status_name(state.outcome());
+    let at_gate = matches!(next_step(&state), Step::AwaitApproval);
+    let before_switch = state.outcome().is_none() && !state.switched;
+    let promoted = state.outcome() == Some(Outcome::Promoted);
+    let spans = phases::spans(events);
+    let entries = audit::entries(events);
+    let rounds: std::collections::BTreeSet<u32> = entries.iter().map(|e| e.round).collect();
+    html! {
+        h1 { (state.app) " " (state.release) " " span class={ "status " (status) } { (status) } }
+        p.muted { "deployment " code { (id) } }
+        @if at_gate || before_switch || promoted {
+            section {
+                h2 { "Actions" }
+                @if at_gate {
+                    p { "Waiting at the manual gate." }
+                    (action("approve", &format!("/api/deployments/{id}/approve"), "approve"))
+                    (action("reject", &format!("/api/deployments/{id}/reject"), "reject"))
+                }
+                @if before_switch && !matches!(state.phase, Phase::Validating) {
+                    (action("abort", &format!("/api/deployments/{id}/abort"), "abort"))
+                }
+                @if promoted {
+                    (action("rollback", &format!("/api/apps/{}/rollback", state.app), "roll back"))
+                }
+            }
+        }
+        section {
+            h2 { "Phases" }
+            div.phases {
+                @for span in &spans {
+                    div class={ "phase" @if span.current { " current" } } {
+                        b { (span.phase) } br; (seconds(span.duration_ms))
+                    }
+                }
+            }
+        }
+        @let fixes: Vec<&Event> = events.iter().map(|e| &e.event).filter(|e| matches!(e, Event::FixAttempted { .. } | Event::GreenUnhealthy { .. } | Event::Escalated { .. })).collect();
+        @if !fixes.is_empty() {
+            section {
+                h2 { "Fix loop" }
+                @for event in fixes {
+                    @match event {
+                        Event::GreenUnhealthy { diagnosis, checks, elapsed_ms, .. } => {
+                            p { b { "Green unhealthy" } " after " (checks) " checks, " (seconds(*elapsed_ms as i64)) }
+                            pre { (diagnosis) }
+                        }
+                        Event::FixAttempted { tier, attempt, diagnosis, action, outcome, patches } => {
+                            p { b { (format!("{tier:?}")) " tier, attempt " (attempt) ": " } (format!("{outcome:?}")) }
+                            p { (action) }
+                            details { summary { "diagnosis" } pre { (diagnosis) } }
+                            @for patch in patches {
+                                details { summary { (patch.member) "'s change" @if patch.applied { " (applied)" } @else { " (not applied)" } } pre { (patch.diff) } }
+                            }
+                        }
+                        Event::Escalated { from, to, reason } => {
+                            p { b { "Escalated" } " from " (format!("{from:?}")) " to " (format!("{to:?}")) ": " (reason) }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        @let runs: Vec<&Event> = events.iter().map(|e| &e.event).filter(|e| matches!(e, Event::TestRunCompleted { .. })).collect();
+        @if !runs.is_empty() {
+            section {
+                h2 { "Tests" }
+                @for run in runs {
+                    @if let Event::TestRunCompleted { passed, failed, skipped, duration_ms, exit_code, output_tail } = run {
+                        p {
+                            b { (passed) " passed, " (failed) " failed, " (skipped) " skipped" }
+                            " in " (seconds(*duration_ms as i64)) ", exit "
+                            (exit_code.map_or("none".to_string(), |c| c.to_string()))
+                        }
+                        details { summary { "output" } pre { (output_tail) } }
+                    }
+                }
+            }
+        }
+        @if !rounds.is_empty() {
+            section {
+                h2 { "Review" }
+                @for round in &rounds {
+                    h3 { "Round " (round) }
+                    table {
+                        tr { th { "role" } th { "member" } th { "verdict" } th { "findings" } }
+                        @for entry in entries.iter().filter(|e| e.round == *round && e.verdict.is_some()) {
+                            tr {
+                                td { (entry.role) }
+                                td { (entry.member) " " span.muted { (entry.model) } }
+                                td { span class=(entry.verdict.unwrap_or_default()) { (entry.verdict.unwrap_or_default()) } }
+                                td {
+                                    @for finding in &entry.findings {
+                                        div { (format!("{:?}", finding.severity).to_lowercase()) ": " (finding.message)
+                                            @if let Some(requirement) = &finding.requirement { " (" (requirement) ")" } }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    @for entry in entries.iter().filter(|e| e.round == *round && e.decision.is_some()) {
+                        p { b { "Decision: " (entry.decision.clone().unwrap_or_default()) } " — " (entry.rule.clone().unwrap_or_default()) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A form that posts `{by, reason}` to `url` (the script sends it).
+fn action(name: &str, url: &str, label: &str) -> Markup {
+    html! {
+        form.action data-url=(url) data-action=(name) {
+            input type="text" name="reason" placeholder={ "reason to " (label) } required;
+            button type="submit" { (label) }
+            span.result {}
+        }
+    }
+}

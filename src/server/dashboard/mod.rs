@@ -1,0 +1,179 @@
+//! The dashboard `serve` serves: server-rendered HTML (maud), charts as SVG
+//! drawn in Rust (`charts.rs`), and one small script that keeps a page live
+//! through the event stream and sends its forms (`assets.rs`). No build
+//! step, nothing fetched from elsewhere.
+
+mod assets;
+mod charts;
+mod deployment;
+mod overview;
+
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::{Form, Router};
+use maud::{DOCTYPE, Markup, html};
+use serde::Deserialize;
+
+use super::api::{ApiError, Shared, parse_id};
+use super::auth;
+
+pub fn routes() -> Router<Shared> {
+    Router::new()
+        .route("/", get(overview_page))
+        .route("/dashboard/overview", get(overview_part))
+        .route("/deployments/{id}", get(deployment_page))
+        .route("/deployments/{id}/live", get(deployment_part))
+        .route("/login", get(login_page).post(login))
+        .route("/assets/dashboard.css", get(css))
+        .route("/assets/dashboard.js", get(js))
+}
+
+fn page(title: &str, live: Markup, refresh: &str, stream: &str) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · deployflow" }
+                link rel="stylesheet" href="/assets/dashboard.css";
+            }
+            body {
+                header { a href="/" { "deployflow" } span { (title) } }
+                main {
+                    div #live data-refresh=(refresh) data-stream=(stream) { (live) }
+                }
+                script src="/assets/dashboard.js" {}
+            }
+        }
+    }
+}
+
+async fn overview_data(shared: &Shared) -> Result<overview::Overview, ApiError> {
+    let model = shared.model.clone();
+    tokio::task::spawn_blocking(move || model.catch_up())
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))??;
+    let apps = super::queries::status(&shared.model, None);
+    let metrics = super::queries::metrics(&shared.model, None, None);
+    let rows = super::queries::history(&shared.model, None, overview::LISTED);
+    let records = shared.model.read().records().to_vec();
+    Ok(overview::Overview {
+        apps,
+        metrics,
+        rows,
+        records,
+    })
+}
+
+async fn overview_page(State(shared): State<Shared>) -> Result<Markup, ApiError> {
+    let data = overview_data(&shared).await?;
+    let head = shared.store.head().next_seq;
+    Ok(page(
+        "overview",
+        overview::render(&data),
+        "/dashboard/overview",
+        &format!("/api/events?from={head}"),
+    ))
+}
+
+async fn overview_part(State(shared): State<Shared>) -> Result<Markup, ApiError> {
+    Ok(overview::render(&overview_data(&shared).await?))
+}
+
+async fn deployment_events(
+    shared: &Shared,
+    id: &str,
+) -> Result<(String, Vec<crate::events::Envelope>), ApiError> {
+    let id = parse_id(id)?;
+    let events = shared.store.read_stream(id, 0)?;
+    if events.is_empty() {
+        return Err(ApiError::not_found(format!("no deployment {id}")));
+    }
+    Ok((id.to_string(), events))
+}
+
+async fn deployment_page(
+    State(shared): State<Shared>,
+    Path(id): Path<String>,
+) -> Result<Markup, ApiError> {
+    let (id, events) = deployment_events(&shared, &id).await?;
+    let next = events.last().map_or(0, |e| e.seq + 1);
+    Ok(page(
+        &format!("deployment {}", id.get(..8).unwrap_or(&id)),
+        deployment::render(&id, &events),
+        &format!("/deployments/{id}/live"),
+        &format!("/api/events?stream={id}&from={next}"),
+    ))
+}
+
+async fn deployment_part(
+    State(shared): State<Shared>,
+    Path(id): Path<String>,
+) -> Result<Markup, ApiError> {
+    let (id, events) = deployment_events(&shared, &id).await?;
+    Ok(deployment::render(&id, &events))
+}
+
+async fn login_page() -> Markup {
+    login_form(None)
+}
+
+fn login_form(error: Option<&str>) -> Markup {
+    page(
+        "sign in",
+        html! {
+            section {
+                h2 { "Sign in" }
+                p { "This control plane asks for its token (" code { (auth::TOKEN_ENV) } ")." }
+                form method="post" action="/login" {
+                    input type="password" name="token" autocomplete="current-password" required;
+                    " " button type="submit" { "sign in" }
+                }
+                @if let Some(error) = error { p.major_flaw { (error) } }
+            }
+        },
+        "",
+        "",
+    )
+}
+
+#[derive(Deserialize)]
+struct Login {
+    token: String,
+}
+
+/// The token checked like the API checks it; right, it becomes a cookie the
+/// browser sends only to this site (`SameSite=Strict`), out of scripts'
+/// reach (`HttpOnly`).
+async fn login(State(shared): State<Shared>, Form(login): Form<Login>) -> Response {
+    if !shared.auth.accepts_token(&login.token) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            login_form(Some("That is not the token.")),
+        )
+            .into_response();
+    }
+    let cookie = format!(
+        "{}={}; Path=/; HttpOnly; SameSite=Strict",
+        auth::COOKIE,
+        login.token
+    );
+    ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response()
+}
+
+async fn css() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        assets::CSS,
+    )
+}
+
+async fn js() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        assets::JS,
+    )
+}
