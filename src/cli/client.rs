@@ -40,10 +40,26 @@ impl Client {
     pub async fn connect(server: &str, data_dir: &Path) -> anyhow::Result<Client> {
         let client = Client::new(server)?;
         // A busy control plane may be slow to answer: ask twice before
-        // concluding there is none (a second one would fail to bind anyway).
-        if !client.is_up().await && !client.is_up().await {
-            client.start_server(data_dir).await?;
+        // concluding there is none.
+        if client.is_up().await || client.is_up().await {
+            return Ok(client);
         }
+        // Something holds the address: a control plane too busy to answer
+        // yet (starting, or on a loaded machine). Starting another would
+        // only fail to bind; wait for this one instead.
+        if client.address_taken().await {
+            for _ in 0..40 {
+                if client.is_up().await {
+                    return Ok(client);
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            anyhow::bail!(
+                "something listens at {} but does not answer as a control plane",
+                client.base
+            );
+        }
+        client.start_server(data_dir).await?;
         Ok(client)
     }
 
@@ -123,6 +139,19 @@ impl Client {
         }))
     }
 
+    /// Whether anything accepts connections at the server's address.
+    async fn address_taken(&self) -> bool {
+        let authority = self.authority();
+        matches!(
+            tokio::time::timeout(
+                Duration::from_secs(2),
+                tokio::net::TcpStream::connect(authority)
+            )
+            .await,
+            Ok(Ok(_))
+        )
+    }
+
     pub async fn is_up(&self) -> bool {
         let probe = self
             .http
@@ -131,14 +160,18 @@ impl Client {
         matches!(probe.send().await, Ok(r) if r.status().is_success())
     }
 
-    async fn start_server(&self, data_dir: &Path) -> anyhow::Result<()> {
-        let listen = self
-            .base
+    /// `host:port` of the server's URL.
+    fn authority(&self) -> String {
+        self.base
             .trim_start_matches("http://")
             .split('/')
             .next()
             .unwrap_or_default()
-            .to_string();
+            .to_string()
+    }
+
+    async fn start_server(&self, data_dir: &Path) -> anyhow::Result<()> {
+        let listen = self.authority();
         if !listen.starts_with("127.")
             && !listen.starts_with("localhost")
             && !listen.starts_with("[::1]")

@@ -61,7 +61,8 @@ fn draw_bars(svg: &mut String, caption: &str, bars: &[(String, u64)]) -> Drawn {
             .margin(8)
             .x_label_area_size(26)
             .y_label_area_size(36)
-            .build_cartesian_2d((0..bars.len()).into_segmented(), 0..top)?;
+            // A segmented range holds both its ends: the last bar is len - 1.
+            .build_cartesian_2d((0..bars.len().saturating_sub(1)).into_segmented(), 0..top)?;
         chart
             .configure_mesh()
             .disable_x_mesh()

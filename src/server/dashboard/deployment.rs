@@ -55,8 +55,8 @@ pub fn render(id: &str, events: &[Envelope]) -> Markup {
                 @for event in fixes {
                     @match event {
                         Event::GreenUnhealthy { diagnosis, checks, elapsed_ms, .. } => {
-                            p { b { "Green unhealthy" } " after " (checks) " checks, " (seconds(*elapsed_ms as i64)) }
-                            pre { (diagnosis) }
+                            p { b { "Green unhealthy" } " after " (checks) " checks, " (seconds(*elapsed_ms as i64)) ": " (diagnosis.lines().next().unwrap_or_default()) }
+                            details { summary { "diagnosis" } pre { (diagnosis) } }
                         }
                         Event::FixAttempted { tier, attempt, diagnosis, action, outcome, patches } => {
                             p { b { (format!("{tier:?}")) " tier, attempt " (attempt) ": " } (format!("{outcome:?}")) }

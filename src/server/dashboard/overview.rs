@@ -36,7 +36,7 @@ pub fn render(o: &Overview) -> Markup {
                                 @if app["live"].is_null() { span.muted { "nothing" } }
                                 @else { (text(&app["live"]["release"])) " on " (text(&app["live"]["slot"])) " " span.muted { (text(&app["live"]["endpoint"])) } }
                             }
-                            td { (text(&app["live"]["since"])) }
+                            td { (when(&app["live"]["since"])) }
                             td {
                                 @if let Some(id) = app["candidate"]["id"].as_str() {
                                     a href={ "/deployments/" (id) } { (text(&app["candidate"]["release"])) } " (" (text(&app["candidate"]["phase"])) ")"
@@ -137,6 +137,15 @@ pub fn seconds(ms: i64) -> String {
     } else {
         format!("{} s", ms / 1000)
     }
+}
+
+/// A JSON timestamp to the second, as the deployment list shows times.
+fn when(value: &Value) -> String {
+    value
+        .as_str()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_default()
 }
 
 /// A JSON value as text: strings without their quotes, null as nothing.
