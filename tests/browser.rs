@@ -171,7 +171,7 @@ fn a_person_follows_a_deployment_live_and_approves_it_at_the_gate() {
         wait_until(&browser, "the same page load", "window.loadedOnce === true").await;
         let png = browser.screenshot().await.unwrap();
         browser.goto(&format!("http://{}/", s.api)).await.unwrap();
-        wait_until(&browser, "the overview's charts", "document.querySelectorAll('svg').length === 3").await;
+        wait_until(&browser, "the overview's charts", "document.querySelectorAll('svg').length === 5").await;
         let overview = browser.screenshot().await.unwrap();
         browser.close().await.unwrap();
         (png, overview)

@@ -127,8 +127,48 @@ fn charts_svg(records: &[Record]) -> String {
         charts::line("Deployment duration", "seconds", &durations),
         charts::line("Fix iterations", "fixes", &fixes),
         charts::bars("Outcomes", &outcomes),
+        charts::bars(
+            "Promotions a day (DORA frequency)",
+            &promotions_by_day(records),
+        ),
+        charts::line(
+            "Lead time, commit to live (DORA)",
+            "hours",
+            &lead_times(records),
+        ),
     ]
     .concat()
+}
+
+/// Days shown in the promotions chart, today included.
+const DAYS: i64 = 14;
+
+/// Promotions on each of the last [`DAYS`] days, oldest first.
+fn promotions_by_day(records: &[Record]) -> Vec<(String, u64)> {
+    let today = chrono::Utc::now().date_naive();
+    (0..DAYS)
+        .rev()
+        .map(|back| {
+            let day = today - chrono::Duration::days(back);
+            let count = records
+                .iter()
+                .filter(|r| r.outcome == Some(crate::events::Outcome::Promoted))
+                .filter(|r| r.finished_at.is_some_and(|t| t.date_naive() == day))
+                .count() as u64;
+            (day.format("%m-%d").to_string(), count)
+        })
+        .collect()
+}
+
+/// From each live release's commit to it serving, where the commit time is
+/// known, in the order they went live.
+fn lead_times(records: &[Record]) -> Vec<(usize, f64)> {
+    records
+        .iter()
+        .filter_map(|r| Some((r.went_live_at? - r.committed_at?).num_seconds()))
+        .enumerate()
+        .map(|(i, seconds)| (i, seconds.max(0) as f64 / 3600.0))
+        .collect()
 }
 
 pub fn seconds(ms: i64) -> String {
