@@ -7,13 +7,16 @@
 mod common;
 
 use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::scenario::{Knobs, Scenario, quiet_addr, text};
 use fantoccini::{ClientBuilder, Locator};
 
-/// chromedriver on a port of its own; killed when dropped.
+/// chromedriver on a port of its own, in a process group of its own with
+/// the browsers it starts: all killed when dropped, even when a failing
+/// test never closed its session.
 struct Driver {
     child: Child,
     addr: SocketAddr,
@@ -24,6 +27,7 @@ impl Driver {
         let addr = quiet_addr();
         let child = Command::new("chromedriver")
             .arg(format!("--port={}", addr.port()))
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -39,7 +43,8 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        let group = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
         let _ = self.child.wait();
     }
 }
