@@ -2,38 +2,15 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::Write;
+use std::net::SocketAddr;
 use std::process::Command;
 use std::time::Duration;
 
+use common::http::request;
 use common::scenario::{Scenario, text};
 
 const TOKEN: &str = "a-long-enough-test-token-7f3e";
-
-/// One request on its own connection: status, head and body.
-fn request(addr: SocketAddr, method: &str, path: &str, headers: &[&str]) -> (u16, String, String) {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for header in headers {
-        head.push_str(header);
-        head.push_str("\r\n");
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, head.to_ascii_lowercase(), body.to_string())
-}
 
 #[test]
 fn beyond_loopback_every_endpoint_but_health_needs_the_token() {
@@ -51,19 +28,25 @@ fn beyond_loopback_every_endpoint_but_health_needs_the_token() {
     s.api = everywhere;
     s.start_server_with(&[("DEPLOYFLOW_TOKEN", TOKEN)]);
     let local = SocketAddr::from(([127, 0, 0, 1], everywhere.port()));
-    assert_eq!(request(local, "GET", "/health", &[]).0, 200);
-    assert_eq!(request(local, "GET", "/api/health", &[]).0, 200);
+    assert_eq!(request(local, "GET", "/health", &[], "").0, 200);
+    assert_eq!(request(local, "GET", "/api/health", &[], "").0, 200);
 
-    let (status, head, body) = request(local, "GET", "/api/deployments", &[]);
+    let (status, head, body) = request(local, "GET", "/api/deployments", &[], "");
     assert_eq!(status, 401, "{body}");
     assert!(head.contains("www-authenticate: bearer"));
     assert!(body.contains("DEPLOYFLOW_TOKEN"));
     let wrong = "Authorization: Bearer a-long-enough-test-token-7f3f";
-    assert_eq!(request(local, "GET", "/api/deployments", &[wrong]).0, 401);
+    assert_eq!(
+        request(local, "GET", "/api/deployments", &[wrong], "").0,
+        401
+    );
     let bearer = format!("Authorization: Bearer {TOKEN}");
-    assert_eq!(request(local, "GET", "/api/deployments", &[&bearer]).0, 200);
+    assert_eq!(
+        request(local, "GET", "/api/deployments", &[&bearer], "").0,
+        200
+    );
     let cookie = format!("Cookie: deployflow_token={TOKEN}");
-    assert_eq!(request(local, "GET", "/api/status", &[&cookie]).0, 200);
+    assert_eq!(request(local, "GET", "/api/status", &[&cookie], "").0, 200);
 
     // No cross-origin access: a page elsewhere gets no CORS grant, with or
     // without the token.
@@ -74,9 +57,9 @@ fn beyond_loopback_every_endpoint_but_health_needs_the_token() {
         ],
         vec!["Origin: http://evil.example", bearer.as_str()],
     ] {
-        let (_, head, _) = request(local, "OPTIONS", "/api/deployments", &headers);
+        let (_, head, _) = request(local, "OPTIONS", "/api/deployments", &headers, "");
         assert!(!head.contains("access-control-allow"), "{head}");
-        let (_, head, _) = request(local, "GET", "/api/deployments", &headers);
+        let (_, head, _) = request(local, "GET", "/api/deployments", &headers, "");
         assert!(!head.contains("access-control-allow"), "{head}");
     }
 
@@ -102,7 +85,6 @@ fn beyond_loopback_every_endpoint_but_health_needs_the_token() {
 
 /// The `data` of each server-sent event in `body`, with its `id`.
 fn sse_events(body: &str) -> Vec<(u64, serde_json::Value)> {
-    // A chunked body: the events are whole lines between the chunk sizes.
     let mut events = Vec::new();
     let mut id = None;
     for line in body.lines() {
@@ -130,7 +112,7 @@ fn the_event_stream_serves_the_log_resumes_by_sequence_and_follows_it_live() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let id = s.last_id();
 
-    let (status, head, body) = request(s.api, "GET", "/api/events?follow=false", &[]);
+    let (status, head, body) = request(s.api, "GET", "/api/events?follow=false", &[], "");
     assert_eq!(status, 200, "{body}");
     assert!(head.contains("content-type: text/event-stream"), "{head}");
     let all = sse_events(&body);
@@ -148,6 +130,7 @@ fn the_event_stream_serves_the_log_resumes_by_sequence_and_follows_it_live() {
         "GET",
         "/api/events?follow=false",
         &["Last-Event-ID: 3"],
+        "",
     );
     assert_eq!(sse_events(&body)[0].0, 4);
     let (_, _, body) = request(
@@ -155,11 +138,12 @@ fn the_event_stream_serves_the_log_resumes_by_sequence_and_follows_it_live() {
         "GET",
         &format!("/api/events?follow=false&stream={id}&from=2"),
         &[],
+        "",
     );
     let own = sse_events(&body);
     assert!(own.iter().all(|(_, line)| line["stream"] == id.as_str()));
     assert_eq!(own[0].0, 2);
-    let (status, _, _) = request(s.api, "GET", "/api/events?stream=nope", &[]);
+    let (status, _, _) = request(s.api, "GET", "/api/events?stream=nope", &[], "");
     assert_eq!(status, 400);
 
     // `events` reads the log through the control plane that holds it, the
@@ -215,7 +199,7 @@ fn metrics_are_prometheus_text_that_promtool_accepts() {
         assert_eq!(status, 200);
     }
 
-    let (status, head, body) = request(s.api, "GET", "/metrics", &[]);
+    let (status, head, body) = request(s.api, "GET", "/metrics", &[], "");
     assert_eq!(status, 200, "{body}");
     assert!(
         head.contains("content-type: text/plain; version=0.0.4"),
@@ -270,31 +254,21 @@ fn metrics_are_prometheus_text_that_promtool_accepts() {
 
 /// A request with a JSON body: status and body.
 fn send_json(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
-    let length = format!("Content-Length: {}", body.len());
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\n{length}\r\n\r\n{body}"
+    let (status, _, body) = request(
+        addr,
+        method,
+        path,
+        &["Content-Type: application/json"],
+        body,
     );
-    stream.write_all(head.as_bytes()).unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    (status, body.to_string())
+    (status, body)
 }
 
 #[test]
 fn the_openapi_document_names_exactly_the_routes_served() {
     let mut s = Scenario::new();
     s.start_server();
-    let (status, _, body) = request(s.api, "GET", "/api/openapi.json", &[]);
+    let (status, _, body) = request(s.api, "GET", "/api/openapi.json", &[], "");
     assert_eq!(status, 200);
     let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{doc}");

@@ -3,39 +3,8 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
-
+use common::http::request;
 use common::scenario::{Knobs, Scenario, text};
-
-/// One request on its own connection: status, head (lowercased) and body.
-fn request(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    extra: &str,
-    body: &str,
-) -> (u16, String, String) {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let head = format!(
-        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: {}\r\n{extra}\r\n{body}",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, head.to_ascii_lowercase(), body.to_string())
-}
 
 #[test]
 fn the_overview_and_a_deployments_timeline_are_served_as_html() {
@@ -46,7 +15,7 @@ fn the_overview_and_a_deployments_timeline_are_served_as_html() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let id = s.last_id();
 
-    let (status, head, body) = request(s.api, "GET", "/", "", "");
+    let (status, head, body) = request(s.api, "GET", "/", &[], "");
     assert_eq!(status, 200, "{body}");
     assert!(head.contains("content-type: text/html"), "{head}");
     for expected in [
@@ -68,7 +37,7 @@ fn the_overview_and_a_deployments_timeline_are_served_as_html() {
         "live updates: {body}"
     );
 
-    let (status, _, page) = request(s.api, "GET", &format!("/deployments/{id}"), "", "");
+    let (status, _, page) = request(s.api, "GET", &format!("/deployments/{id}"), &[], "");
     assert_eq!(status, 200, "{page}");
     for expected in [
         "Phases",
@@ -89,16 +58,16 @@ fn the_overview_and_a_deployments_timeline_are_served_as_html() {
         );
     }
     assert!(page.contains(&format!("data-stream=\"/api/events?stream={id}&amp;from=")));
-    let (status, _, part) = request(s.api, "GET", &format!("/deployments/{id}/live"), "", "");
+    let (status, _, part) = request(s.api, "GET", &format!("/deployments/{id}/live"), &[], "");
     assert_eq!(status, 200);
     assert!(
         part.contains("Phases") && !part.contains("<html"),
         "a fragment: {part}"
     );
 
-    let (status, _, _) = request(s.api, "GET", "/deployments/not-an-id", "", "");
+    let (status, _, _) = request(s.api, "GET", "/deployments/not-an-id", &[], "");
     assert_eq!(status, 400);
-    let (status, head, js) = request(s.api, "GET", "/assets/dashboard.js", "", "");
+    let (status, head, js) = request(s.api, "GET", "/assets/dashboard.js", &[], "");
     assert_eq!(status, 200);
     assert!(head.contains("text/javascript") && js.contains("EventSource"));
 }
@@ -109,19 +78,19 @@ fn with_a_token_a_person_signs_in_and_gets_a_strict_cookie() {
     let token = "dashboard-token-long-enough";
     s.start_server_with(&[("DEPLOYFLOW_TOKEN", token)]);
 
-    let (status, head, _) = request(s.api, "GET", "/", "", "");
+    let (status, head, _) = request(s.api, "GET", "/", &[], "");
     assert_eq!(status, 303, "{head}");
     assert!(head.contains("location: /login"));
-    let (status, _, form) = request(s.api, "GET", "/login", "", "");
+    let (status, _, form) = request(s.api, "GET", "/login", &[], "");
     assert_eq!(status, 200);
     assert!(form.contains("type=\"password\""));
 
-    let form_type = "Content-Type: application/x-www-form-urlencoded\r\n";
+    let form_type = "Content-Type: application/x-www-form-urlencoded";
     let (status, head, _) = request(
         s.api,
         "POST",
         "/login",
-        form_type,
+        &[form_type],
         "token=wrong-token-of-some-length",
     );
     assert_eq!(status, 401);
@@ -130,7 +99,7 @@ fn with_a_token_a_person_signs_in_and_gets_a_strict_cookie() {
         s.api,
         "POST",
         "/login",
-        form_type,
+        &[form_type],
         &format!("token={token}"),
     );
     assert_eq!(status, 303, "{head}");
@@ -140,10 +109,10 @@ fn with_a_token_a_person_signs_in_and_gets_a_strict_cookie() {
         )),
         "{head}"
     );
-    let cookie = format!("Cookie: deployflow_token={token}\r\n");
-    let (status, _, body) = request(s.api, "GET", "/", &cookie, "");
+    let cookie = format!("Cookie: deployflow_token={token}");
+    let (status, _, body) = request(s.api, "GET", "/", &[&cookie], "");
     assert_eq!(status, 200, "{body}");
     // The API still answers programs with 401, not a redirect.
-    let (status, _, _) = request(s.api, "GET", "/api/status", "", "");
+    let (status, _, _) = request(s.api, "GET", "/api/status", &[], "");
     assert_eq!(status, 401);
 }

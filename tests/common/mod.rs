@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod docker;
+pub mod http;
 pub mod router;
 pub mod upstream;
 
