@@ -179,3 +179,19 @@ pub fn sample(kind: EventKind) -> Event {
         },
     }
 }
+
+/// The sample of `kind` as the `ms`-th millisecond's record of a stream,
+/// for tests that read timings off envelopes.
+pub fn envelope_at(ms: i64, kind: EventKind) -> super::Envelope {
+    super::Envelope {
+        seq: ms as u64,
+        stream: super::StreamId::new(),
+        version: 0,
+        event_id: uuid::Uuid::nil(),
+        recorded_at: DateTime::from_timestamp_millis(1_764_000_000_000 + ms).unwrap_or_default(),
+        schema_version: 1,
+        prev_hash: super::Hash::ZERO,
+        hash: super::Hash::ZERO,
+        event: sample(kind),
+    }
+}

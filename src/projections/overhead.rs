@@ -78,22 +78,8 @@ fn ms(from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::samples::sample;
-    use crate::events::{EventKind, StreamId};
-
-    fn at(ms: i64, kind: EventKind) -> Envelope {
-        Envelope {
-            seq: ms as u64,
-            stream: StreamId::new(),
-            version: 0,
-            event_id: uuid::Uuid::nil(),
-            recorded_at: DateTime::from_timestamp_millis(1_764_000_000_000 + ms).unwrap(),
-            schema_version: 1,
-            prev_hash: crate::events::Hash::ZERO,
-            hash: crate::events::Hash::ZERO,
-            event: sample(kind),
-        }
-    }
+    use crate::events::EventKind;
+    use crate::events::samples::envelope_at as at;
 
     #[test]
     fn the_apps_tests_and_reviewers_time_is_not_deployflows() {

@@ -49,22 +49,8 @@ pub fn spans(events: &[Envelope]) -> Vec<PhaseSpan> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::samples::sample;
-    use crate::events::{EventKind, Hash, StreamId};
-
-    fn at(ms: i64, kind: EventKind) -> Envelope {
-        Envelope {
-            seq: ms as u64,
-            stream: StreamId::new(),
-            version: 0,
-            event_id: uuid::Uuid::nil(),
-            recorded_at: DateTime::from_timestamp_millis(1_764_000_000_000 + ms).unwrap(),
-            schema_version: 1,
-            prev_hash: Hash::ZERO,
-            hash: Hash::ZERO,
-            event: sample(kind),
-        }
-    }
+    use crate::events::EventKind;
+    use crate::events::samples::envelope_at as at;
 
     #[test]
     fn phases_follow_each_other_and_their_durations_add_up() {

@@ -70,8 +70,8 @@ pub fn fence_tag() -> String {
 /// The markers around data taken from the release. `tag` makes them
 /// unguessable (a fresh random value per prompt).
 pub struct Fence {
-    pub open: String,
-    pub close: String,
+    open: String,
+    close: String,
 }
 
 impl Fence {
