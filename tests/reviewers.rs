@@ -16,16 +16,14 @@ fn a_command_member_reviews_from_stdin_and_its_usage_is_audited() {
     let secret = "s3cr3t-for-the-agent-77";
     s.start_server_with(&[("API_TOKEN", secret)]);
     let seen = s.dir.path().join("agent-saw.json");
-    let agent = s.dir.path().join("agent.sh");
-    std::fs::write(
-        &agent,
-        format!(
-            "#!/bin/sh\ncat > '{}'\necho '{{\"verdict\":\"approve\",\"summary\":\"REQ-1..3 met\",\"findings\":[]}}'\n",
+    let agent = script(
+        s.dir.path(),
+        "agent.sh",
+        &format!(
+            "cat > '{}'\necho '{{\"verdict\":\"approve\",\"summary\":\"REQ-1..3 met\",\"findings\":[]}}'",
             seen.display()
         ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&agent, std::fs::Permissions::from_mode(0o755)).unwrap();
+    );
     s.release(
         "v1",
         &Knobs {
