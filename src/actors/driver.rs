@@ -292,7 +292,9 @@ async fn advance(
         Effect::ValidateInputs
         | Effect::RunTests { .. }
         | Effect::WriteReport
-        | Effect::CloseIssues => None,
+        | Effect::CommitReport { .. }
+        | Effect::FindIssues
+        | Effect::CloseIssue { .. } => None,
     };
     match worker {
         Some(worker) => {

@@ -6,8 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
-
+use super::completion;
 use super::context::Context;
 use super::messages::Job;
 use crate::adapters::backend::{BuildSpec, InstanceSpec};
@@ -25,7 +24,6 @@ use crate::events::{Event, FixOutcome, Role, Slot, Tier};
 use crate::flow::consensus::anonymous_label;
 use crate::flow::fix_loop::{BACK_OFF, NEW_PORT, RECREATE};
 use crate::flow::{Deployment, Effect, Input, Remedy};
-use crate::projections::report;
 
 /// The port an app listens on in its container when the config does not say.
 const DEFAULT_CONTAINER_PORT: u16 = 8080;
@@ -41,7 +39,7 @@ fn failed(reason: impl Into<String>) -> Vec<Input> {
     }]
 }
 
-/// The Driver's own effects: inputs, tests, the report.
+/// The Driver's own effects: inputs, tests, the completion's.
 pub async fn driver_own(job: Job) {
     let ctx = job.context.clone();
     let inputs = match &job.effect {
@@ -66,12 +64,19 @@ pub async fn driver_own(job: Job) {
             command,
             target_url,
         } => vec![tests(&ctx, &job.state, command, target_url).await],
-        Effect::WriteReport => match write_report(&ctx, job.resumed).await {
-            Ok((path, sha256)) => vec![Input::ReportWritten { path, sha256 }],
+        Effect::WriteReport => match completion::write_report(&ctx).await {
+            Ok(written) => vec![written],
             Err(e) => failed(format!("writing the deployment report: {e}")),
         },
-        Effect::CloseIssues => {
-            failed("closing issues needs a forge, which this build does not have")
+        Effect::CommitReport { path } => {
+            vec![completion::commit_report(&ctx, &job.state, path).await]
+        }
+        Effect::FindIssues => match completion::find_issues(&ctx, &job.state).await {
+            Ok(found) => vec![found],
+            Err(e) => failed(format!("finding the issues the release closes: {e}")),
+        },
+        Effect::CloseIssue { issue } => {
+            vec![completion::close_issue(&ctx, &job.state, *issue, job.resumed).await]
         }
         other => failed(format!("{other:?} is not the Driver's to do")),
     };
@@ -157,54 +162,6 @@ fn last_test_run(ctx: &Context, state: &Deployment) -> Option<TestRun> {
         output,
         format: None,
     })
-}
-
-async fn write_report(ctx: &Context, resumed: bool) -> Result<(String, String), String> {
-    let envelopes = ctx
-        .services
-        .store
-        .read_stream(ctx.id, 0)
-        .map_err(|e| e.to_string())?;
-    let text = report::render(&ctx.id.to_string(), &envelopes);
-    let dir = ctx.paths.code.join("docs").join("deployments");
-    let date = envelopes
-        .first()
-        .map(|e| e.recorded_at.format("%Y-%m-%d").to_string())
-        .unwrap_or_default();
-    let path = dir.join(format!("{date}-{}-{}.md", ctx.app, sanitize(&ctx.release)));
-    // Written before a crash: it stands, and is what the event records.
-    if resumed && let Ok(written) = std::fs::read(&path) {
-        return Ok((
-            path.display().to_string(),
-            hex::encode(Sha256::digest(&written)),
-        ));
-    }
-    let sha256 = hex::encode(Sha256::digest(text.as_bytes()));
-    let write = {
-        let (dir, path) = (dir.clone(), path.clone());
-        move || -> std::io::Result<()> {
-            std::fs::create_dir_all(&dir)?;
-            std::fs::write(&path, text)
-        }
-    };
-    tokio::task::spawn_blocking(write)
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok((path.display().to_string(), sha256))
-}
-
-fn sanitize(label: &str) -> String {
-    label
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
 
 /// Instances, health, traffic and the Driver tier's remedies.

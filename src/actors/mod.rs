@@ -2,6 +2,7 @@
 //! deployment, and the workers that do the flow's effects (Environment,
 //! Trio, Senior, Junior). See ARCHITECTURE.md for who sends what to whom.
 
+mod completion;
 pub mod context;
 mod driver;
 mod effects;

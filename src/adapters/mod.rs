@@ -3,6 +3,8 @@
 
 pub mod backend;
 pub mod fixers;
+pub mod forge;
+pub mod git;
 pub mod health;
 pub mod http;
 pub mod inputs;

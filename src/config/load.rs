@@ -120,6 +120,9 @@ impl Config {
                 ));
             }
         }
+        if let Some(problem) = self.completion_problem() {
+            return Err((problem.0.into(), None, problem.1));
+        }
         if self.review.trio.is_empty() {
             return Err((
                 "review.trio".into(),
@@ -176,6 +179,46 @@ impl Config {
             }
         }
         Ok(())
+    }
+}
+
+impl Config {
+    /// `[completion]` and `[forge]` values git or the forge would refuse
+    /// only at the end of a deployment: refused now, with the key.
+    fn completion_problem(&self) -> Option<(&'static str, String)> {
+        if crate::adapters::git::Author::parse(&self.completion.author).is_none() {
+            return Some((
+                "completion.author",
+                format!("`{}` is not git's `Name <email>`", self.completion.author),
+            ));
+        }
+        if self.completion.push && !self.completion.commit {
+            return Some((
+                "completion.push",
+                "pushing needs `commit = true`: there is nothing else to push".into(),
+            ));
+        }
+        let forge = self.forge.as_ref()?;
+        let mut parts = forge.repo.split('/');
+        let well_formed = matches!(
+            (parts.next(), parts.next(), parts.next()),
+            (Some(owner), Some(name), None) if !owner.is_empty() && !name.is_empty()
+        );
+        if !well_formed {
+            return Some((
+                "forge.repo",
+                format!("`{}` is not `owner/name`", forge.repo),
+            ));
+        }
+        if let Some(url) = &forge.api_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Some((
+                "forge.api_url",
+                format!("`{url}` is not an http or https URL"),
+            ));
+        }
+        None
     }
 }
 

@@ -449,13 +449,30 @@ pub struct Member {
     pub retries: Option<u32>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Completion {
     #[serde(default)]
     pub commit: bool,
     #[serde(default)]
     pub push: bool,
+    /// Author and committer of the report's commit, as git's `Name <email>`.
+    #[serde(default = "default_author")]
+    pub author: String,
+}
+
+impl Default for Completion {
+    fn default() -> Self {
+        Completion {
+            commit: false,
+            push: false,
+            author: default_author(),
+        }
+    }
+}
+
+fn default_author() -> String {
+    "deployflow <deployflow@localhost>".into()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

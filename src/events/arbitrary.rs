@@ -6,8 +6,8 @@ use proptest::option;
 use proptest::prelude::*;
 
 use super::event::{
-    Decision, Event, Finding, FixOutcome, LiveRelease, MissingInput, Outcome, Patch, Role,
-    Severity, Slot, Tier, Usage, Verdict,
+    Decision, Event, Finding, FixOutcome, IssueOutcome, LiveRelease, MissingInput, Outcome, Patch,
+    Role, Severity, Slot, Tier, Usage, Verdict,
 };
 
 fn text() -> impl Strategy<Value = String> {
@@ -25,6 +25,15 @@ fn slot() -> impl Strategy<Value = Slot> {
 
 fn tier() -> impl Strategy<Value = Tier> {
     prop_oneof![Just(Tier::Driver), Just(Tier::Senior), Just(Tier::Trio)]
+}
+
+fn issue_outcome() -> impl Strategy<Value = IssueOutcome> {
+    prop_oneof![
+        Just(IssueOutcome::Closed),
+        Just(IssueOutcome::AlreadyClosed),
+        Just(IssueOutcome::Skipped),
+        Just(IssueOutcome::Failed)
+    ]
 }
 
 fn verdict() -> impl Strategy<Value = Verdict> {
@@ -314,6 +323,34 @@ pub fn event() -> impl Strategy<Value = Event> {
         (text(), text()).prop_map(|(path, sha256)| Event::ReportWritten { path, sha256 }),
         vec(any::<u64>(), 0..4).prop_map(|issues| Event::IssuesClosed { issues }),
         outcome.prop_map(|outcome| Event::Completed { outcome }),
+        (slot(), text()).prop_map(|(slot, release)| Event::GreenStopped { slot, release }),
+        (
+            option::of(text()),
+            option::of(text()),
+            any::<bool>(),
+            vec(text(), 0..3)
+        )
+            .prop_map(|(commit, branch, pushed, notes)| Event::ReportCommitted {
+                commit,
+                branch,
+                pushed,
+                notes
+            }),
+        (vec(any::<u64>(), 0..4), any::<u32>(), option::of(text())).prop_map(
+            |(issues, commits, since)| Event::IssuesReferenced {
+                issues,
+                commits,
+                since
+            }
+        ),
+        (any::<u64>(), issue_outcome(), text()).prop_map(|(issue, outcome, detail)| {
+            Event::IssueClosed {
+                issue,
+                outcome,
+                detail,
+            }
+        }),
+        (text(), text()).prop_map(|(step, reason)| Event::CompletionStepFailed { step, reason }),
         (text(), any::<bool>(), option::of(text())).prop_map(
             |(reason, after_promotion, to_release)| {
                 Event::RollbackStarted {

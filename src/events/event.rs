@@ -141,6 +141,20 @@ pub enum FixOutcome {
     GaveUp,
 }
 
+/// What became of one issue a promoted release's commits name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IssueOutcome {
+    /// Commented on with the report's link, then closed.
+    Closed,
+    /// Closed before: left alone, no second comment.
+    AlreadyClosed,
+    /// Not an issue of the forge's (a pull request): left alone.
+    Skipped,
+    /// The forge refused or did not answer; `detail` says why.
+    Failed,
+}
+
 /// The terminal status a deployment ends in (history's `status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -345,6 +359,40 @@ pub enum Event {
     },
     IssuesClosed {
         issues: Vec<u64>,
+    },
+    /// Green stopped because the deployment ends without it.
+    GreenStopped {
+        slot: Slot,
+        release: String,
+    },
+    /// The report committed to the code directory's repository, or why not
+    /// (`commit` is `None`): a detached HEAD, no repository, git's refusal.
+    ReportCommitted {
+        commit: Option<String>,
+        branch: Option<String>,
+        pushed: bool,
+        /// What the user should know: why nothing was committed, changes
+        /// of theirs left uncommitted, a push that failed.
+        notes: Vec<String>,
+    },
+    /// The issues named by `fixes #N`, `closes #N` or `resolves #N` in the
+    /// commits since the previously promoted release (`since`).
+    IssuesReferenced {
+        issues: Vec<u64>,
+        commits: u32,
+        since: Option<String>,
+    },
+    /// One named issue handled on the forge.
+    IssueClosed {
+        issue: u64,
+        outcome: IssueOutcome,
+        detail: String,
+    },
+    /// A completion side effect that did not work: recorded, and the
+    /// deployment ends as it was going to (a promotion stays a promotion).
+    CompletionStepFailed {
+        step: String,
+        reason: String,
     },
     Completed {
         outcome: Outcome,

@@ -31,8 +31,8 @@ pub use codec::{SCHEMA_VERSION, decode_payload, encode_payload};
 pub use envelope::Envelope;
 pub use error::{CodecError, RecordError, StoreError};
 pub use event::{
-    Decision, Event, EventKind, Finding, FixOutcome, LiveRelease, MissingInput, Outcome, Patch,
-    Role, Severity, Slot, Tier, Usage, Verdict,
+    Decision, Event, EventKind, Finding, FixOutcome, IssueOutcome, LiveRelease, MissingInput,
+    Outcome, Patch, Role, Severity, Slot, Tier, Usage, Verdict,
 };
 pub use json_line::JsonLine;
 pub use raw_log::RawLog;

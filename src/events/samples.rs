@@ -5,8 +5,8 @@
 use chrono::DateTime;
 
 use super::event::{
-    Decision, Event, EventKind, Finding, FixOutcome, MissingInput, Outcome, Role, Severity, Slot,
-    Tier, Verdict,
+    Decision, Event, EventKind, Finding, FixOutcome, IssueOutcome, MissingInput, Outcome, Role,
+    Severity, Slot, Tier, Verdict,
 };
 
 pub fn sample(kind: EventKind) -> Event {
@@ -144,6 +144,30 @@ pub fn sample(kind: EventKind) -> Event {
         },
         EventKind::IssuesClosed => Event::IssuesClosed {
             issues: vec![12, 15],
+        },
+        EventKind::GreenStopped => Event::GreenStopped {
+            slot: Slot::Green,
+            release: "v2".into(),
+        },
+        EventKind::ReportCommitted => Event::ReportCommitted {
+            commit: Some("9fceb02d0ae598e95dc970b74767f19372d61af8".into()),
+            branch: Some("main".into()),
+            pushed: false,
+            notes: vec!["left uncommitted: src/main.rs".into()],
+        },
+        EventKind::IssuesReferenced => Event::IssuesReferenced {
+            issues: vec![12, 15],
+            commits: 3,
+            since: Some("1a2b3c4".into()),
+        },
+        EventKind::IssueClosed => Event::IssueClosed {
+            issue: 12,
+            outcome: IssueOutcome::Closed,
+            detail: "commented and closed".into(),
+        },
+        EventKind::CompletionStepFailed => Event::CompletionStepFailed {
+            step: "write_report".into(),
+            reason: "docs/deployments: permission denied".into(),
         },
         EventKind::Completed => Event::Completed {
             outcome: Outcome::Promoted,

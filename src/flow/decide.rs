@@ -5,12 +5,14 @@
 
 use serde::Serialize;
 
+use super::completion::{self, Stage};
 use super::consensus;
 use super::fix_loop::{self, tier_name};
 use super::state::{Deployment, Ending, Phase, RestoreStage, ReviewStage};
-use super::step::target_url;
+use super::step::{Step, next_step, target_url};
 use crate::events::{
-    Decision, Event, Finding, FixOutcome, MissingInput, Outcome, Patch, Role, Tier, Usage, Verdict,
+    Decision, Event, Finding, FixOutcome, IssueOutcome, MissingInput, Outcome, Patch, Role, Tier,
+    Usage, Verdict,
 };
 
 /// What the shell reports back, or what a person asks.
@@ -75,8 +77,21 @@ pub enum Input {
         path: String,
         sha256: String,
     },
-    IssuesClosed {
+    ReportCommitted {
+        commit: Option<String>,
+        branch: Option<String>,
+        pushed: bool,
+        notes: Vec<String>,
+    },
+    IssuesFound {
         issues: Vec<u64>,
+        commits: u32,
+        since: Option<String>,
+    },
+    IssueHandled {
+        issue: u64,
+        outcome: IssueOutcome,
+        detail: String,
     },
     Approve {
         by: String,
@@ -116,7 +131,9 @@ impl Input {
             Input::Drained { .. } => "drain result",
             Input::InstanceStopped => "instance stopped",
             Input::ReportWritten { .. } => "report written",
-            Input::IssuesClosed { .. } => "issues closed",
+            Input::ReportCommitted { .. } => "report commit",
+            Input::IssuesFound { .. } => "issues found",
+            Input::IssueHandled { .. } => "issue handled",
             Input::Approve { .. } => "approve",
             Input::Reject { .. } => "reject",
             Input::Abort { .. } => "abort",
@@ -243,7 +260,11 @@ pub fn decide(state: &Deployment, input: Input) -> Result<Vec<Event>, Refusal> {
 fn ongoing_before_switch(state: &Deployment) -> Result<(), Refusal> {
     match state.phase {
         Phase::Done(outcome) => Err(Refusal::Finished(outcome)),
-        Phase::StoppingGreen { .. } => Err(Refusal::AlreadyEnding),
+        Phase::StoppingGreen { .. }
+        | Phase::Reporting { .. }
+        | Phase::CommittingReport { .. }
+        | Phase::FindingIssues
+        | Phase::ClosingIssues => Err(Refusal::AlreadyEnding),
         // From the switch on, green may be serving: stopping it is no
         // longer a rollback that leaves blue untouched.
         Phase::Switching | Phase::Restoring(_) => Err(Refusal::AlreadySwitching),
@@ -267,7 +288,24 @@ fn rolled_back(state: &Deployment) -> Event {
     }
 }
 
+/// After a completion step's result: the end, when nothing is left to do.
+fn finish_completion(out: &mut Emitter, done: Stage) {
+    let events = completion::closing_events(&out.state, done);
+    out.extend(events);
+}
+
 fn fail(out: &mut Emitter, state: &Deployment, reason: String) -> Result<(), Refusal> {
+    // A completion step that fails is noted; the deployment ends as it was
+    // going to.
+    if let (Some(stage), Step::Do(effect)) = (completion::stage_of(&state.phase), next_step(state))
+    {
+        out.push(Event::CompletionStepFailed {
+            step: effect.name().to_string(),
+            reason,
+        });
+        finish_completion(out, stage);
+        return Ok(());
+    }
     match &state.phase {
         Phase::Done(outcome) => return Err(Refusal::Finished(*outcome)),
         Phase::Restoring(stage) => {
@@ -568,31 +606,65 @@ fn answer(out: &mut Emitter, state: &Deployment, input: Input) -> Result<(), Ref
                 .unwrap_or_default(),
             retained: state.policy.retain > 0,
         }),
-        (Phase::Reporting, Input::ReportWritten { path, sha256 }) => {
+        (Phase::Reporting { .. }, Input::ReportWritten { path, sha256 }) => {
             out.push(Event::ReportWritten { path, sha256 });
-            if !state.policy.forge {
-                out.push(Event::Completed {
-                    outcome: Outcome::Promoted,
-                });
-            }
+            finish_completion(out, Stage::Report);
         }
-        (Phase::ClosingIssues, Input::IssuesClosed { issues }) => {
-            out.push(Event::IssuesClosed { issues });
-            out.push(Event::Completed {
-                outcome: Outcome::Promoted,
+        (
+            Phase::CommittingReport { .. },
+            Input::ReportCommitted {
+                commit,
+                branch,
+                pushed,
+                notes,
+            },
+        ) => {
+            out.push(Event::ReportCommitted {
+                commit,
+                branch,
+                pushed,
+                notes,
             });
+            finish_completion(out, Stage::Commit);
+        }
+        (
+            Phase::FindingIssues,
+            Input::IssuesFound {
+                issues,
+                commits,
+                since,
+            },
+        ) => {
+            out.push(Event::IssuesReferenced {
+                issues,
+                commits,
+                since,
+            });
+            finish_completion(out, Stage::FindIssues);
+        }
+        (
+            Phase::ClosingIssues,
+            Input::IssueHandled {
+                issue,
+                outcome,
+                detail,
+            },
+        ) if state.issues_pending.first() == Some(&issue) => {
+            out.push(Event::IssueClosed {
+                issue,
+                outcome,
+                detail,
+            });
+            finish_completion(out, Stage::CloseIssue);
         }
         (Phase::StoppingGreen { ending }, Input::InstanceStopped) => {
-            let outcome = match ending {
-                Ending::RolledBack => {
-                    out.push(rolled_back(state));
-                    Outcome::RolledBack
-                }
-                Ending::Returned => Outcome::Returned,
-                Ending::Aborted => Outcome::Aborted,
-                Ending::Failed => Outcome::Failed,
-            };
-            out.push(Event::Completed { outcome });
+            out.push(Event::GreenStopped {
+                slot,
+                release: state.release.clone(),
+            });
+            if *ending == Ending::RolledBack {
+                out.push(rolled_back(state));
+            }
         }
         (Phase::Restoring(stage), input) => restore(out, state, *stage, input)?,
         (_, input) => return Err(unexpected(state, &input)),
@@ -714,10 +786,8 @@ fn restore(
                 release: state.release.clone(),
                 retained: true,
             });
+            // Reported next, as every ending is.
             out.push(restored(state));
-            out.push(Event::Completed {
-                outcome: Outcome::RolledBack,
-            });
         }
         (_, input) => return Err(unexpected(state, &input)),
     }

@@ -11,6 +11,7 @@
 //! adapters and feeds their results back, so replaying a stream's events
 //! always rebuilds the state the live run had.
 
+mod completion;
 pub mod consensus;
 mod decide;
 pub mod fix_loop;
@@ -21,6 +22,7 @@ pub mod simulate;
 mod state;
 mod step;
 
+pub use completion::ending as completion_ending;
 pub use decide::{Input, Refusal, decide};
 pub use fix_loop::Remedy;
 pub use policy::Policy;

@@ -23,6 +23,9 @@ pub struct Policy {
     pub retain: u32,
     /// Issues named by `fixes #N` are closed when a forge is configured.
     pub forge: bool,
+    /// The report is committed to the code directory's repository.
+    #[serde(default)]
+    pub commit: bool,
     /// The router's admin address (`router.admin`), where `/metrics` reads
     /// its counters.
     #[serde(default)]
@@ -78,6 +81,7 @@ impl Policy {
             tests: config.inputs.tests.clone(),
             retain: config.runtime.get_ref().retain,
             forge: config.forge.is_some(),
+            commit: config.completion.commit,
             router_admin: config.router.admin.to_string(),
         }
     }
@@ -109,6 +113,7 @@ impl Default for Policy {
             tests: String::new(),
             retain: 3,
             forge: false,
+            commit: false,
             router_admin: String::new(),
         }
     }

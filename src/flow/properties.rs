@@ -17,16 +17,20 @@ fn world() -> impl Strategy<Value = World> {
         1u32..4,
         any::<bool>(),
         any::<bool>(),
+        any::<bool>(),
     )
         .prop_map(
-            |(fix, quorum_all, manual_gate, juniors, max_rounds, forge, first_deploy)| World {
-                fix,
-                quorum_all,
-                manual_gate,
-                juniors,
-                max_rounds,
-                forge,
-                first_deploy,
+            |(fix, quorum_all, manual_gate, juniors, max_rounds, forge, commit, first_deploy)| {
+                World {
+                    fix,
+                    quorum_all,
+                    manual_gate,
+                    juniors,
+                    max_rounds,
+                    forge,
+                    commit,
+                    first_deploy,
+                }
             },
         )
 }
@@ -300,6 +304,7 @@ fn the_random_worlds_reach_every_ending() {
             juniors: (case % 3) as usize,
             max_rounds: 1 + case % 3,
             forge: case % 4 == 0,
+            commit: case % 3 == 1,
             first_deploy: case % 7 == 0,
         };
         let choices: Vec<u8> = (0..400).map(|_| next()).collect();

@@ -5,7 +5,8 @@
 
 use super::{Effect, Input, Step};
 use crate::events::{
-    Event, Finding, FixOutcome, LiveRelease, MissingInput, Outcome, Role, Severity, Slot, Verdict,
+    Event, Finding, FixOutcome, IssueOutcome, LiveRelease, MissingInput, Outcome, Role, Severity,
+    Slot, Verdict,
 };
 
 /// A random policy, written as the config file a user would write.
@@ -17,6 +18,8 @@ pub struct World {
     pub juniors: usize,
     pub max_rounds: u32,
     pub forge: bool,
+    /// `completion.commit`: the report is committed.
+    pub commit: bool,
     pub first_deploy: bool,
 }
 
@@ -30,6 +33,7 @@ impl World {
             juniors: 2,
             max_rounds: 6,
             forge: false,
+            commit: false,
             first_deploy: false,
         }
     }
@@ -49,7 +53,8 @@ pub fn config_text(world: &World) -> String {
         "[app]\nname = \"hello\"\n[inputs]\nrequirements = \"REQ.md\"\ntests = \"./t.sh\"\n\
          [runtime]\ncommand = \"./hello\"\n\
          [fix]\ndriver_attempts = {}\nsenior_attempts = {}\ntrio_attempts = {}\n\
-         [review]\njuniors = [{}]\nquorum = \"{}\"\nmax_rounds = {}\nmanual_gate = {}\n{forge}",
+         [review]\njuniors = [{}]\nquorum = \"{}\"\nmax_rounds = {}\nmanual_gate = {}\n\
+         [completion]\ncommit = {}\n{forge}",
         world.fix[0],
         world.fix[1],
         world.fix[2],
@@ -57,6 +62,7 @@ pub fn config_text(world: &World) -> String {
         if world.quorum_all { "all" } else { "2/3" },
         world.max_rounds,
         world.manual_gate,
+        world.commit,
     )
 }
 
@@ -195,7 +201,26 @@ pub fn world_answer(step: &Step, choice: u8) -> Option<Input> {
                 path: "docs/deployments/x.md".into(),
                 sha256: "00".into(),
             },
-            Effect::CloseIssues => Input::IssuesClosed { issues: vec![1] },
+            Effect::CommitReport { .. } => Input::ReportCommitted {
+                commit: choice.is_multiple_of(2).then(|| "abc1234".into()),
+                branch: Some("main".into()),
+                pushed: false,
+                notes: Vec::new(),
+            },
+            Effect::FindIssues => Input::IssuesFound {
+                issues: (0..u64::from(choice % 3)).collect(),
+                commits: 2,
+                since: None,
+            },
+            Effect::CloseIssue { issue } => Input::IssueHandled {
+                issue: *issue,
+                outcome: if choice.is_multiple_of(4) {
+                    IssueOutcome::AlreadyClosed
+                } else {
+                    IssueOutcome::Closed
+                },
+                detail: "closed".into(),
+            },
         },
     })
 }

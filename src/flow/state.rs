@@ -4,8 +4,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::completion::{self, Stage};
 use super::policy::Policy;
-use crate::events::{Decision, Event, Finding, LiveRelease, Outcome, Role, Slot, Tier, Verdict};
+use crate::events::{
+    Decision, Event, Finding, IssueOutcome, LiveRelease, Outcome, Role, Slot, Tier, Verdict,
+};
 
 /// Where a deployment is. Each phase has exactly one thing to do next
 /// (`step::next_step`); the event that ends it moves to the next phase.
@@ -32,7 +35,17 @@ pub enum Phase {
     /// Traffic is on green; blue's in-flight requests finish.
     DrainingBlue,
     StoppingBlue,
-    Reporting,
+    /// The instances are settled; the report of how it `ending`s is next.
+    Reporting {
+        ending: Outcome,
+    },
+    /// The report is committed to the code directory's repository.
+    CommittingReport {
+        ending: Outcome,
+    },
+    /// A promotion: the issues its commits name are looked up.
+    FindingIssues,
+    /// A promotion: the first of `issues_pending` is closed on the forge.
     ClosingIssues,
     /// Green is being stopped because the deployment ends without it.
     StoppingGreen {
@@ -59,6 +72,18 @@ pub enum Ending {
     Returned,
     Aborted,
     Failed,
+}
+
+impl Ending {
+    /// How a deployment that ends this way is recorded.
+    pub fn outcome(self) -> Outcome {
+        match self {
+            Ending::RolledBack => Outcome::RolledBack,
+            Ending::Returned => Outcome::Returned,
+            Ending::Aborted => Outcome::Aborted,
+            Ending::Failed => Outcome::Failed,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -155,6 +180,18 @@ pub struct Deployment {
     /// The release a rollback after promotion brings back, and where.
     pub restore: Option<(String, Slot)>,
     pub restore_endpoint: Option<String>,
+    /// The report's path once written.
+    #[serde(default)]
+    pub report_path: Option<String>,
+    /// The commit that holds the report, when it was committed.
+    #[serde(default)]
+    pub report_commit: Option<String>,
+    /// Issues named by the release's commits and not handled yet, in order.
+    #[serde(default)]
+    pub issues_pending: Vec<u64>,
+    /// Issues this deployment closed.
+    #[serde(default)]
+    pub issues_closed: Vec<u64>,
     /// Every `Completed` seen, in order (a rollback after promotion adds one).
     pub completions: Vec<Outcome>,
     /// The side effect announced by the last event, `EffectStarted`, and
@@ -193,6 +230,10 @@ impl Deployment {
             blue_stopped: false,
             restore: None,
             restore_endpoint: None,
+            report_path: None,
+            report_commit: None,
+            issues_pending: Vec::new(),
+            issues_closed: Vec::new(),
             completions: Vec::new(),
             started: None,
             version: 0,
@@ -226,10 +267,20 @@ impl Deployment {
             Phase::Switching
             | Phase::DrainingBlue
             | Phase::StoppingBlue
-            | Phase::Reporting
+            | Phase::Reporting { .. }
+            | Phase::CommittingReport { .. }
+            | Phase::FindingIssues
             | Phase::ClosingIssues => "completion",
             Phase::StoppingGreen { .. } | Phase::Restoring(_) => "rollback",
             Phase::Done(_) => "done",
+        }
+    }
+
+    /// `stage` of the completion is done: on to the next one the policy
+    /// asks for, or stay until `decide` records the end.
+    fn complete_step(&mut self, stage: Stage) {
+        if let Some(next) = completion::next_phase(self, stage) {
+            self.phase = next;
         }
     }
 
@@ -388,7 +439,9 @@ impl Deployment {
                 self.phase = match (&self.phase, &self.blue) {
                     (Phase::Restoring(_), _) => Phase::Restoring(RestoreStage::Draining),
                     (_, Some(_)) => Phase::DrainingBlue,
-                    (_, None) => Phase::Reporting,
+                    (_, None) => Phase::Reporting {
+                        ending: Outcome::Promoted,
+                    },
                 };
             }
             Event::Drained { .. } => match self.phase {
@@ -401,10 +454,45 @@ impl Deployment {
             Event::BlueStopped { .. } => {
                 if !matches!(self.phase, Phase::Restoring(_)) {
                     self.blue_stopped = true;
-                    self.phase = Phase::Reporting;
+                    self.phase = Phase::Reporting {
+                        ending: Outcome::Promoted,
+                    };
                 }
             }
-            Event::ReportWritten { .. } => self.phase = Phase::ClosingIssues,
+            Event::GreenStopped { .. } => {
+                if let Phase::StoppingGreen { ending } = self.phase {
+                    self.phase = Phase::Reporting {
+                        ending: ending.outcome(),
+                    };
+                }
+            }
+            Event::ReportWritten { path, .. } => {
+                self.report_path = Some(path.clone());
+                self.complete_step(Stage::Report);
+            }
+            Event::ReportCommitted { commit, .. } => {
+                self.report_commit = commit.clone();
+                self.complete_step(Stage::Commit);
+            }
+            Event::IssuesReferenced { issues, .. } => {
+                self.issues_pending = issues.clone();
+                self.complete_step(Stage::FindIssues);
+            }
+            Event::IssueClosed { issue, outcome, .. } => {
+                self.issues_pending.retain(|i| i != issue);
+                if *outcome == IssueOutcome::Closed {
+                    self.issues_closed.push(*issue);
+                }
+                self.complete_step(Stage::CloseIssue);
+            }
+            Event::CompletionStepFailed { .. } => {
+                if let Some(stage) = completion::stage_of(&self.phase) {
+                    if stage == Stage::CloseIssue && !self.issues_pending.is_empty() {
+                        self.issues_pending.remove(0);
+                    }
+                    self.complete_step(stage);
+                }
+            }
             Event::IssuesClosed { .. } => {}
             Event::Completed { outcome } => {
                 self.completions.push(*outcome);
@@ -426,7 +514,14 @@ impl Deployment {
                     };
                 }
             }
-            Event::RollbackCompleted { .. } => {}
+            Event::RollbackCompleted { .. } => {
+                // A rollback after promotion is reported as well.
+                if matches!(self.phase, Phase::Restoring(_)) {
+                    self.phase = Phase::Reporting {
+                        ending: Outcome::RolledBack,
+                    };
+                }
+            }
             Event::RollbackFailed { .. } => {
                 // Back where it was before the rollback was asked for.
                 self.restore = None;

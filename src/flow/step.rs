@@ -67,8 +67,18 @@ pub enum Effect {
         release: String,
         retain: bool,
     },
+    /// Write the report of how the deployment ends.
     WriteReport,
-    CloseIssues,
+    /// Commit the report at `path` (`completion.commit`).
+    CommitReport {
+        path: String,
+    },
+    /// Find the issues named by the commits since the previous promotion.
+    FindIssues,
+    /// Comment on `issue` with the report's link and close it.
+    CloseIssue {
+        issue: u64,
+    },
 }
 
 impl Effect {
@@ -150,8 +160,15 @@ pub fn next_step(state: &Deployment) -> Step {
                 .unwrap_or_default(),
             retain: state.policy.retain > 0,
         }),
-        Phase::Reporting => Step::Do(Effect::WriteReport),
-        Phase::ClosingIssues => Step::Do(Effect::CloseIssues),
+        Phase::Reporting { .. } => Step::Do(Effect::WriteReport),
+        Phase::CommittingReport { .. } => Step::Do(Effect::CommitReport {
+            path: state.report_path.clone().unwrap_or_default(),
+        }),
+        Phase::FindingIssues => Step::Do(Effect::FindIssues),
+        Phase::ClosingIssues => Step::Do(Effect::CloseIssue {
+            // `apply` leaves this phase when none is pending; 0 keeps it total.
+            issue: state.issues_pending.first().copied().unwrap_or_default(),
+        }),
         Phase::StoppingGreen { ending } => green(matches!(ending, Ending::RolledBack)),
         Phase::Restoring(stage) => {
             // `apply` sets the target with the phase; the default keeps this total.

@@ -8,7 +8,7 @@ use chrono::{Duration, Utc};
 
 use crate::events::{Event, EventStore, LiveRelease, Outcome, StoreError, StreamId};
 use crate::flow::simulate::{World, config_text, stray_input, world_answer};
-use crate::flow::{Deployment, Input, Phase, Step, decide, next_step};
+use crate::flow::{Deployment, Effect, Input, Phase, Step, decide, next_step};
 
 /// A small deterministic generator (no cryptographic quality needed).
 struct Choices(u64);
@@ -30,6 +30,7 @@ fn world(choices: &mut Choices) -> World {
     World {
         manual_gate: c.is_multiple_of(4),
         forge: c.is_multiple_of(5),
+        commit: c % 7 < 3,
         quorum_all: !c.is_multiple_of(3),
         max_rounds: 1 + u32::from(c % 3),
         ..World::defaults()
@@ -77,7 +78,25 @@ fn deployment(
         } else {
             raw
         };
+        let completing = matches!(
+            step,
+            Step::Do(
+                Effect::WriteReport
+                    | Effect::CommitReport { .. }
+                    | Effect::FindIssues
+                    | Effect::CloseIssue { .. }
+            )
+        );
         let input = match &step {
+            // Some requests lack an input; some completions meet a full
+            // disk or a forge that refuses, however well the rest went.
+            Step::Do(Effect::ValidateInputs) if raw.is_multiple_of(24) => {
+                match world_answer(&step, 0) {
+                    Some(input) => input,
+                    None => break,
+                }
+            }
+            Step::Do(_) if completing && raw.is_multiple_of(16) => stray_input(4),
             // Now and then a person aborts, or an effect fails for good.
             Step::Do(_) if choice == 13 => stray_input(0),
             Step::Do(_) if choice == 14 => stray_input(4),

@@ -5,8 +5,9 @@
 
 use std::fmt::Write;
 
+use super::phases;
 use crate::events::{Envelope, Event};
-use crate::flow::Deployment;
+use crate::flow::{Deployment, Phase, completion_ending};
 
 pub fn render(id: &str, events: &[Envelope]) -> String {
     let state = Deployment::fold(events.iter().map(|e| &e.event));
@@ -16,43 +17,52 @@ pub fn render(id: &str, events: &[Envelope]) -> String {
     let _ = writeln!(out, "# Deployment of {} {}\n", state.app, state.release);
     let _ = writeln!(out, "## Deployment notes\n");
     let _ = writeln!(out, "- Deployment: `{id}`");
-    let status = state.outcome().map_or("in progress".to_string(), |o| {
-        format!("{o:?}").to_lowercase()
-    });
-    let _ = writeln!(out, "- Status: {status}");
-    if let (Some(start), Some(end)) = (started, ended) {
-        let _ = writeln!(
-            out,
-            "- Started {} , last event {} ({} ms)",
-            start.to_rfc3339(),
-            end.to_rfc3339(),
-            (end - start).num_milliseconds()
-        );
+    let _ = writeln!(out, "- Status: {}", status(&state));
+    if let Some(Event::DeploymentRequested {
+        requested_by,
+        commit,
+        ..
+    }) = events.first().map(|e| &e.event)
+    {
+        let at = started.map(|t| t.to_rfc3339()).unwrap_or_default();
+        let _ = writeln!(out, "- Requested by {requested_by} at {at}");
+        if let Some(commit) = commit {
+            let _ = writeln!(out, "- Commit: {commit}");
+        }
     }
     match &state.blue {
         Some(blue) => {
             let _ = writeln!(
                 out,
-                "- Replaced {} (slot {}), retained for rollback",
+                "- From {} (slot {}) to {} (slot {})",
                 blue.release,
-                blue.slot.name()
+                blue.slot.name(),
+                state.release,
+                state.green_slot.name()
             );
         }
         None => {
-            let _ = writeln!(out, "- First deploy of {}", state.app);
+            let _ = writeln!(
+                out,
+                "- First deploy of {}: {} in slot {}",
+                state.app,
+                state.release,
+                state.green_slot.name()
+            );
         }
     }
-    let _ = writeln!(
-        out,
-        "- Green slot: {}, deploy attempts: {}, fix attempts: {} (driver {}, senior {}, trio {}), review rounds: {}",
-        state.green_slot.name(),
-        state.deploy_attempt,
-        state.fixes.total(),
-        state.fixes.driver,
-        state.fixes.senior,
-        state.fixes.trio,
-        state.round
-    );
+    if let Some(why) = ending_reason(events) {
+        let _ = writeln!(out, "- Why: {why}");
+    }
+    if let (Some(start), Some(end)) = (started, ended) {
+        let _ = writeln!(
+            out,
+            "- Took {} ms, from {} to {}",
+            (end - start).num_milliseconds(),
+            start.to_rfc3339(),
+            end.to_rfc3339()
+        );
+    }
 
     let _ = writeln!(out, "\n## Test results\n");
     let mut runs = 0;
@@ -189,7 +199,121 @@ pub fn render(id: &str, events: &[Envelope]) -> String {
     if !any {
         let _ = writeln!(out, "- No review took place.");
     }
+    efficiency(&mut out, &state, events);
+    completion(&mut out, events);
     out
+}
+
+/// The status line: the ending a completion in progress is recording, so
+/// the report written before `completed` already says how it ended.
+fn status(state: &Deployment) -> String {
+    let outcome = state.outcome().or(match state.phase {
+        Phase::Reporting { .. }
+        | Phase::CommittingReport { .. }
+        | Phase::FindingIssues
+        | Phase::ClosingIssues => Some(completion_ending(&state.phase)),
+        _ => None,
+    });
+    super::history::status_name(outcome).to_string()
+}
+
+/// Why a deployment that did not go live ended, or why it was rolled back.
+fn ending_reason(events: &[Envelope]) -> Option<String> {
+    events.iter().rev().find_map(|e| match &e.event {
+        Event::RollbackStarted { reason, .. } => Some(format!("rolled back: {reason}")),
+        Event::ReturnedToDevelopment { reason, .. } => {
+            Some(format!("returned to development: {reason}"))
+        }
+        Event::Aborted { by, reason } => Some(format!("aborted by {by}: {reason}")),
+        Event::Failed { reason } => Some(format!("failed: {reason}")),
+        Event::InputsRejected { missing } => Some(format!(
+            "rejected at prepare: {}",
+            missing
+                .iter()
+                .map(|m| format!("{}: {}", m.item, m.reason))
+                .collect::<Vec<_>>()
+                .join("; ")
+        )),
+        _ => None,
+    })
+}
+
+fn efficiency(out: &mut String, state: &Deployment, events: &[Envelope]) {
+    let _ = writeln!(out, "\n## Duration and efficiency\n");
+    for span in phases::spans(events) {
+        let _ = writeln!(out, "- {}: {} ms", span.phase, span.duration_ms);
+    }
+    let _ = writeln!(
+        out,
+        "- Deploy attempts: {}; fix attempts: {} (driver {}, senior {}, trio {}); review rounds: {}",
+        state.deploy_attempt,
+        state.fixes.total(),
+        state.fixes.driver,
+        state.fixes.senior,
+        state.fixes.trio,
+        state.round
+    );
+    let (mut tokens_in, mut tokens_out, mut calls) = (0u64, 0u64, 0u32);
+    for event in events.iter().map(|e| &e.event) {
+        if let Event::VerdictRecorded {
+            usage: Some(usage), ..
+        }
+        | Event::SynthesisRecorded {
+            usage: Some(usage), ..
+        } = event
+        {
+            tokens_in += usage.tokens_in;
+            tokens_out += usage.tokens_out;
+            calls += usage.attempts;
+        }
+    }
+    if calls > 0 {
+        let _ = writeln!(
+            out,
+            "- Model reviewers: {calls} calls, {tokens_in} tokens in, {tokens_out} tokens out"
+        );
+    }
+}
+
+/// The completion's side effects, once they happened (`deployflow report`
+/// regenerating a finished deployment's report shows them).
+fn completion(out: &mut String, events: &[Envelope]) {
+    let lines: Vec<String> = events
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::ReportCommitted {
+                commit: Some(commit),
+                branch,
+                pushed,
+                ..
+            } => Some(format!(
+                "Report committed as {commit} on {}{}",
+                branch.as_deref().unwrap_or("HEAD"),
+                if *pushed { ", pushed" } else { "" }
+            )),
+            Event::ReportCommitted {
+                commit: None,
+                notes,
+                ..
+            } => Some(format!("Report {}", notes.join("; "))),
+            Event::IssueClosed {
+                issue,
+                outcome,
+                detail,
+            } => Some(format!("Issue #{issue}: {outcome:?}: {detail}")),
+            Event::CompletionStepFailed { step, reason } => {
+                Some(format!("{step} did not work: {reason}"))
+            }
+            _ => None,
+        })
+        .collect();
+    if lines.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n## Completion\n");
+    for line in lines {
+        let _ = writeln!(out, "- {line}");
+    }
 }
 
 fn first_line(text: &str) -> &str {

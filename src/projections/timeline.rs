@@ -128,6 +128,29 @@ pub fn describe(event: &Event) -> String {
         ),
         Event::ReportWritten { path, .. } => path.clone(),
         Event::IssuesClosed { issues } => format!("{issues:?}"),
+        Event::GreenStopped { slot, release } => format!("{release} in {}", slot.name()),
+        Event::ReportCommitted {
+            commit,
+            branch,
+            pushed,
+            notes,
+        } => match commit {
+            Some(commit) => format!(
+                "{commit} on {}{}",
+                branch.as_deref().unwrap_or("HEAD"),
+                if *pushed { ", pushed" } else { "" }
+            ),
+            None => format!("not committed: {}", notes.join("; ")),
+        },
+        Event::IssuesReferenced {
+            issues, commits, ..
+        } => format!("{issues:?} in {commits} commits"),
+        Event::IssueClosed {
+            issue,
+            outcome,
+            detail,
+        } => format!("#{issue}: {outcome:?}: {detail}"),
+        Event::CompletionStepFailed { step, reason } => format!("{step}: {reason}"),
         Event::Completed { outcome } => format!("{outcome:?}"),
         Event::RollbackStarted { reason, .. } => reason.clone(),
         Event::RollbackCompleted { live_release, .. } => {
