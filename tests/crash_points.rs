@@ -8,6 +8,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::forge::{FakeForge, REPO, TOKEN, TOKEN_ENV};
+use common::git::{commit_all, completion, git, release_in_repo};
 use common::scenario::{Knobs, Load, Scenario, running_releases, text};
 
 /// The kind of deployment a crash point needs to be reached.
@@ -193,6 +195,7 @@ fn crashes_along_a_rollback_and_the_other_endings() {
             "after_escalated",
             "after_rollback_started",
             "after_rollback_completed",
+            "after_green_stopped",
             "before_apply_fix",
         ],
         Case::Broken,
@@ -202,6 +205,75 @@ fn crashes_along_a_rollback_and_the_other_endings() {
     crash_at("after_manually_rejected", Case::Rejected);
     crash_at("after_aborted", Case::Aborted);
     crash_at("after_inputs_rejected", Case::Missing);
+}
+
+/// A crash in the completion of a promotion that commits its report and
+/// closes an issue: after the restart the report is committed once, and
+/// the issue commented on once and closed.
+fn crash_in_completion(point: &str) {
+    let forge = FakeForge::start(REPO, &[7], &[], &[]);
+    let mut s = Scenario::new();
+    s.start_server_with(&[(TOKEN_ENV, TOKEN)]);
+    let repo = s.dir.path().join("repo");
+    let knobs = Knobs {
+        review: completion(false, Some(&forge)),
+        ..Knobs::default()
+    };
+    release_in_repo(&s, "v1", &repo, &knobs);
+    commit_all(&repo, "first");
+    assert_eq!(s.deploy("v1").status.code(), Some(0));
+    s.kill_server();
+    s.start_server_with(&[
+        (TOKEN_ENV, TOKEN),
+        ("FAILPOINTS", &format!("{point}=return")),
+    ]);
+    release_in_repo(&s, "v2", &repo, &knobs);
+    std::fs::write(repo.join("CHANGES.md"), "- v2\n").expect("write");
+    commit_all(&repo, "v2 (fixes #7)");
+    let deploy = s.deploy_in_background("v2");
+    assert!(
+        s.server_ended_within(Duration::from_secs(60)),
+        "{point} was never reached"
+    );
+    let _ = deploy.wait_with_output();
+    s.start_server_with(&[(TOKEN_ENV, TOKEN)]);
+    let id = s.last_id();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while s.json(&["show", &id])["deployment"]["status"] == "in_progress" {
+        assert!(
+            Instant::now() < deadline,
+            "{point}: the deployment did not end"
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert_eq!(
+        s.json(&["show", &id])["deployment"]["status"],
+        "promoted",
+        "{point}"
+    );
+    let reports = git(&repo, &["log", "--format=%s", "--grep=hello v2 promoted"]);
+    assert_eq!(reports.lines().count(), 1, "{point}: {reports}");
+    let issue = forge.issue(7);
+    assert!(!issue.open, "{point}");
+    assert_eq!(issue.comments.len(), 1, "{point}: {:?}", issue.comments);
+    s.kill_server();
+    assert_eq!(s.cli(&["verify"]).status.code(), Some(0), "{point}");
+}
+
+#[test]
+fn crashes_along_a_completion_that_commits_and_closes_issues() {
+    for point in [
+        "before_commit_report",
+        "after_report_committed",
+        "before_find_issues",
+        "after_issues_referenced",
+        "before_close_issue",
+        "between_comment_and_close",
+        "after_issue_closed",
+        "after_issues_closed",
+    ] {
+        crash_in_completion(point);
+    }
 }
 
 #[test]

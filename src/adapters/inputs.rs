@@ -82,12 +82,18 @@ pub fn check(config: &Config, base: &Path) -> InputCheck {
         Err(reason) => result.bad("tests", reason),
     }
     let runtime = config.runtime.get_ref();
-    // Said plainly rather than half-done: this part is not built yet.
-    if config.forge.is_some() {
-        result.bad(
-            "forge",
-            "closing issues on a forge is not in this build yet; remove [forge]".into(),
-        );
+    // Checked now, not at the end: a token that is missing would leave the
+    // promotion's issues open.
+    if let Some(forge) = &config.forge {
+        let token = [forge.token_env.clone()];
+        match crate::adapters::secrets::Secrets::resolve(&token, &paths.secrets_file) {
+            Ok(_) => result.ok(format!(
+                "forge: {} (token in {})",
+                forge.repo,
+                forge.token_env.as_str()
+            )),
+            Err(e) => result.bad("forge.token_env", e.to_string()),
+        }
     }
     if runtime.backend == BackendKind::Process {
         let command = runtime.command.as_deref().unwrap_or_default();

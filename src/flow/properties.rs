@@ -183,6 +183,32 @@ proptest! {
     }
 
     #[test]
+    fn a_failing_completion_step_never_changes_how_a_deployment_ends(world in world(), choices in proptest::collection::vec(any::<u8>(), 400)) {
+        let (events, _) = run(&world, &choices);
+        let mut state = Deployment::empty();
+        for event in &events {
+            state.apply(event);
+            if super::completion::stage_of(&state.phase).is_none() {
+                continue;
+            }
+            let ending = super::completion::ending(&state.phase);
+            let mut failed = state.clone();
+            let input = Input::EffectFailed { reason: "disk full".into() };
+            for event in decide(&failed, input).expect("a completion step may fail") {
+                failed.apply(&event);
+            }
+            // The rest as the world answers when all goes well.
+            while let step @ Step::Do(_) = next_step(&failed) {
+                let input = world_answer(&step, 43).expect("an answer");
+                for event in decide(&failed, input).expect("the world's answer fits") {
+                    failed.apply(&event);
+                }
+            }
+            prop_assert_eq!(failed.outcome(), Some(ending));
+        }
+    }
+
+    #[test]
     fn the_same_events_always_fold_to_the_same_state(world in world(), choices in proptest::collection::vec(any::<u8>(), 400)) {
         let (events, _) = run(&world, &choices);
         let once = Deployment::fold(&events);

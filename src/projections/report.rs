@@ -240,8 +240,25 @@ fn ending_reason(events: &[Envelope]) -> Option<String> {
 
 fn efficiency(out: &mut String, state: &Deployment, events: &[Envelope]) {
     let _ = writeln!(out, "\n## Duration and efficiency\n");
+    // Each phase once, in the order first entered: a fix loop goes back
+    // and forth between prepare and fix.
+    let mut totals: Vec<(&str, i64, u32)> = Vec::new();
     for span in phases::spans(events) {
-        let _ = writeln!(out, "- {}: {} ms", span.phase, span.duration_ms);
+        match totals.iter_mut().find(|(phase, ..)| *phase == span.phase) {
+            Some((_, ms, times)) => {
+                *ms += span.duration_ms;
+                *times += 1;
+            }
+            None => totals.push((span.phase, span.duration_ms, 1)),
+        }
+    }
+    for (phase, ms, times) in totals {
+        let visits = if times > 1 {
+            format!(" over {times} visits")
+        } else {
+            String::new()
+        };
+        let _ = writeln!(out, "- {phase}: {ms} ms{visits}");
     }
     let _ = writeln!(
         out,

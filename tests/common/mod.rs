@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 pub mod docker;
+pub mod forge;
+pub mod git;
 pub mod http;
 pub mod router;
 pub mod upstream;

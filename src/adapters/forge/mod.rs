@@ -131,6 +131,7 @@ async fn close_steps(
     let posted = resumed && forge.commented(number, marker).await?;
     if !posted {
         forge.comment(number, body).await?;
+        crate::crash_points::inside("between_comment_and_close");
     }
     forge.close(number).await?;
     Ok((IssueOutcome::Closed, "commented and closed".into()))
