@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use common::forge::{
     FakeForge, NOT_FOUND, RATE_LIMITED, REPO, TOKEN, TOKEN_ENV, UNAUTHORIZED, UNPROCESSABLE,
 };
-use common::git::{commit_all, completion, git, release_in_repo};
-use common::scenario::{Knobs, Scenario, text};
+use common::git::{commit_all, completing_scenario, git, release_in_repo};
+use common::scenario::{Knobs, Scenario, plant_private_key, text};
 use serde_json::Value;
 
 /// The payloads of `id`'s events of `kind`, in order.
@@ -36,15 +36,8 @@ fn report_of(s: &Scenario, id: &str) -> (PathBuf, String) {
 #[test]
 fn a_promotion_commits_its_report_pushes_it_and_closes_the_issues_its_commits_name() {
     let forge = FakeForge::start(REPO, &[1, 2, 5], &[3], &[4]);
-    let mut s = Scenario::new();
-    s.start_server_with(&[(TOKEN_ENV, TOKEN)]);
-    let repo = s.dir.path().join("repo");
+    let (s, repo, knobs) = completing_scenario(Some(&forge), true);
     let remote = s.dir.path().join("remote.git");
-    let knobs = Knobs {
-        review: completion(true, Some(&forge)),
-        ..Knobs::default()
-    };
-    release_in_repo(&s, "v1", &repo, &knobs);
     commit_all(&repo, "The first release\n\nFixes #1");
     git(s.dir.path(), &["init", "--quiet", "--bare", "remote.git"]);
     git(
@@ -164,14 +157,7 @@ fn a_promotion_commits_its_report_pushes_it_and_closes_the_issues_its_commits_na
 #[test]
 fn forge_refusals_are_recorded_with_their_reason_and_the_release_stays_promoted() {
     let forge = FakeForge::start(REPO, &[UNPROCESSABLE, 7], &[], &[]);
-    let mut s = Scenario::new();
-    s.start_server_with(&[(TOKEN_ENV, TOKEN)]);
-    let repo = s.dir.path().join("repo");
-    let knobs = Knobs {
-        review: completion(false, Some(&forge)),
-        ..Knobs::default()
-    };
-    release_in_repo(&s, "v1", &repo, &knobs);
+    let (s, repo, _) = completing_scenario(Some(&forge), false);
     commit_all(
         &repo,
         &format!(
@@ -221,14 +207,7 @@ fn forge_refusals_are_recorded_with_their_reason_and_the_release_stays_promoted(
 
 #[test]
 fn a_detached_head_or_no_repository_is_reported_and_nothing_is_committed() {
-    let mut s = Scenario::new();
-    s.start_server();
-    let repo = s.dir.path().join("repo");
-    let knobs = Knobs {
-        review: completion(false, None),
-        ..Knobs::default()
-    };
-    release_in_repo(&s, "v1", &repo, &knobs);
+    let (s, repo, knobs) = completing_scenario(None, false);
     commit_all(&repo, "first");
     git(&repo, &["checkout", "--quiet", "--detach"]);
     let head = git(&repo, &["rev-parse", "HEAD"]);
@@ -268,14 +247,7 @@ fn a_detached_head_or_no_repository_is_reported_and_nothing_is_committed() {
 #[test]
 fn a_rollback_and_a_return_are_reported_with_their_reason_and_close_nothing() {
     let forge = FakeForge::start(REPO, &[1, 2, 3], &[], &[]);
-    let mut s = Scenario::new();
-    s.start_server_with(&[(TOKEN_ENV, TOKEN)]);
-    let repo = s.dir.path().join("repo");
-    let knobs = Knobs {
-        review: completion(false, Some(&forge)),
-        ..Knobs::default()
-    };
-    release_in_repo(&s, "v1", &repo, &knobs);
+    let (s, repo, knobs) = completing_scenario(Some(&forge), false);
     commit_all(&repo, "first");
     assert_eq!(s.deploy("v1").status.code(), Some(0));
 
@@ -302,11 +274,7 @@ fn a_rollback_and_a_return_are_reported_with_their_reason_and_close_nothing() {
 
     // v3 carries a private key: returned to development.
     release_in_repo(&s, "v3", &repo, &knobs);
-    let key = format!(
-        "-----BEGIN {k} PRIVATE KEY-----\nMIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun\n-----END {k} PRIVATE KEY-----\n",
-        k = "RSA"
-    );
-    std::fs::write(repo.join("deploy-key.pem"), key).expect("key");
+    plant_private_key(&repo);
     commit_all(&repo, "v3 (fixes #3)");
     let out = s.deploy("v3");
     assert_ne!(out.status.code(), Some(0));

@@ -9,8 +9,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::forge::{FakeForge, REPO, TOKEN, TOKEN_ENV};
-use common::git::{commit_all, completion, git, release_in_repo};
-use common::scenario::{Knobs, Load, Scenario, running_releases, text};
+use common::git::{commit_all, completing_scenario, git, release_in_repo};
+use common::scenario::{Knobs, Load, Scenario, plant_private_key, running_releases, text};
 
 /// The kind of deployment a crash point needs to be reached.
 #[derive(Clone, Copy, Debug)]
@@ -64,13 +64,7 @@ fn crash_at(point: &str, case: Case) {
     };
     let code = s.release("v2", &knobs);
     match case {
-        Case::Flawed => {
-            let key = format!(
-                "-----BEGIN {k} PRIVATE KEY-----\nMIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun\n-----END {k} PRIVATE KEY-----\n",
-                k = "RSA"
-            );
-            std::fs::write(code.join("deploy-key.pem"), key).expect("key");
-        }
+        Case::Flawed => plant_private_key(&code),
         Case::Missing => std::fs::remove_file(code.join("REQUIREMENTS.md")).expect("remove"),
         _ => {}
     }
@@ -212,14 +206,7 @@ fn crashes_along_a_rollback_and_the_other_endings() {
 /// the issue commented on once and closed.
 fn crash_in_completion(point: &str) {
     let forge = FakeForge::start(REPO, &[7], &[], &[]);
-    let mut s = Scenario::new();
-    s.start_server_with(&[(TOKEN_ENV, TOKEN)]);
-    let repo = s.dir.path().join("repo");
-    let knobs = Knobs {
-        review: completion(false, Some(&forge)),
-        ..Knobs::default()
-    };
-    release_in_repo(&s, "v1", &repo, &knobs);
+    let (mut s, repo, knobs) = completing_scenario(Some(&forge), false);
     commit_all(&repo, "first");
     assert_eq!(s.deploy("v1").status.code(), Some(0));
     s.kill_server();

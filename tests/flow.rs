@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::scenario::{Knobs, Load, Scenario, failing_test_runs, fix_tiers, text};
+use common::scenario::{
+    Knobs, Load, Scenario, failing_test_runs, fix_tiers, plant_private_key, text,
+};
 use serde_json::Value;
 
 fn code(out: &std::process::Output) -> Option<i32> {
@@ -155,12 +157,7 @@ fn a_requirement_without_a_test_asks_for_fixes() {
 fn a_hard_coded_private_key_returns_the_release_to_development() {
     let s = with_v1();
     let code_dir = s.release("v2", &Knobs::default());
-    // Assembled here so this file holds no key for a scanner to find.
-    let key = format!(
-        "-----BEGIN {kind} PRIVATE KEY-----\nMIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun\n-----END {kind} PRIVATE KEY-----\n",
-        kind = "RSA"
-    );
-    std::fs::write(code_dir.join("deploy-key.pem"), key).expect("write key");
+    plant_private_key(&code_dir);
     let out = s.deploy("v2");
     assert_eq!(code(&out), Some(4), "{}", text(&out));
     let audit = s.json(&["audit", &s.last_id()]);

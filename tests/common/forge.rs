@@ -160,38 +160,57 @@ fn refusal(number: u64, method: &str) -> Option<Response> {
     }
 }
 
+/// Records a call; answers a refusal for the refusing numbers, 404 for an
+/// issue that does not exist, and otherwise what `answer` makes of it.
+fn handle(
+    state: &Shared,
+    method: &str,
+    path: String,
+    headers: &HeaderMap,
+    body: Value,
+    number: u64,
+    answer: impl FnOnce(&mut Issue) -> Response,
+) -> Response {
+    record(state, method, path, headers, body);
+    if let Some(refused) = refusal(number, method) {
+        return refused;
+    }
+    let mut forge = state.lock().expect("forge state");
+    match forge.issues.get_mut(&number) {
+        Some(issue) => answer(issue),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "message": "Not Found" })),
+        )
+            .into_response(),
+    }
+}
+
 async fn read_issue(
     State(state): State<Shared>,
     Path(number): Path<u64>,
     headers: HeaderMap,
 ) -> Response {
-    record(
+    let path = format!("issues/{number}");
+    handle(
         &state,
         "GET",
-        format!("issues/{number}"),
+        path,
         &headers,
         Value::Null,
-    );
-    if let Some(refused) = refusal(number, "GET") {
-        return refused;
-    }
-    let forge = state.lock().expect("forge state");
-    let Some(issue) = forge.issues.get(&number) else {
-        return (
-            StatusCode::NOT_FOUND,
-            Json(json!({ "message": "Not Found" })),
-        )
-            .into_response();
-    };
-    let mut body = json!({
-        "number": number,
-        "state": if issue.open { "open" } else { "closed" },
-        "title": format!("issue {number}"),
-    });
-    if issue.pull_request {
-        body["pull_request"] = json!({ "url": "https://example.invalid/pull" });
-    }
-    Json(body).into_response()
+        number,
+        |issue| {
+            let mut body = json!({
+                "number": number,
+                "state": if issue.open { "open" } else { "closed" },
+                "title": format!("issue {number}"),
+            });
+            if issue.pull_request {
+                body["pull_request"] = json!({ "url": "https://example.invalid/pull" });
+            }
+            Json(body).into_response()
+        },
+    )
 }
 
 async fn list_comments(
@@ -199,20 +218,23 @@ async fn list_comments(
     Path(number): Path<u64>,
     headers: HeaderMap,
 ) -> Response {
-    record(
+    let path = format!("issues/{number}/comments");
+    handle(
         &state,
         "GET",
-        format!("issues/{number}/comments"),
+        path,
         &headers,
         Value::Null,
-    );
-    let forge = state.lock().expect("forge state");
-    let comments: Vec<Value> = forge
-        .issues
-        .get(&number)
-        .map(|i| i.comments.iter().map(|c| json!({ "body": c })).collect())
-        .unwrap_or_default();
-    Json(comments).into_response()
+        number,
+        |issue| {
+            let comments: Vec<Value> = issue
+                .comments
+                .iter()
+                .map(|c| json!({ "body": c }))
+                .collect();
+            Json(comments).into_response()
+        },
+    )
 }
 
 async fn post_comment(
@@ -221,32 +243,12 @@ async fn post_comment(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
-    record(
-        &state,
-        "POST",
-        format!("issues/{number}/comments"),
-        &headers,
-        body.clone(),
-    );
-    if let Some(refused) = refusal(number, "POST") {
-        return refused;
-    }
-    let mut forge = state.lock().expect("forge state");
-    let Some(issue) = forge.issues.get_mut(&number) else {
-        return (
-            StatusCode::NOT_FOUND,
-            Json(json!({ "message": "Not Found" })),
-        )
-            .into_response();
-    };
-    issue
-        .comments
-        .push(body["body"].as_str().unwrap_or_default().to_string());
-    (
-        StatusCode::CREATED,
-        Json(json!({ "id": 1, "body": body["body"] })),
-    )
-        .into_response()
+    let path = format!("issues/{number}/comments");
+    let text = body["body"].as_str().unwrap_or_default().to_string();
+    handle(&state, "POST", path, &headers, body, number, |issue| {
+        issue.comments.push(text.clone());
+        (StatusCode::CREATED, Json(json!({ "id": 1, "body": text }))).into_response()
+    })
 }
 
 async fn close_issue(
@@ -255,27 +257,13 @@ async fn close_issue(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
-    record(
-        &state,
-        "PATCH",
-        format!("issues/{number}"),
-        &headers,
-        body.clone(),
-    );
-    if let Some(refused) = refusal(number, "PATCH") {
-        return refused;
-    }
-    let mut forge = state.lock().expect("forge state");
-    let Some(issue) = forge.issues.get_mut(&number) else {
-        return (
-            StatusCode::NOT_FOUND,
-            Json(json!({ "message": "Not Found" })),
-        )
-            .into_response();
-    };
-    if body["state"] == "closed" {
-        issue.open = false;
-    }
-    Json(json!({ "number": number, "state": if issue.open { "open" } else { "closed" } }))
-        .into_response()
+    let path = format!("issues/{number}");
+    let closing = body["state"] == "closed";
+    handle(&state, "PATCH", path, &headers, body, number, |issue| {
+        if closing {
+            issue.open = false;
+        }
+        let state = if issue.open { "open" } else { "closed" };
+        Json(json!({ "number": number, "state": state })).into_response()
+    })
 }

@@ -5,7 +5,9 @@
 use std::path::Path;
 use std::process::Command;
 
-use super::forge::{FakeForge, REPO, TOKEN_ENV};
+use std::path::PathBuf;
+
+use super::forge::{FakeForge, REPO, TOKEN, TOKEN_ENV};
 use super::scenario::{Knobs, Scenario};
 
 pub fn git(dir: &Path, args: &[&str]) -> String {
@@ -60,4 +62,19 @@ pub fn release_in_repo(s: &Scenario, label: &str, repo: &Path, knobs: &Knobs) {
 pub fn commit_all(repo: &Path, message: &str) {
     git(repo, &["add", "-A"]);
     git(repo, &["commit", "--quiet", "-m", message]);
+}
+
+/// A scenario whose control plane holds the forge's token, with release v1
+/// written into a new repository `repo` (not committed yet) and the knobs
+/// that commit reports (and push them when `push`) and use `forge`.
+pub fn completing_scenario(forge: Option<&FakeForge>, push: bool) -> (Scenario, PathBuf, Knobs) {
+    let mut s = Scenario::new();
+    s.start_server_with(&[(TOKEN_ENV, TOKEN)]);
+    let repo = s.dir.path().join("repo");
+    let knobs = Knobs {
+        review: completion(push, forge),
+        ..Knobs::default()
+    };
+    release_in_repo(&s, "v1", &repo, &knobs);
+    (s, repo, knobs)
 }

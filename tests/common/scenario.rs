@@ -371,6 +371,17 @@ pub fn failing_test_runs(events: &[Value]) -> usize {
         .count()
 }
 
+/// Writes a hard-coded private key into `code` as `deploy-key.pem`: what
+/// the hygiene reviewer must find. Assembled here so no test file holds a
+/// key for a scanner to find.
+pub fn plant_private_key(code: &Path) {
+    let key = format!(
+        "-----BEGIN {kind} PRIVATE KEY-----\nMIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun\n-----END {kind} PRIVATE KEY-----\n",
+        kind = "RSA"
+    );
+    std::fs::write(code.join("deploy-key.pem"), key).expect("write key");
+}
+
 pub fn text(out: &Output) -> String {
     format!(
         "exit {:?}\nstdout:\n{}\nstderr:\n{}",
