@@ -38,6 +38,18 @@ fn a_promotion_commits_its_report_pushes_it_and_closes_the_issues_its_commits_na
     let forge = FakeForge::start(REPO, &[1, 2, 5], &[3], &[4]);
     let (s, repo, knobs) = completing_scenario(Some(&forge), true);
     let remote = s.dir.path().join("remote.git");
+    // An old commit names #5: an app's first promotion reads only its own
+    // commit, so #5 (reopened since, say) stays as it is.
+    git(
+        &repo,
+        &[
+            "commit",
+            "--quiet",
+            "--allow-empty",
+            "-m",
+            "Long ago (fixes #5)",
+        ],
+    );
     commit_all(&repo, "The first release\n\nFixes #1");
     git(s.dir.path(), &["init", "--quiet", "--bare", "remote.git"]);
     git(
@@ -150,7 +162,7 @@ fn a_promotion_commits_its_report_pushes_it_and_closes_the_issues_its_commits_na
     // `deployflow report` regenerates it, with what the completion did.
     let regenerated = s.cli(&["report", &id]);
     let regenerated = String::from_utf8_lossy(&regenerated.stdout);
-    assert!(regenerated.contains("Issue #2: Closed"), "{regenerated}");
+    assert!(regenerated.contains("Issue #2: closed"), "{regenerated}");
     assert!(regenerated.contains(&format!("Report committed as {head} on main, pushed")));
 }
 
@@ -191,8 +203,14 @@ fn forge_refusals_are_recorded_with_their_reason_and_the_release_stays_promoted(
     for (issue, message) in expect {
         assert_eq!(details[&issue], ("failed".to_string(), message), "#{issue}");
     }
-    // The refusals did not stop the issue after them.
+    // The refusals did not stop the issue after them. Its comment names
+    // the report's commit without a link: it was not pushed.
     assert_eq!(details[&7].0, "closed");
+    assert!(
+        forge.issue(7).comments[0].contains("(not pushed)"),
+        "{:?}",
+        forge.issue(7).comments
+    );
     assert!(!forge.issue(7).open);
     // The refused close left #422 open, with the one comment it got.
     assert!(forge.issue(UNPROCESSABLE).open);

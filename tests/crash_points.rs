@@ -251,6 +251,7 @@ fn crash_in_completion(point: &str) {
 fn crashes_along_a_completion_that_commits_and_closes_issues() {
     for point in [
         "before_commit_report",
+        "between_commit_and_event",
         "after_report_committed",
         "before_find_issues",
         "after_issues_referenced",

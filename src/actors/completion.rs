@@ -15,9 +15,9 @@ use crate::events::{Event, IssueOutcome, StreamId};
 use crate::flow::{Deployment, Input, completion_ending};
 use crate::projections::report;
 
-/// Commits read for the issues they close, at most, when no earlier
-/// promotion bounds the range (an app's first).
-const FIRST_RELEASE_COMMITS: usize = 1000;
+/// Commits read for the issues they close, at most, since the previous
+/// promotion.
+const RANGE_COMMITS: usize = 1000;
 
 /// Renders the report from the deployment's events and writes it, whole or
 /// not at all, to `docs/deployments/<date>-<app>-<release>.md`.
@@ -119,6 +119,7 @@ pub async fn commit_report(ctx: &Context, state: &Deployment, path: &str) -> Inp
     let done = repo
         .commit_report(Path::new(path), &author, &message, completion.push)
         .await;
+    crate::crash_points::inside("between_commit_and_event");
     let redactor = ctx.redactor();
     Input::ReportCommitted {
         commit: done.commit,
@@ -148,12 +149,13 @@ pub async fn find_issues(ctx: &Context, state: &Deployment) -> Result<Input, Str
         .as_ref()
         .and_then(|blue| blue.deployment_id())
         .and_then(|id| commit_of(ctx, id));
+    // With no earlier promotion to start from (an app's first, or a
+    // previous commit gone from a rewritten history), the release's own
+    // commit is all that can be read safely: an old `fixes #N` must not
+    // close an issue reopened since.
     let (since, limit) = match previous {
-        Some(since) if repo.knows(&since).await => (Some(since), FIRST_RELEASE_COMMITS),
-        // The previous release's commit is gone (history rewritten): the
-        // release's own commit is all that can be read safely.
-        Some(_) => (None, 1),
-        None => (None, FIRST_RELEASE_COMMITS),
+        Some(since) if repo.knows(&since).await => (Some(since), RANGE_COMMITS),
+        _ => (None, 1),
     };
     let messages = repo
         .messages(since.as_deref(), &until, limit)
@@ -229,6 +231,12 @@ async fn report_link(ctx: &Context, state: &Deployment, api: &str, repo: &str) -
     let Some(commit) = &state.report_commit else {
         return format!("Deployment report: `{relative}` in the code directory (not committed).");
     };
+    // A link to a commit the forge does not have would be a dead one.
+    if !state.report_pushed {
+        return format!(
+            "Deployment report: `{relative}` in the code directory, committed as {commit} (not pushed)."
+        );
+    }
     let prefix = match Repo::open(&ctx.paths.code).await {
         Ok(Some(repo)) => repo.prefix().await,
         _ => String::new(),

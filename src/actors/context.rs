@@ -101,7 +101,7 @@ impl Context {
     /// must not stop the others from being scrubbed).
     pub fn redactor(&self) -> Redactor {
         Secrets::available(
-            &crate::adapters::inputs::names(&self.config),
+            &crate::adapters::inputs::redacted_names(&self.config),
             &self.paths.secrets_file,
         )
         .redactor()

@@ -69,7 +69,11 @@ impl Repo {
         };
         match repo.git(&["rev-parse", "--show-toplevel"]).await {
             Ok(_) => Ok(Some(repo)),
-            Err(GitError::Failed { .. }) => Ok(None),
+            // Anything else (ownership, permissions, a damaged repository)
+            // is git's own message, not "no repository".
+            Err(GitError::Failed { message, .. }) if message.contains("not a git repository") => {
+                Ok(None)
+            }
             Err(e) => Err(e),
         }
     }
@@ -143,23 +147,48 @@ impl Repo {
         }
         self.git(&["add", "--", path]).await?;
         let identity = format!("{} <{}>", author.name, author.email);
+        // The user's hooks and signing are for their commits: a hook that
+        // stashes the tree or a passphrase prompt has no place here.
         self.git_as(
             author,
             &[
-                "commit", "--quiet", "--only", "--author", &identity, "-m", message, "--", path,
+                "-c",
+                "commit.gpgsign=false",
+                "commit",
+                "--no-verify",
+                "--quiet",
+                "--only",
+                "--author",
+                &identity,
+                "-m",
+                message,
+                "--",
+                path,
             ],
         )
         .await?;
         self.git(&["rev-parse", "HEAD"]).await
     }
 
-    /// Pushes `branch` to its upstream's remote, `origin` when it has none.
+    /// Pushes `branch` where `git push` would: its push remote or its
+    /// upstream's remote (`origin` when it has neither), to its upstream
+    /// branch when it pushes to the upstream's remote, else to its own name.
     async fn push(&self, branch: &str) -> Result<(), GitError> {
-        let remote = self
-            .git(&["config", "--get", &format!("branch.{branch}.remote")])
-            .await
-            .unwrap_or_else(|_| "origin".into());
-        let refspec = format!("HEAD:refs/heads/{branch}");
+        let config = |key: String| async move { self.git(&["config", "--get", &key]).await.ok() };
+        let upstream_remote = config(format!("branch.{branch}.remote")).await;
+        let remote = match config(format!("branch.{branch}.pushRemote")).await {
+            Some(remote) => remote,
+            None => match config("remote.pushDefault".into()).await {
+                Some(remote) => remote,
+                None => upstream_remote.clone().unwrap_or_else(|| "origin".into()),
+            },
+        };
+        let merge = config(format!("branch.{branch}.merge")).await;
+        let destination = match merge {
+            Some(merge) if upstream_remote.as_deref() == Some(remote.as_str()) => merge,
+            _ => format!("refs/heads/{branch}"),
+        };
+        let refspec = format!("HEAD:{destination}");
         self.git(&["push", "--porcelain", &remote, &refspec])
             .await
             .map(drop)
@@ -168,13 +197,7 @@ impl Repo {
     /// Changed, staged or untracked paths other than `path`.
     async fn changes_besides(&self, path: &str) -> Vec<String> {
         let Ok(status) = self
-            .git(&[
-                "status",
-                "--porcelain",
-                "--untracked-files=normal",
-                "--",
-                ".",
-            ])
+            .git(&["status", "--porcelain", "--untracked-files=all", "--", ":/"])
             .await
         else {
             return Vec::new();

@@ -137,6 +137,14 @@ pub fn names(config: &Config) -> Vec<crate::config::SecretName> {
         .collect()
 }
 
+/// Every secret whose value must be scrubbed: the instance's, and the
+/// forge's token (which no instance is given).
+pub fn redacted_names(config: &Config) -> Vec<crate::config::SecretName> {
+    let mut all = names(config);
+    all.extend(config.forge.as_ref().map(|f| f.token_env.clone()));
+    all
+}
+
 /// Whether the program a shell command starts with can run: a path (taken
 /// relative to `dir`) must be an executable file; a bare name must be on PATH.
 /// Commands that start with shell syntax are left to the shell.

@@ -155,6 +155,18 @@ pub enum IssueOutcome {
     Failed,
 }
 
+impl IssueOutcome {
+    /// Its name, as in the encoding and `--json` output.
+    pub fn name(self) -> &'static str {
+        match self {
+            IssueOutcome::Closed => "closed",
+            IssueOutcome::AlreadyClosed => "already_closed",
+            IssueOutcome::Skipped => "skipped",
+            IssueOutcome::Failed => "failed",
+        }
+    }
+}
+
 /// The terminal status a deployment ends in (history's `status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -451,6 +463,14 @@ mod tests {
     fn names_are_the_serialized_forms() {
         for role in [Role::Trio, Role::Senior, Role::Junior, Role::Manual] {
             assert_eq!(serde_json::to_value(role).unwrap(), role.name());
+        }
+        for outcome in [
+            IssueOutcome::Closed,
+            IssueOutcome::AlreadyClosed,
+            IssueOutcome::Skipped,
+            IssueOutcome::Failed,
+        ] {
+            assert_eq!(serde_json::to_value(outcome).unwrap(), outcome.name());
         }
         for verdict in [
             Verdict::Approve,

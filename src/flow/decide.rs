@@ -260,15 +260,15 @@ pub fn decide(state: &Deployment, input: Input) -> Result<Vec<Event>, Refusal> {
 fn ongoing_before_switch(state: &Deployment) -> Result<(), Refusal> {
     match state.phase {
         Phase::Done(outcome) => Err(Refusal::Finished(outcome)),
+        // From the switch on, green may be serving: stopping it is no
+        // longer a rollback that leaves blue untouched.
+        Phase::Switching | Phase::Restoring(_) => Err(Refusal::AlreadySwitching),
+        _ if state.switched => Err(Refusal::AlreadySwitching),
         Phase::StoppingGreen { .. }
         | Phase::Reporting { .. }
         | Phase::CommittingReport { .. }
         | Phase::FindingIssues
         | Phase::ClosingIssues => Err(Refusal::AlreadyEnding),
-        // From the switch on, green may be serving: stopping it is no
-        // longer a rollback that leaves blue untouched.
-        Phase::Switching | Phase::Restoring(_) => Err(Refusal::AlreadySwitching),
-        _ if state.switched => Err(Refusal::AlreadySwitching),
         _ => Ok(()),
     }
 }
@@ -311,12 +311,10 @@ fn fail(out: &mut Emitter, state: &Deployment, reason: String) -> Result<(), Ref
         Phase::Restoring(stage) => {
             match stage {
                 RestoreStage::Draining | RestoreStage::Stopping => {
-                    // Traffic already moved back: the rollback happened.
+                    // Traffic already moved back: the rollback happened,
+                    // and is reported as every ending is.
                     out.push(Event::Failed { reason });
                     out.push(restored(state));
-                    out.push(Event::Completed {
-                        outcome: Outcome::RolledBack,
-                    });
                 }
                 RestoreStage::Abandoning => out.push(Event::RollbackFailed { reason }),
                 // The restored instance may be running: stop it first.
@@ -333,10 +331,9 @@ fn fail(out: &mut Emitter, state: &Deployment, reason: String) -> Result<(), Ref
         _ => {}
     }
     out.push(Event::Failed { reason });
-    // Green serves after the switch, and nothing runs before the first
-    // deploy: in both cases there is nothing to stop.
-    let stopping = matches!(state.phase, Phase::StoppingGreen { .. });
-    if state.switched || state.deploy_attempt == 0 || stopping {
+    // Nothing ran before the first deploy: nothing to stop or report. In
+    // every other case `apply` goes on to stopping green or to the report.
+    if state.deploy_attempt == 0 {
         out.push(Event::Completed {
             outcome: Outcome::Failed,
         });

@@ -186,6 +186,9 @@ pub struct Deployment {
     /// The commit that holds the report, when it was committed.
     #[serde(default)]
     pub report_commit: Option<String>,
+    /// That commit is on the remote.
+    #[serde(default)]
+    pub report_pushed: bool,
     /// Issues named by the release's commits and not handled yet, in order.
     #[serde(default)]
     pub issues_pending: Vec<u64>,
@@ -232,6 +235,7 @@ impl Deployment {
             restore_endpoint: None,
             report_path: None,
             report_commit: None,
+            report_pushed: false,
             issues_pending: Vec::new(),
             issues_closed: Vec::new(),
             completions: Vec::new(),
@@ -274,6 +278,15 @@ impl Deployment {
             Phase::StoppingGreen { .. } | Phase::Restoring(_) => "rollback",
             Phase::Done(_) => "done",
         }
+    }
+
+    /// The instances are settled: the report of how it `ending`s is next.
+    /// A rollback after promotion writes its own, not the promotion's.
+    fn enter_reporting(&mut self, ending: Outcome) {
+        self.phase = Phase::Reporting { ending };
+        self.report_path = None;
+        self.report_commit = None;
+        self.report_pushed = false;
     }
 
     /// `stage` of the completion is done: on to the next one the policy
@@ -436,13 +449,13 @@ impl Deployment {
             Event::ManuallyRejected { .. } => {}
             Event::TrafficSwitched { .. } => {
                 self.switched = true;
-                self.phase = match (&self.phase, &self.blue) {
-                    (Phase::Restoring(_), _) => Phase::Restoring(RestoreStage::Draining),
-                    (_, Some(_)) => Phase::DrainingBlue,
-                    (_, None) => Phase::Reporting {
-                        ending: Outcome::Promoted,
-                    },
-                };
+                match (&self.phase, &self.blue) {
+                    (Phase::Restoring(_), _) => {
+                        self.phase = Phase::Restoring(RestoreStage::Draining)
+                    }
+                    (_, Some(_)) => self.phase = Phase::DrainingBlue,
+                    (_, None) => self.enter_reporting(Outcome::Promoted),
+                }
             }
             Event::Drained { .. } => match self.phase {
                 Phase::Restoring(_) => self.phase = Phase::Restoring(RestoreStage::Stopping),
@@ -454,24 +467,21 @@ impl Deployment {
             Event::BlueStopped { .. } => {
                 if !matches!(self.phase, Phase::Restoring(_)) {
                     self.blue_stopped = true;
-                    self.phase = Phase::Reporting {
-                        ending: Outcome::Promoted,
-                    };
+                    self.enter_reporting(Outcome::Promoted);
                 }
             }
             Event::GreenStopped { .. } => {
                 if let Phase::StoppingGreen { ending } = self.phase {
-                    self.phase = Phase::Reporting {
-                        ending: ending.outcome(),
-                    };
+                    self.enter_reporting(ending.outcome());
                 }
             }
             Event::ReportWritten { path, .. } => {
                 self.report_path = Some(path.clone());
                 self.complete_step(Stage::Report);
             }
-            Event::ReportCommitted { commit, .. } => {
+            Event::ReportCommitted { commit, pushed, .. } => {
                 self.report_commit = commit.clone();
+                self.report_pushed = *pushed;
                 self.complete_step(Stage::Commit);
             }
             Event::IssuesReferenced { issues, .. } => {
@@ -517,9 +527,7 @@ impl Deployment {
             Event::RollbackCompleted { .. } => {
                 // A rollback after promotion is reported as well.
                 if matches!(self.phase, Phase::Restoring(_)) {
-                    self.phase = Phase::Reporting {
-                        ending: Outcome::RolledBack,
-                    };
+                    self.enter_reporting(Outcome::RolledBack);
                 }
             }
             Event::RollbackFailed { .. } => {
@@ -538,13 +546,18 @@ impl Deployment {
                     ending: Ending::Aborted,
                 }
             }
-            Event::Failed { .. } => {
-                if !self.switched {
+            Event::Failed { .. } => match self.phase {
+                // The restore's own events say where it goes.
+                Phase::Restoring(_) | Phase::Done(_) => {}
+                // Green serves, or could not be stopped: nothing more to stop.
+                Phase::StoppingGreen { .. } => self.enter_reporting(Outcome::Failed),
+                _ if self.switched => self.enter_reporting(Outcome::Failed),
+                _ => {
                     self.phase = Phase::StoppingGreen {
                         ending: Ending::Failed,
                     }
                 }
-            }
+            },
         }
     }
 }

@@ -302,11 +302,12 @@ fn completion(out: &mut String, events: &[Envelope]) {
                 commit: Some(commit),
                 branch,
                 pushed,
-                ..
+                notes,
             } => Some(format!(
-                "Report committed as {commit} on {}{}",
+                "Report committed as {commit} on {}{}{}",
                 branch.as_deref().unwrap_or("HEAD"),
-                if *pushed { ", pushed" } else { "" }
+                if *pushed { ", pushed" } else { "" },
+                notes.iter().map(|n| format!("; {n}")).collect::<String>()
             )),
             Event::ReportCommitted {
                 commit: None,
@@ -317,7 +318,7 @@ fn completion(out: &mut String, events: &[Envelope]) {
                 issue,
                 outcome,
                 detail,
-            } => Some(format!("Issue #{issue}: {outcome:?}: {detail}")),
+            } => Some(format!("Issue #{issue}: {}: {detail}", outcome.name())),
             Event::CompletionStepFailed { step, reason } => {
                 Some(format!("{step} did not work: {reason}"))
             }

@@ -15,6 +15,11 @@ use crate::adapters::health::error_chain;
 /// One call's limit: the forge answers in milliseconds or is unwell.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Comments asked for per page (GitHub's largest), and pages read at most
+/// when looking for this deployment's comment.
+const PER_PAGE: usize = 100;
+const COMMENT_PAGES: usize = 50;
+
 /// GitHub's own API, when the config names none.
 pub const DEFAULT_API_URL: &str = "https://api.github.com";
 
@@ -73,13 +78,26 @@ impl GitHub {
         })
     }
 
-    /// Whether a comment on `number` (among its first hundred) holds `marker`.
+    /// Whether a comment on `number` holds `marker`, page by page (the
+    /// newest comments are on the last).
     pub async fn commented(&self, number: u64, marker: &str) -> Result<bool, ForgeError> {
-        let path = format!("/repos/{}/issues/{number}/comments?per_page=100", self.repo);
-        let comments: Vec<Comment> = self.call(Method::GET, &path, None, number).await?;
-        Ok(comments
-            .iter()
-            .any(|c| c.body.as_deref().is_some_and(|b| b.contains(marker))))
+        for page in 1..=COMMENT_PAGES {
+            let path = format!(
+                "/repos/{}/issues/{number}/comments?per_page={PER_PAGE}&page={page}",
+                self.repo
+            );
+            let comments: Vec<Comment> = self.call(Method::GET, &path, None, number).await?;
+            if comments
+                .iter()
+                .any(|c| c.body.as_deref().is_some_and(|b| b.contains(marker)))
+            {
+                return Ok(true);
+            }
+            if comments.len() < PER_PAGE {
+                return Ok(false);
+            }
+        }
+        Ok(false)
     }
 
     pub async fn comment(&self, number: u64, body: &str) -> Result<(), ForgeError> {
