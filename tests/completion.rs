@@ -170,6 +170,15 @@ fn a_promotion_commits_its_report_pushes_it_and_closes_the_issues_its_commits_na
 fn forge_refusals_are_recorded_with_their_reason_and_the_release_stays_promoted() {
     let forge = FakeForge::start(REPO, &[UNPROCESSABLE, 7], &[], &[]);
     let (s, repo, _) = completing_scenario(Some(&forge), false);
+    // The build, the app and the tests all run with the control plane's
+    // environment, but never with the forge's token.
+    let config = std::fs::read_to_string(&s.config).expect("config");
+    let config = config.replacen(
+        "[runtime]\n",
+        "[runtime]\nbuild_command = \"env > build-env.txt\"\n",
+        1,
+    );
+    std::fs::write(&s.config, config).expect("config");
     commit_all(
         &repo,
         &format!(
@@ -215,6 +224,12 @@ fn forge_refusals_are_recorded_with_their_reason_and_the_release_stays_promoted(
     // The refused close left #422 open, with the one comment it got.
     assert!(forge.issue(UNPROCESSABLE).open);
     assert_eq!(forge.issue(UNPROCESSABLE).comments.len(), 1);
+    let built = std::fs::read_to_string(repo.join("build-env.txt")).expect("the build ran");
+    assert!(built.contains("PATH="), "{built}");
+    assert!(
+        !built.contains(TOKEN_ENV) && !built.contains(TOKEN),
+        "{built}"
+    );
     let shown = s.cli(&["show", &id]);
     assert!(
         String::from_utf8_lossy(&shown.stdout).contains("Bad credentials"),

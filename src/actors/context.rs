@@ -77,6 +77,10 @@ impl Context {
         };
         let base = PathBuf::from(base_dir.as_deref().unwrap_or("."));
         let config = Config::parse(config, &base.join("deployflow.toml"))?;
+        // Before anything of this deployment's starts a process.
+        if let Some(forge) = &config.forge {
+            crate::adapters::secrets::withhold(forge.token_env.as_str());
+        }
         Ok(Context {
             id,
             app: app.clone(),

@@ -30,7 +30,11 @@ pub async fn run(
     timeout: Duration,
     env: &[(&str, &str)],
 ) -> Result<Output, String> {
-    let mut child = tokio::process::Command::new("sh")
+    let mut command_line = tokio::process::Command::new("sh");
+    for name in crate::adapters::secrets::withheld() {
+        command_line.env_remove(name);
+    }
+    let mut child = command_line
         .arg("-c")
         .arg(command)
         .current_dir(dir)

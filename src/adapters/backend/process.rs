@@ -243,6 +243,9 @@ impl Backend for ProcessBackend {
             spec.release, spec.attempt, spec.deployment
         );
         let mut command = tokio::process::Command::new("sh");
+        for name in crate::adapters::secrets::withheld() {
+            command.env_remove(name);
+        }
         command
             .arg("-c")
             .arg(&spec.command)

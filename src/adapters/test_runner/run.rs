@@ -131,7 +131,11 @@ async fn execute(spec: &TestSpec, tx: &mpsc::Sender<Chunk>) -> Result<Ending, Te
 }
 
 fn spawn(spec: &TestSpec) -> Result<Child, TestRunError> {
-    Command::new("sh")
+    let mut command = Command::new("sh");
+    for name in crate::adapters::secrets::withheld() {
+        command.env_remove(name);
+    }
+    command
         .arg("-c")
         .arg(&spec.command)
         .current_dir(&spec.dir)
