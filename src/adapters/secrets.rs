@@ -164,6 +164,28 @@ impl Redactor {
     }
 }
 
+/// Variables no child process inherits from the control plane: the forge's
+/// token is deployflow's own, not the app's, its tests' or an agent's (an
+/// agent could hand it to its model). Named as deployments' configs name
+/// them; a child that is given one explicitly (`runtime.secrets`) still
+/// gets it.
+static WITHHELD: std::sync::RwLock<std::collections::BTreeSet<String>> =
+    std::sync::RwLock::new(std::collections::BTreeSet::new());
+
+pub fn withhold(name: &str) {
+    if let Ok(mut withheld) = WITHHELD.write() {
+        withheld.insert(name.to_string());
+    }
+}
+
+/// The names `withhold` was given, to remove from a child's environment.
+pub fn withheld() -> Vec<String> {
+    WITHHELD
+        .read()
+        .map(|w| w.iter().cloned().collect())
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,26 +219,4 @@ mod tests {
         let exposed = Secrets::resolve(&names(&["A"]), &file).unwrap_err();
         assert!(matches!(exposed, SecretError::Exposed { mode: 0o644, .. }));
     }
-}
-
-/// Variables no child process inherits from the control plane: the forge's
-/// token is deployflow's own, not the app's, its tests' or an agent's (an
-/// agent could hand it to its model). Named as deployments' configs name
-/// them; a child that is given one explicitly (`runtime.secrets`) still
-/// gets it.
-static WITHHELD: std::sync::RwLock<std::collections::BTreeSet<String>> =
-    std::sync::RwLock::new(std::collections::BTreeSet::new());
-
-pub fn withhold(name: &str) {
-    if let Ok(mut withheld) = WITHHELD.write() {
-        withheld.insert(name.to_string());
-    }
-}
-
-/// The names `withhold` was given, to remove from a child's environment.
-pub fn withheld() -> Vec<String> {
-    WITHHELD
-        .read()
-        .map(|w| w.iter().cloned().collect())
-        .unwrap_or_default()
 }
