@@ -76,6 +76,18 @@ juniors = ["tests", "hygiene"]
 quorum = "all"
 max_rounds = 6
 manual_gate = false
+
+[completion]
+commit = false                # commit the report in docs/deployments/ with git
+push = false
+author = "deployflow <deployflow@localhost>"
+
+# Close the issues a promoted release's commits fix (`fixes #N`):
+# [forge]
+# kind = "github"
+# repo = "owner/name"
+# token_env = "GITHUB_TOKEN"
+# api_url = "https://api.github.com"
 "#
     );
     // What init writes must load: the schema is the contract.
