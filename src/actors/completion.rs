@@ -11,8 +11,8 @@ use super::context::Context;
 use crate::adapters::forge::{self, DEFAULT_API_URL, GitHub};
 use crate::adapters::git::{Author, Repo};
 use crate::adapters::secrets::Secrets;
-use crate::events::{Event, IssueOutcome, StreamId};
-use crate::flow::{Deployment, Input, completion_ending};
+use crate::events::{Event, IssueOutcome, Outcome, StreamId};
+use crate::flow::{Deployment, Input};
 use crate::projections::report;
 
 /// Commits read for the issues they close, at most, since the previous
@@ -108,7 +108,8 @@ pub async fn commit_report(ctx: &Context, state: &Deployment, path: &str) -> Inp
         name: "deployflow".into(),
         email: "deployflow@localhost".into(),
     });
-    let ending = completion_ending(&state.phase);
+    // Only a completion commits; its ending is always known here.
+    let ending = state.completing_as().unwrap_or(Outcome::Promoted);
     let message = format!(
         "Deployment report: {} {} {}\n\nDeployment {} (deployflow).",
         ctx.app,

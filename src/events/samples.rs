@@ -204,9 +204,37 @@ pub fn sample(kind: EventKind) -> Event {
     }
 }
 
+/// A whole deployment's samples at set milliseconds, 1400 ms in all: the
+/// app starts in 100, the tests take 200, the reviews 30, drain and stop
+/// 1050 (the sample decision asks for fixes, so the flow goes back there).
+pub fn timed_deployment() -> Vec<super::Envelope> {
+    use EventKind::*;
+    [
+        (0, DeploymentRequested),
+        (5, InputsValidated),
+        (5, GreenDeployIntended),
+        (8, GreenStarted),
+        (108, GreenHealthy),
+        (108, TestRunIntended),
+        (308, TestRunCompleted),
+        (309, ReviewRequested),
+        (329, VerdictRecorded),
+        (339, SynthesisRecorded),
+        (340, DecisionMade),
+        (345, TrafficSwitched),
+        (1345, Drained),
+        (1395, BlueStopped),
+        (1400, ReportWritten),
+        (1400, Completed),
+    ]
+    .into_iter()
+    .map(|(ms, kind)| envelope_at(ms, kind))
+    .collect()
+}
+
 /// The sample of `kind` as the `ms`-th millisecond's record of a stream,
 /// for tests that read timings off envelopes.
-pub fn envelope_at(ms: i64, kind: EventKind) -> super::Envelope {
+fn envelope_at(ms: i64, kind: EventKind) -> super::Envelope {
     super::Envelope {
         seq: ms as u64,
         stream: super::StreamId::new(),

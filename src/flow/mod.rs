@@ -22,7 +22,6 @@ pub mod simulate;
 mod state;
 mod step;
 
-pub use completion::ending as completion_ending;
 pub use decide::{Input, Refusal, decide};
 pub use fix_loop::Remedy;
 pub use policy::Policy;

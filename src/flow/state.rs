@@ -260,6 +260,11 @@ impl Deployment {
         }
     }
 
+    /// How it ends, once its completion has begun (before `completed`).
+    pub fn completing_as(&self) -> Option<Outcome> {
+        completion::stage_of(&self.phase).map(|_| completion::ending(&self.phase))
+    }
+
     /// History's stage name for the phase.
     pub fn stage(&self) -> &'static str {
         match &self.phase {

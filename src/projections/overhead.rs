@@ -78,30 +78,11 @@ fn ms(from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::EventKind;
-    use crate::events::samples::envelope_at as at;
+    use crate::events::samples::timed_deployment;
 
     #[test]
     fn the_apps_tests_and_reviewers_time_is_not_deployflows() {
-        use EventKind::*;
-        let events = [
-            at(0, DeploymentRequested),
-            at(5, InputsValidated),
-            at(5, GreenDeployIntended),
-            at(8, GreenStarted),
-            at(108, GreenHealthy),
-            at(108, TestRunIntended),
-            at(308, TestRunCompleted),
-            at(309, ReviewRequested),
-            at(329, VerdictRecorded),
-            at(339, SynthesisRecorded),
-            at(340, DecisionMade),
-            at(345, TrafficSwitched),
-            at(1345, Drained),
-            at(1395, BlueStopped),
-            at(1400, ReportWritten),
-            at(1400, Completed),
-        ];
+        let events = timed_deployment();
         let t = timing(&events);
         assert_eq!(t.total_ms, 1400);
         assert_eq!(t.app_start_ms, 103);

@@ -49,30 +49,11 @@ pub fn spans(events: &[Envelope]) -> Vec<PhaseSpan> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::EventKind;
-    use crate::events::samples::envelope_at as at;
+    use crate::events::samples::timed_deployment;
 
     #[test]
     fn phases_follow_each_other_and_their_durations_add_up() {
-        use EventKind::*;
-        let events = [
-            at(0, DeploymentRequested),
-            at(5, InputsValidated),
-            at(5, GreenDeployIntended),
-            at(8, GreenStarted),
-            at(108, GreenHealthy),
-            at(108, TestRunIntended),
-            at(308, TestRunCompleted),
-            at(309, ReviewRequested),
-            at(329, VerdictRecorded),
-            at(339, SynthesisRecorded),
-            at(340, DecisionMade),
-            at(345, TrafficSwitched),
-            at(1345, Drained),
-            at(1395, BlueStopped),
-            at(1400, ReportWritten),
-            at(1400, Completed),
-        ];
+        let events = timed_deployment();
         let spans = spans(&events);
         let names: Vec<&str> = spans.iter().map(|s| s.phase).collect();
         // The sample decision asks for fixes: the loop goes back to fixing.

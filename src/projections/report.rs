@@ -7,7 +7,7 @@ use std::fmt::Write;
 
 use super::phases;
 use crate::events::{Envelope, Event};
-use crate::flow::{Deployment, Phase, completion_ending};
+use crate::flow::Deployment;
 
 pub fn render(id: &str, events: &[Envelope]) -> String {
     let state = Deployment::fold(events.iter().map(|e| &e.event));
@@ -207,13 +207,7 @@ pub fn render(id: &str, events: &[Envelope]) -> String {
 /// The status line: the ending a completion in progress is recording, so
 /// the report written before `completed` already says how it ended.
 fn status(state: &Deployment) -> String {
-    let outcome = state.outcome().or(match state.phase {
-        Phase::Reporting { .. }
-        | Phase::CommittingReport { .. }
-        | Phase::FindingIssues
-        | Phase::ClosingIssues => Some(completion_ending(&state.phase)),
-        _ => None,
-    });
+    let outcome = state.outcome().or(state.completing_as());
     super::history::status_name(outcome).to_string()
 }
 

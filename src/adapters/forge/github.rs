@@ -9,7 +9,7 @@ use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ForgeError, IssueState};
+use super::{ForgeError, IssueState, IssueTracker};
 use crate::adapters::health::error_chain;
 
 /// One call's limit: the forge answers in milliseconds or is unwell.
@@ -64,55 +64,6 @@ impl GitHub {
             token,
             token_env: token_env.to_string(),
         })
-    }
-
-    pub async fn issue(&self, number: u64) -> Result<IssueState, ForgeError> {
-        let path = format!("/repos/{}/issues/{number}", self.repo);
-        let issue: Issue = self.call(Method::GET, &path, None, number).await?;
-        Ok(if issue.pull_request.is_some() {
-            IssueState::PullRequest
-        } else if issue.state == "closed" {
-            IssueState::Closed
-        } else {
-            IssueState::Open
-        })
-    }
-
-    /// Whether a comment on `number` holds `marker`, page by page (the
-    /// newest comments are on the last).
-    pub async fn commented(&self, number: u64, marker: &str) -> Result<bool, ForgeError> {
-        for page in 1..=COMMENT_PAGES {
-            let path = format!(
-                "/repos/{}/issues/{number}/comments?per_page={PER_PAGE}&page={page}",
-                self.repo
-            );
-            let comments: Vec<Comment> = self.call(Method::GET, &path, None, number).await?;
-            if comments
-                .iter()
-                .any(|c| c.body.as_deref().is_some_and(|b| b.contains(marker)))
-            {
-                return Ok(true);
-            }
-            if comments.len() < PER_PAGE {
-                return Ok(false);
-            }
-        }
-        Ok(false)
-    }
-
-    pub async fn comment(&self, number: u64, body: &str) -> Result<(), ForgeError> {
-        let path = format!("/repos/{}/issues/{number}/comments", self.repo);
-        let _: Value = self
-            .call(Method::POST, &path, Some(json!({ "body": body })), number)
-            .await?;
-        Ok(())
-    }
-
-    pub async fn close(&self, number: u64) -> Result<(), ForgeError> {
-        let path = format!("/repos/{}/issues/{number}", self.repo);
-        let body = json!({ "state": "closed", "state_reason": "completed" });
-        let _: Value = self.call(Method::PATCH, &path, Some(body), number).await?;
-        Ok(())
     }
 
     async fn call<T: serde::de::DeserializeOwned>(
@@ -186,6 +137,57 @@ impl GitHub {
                 message,
             },
         })
+    }
+}
+
+impl IssueTracker for GitHub {
+    async fn issue(&self, number: u64) -> Result<IssueState, ForgeError> {
+        let path = format!("/repos/{}/issues/{number}", self.repo);
+        let issue: Issue = self.call(Method::GET, &path, None, number).await?;
+        Ok(if issue.pull_request.is_some() {
+            IssueState::PullRequest
+        } else if issue.state == "closed" {
+            IssueState::Closed
+        } else {
+            IssueState::Open
+        })
+    }
+
+    /// Whether a comment on `number` holds `marker`, page by page (the
+    /// newest comments are on the last).
+    async fn commented(&self, number: u64, marker: &str) -> Result<bool, ForgeError> {
+        for page in 1..=COMMENT_PAGES {
+            let path = format!(
+                "/repos/{}/issues/{number}/comments?per_page={PER_PAGE}&page={page}",
+                self.repo
+            );
+            let comments: Vec<Comment> = self.call(Method::GET, &path, None, number).await?;
+            if comments
+                .iter()
+                .any(|c| c.body.as_deref().is_some_and(|b| b.contains(marker)))
+            {
+                return Ok(true);
+            }
+            if comments.len() < PER_PAGE {
+                return Ok(false);
+            }
+        }
+        Ok(false)
+    }
+
+    async fn comment(&self, number: u64, body: &str) -> Result<(), ForgeError> {
+        let path = format!("/repos/{}/issues/{number}/comments", self.repo);
+        let _: Value = self
+            .call(Method::POST, &path, Some(json!({ "body": body })), number)
+            .await?;
+        Ok(())
+    }
+
+    async fn close(&self, number: u64) -> Result<(), ForgeError> {
+        let path = format!("/repos/{}/issues/{number}", self.repo);
+        let body = json!({ "state": "closed", "state_reason": "completed" });
+        let _: Value = self.call(Method::PATCH, &path, Some(body), number).await?;
+        Ok(())
     }
 }
 

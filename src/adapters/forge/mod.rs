@@ -62,21 +62,6 @@ pub trait IssueTracker {
     fn close(&self, number: u64) -> impl Future<Output = Result<(), ForgeError>> + Send;
 }
 
-impl IssueTracker for GitHub {
-    async fn issue(&self, number: u64) -> Result<IssueState, ForgeError> {
-        GitHub::issue(self, number).await
-    }
-    async fn commented(&self, number: u64, marker: &str) -> Result<bool, ForgeError> {
-        GitHub::commented(self, number, marker).await
-    }
-    async fn comment(&self, number: u64, body: &str) -> Result<(), ForgeError> {
-        GitHub::comment(self, number, body).await
-    }
-    async fn close(&self, number: u64) -> Result<(), ForgeError> {
-        GitHub::close(self, number).await
-    }
-}
-
 /// The comment's hidden mark of `deployment`: how a resumed completion
 /// knows its comment was posted before a crash.
 pub fn marker(deployment: &str) -> String {
