@@ -300,7 +300,7 @@ async fn show(
     Query(q): Query<ShowQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id)?;
-    queries::show(&shared.store, &shared.model, id, q.after.unwrap_or(0))?
+    queries::show(&shared.store, id, q.after.unwrap_or(0))?
         .map(Json)
         .ok_or_else(|| not_found(id))
 }

@@ -7,7 +7,8 @@ use serde_json::{Value, json};
 
 use crate::events::{Envelope, EventStore, StoreError, StreamId};
 use crate::flow::{Deployment, next_step};
-use crate::projections::runner::{ProjectionError, ReadModel};
+use crate::projections::model::Model;
+use crate::projections::runner::ReadModel;
 use crate::projections::{audit, history, metrics, timeline};
 
 pub fn history(model: &ReadModel, app: Option<&str>, limit: usize) -> Vec<history::HistoryRow> {
@@ -22,17 +23,17 @@ pub fn history(model: &ReadModel, app: Option<&str>, limit: usize) -> Vec<histor
         .collect()
 }
 
-pub fn show(
-    store: &EventStore,
-    model: &ReadModel,
-    id: StreamId,
-    after: u64,
-) -> Result<Option<Value>, ProjectionError> {
-    // The stream first, then the model caught up past it: a row older than
-    // the events shown with it would call a finished deployment in progress.
+pub fn show(store: &EventStore, id: StreamId, after: u64) -> Result<Option<Value>, StoreError> {
+    // The row folded from the very events shown with it: the shared read
+    // model, read before or after them, could be older (a finished
+    // deployment called in progress) or newer (an ending whose events are
+    // not shown yet).
     let events = store.read_stream(id, 0)?;
-    model.catch_up()?;
-    let Some(row) = model.read().record(id).map(history::row_of) else {
+    let mut own = Model::default();
+    for envelope in &events {
+        own.apply(envelope);
+    }
+    let Some(row) = own.record(id).map(history::row_of) else {
         return Ok(None);
     };
     let state = Deployment::fold(events.iter().map(|e| &e.event));
