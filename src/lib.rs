@@ -9,6 +9,7 @@ pub mod config;
 pub mod crash_points;
 pub mod events;
 pub mod flow;
+pub mod net;
 pub mod projections;
 pub mod router;
 pub mod server;

@@ -157,6 +157,53 @@ fn an_openai_compatible_member_is_called_and_one_without_its_key_abstains() {
     assert_eq!(keyless["verdict"], "abstain");
 }
 
+/// A model Senior that leaves a Trio member's critical finding out of its
+/// synthesis does not close it: the round's decision reads every member's
+/// findings, so the release is never promoted, and the rule says why.
+#[test]
+fn a_model_senior_cannot_waive_a_trio_members_critical_finding() {
+    let (addr, _) = model_server(|_| APPROVE.to_string());
+    let mut s = Scenario::new();
+    s.start_server_with(&[("MODEL_KEY", "sk-local")]);
+    let agent = script(
+        s.dir.path(),
+        "agent.sh",
+        r#"cat > /dev/null
+echo '{"verdict":"approve","summary":"ships, but","findings":[{"severity":"critical","message":"the admin password is admin"}]}'"#,
+    );
+    s.release(
+        "v1",
+        &Knobs {
+            review: format!(
+                "trio = [\"tests\", \"agent\"]\nsenior = \"gpt\"\nquorum = \"2/3\"\n\n\
+                 [members.agent]\nkind = \"command\"\ncommand = \"'{}'\"\ntimeout_s = 30\n\n\
+                 [members.gpt]\nkind = \"openai\"\nmodel = \"m\"\nbase_url = \"http://{addr}\"\napi_key_env = \"MODEL_KEY\"\n",
+                agent.display()
+            ),
+            ..Knobs::default()
+        },
+    );
+    let out = s.deploy("v1");
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert_eq!(s.json(&["history"])[0]["status"], "rolled_back");
+    let audit = s.json(&["audit", &s.last_id()]);
+    let entries = audit.as_array().unwrap();
+    // The Senior did approve: the decision did not follow it.
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["role"] == "senior" && e["verdict"] == "approve"),
+        "{audit}"
+    );
+    let rules: Vec<&str> = entries.iter().filter_map(|e| e["rule"].as_str()).collect();
+    assert!(!rules.is_empty(), "{audit}");
+    assert!(
+        rules.iter().all(|r| !r.starts_with("consensus")
+            && r.contains("a critical finding is open (from agent)")),
+        "{rules:?}"
+    );
+}
+
 /// A release that crashes at start until `app.env` says otherwise: what
 /// the fixers below mend.
 fn broken_release(s: &Scenario, review: String) -> std::path::PathBuf {

@@ -401,7 +401,8 @@ async fn changes_need_the_admin_header_and_a_loopback_host() {
     )
     .await
     .unwrap();
-    assert_eq!(status, StatusCode::FORBIDDEN);
+    // The control plane's guard, shared: another host is misdirected.
+    assert_eq!(status, StatusCode::MISDIRECTED_REQUEST);
     let (_, routes) = router.admin(Method::GET, "/routes", None).await;
     assert!(routes.as_object().unwrap().is_empty());
 }

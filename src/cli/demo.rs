@@ -218,7 +218,8 @@ pub fn run(global: &Global) -> anyhow::Result<Exit> {
     let server = std::thread::spawn(move || {
         super::block_on(async move {
             let auth = deployflow::server::auth::Auth::default();
-            deployflow::server::serve(&serve_dir, api, auth, async {
+            let hosts = deployflow::net::hosts::AllowedHosts::new(api, Vec::new());
+            deployflow::server::serve(&serve_dir, api, auth, hosts, async {
                 let _ = stopped.await;
             })
             .await

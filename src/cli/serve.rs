@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use anyhow::Context as _;
+use deployflow::net::hosts::{AllowedHosts, HostName};
 use deployflow::server::auth::{self, Auth};
 
 use super::Exit;
@@ -13,6 +14,15 @@ use super::Exit;
 pub struct Args {
     #[arg(long, default_value = deployflow::server::DEFAULT_LISTEN)]
     pub listen: SocketAddr,
+    /// A name this control plane also answers to, besides localhost, the
+    /// loopback addresses and its own address (repeatable).
+    #[arg(
+        long = "allowed-host",
+        value_name = "NAME",
+        env = "DEPLOYFLOW_ALLOWED_HOSTS",
+        value_delimiter = ','
+    )]
+    pub allowed_hosts: Vec<HostName>,
 }
 
 pub fn run(data_dir: &Path, args: &Args) -> anyhow::Result<Exit> {
@@ -28,7 +38,8 @@ pub fn run(data_dir: &Path, args: &Args) -> anyhow::Result<Exit> {
     super::log_to_stderr();
     deployflow::crash_points::setup();
     super::block_on(async {
-        deployflow::server::serve(data_dir, args.listen, auth, stop_signal()).await?;
+        let hosts = AllowedHosts::new(args.listen, args.allowed_hosts.clone());
+        deployflow::server::serve(data_dir, args.listen, auth, hosts, stop_signal()).await?;
         Ok(Exit::Success)
     })
 }

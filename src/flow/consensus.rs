@@ -95,12 +95,17 @@ pub fn decide_round(state: &Deployment) -> (Decision, String) {
             "a major flaw is upheld by the synthesis: the release returns to development".into(),
         );
     }
-    let critical = state
-        .synthesis
+    // Every member's findings, the Trio's included: a Senior (a model,
+    // say) that leaves a critical finding out of its synthesis does not
+    // close it. The rule stated below is then the rule applied.
+    let critical: Vec<&str> = state
+        .trio_reviews
         .iter()
+        .chain(&state.synthesis)
         .chain(&state.junior_reviews)
-        .flat_map(|r| &r.findings)
-        .any(|f| f.severity == Severity::Critical);
+        .filter(|r| r.findings.iter().any(|f| f.severity == Severity::Critical))
+        .map(|r| r.member.as_str())
+        .collect();
     let objecting: Vec<&str> = state
         .junior_reviews
         .iter()
@@ -118,12 +123,13 @@ pub fn decide_round(state: &Deployment) -> (Decision, String) {
         (synthesis != Some(Verdict::Approve)).then(|| "the synthesis does not approve".into()),
         (!objecting.is_empty())
             .then(|| format!("Juniors without approval: {}", objecting.join(", "))),
-        critical.then(|| "a critical finding is open".into()),
+        (!critical.is_empty())
+            .then(|| format!("a critical finding is open (from {})", critical.join(", "))),
     ];
     let blockers: Vec<String> = blockers.into_iter().flatten().collect();
     if blockers.is_empty() {
         let rule = format!(
-            "consensus: quorum `{}` met ({approvals} of {}), the synthesis and every Junior approve, no critical finding",
+            "consensus: quorum `{}` met ({approvals} of {}), the synthesis and every Junior approve, no critical finding from any member",
             policy.quorum.name(),
             trio.len()
         );
@@ -251,5 +257,108 @@ mod tests {
     fn reviewers_are_shown_anonymized() {
         assert_eq!(anonymous_label(0), "Reviewer A");
         assert_eq!(anonymous_label(2), "Reviewer C");
+    }
+
+    /// Every combination of the Trio's verdicts and findings, whatever
+    /// the Senior's synthesis says (a model may say anything) and with a
+    /// Junior or none: the decision promotes exactly when the rule it
+    /// records holds, and an open critical finding from any member always
+    /// blocks it.
+    #[test]
+    fn the_rule_recorded_is_the_rule_applied_whatever_the_senior_says() {
+        let verdicts = [
+            Verdict::Approve,
+            Verdict::FixesNeeded,
+            Verdict::MajorFlaw,
+            Verdict::Abstain,
+        ];
+        let finding_sets: [&[Severity]; 3] = [&[], &[Severity::High], &[Severity::Critical]];
+        let options: Vec<Review> = verdicts
+            .iter()
+            .flat_map(|v| finding_sets.iter().map(move |f| review(*v, f)))
+            .collect();
+        let juniors: Vec<Vec<Review>> = vec![
+            vec![],
+            vec![review(Verdict::Approve, &[])],
+            vec![review(Verdict::Approve, &[Severity::Critical])],
+            vec![review(Verdict::FixesNeeded, &[])],
+        ];
+        let mut checked = 0;
+        for quorum in [Quorum::All, Quorum::TwoThirds] {
+            for a in &options {
+                for b in &options {
+                    for c in &options {
+                        for synthesis in &options {
+                            for junior in &juniors {
+                                let mut state = Deployment::empty();
+                                state.policy.quorum = quorum;
+                                state.policy.max_rounds = 3;
+                                state.round = 1;
+                                state.trio_reviews = vec![a.clone(), b.clone(), c.clone()];
+                                state.synthesis = Some(synthesis.clone());
+                                state.junior_reviews = junior.clone();
+                                check_round(&state);
+                                checked += 1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(checked, 2 * 12 * 12 * 12 * 12 * 4);
+    }
+
+    fn check_round(state: &Deployment) {
+        let (decision, rule) = decide_round(state);
+        let everyone = || {
+            state
+                .trio_reviews
+                .iter()
+                .chain(&state.synthesis)
+                .chain(&state.junior_reviews)
+        };
+        let critical =
+            everyone().any(|r| r.findings.iter().any(|f| f.severity == Severity::Critical));
+        let approvals = counted(&state.trio_reviews, Verdict::Approve);
+        let quorum = approvals >= approvals_needed(state.policy.quorum, state.trio_reviews.len());
+        let synthesis = state.synthesis.as_ref().map(|s| s.verdict);
+        let juniors = state
+            .junior_reviews
+            .iter()
+            .all(|r| r.verdict == Verdict::Approve);
+        let consensus = !critical && quorum && synthesis == Some(Verdict::Approve) && juniors;
+        let promoted = matches!(decision, Decision::Promote | Decision::AwaitManualApproval);
+        let context = || format!("{decision:?} by `{rule}` for {state:#?}");
+        assert_eq!(promoted, consensus, "{}", context());
+        if promoted {
+            assert!(
+                rule.contains("no critical finding from any member"),
+                "{}",
+                context()
+            );
+        } else if synthesis == Some(Verdict::MajorFlaw) {
+            assert_eq!(decision, Decision::ReturnToDevelopment, "{}", context());
+        } else {
+            // Each blocker that applies is the one named.
+            assert_eq!(
+                rule.contains("critical finding is open"),
+                critical,
+                "{}",
+                context()
+            );
+            assert_eq!(rule.contains("quorum"), !quorum, "{}", context());
+            assert_eq!(
+                rule.contains("the synthesis does not approve"),
+                synthesis != Some(Verdict::Approve),
+                "{}",
+                context()
+            );
+            assert_eq!(
+                rule.contains("Juniors without approval"),
+                !juniors,
+                "{}",
+                context()
+            );
+        }
     }
 }

@@ -17,6 +17,7 @@ use anyhow::Context as _;
 
 use crate::actors::{self, Services};
 use crate::events::EventStore;
+use crate::net::hosts::AllowedHosts;
 use crate::projections::runner::ReadModel;
 
 /// Names the running control plane (in the data dir), for scripts that stop it.
@@ -30,6 +31,7 @@ pub async fn serve(
     data_dir: &Path,
     listen: SocketAddr,
     auth: auth::Auth,
+    hosts: AllowedHosts,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let store = EventStore::open(data_dir)
@@ -58,7 +60,13 @@ pub async fn serve(
         data_dir: data_dir.to_owned(),
         auth: auth.clone(),
     })
-    .layer(axum::middleware::from_fn_with_state(auth, auth::check));
+    .layer(axum::middleware::from_fn_with_state(auth, auth::check))
+    // Outermost: a request naming another host (DNS rebinding) reaches
+    // neither a handler nor the token check.
+    .layer(axum::middleware::from_fn_with_state(
+        hosts,
+        crate::net::hosts::guard,
+    ));
     tracing::info!("control plane on {listen}, data in {}", data_dir.display());
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)

@@ -1,6 +1,7 @@
 //! One HTTP request on its own connection, written by hand so a test says
 //! every header it sends (a token, a cookie, an origin). HTTP/1.0: the
 //! answer's body comes whole, never chunked, and the connection closes.
+//! A `Host` among the headers replaces the one naming `addr`.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -18,10 +19,14 @@ pub fn request(
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
-    let mut head = format!(
-        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: {}\r\n",
-        body.len()
-    );
+    let mut head = format!("{method} {path} HTTP/1.0\r\n");
+    if !headers
+        .iter()
+        .any(|h| h.to_ascii_lowercase().starts_with("host:"))
+    {
+        head.push_str(&format!("Host: {addr}\r\n"));
+    }
+    head.push_str(&format!("Content-Length: {}\r\n", body.len()));
     for header in headers {
         head.push_str(header);
         head.push_str("\r\n");

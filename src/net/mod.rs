@@ -1,0 +1,4 @@
+//! What every listener of deployflow shares: who it answers to
+//! (`hosts.rs`).
+
+pub mod hosts;
