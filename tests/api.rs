@@ -1,4 +1,7 @@
 //! The control plane's API from outside: who may use it.
+// Tests start the binary and tools directly: they are not the control
+// plane, whose children go through `adapters::child` (clippy.toml).
+#![allow(clippy::disallowed_methods)]
 
 mod common;
 
@@ -45,7 +48,22 @@ fn beyond_loopback_every_endpoint_but_health_needs_the_token() {
         request(local, "GET", "/api/deployments", &[&bearer], "").0,
         200
     );
-    let cookie = format!("Cookie: deployflow_token={TOKEN}");
+    // The token itself is no session cookie: signing in gives one.
+    let raw = format!("Cookie: deployflow_session={TOKEN}");
+    assert_eq!(request(local, "GET", "/api/status", &[&raw], "").0, 401);
+    let (_, head, _) = request(
+        local,
+        "POST",
+        "/login",
+        &["Content-Type: application/x-www-form-urlencoded"],
+        &format!("token={TOKEN}"),
+    );
+    let session = head
+        .split("set-cookie: ")
+        .nth(1)
+        .and_then(|rest| rest.split(';').next())
+        .unwrap_or_else(|| panic!("{head}"));
+    let cookie = format!("Cookie: {session}");
     assert_eq!(request(local, "GET", "/api/status", &[&cookie], "").0, 200);
 
     // No cross-origin access: a page elsewhere gets no CORS grant, with or

@@ -3,6 +3,9 @@
 //! opened while the deployment runs follows it live, without a reload, to
 //! the manual gate; approved there with a reason, the deployment goes on to
 //! promotion. A screenshot of the page is saved for the test's output.
+// Tests start the binary and tools directly: they are not the control
+// plane, whose children go through `adapters::child` (clippy.toml).
+#![allow(clippy::disallowed_methods)]
 
 mod common;
 

@@ -103,13 +103,21 @@ fn with_a_token_a_person_signs_in_and_gets_a_strict_cookie() {
         &format!("token={token}"),
     );
     assert_eq!(status, 303, "{head}");
+    // A session value, never the token itself.
+    let session = head
+        .split("set-cookie: deployflow_session=")
+        .nth(1)
+        .and_then(|rest| rest.split(';').next())
+        .unwrap_or_else(|| panic!("{head}"))
+        .to_string();
+    assert!(!session.contains(token), "{head}");
     assert!(
         head.contains(&format!(
-            "set-cookie: deployflow_token={token}; path=/; httponly; samesite=strict"
+            "set-cookie: deployflow_session={session}; path=/; httponly; samesite=strict"
         )),
         "{head}"
     );
-    let cookie = format!("Cookie: deployflow_token={token}");
+    let cookie = format!("Cookie: deployflow_session={session}");
     let (status, _, body) = request(s.api, "GET", "/", &[&cookie], "");
     assert_eq!(status, 200, "{body}");
     // The API still answers programs with 401, not a redirect.

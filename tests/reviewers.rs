@@ -204,6 +204,110 @@ echo '{"verdict":"approve","summary":"ships, but","findings":[{"severity":"criti
     );
 }
 
+/// What the bounded-answers test's models say: `huge` answers more than
+/// the API answer's cap, `long` a finding far past a finding's cap.
+fn oversized(body: &serde_json::Value) -> String {
+    let big = |n: usize| "x".repeat(n);
+    match body["model"].as_str() {
+        Some("huge") => serde_json::json!({
+            "verdict": "approve",
+            "summary": "fine",
+            "findings": [{"severity": "low", "message": big(3 << 20)}],
+        })
+        .to_string(),
+        _ => serde_json::json!({
+            "verdict": "fixes_needed",
+            "summary": "one long finding",
+            "findings": [{"severity": "medium", "file": big(5_000), "message": big(600_000)}],
+        })
+        .to_string(),
+    }
+}
+
+/// A model cannot make deployflow store what it chooses: its API answer is
+/// read up to a cap (past it: abstain, saying so), each field of a verdict
+/// is cut to its own, and the verdict says what was cut; a member's
+/// timeout is bounded when the config is read.
+#[test]
+fn a_models_answer_is_bounded_and_the_verdict_says_what_was_cut() {
+    let (addr, _) = model_server(oversized);
+    let mut s = Scenario::new();
+    s.start_server_with(&[("MODEL_KEY", "sk-local")]);
+    let members = |timeout: &str| {
+        format!(
+            "trio = [\"tests\", \"huge\", \"long\"]\nquorum = \"2/3\"\n\n\
+             [members.huge]\nkind = \"openai\"\nmodel = \"huge\"\nbase_url = \"http://{addr}\"\napi_key_env = \"MODEL_KEY\"\n\n\
+             [members.long]\nkind = \"openai\"\nmodel = \"long\"\nbase_url = \"http://{addr}\"\napi_key_env = \"MODEL_KEY\"\n{timeout}"
+        )
+    };
+    s.release(
+        "v1",
+        &Knobs {
+            review: members(&format!("timeout_s = {}\n", i64::MAX)),
+            ..Knobs::default()
+        },
+    );
+    let out = s.deploy("v1");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("members.long.timeout_s") && text(&out).contains("from 1 to 86400"),
+        "{}",
+        text(&out)
+    );
+
+    s.release(
+        "v1",
+        &Knobs {
+            review: members(""),
+            ..Knobs::default()
+        },
+    );
+    let _ = s.deploy("v1");
+    let id = s.last_id();
+    let verdicts: Vec<serde_json::Value> = s
+        .events(&id)
+        .into_iter()
+        .filter(|e| e["kind"] == "verdict_recorded")
+        .map(|e| e["event"]["verdict_recorded"].clone())
+        .collect();
+    let of = |member: &str| {
+        verdicts
+            .iter()
+            .find(|v| v["member"] == member)
+            .unwrap_or_else(|| panic!("{member}: {verdicts:?}"))
+            .clone()
+    };
+    let huge = of("huge");
+    assert_eq!(huge["verdict"], "abstain");
+    assert!(
+        huge["summary"]
+            .as_str()
+            .unwrap()
+            .contains("longer than 1024 KiB"),
+        "{}",
+        huge["summary"]
+    );
+    let long = of("long");
+    assert_eq!(long["verdict"], "fixes_needed");
+    let finding = &long["findings"][0];
+    assert!(finding["message"].as_str().unwrap().len() < 2_100);
+    assert!(finding["file"].as_str().unwrap().len() < 600);
+    let summary = long["summary"].as_str().unwrap();
+    assert!(
+        summary.contains(
+            "deployflow cut: finding 1's file over 512 bytes; finding 1's message over 2000 bytes"
+        ),
+        "{summary}"
+    );
+    // Nothing near the answers' size was stored.
+    let log = s.cli(&["events", "--json"]);
+    assert!(
+        log.stdout.len() < 2 << 20,
+        "the log holds {} bytes",
+        log.stdout.len()
+    );
+}
+
 /// A release that crashes at start until `app.env` says otherwise: what
 /// the fixers below mend.
 fn broken_release(s: &Scenario, review: String) -> std::path::PathBuf {

@@ -1,5 +1,8 @@
 //! The router through its binary, on real loopback sockets: switches under
 //! load, drains, restarts, canary splits, pauses, upgrades and errors.
+// Tests start the binary and tools directly: they are not the control
+// plane, whose children go through `adapters::child` (clippy.toml).
+#![allow(clippy::disallowed_methods)]
 
 mod common;
 
@@ -590,57 +593,57 @@ async fn an_idle_websocket_is_closed_and_stops_counting_for_the_drain() {
     assert_eq!(drained["in_flight"], 0, "{drained}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn past_the_connection_cap_new_connections_wait_instead_of_failing() {
+/// One request on a connection of its own, kept open after: its answer,
+/// and the sender (which says whether the router closed the connection).
+async fn request_kept_open(
+    listen: std::net::SocketAddr,
+    path: &str,
+) -> tokio::task::JoinHandle<
+    Result<
+        (
+            bytes::Bytes,
+            hyper::client::conn::http1::SendRequest<http_body_util::Empty<bytes::Bytes>>,
+        ),
+        hyper::Error,
+    >,
+> {
     use http_body_util::{BodyExt, Empty};
+    let stream = tokio::net::TcpStream::connect(listen).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let request = hyper::Request::get(path)
+        .header("host", "hello")
+        .body(Empty::<bytes::Bytes>::new())
+        .unwrap();
+    tokio::spawn(async move {
+        let response = sender.send_request(request).await?;
+        let body = response.into_body().collect().await?.to_bytes();
+        Ok((body, sender))
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_connection_cap_idle_connections_make_room_and_busy_ones_are_waited_for() {
     let dir = tempfile::tempdir().unwrap();
     // Two workers, one connection each: of three connections, at least two
-    // land on one worker, so one waits.
+    // land on one worker.
     let router = RouterProcess::start(dir.path(), &["--max-connections", "2"]).await;
     let blue = Upstream::start("blue").await;
     let listen = free_addr();
     router.set_route("hello", listen, blue.addr).await;
 
-    let mut answers = Vec::new();
-    let mut holders = Vec::new();
+    // All three busy: a request in flight is never cut, so one connection
+    // waits for a place and is then served, not refused.
+    let mut busy = Vec::new();
     for _ in 0..3 {
-        let stream = tokio::net::TcpStream::connect(listen).await.unwrap();
-        let (mut sender, connection) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                .await
-                .unwrap();
-        holders.push(tokio::spawn(connection));
-        let request = hyper::Request::get("/")
-            .header("host", "hello")
-            .body(Empty::<bytes::Bytes>::new())
-            .unwrap();
-        answers.push(tokio::spawn(async move {
-            let response = sender.send_request(request).await?;
-            let body = response.into_body().collect().await?.to_bytes();
-            // Keeps the keep-alive connection (and its slot) open.
-            Ok::<_, hyper::Error>((body, sender))
-        }));
+        busy.push(request_kept_open(listen, "/slow?ms=1500").await);
     }
     tokio::time::sleep(Duration::from_millis(800)).await;
-    let answered = answers.iter().filter(|a| a.is_finished()).count();
-    assert!(
-        (1..=2).contains(&answered),
-        "{answered} of 3 connections answered with a cap of 2"
-    );
-    // Closing the answered connections frees their slots; the waiting one
-    // is then served, not refused.
-    let mut waiting = Vec::new();
-    for (answer, holder) in answers.into_iter().zip(holders) {
-        if answer.is_finished() {
-            let (body, sender) = answer.await.unwrap().unwrap();
-            assert_eq!(body, "blue");
-            drop(sender);
-            let _ = holder.await;
-        } else {
-            waiting.push(answer);
-        }
-    }
-    for answer in waiting {
+    assert_eq!(busy.iter().filter(|a| a.is_finished()).count(), 0);
+    for answer in busy {
         let (body, _sender) = tokio::time::timeout(Duration::from_secs(10), answer)
             .await
             .expect("a waiting connection was never served")
@@ -648,4 +651,23 @@ async fn past_the_connection_cap_new_connections_wait_instead_of_failing() {
             .unwrap();
         assert_eq!(body, "blue");
     }
+
+    // Idle keep-alive connections: a newcomer closes the one idle longest
+    // instead of waiting behind it.
+    let mut kept = Vec::new();
+    for _ in 0..3 {
+        let answer = request_kept_open(listen, "/").await;
+        let (body, sender) = tokio::time::timeout(Duration::from_secs(2), answer)
+            .await
+            .expect("a newcomer waited behind idle connections")
+            .unwrap()
+            .unwrap();
+        assert_eq!(body, "blue");
+        kept.push(sender);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        kept.iter().any(|sender| sender.is_closed()),
+        "no idle connection was closed to make room"
+    );
 }

@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 use super::context::Context;
 use crate::adapters::forge::{self, DEFAULT_API_URL, GitHub};
 use crate::adapters::git::{Author, Repo};
+use crate::adapters::owner_only;
 use crate::adapters::secrets::Secrets;
 use crate::events::{Event, IssueOutcome, Outcome, StreamId};
 use crate::flow::{Deployment, Input};
@@ -61,11 +62,23 @@ pub fn report_path(code: &Path, date: &str, app: &str, release: &str) -> PathBuf
 }
 
 /// A crash mid-write leaves the old report or the new one, never half.
+/// It is the user's file, in the user's tree: the mode the user's umask
+/// gives, not deployflow's owner-only one.
 fn write_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
+    let mut missing = Vec::new();
+    let mut up = Some(dir);
+    while let Some(folder) = up.filter(|f| !f.as_os_str().is_empty() && !f.exists()) {
+        missing.push(folder.to_path_buf());
+        up = folder.parent();
+    }
     std::fs::create_dir_all(dir)?;
+    for folder in &missing {
+        owner_only::as_user_would(folder)?;
+    }
     let temporary = path.with_extension("md.tmp");
     std::fs::write(&temporary, bytes)?;
+    owner_only::as_user_would(&temporary)?;
     std::fs::rename(&temporary, path)
 }
 

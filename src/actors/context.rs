@@ -79,7 +79,7 @@ impl Context {
         let config = Config::parse(config, &base.join("deployflow.toml"))?;
         // Before anything of this deployment's starts a process.
         if let Some(forge) = &config.forge {
-            crate::adapters::secrets::withhold(forge.token_env.as_str());
+            crate::adapters::child::withhold(forge.token_env.as_str());
         }
         Ok(Context {
             id,

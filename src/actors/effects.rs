@@ -117,14 +117,22 @@ async fn tests(ctx: &Context, state: &Deployment, command: &str, target_url: &st
         log_path: test_log(ctx, runs),
     };
     match run_tests(&spec).await {
-        Ok(run) => Input::TestsRan {
-            passed: run.passed,
-            failed: run.failed,
-            skipped: run.skipped,
-            duration_ms: run.duration_ms,
-            exit_code: run.exit_code,
-            output_tail: run.tail(40),
-        },
+        Ok(run) => {
+            // Redacted whole, then cut to its last lines: the cut cannot
+            // split a secret the redactor would then no longer find.
+            let run = TestRun {
+                output: ctx.redactor().redact(&run.output),
+                ..run
+            };
+            Input::TestsRan {
+                passed: run.passed,
+                failed: run.failed,
+                skipped: run.skipped,
+                duration_ms: run.duration_ms,
+                exit_code: run.exit_code,
+                output_tail: run.tail(40),
+            }
+        }
         Err(e) => Input::TestsRan {
             passed: 0,
             failed: 0,
@@ -243,7 +251,7 @@ pub async fn environment(job: Job) {
         }
         Effect::Drain { slot } => {
             let upstream = endpoint_of(state, *slot);
-            let timeout = Duration::from_secs(ctx.config.router.drain_timeout_s);
+            let timeout = Duration::from_secs(ctx.config.router.drain_timeout_s.0);
             let router = ctx.router();
             let drained = async {
                 router.ensure_running().await?;
@@ -328,7 +336,7 @@ async fn start(
         release: release.to_string(),
         command: runtime.command.clone().unwrap_or_default(),
         build_command: runtime.build_command.clone(),
-        build_timeout: Duration::from_secs(runtime.build_timeout_s),
+        build_timeout: Duration::from_secs(runtime.build_timeout_s.0),
         dir: source.paths.code.clone(),
         env,
         fresh_port,
@@ -338,8 +346,8 @@ async fn start(
             dockerfile: build.dockerfile.clone(),
         }),
         container_port: runtime.container_port.unwrap_or(DEFAULT_CONTAINER_PORT),
-        stop_timeout: Duration::from_secs(runtime.stop_timeout_s),
-        retain: runtime.retain,
+        stop_timeout: Duration::from_secs(runtime.stop_timeout_s.0),
+        retain: runtime.retain.count(),
         volumes: runtime
             .volumes
             .iter()
@@ -518,7 +526,7 @@ fn seat(ctx: &Context, name: &str) -> Seat {
         api_key,
         timeout: member_timeout(ctx, name),
         max_tokens: config.max_tokens.map_or(DEFAULT_MAX_TOKENS, |m| m.0) as u32,
-        retries: config.retries.unwrap_or(DEFAULT_RETRIES),
+        retries: config.retries.map_or(DEFAULT_RETRIES, |r| r.count()),
         budget_tokens,
         redact,
     })

@@ -1,8 +1,13 @@
 //! Scrubbing secret values out of an effect's result before it becomes an
 //! event: an app may print its own secrets into the logs a diagnosis quotes.
+//! Every input is named below, with no catch-all arm: a new kind of result
+//! does not compile until someone decides what of it is scrubbed. Text from
+//! outside (logs, answers, people's words, the forge's messages) is;
+//! addresses, paths, hashes and counts deployflow made itself are kept
+//! exact, since a short secret value could match inside one.
 
 use crate::adapters::secrets::Redactor;
-use crate::events::{Finding, Patch};
+use crate::events::{Finding, MissingInput, Patch};
 use crate::flow::Input;
 
 pub fn redact(input: Input, redactor: &Redactor) -> Input {
@@ -93,6 +98,63 @@ pub fn redact(input: Input, redactor: &Redactor) -> Input {
             usage,
         },
         Input::EffectFailed { reason } => Input::EffectFailed { reason: r(reason) },
-        other => other,
+        Input::InputsChecked { checked, missing } => Input::InputsChecked {
+            checked: checked.into_iter().map(r).collect(),
+            missing: missing
+                .into_iter()
+                .map(|m| MissingInput {
+                    item: m.item,
+                    reason: r(m.reason),
+                })
+                .collect(),
+        },
+        Input::ReportCommitted {
+            commit,
+            branch,
+            pushed,
+            notes,
+        } => Input::ReportCommitted {
+            commit,
+            branch,
+            pushed,
+            notes: notes.into_iter().map(r).collect(),
+        },
+        Input::IssueHandled {
+            issue,
+            outcome,
+            detail,
+        } => Input::IssueHandled {
+            issue,
+            outcome,
+            detail: r(detail),
+        },
+        Input::Approve { by, reason } => Input::Approve {
+            by: r(by),
+            reason: r(reason),
+        },
+        Input::Reject { by, reason } => Input::Reject {
+            by: r(by),
+            reason: r(reason),
+        },
+        Input::Abort { by, reason } => Input::Abort {
+            by: r(by),
+            reason: r(reason),
+        },
+        Input::Rollback {
+            by,
+            reason,
+            to_release,
+        } => Input::Rollback {
+            by: r(by),
+            reason: r(reason),
+            to_release,
+        },
+        // Made by deployflow: addresses, names, paths, hashes, numbers.
+        kept @ (Input::InstanceStarted { .. }
+        | Input::Switched
+        | Input::Drained { .. }
+        | Input::InstanceStopped
+        | Input::ReportWritten { .. }
+        | Input::IssuesFound { .. }) => kept,
     }
 }

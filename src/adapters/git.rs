@@ -7,8 +7,6 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use tokio::process::Command;
-
 /// How long one git command may take; a push to an unreachable remote must
 /// not hold the deployment's completion.
 const GIT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -258,8 +256,17 @@ impl Repo {
     }
 
     async fn run(&self, args: &[&str], committer: Option<&Author>) -> Result<String, GitError> {
-        let mut command = Command::new("git");
+        let mut command = crate::adapters::child::command("git");
         command
+            // No hook of the repository runs (a fixer agent could have
+            // written one, and `git push` runs `pre-push`), nor a file
+            // system monitor its config names.
+            .args([
+                "-c",
+                "core.hooksPath=/dev/null",
+                "-c",
+                "core.fsmonitor=false",
+            ])
             .args(args)
             .current_dir(&self.dir)
             // Messages in English, and never a prompt for credentials: a

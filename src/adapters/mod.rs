@@ -2,6 +2,7 @@
 //! and the network, each behind a trait or a small function the actors call.
 
 pub mod backend;
+pub mod child;
 pub mod fixers;
 pub mod forge;
 pub mod git;
@@ -9,6 +10,7 @@ pub mod health;
 pub mod http;
 pub mod inputs;
 pub mod members;
+pub mod owner_only;
 pub mod review;
 pub mod router_client;
 pub mod secrets;

@@ -91,7 +91,7 @@ impl RouterClient {
         let log_err = log
             .try_clone()
             .map_err(|e| RouterError::Start(format!("router.log: {e}")))?;
-        let mut command = std::process::Command::new(exe);
+        let mut command = crate::adapters::child::std_command(exe);
         command
             .arg("router")
             .arg("--admin")

@@ -153,6 +153,10 @@ impl Redactor {
         self
     }
 
+    /// `text` with every secret value replaced, and any part of one that
+    /// a cut (`CUT`, see `keep_head` and `keep_tail`) left beside it
+    /// masked too: a value cut in two is no longer found whole, and its
+    /// half is still half the secret.
     pub fn redact(&self, text: &str) -> String {
         let mut text = text.to_string();
         for (value, mask) in &self.values {
@@ -160,30 +164,102 @@ impl Redactor {
                 text = text.replace(value.as_str(), mask);
             }
         }
-        text
+        if self.values.is_empty() || !text.contains(CUT) {
+            return text;
+        }
+        let pieces: Vec<&str> = text.split(CUT).collect();
+        let last = pieces.len() - 1;
+        let mut out = String::with_capacity(text.len());
+        for (i, piece) in pieces.iter().enumerate() {
+            let mut piece = piece.to_string();
+            if i > 0 {
+                piece = self.mask_cut_start(&piece);
+            }
+            if i < last {
+                piece = self.mask_cut_end(&piece);
+            }
+            out.push_str(&piece);
+            if i < last {
+                out.push_str(CUT);
+            }
+        }
+        out
+    }
+
+    /// A text that begins where a cut fell: its longest beginning that is
+    /// the end of a secret value is masked.
+    fn mask_cut_start(&self, text: &str) -> String {
+        let longest = self
+            .values
+            .iter()
+            .filter_map(|(value, mask)| {
+                (1..value.len())
+                    .rev()
+                    .filter(|&n| value.is_char_boundary(value.len() - n))
+                    .find(|&n| {
+                        text.as_bytes()
+                            .starts_with(&value.as_bytes()[value.len() - n..])
+                    })
+                    .map(|n| (n, mask))
+            })
+            .max_by_key(|(n, _)| *n);
+        match longest {
+            Some((n, mask)) => format!("{}{}", cut_mask(mask), &text[n..]),
+            None => text.to_string(),
+        }
+    }
+
+    /// A text that ends where a cut fell: its longest end that is the
+    /// beginning of a secret value is masked.
+    fn mask_cut_end(&self, text: &str) -> String {
+        let longest = self
+            .values
+            .iter()
+            .filter_map(|(value, mask)| {
+                (1..value.len())
+                    .rev()
+                    .filter(|&n| value.is_char_boundary(n))
+                    .find(|&n| text.as_bytes().ends_with(&value.as_bytes()[..n]))
+                    .map(|n| (n, mask))
+            })
+            .max_by_key(|(n, _)| *n);
+        match longest {
+            Some((n, mask)) => format!("{}{}", &text[..text.len() - n], cut_mask(mask)),
+            None => text.to_string(),
+        }
     }
 }
 
-/// Variables no child process inherits from the control plane: the forge's
-/// token is deployflow's own, not the app's, its tests' or an agent's (an
-/// agent could hand it to its model). Named as deployments' configs name
-/// them; a child that is given one explicitly (`runtime.secrets`) still
-/// gets it.
-static WITHHELD: std::sync::RwLock<std::collections::BTreeSet<String>> =
-    std::sync::RwLock::new(std::collections::BTreeSet::new());
-
-pub fn withhold(name: &str) {
-    if let Ok(mut withheld) = WITHHELD.write() {
-        withheld.insert(name.to_string());
-    }
+/// `[secret NAME]` as `[secret NAME, cut]`: a part of the value was here.
+fn cut_mask(mask: &str) -> String {
+    format!("{}, cut]", mask.trim_end_matches(']'))
 }
 
-/// The names `withhold` was given, to remove from a child's environment.
-pub fn withheld() -> Vec<String> {
-    WITHHELD
-        .read()
-        .map(|w| w.iter().cloned().collect())
-        .unwrap_or_default()
+/// Marks where outside text was cut short. The redactor masks any part of
+/// a secret value beside it, wherever the text goes after the cut (into
+/// lines, behind a note), so a cut made before the secrets are known (a
+/// memory cap) leaks no half of one.
+pub const CUT: &str = "⟨cut⟩";
+
+/// The first `max` bytes of `text` (at a character boundary), `CUT` after
+/// them when anything was left out.
+pub fn keep_head(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    format!("{}{CUT}", &text[..text.floor_char_boundary(max)])
+}
+
+/// The last `max` bytes of `text` (at a character boundary), `CUT`
+/// before them when anything was left out.
+pub fn keep_tail(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    format!(
+        "{CUT}{}",
+        &text[text.ceil_char_boundary(text.len() - max)..]
+    )
 }
 
 #[cfg(test)]
@@ -206,6 +282,55 @@ mod tests {
         assert_eq!(format!("{secrets:?}"), "[\"DF_TEST_TOKEN\", \"PATH\"]");
         let redacted = secrets.redactor().redact("token=s3cr3t-value!");
         assert_eq!(redacted, "token=[secret DF_TEST_TOKEN]!");
+    }
+
+    fn one_secret(value: &str) -> Redactor {
+        Redactor {
+            values: vec![(value.to_string(), "[secret API_TOKEN]".to_string())],
+        }
+    }
+
+    #[test]
+    fn half_a_secret_beside_a_cut_is_masked() {
+        let redactor = one_secret("abcdefghijklmnopqrstuvwx");
+        let head = keep_head("token=abcdefghijklmnopqrstuvwx!", 18);
+        assert_eq!(head, "token=abcdefghijkl⟨cut⟩");
+        assert_eq!(redactor.redact(&head), "token=[secret API_TOKEN, cut]⟨cut⟩");
+        let tail = keep_tail("token=abcdefghijklmnopqrstuvwx!", 13);
+        assert_eq!(redactor.redact(&tail), "⟨cut⟩[secret API_TOKEN, cut]!");
+        // Far from a cut, text is left as it is.
+        assert_eq!(
+            redactor.redact("mnop and abc⟨cut⟩"),
+            "mnop and [secret API_TOKEN, cut]⟨cut⟩"
+        );
+        assert_eq!(redactor.redact("no cut: xyz abc"), "no cut: xyz abc");
+    }
+
+    proptest::proptest! {
+        /// Whatever is cut where, and however the pieces are then cut into
+        /// lines, no letter of the secret survives redaction (the filler
+        /// around it has none).
+        #[test]
+        fn no_fragment_of_a_secret_survives_a_cut(
+            secret in "[a-z]{8,32}",
+            before in "[0-9 \n]{0,40}",
+            after in "[0-9 \n]{0,40}",
+            keep in 0usize..120,
+            from_end in proptest::bool::ANY,
+        ) {
+            let redactor = one_secret(&secret);
+            let text = format!("{before}{secret}{after}");
+            let cut = if from_end { keep_tail(&text, keep) } else { keep_head(&text, keep) };
+            let redacted = redactor.redact(&cut);
+            let rest = redacted
+                .replace("[secret API_TOKEN, cut]", "")
+                .replace("[secret API_TOKEN]", "")
+                .replace(CUT, "");
+            proptest::prop_assert!(
+                !rest.chars().any(|c| c.is_ascii_lowercase()),
+                "{cut:?} became {redacted:?}"
+            );
+        }
     }
 
     #[test]

@@ -30,10 +30,7 @@ pub async fn run(
     timeout: Duration,
     env: &[(&str, &str)],
 ) -> Result<Output, String> {
-    let mut command_line = tokio::process::Command::new("sh");
-    for name in crate::adapters::secrets::withheld() {
-        command_line.env_remove(name);
-    }
+    let mut command_line = crate::adapters::child::command("sh");
     let mut child = command_line
         .arg("-c")
         .arg(command)
@@ -88,16 +85,23 @@ pub async fn run(
 
 async fn read_capped(mut pipe: impl tokio::io::AsyncRead + Unpin) -> String {
     let mut bytes = Vec::new();
+    let mut cut = false;
     let mut chunk = [0u8; 8192];
     while let Ok(n) = pipe.read(&mut chunk).await {
         if n == 0 {
             break;
         }
-        if bytes.len() < MAX_OUTPUT {
-            bytes.extend_from_slice(&chunk[..n.min(MAX_OUTPUT - bytes.len())]);
-        }
+        let room = MAX_OUTPUT - bytes.len();
+        cut |= n > room;
+        bytes.extend_from_slice(&chunk[..n.min(room)]);
     }
-    String::from_utf8_lossy(&bytes).into_owned()
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    // Marked, for the redactor: the cut may have split a secret.
+    if cut {
+        format!("{text}{}", crate::adapters::secrets::CUT)
+    } else {
+        text
+    }
 }
 
 pub fn last_lines(text: &str, lines: usize) -> String {

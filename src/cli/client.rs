@@ -190,7 +190,7 @@ impl Client {
             .open(&log_path)
             .with_context(|| format!("opening {}", log_path.display()))?;
         let exe = std::env::current_exe().context("finding deployflow's binary")?;
-        let mut command = std::process::Command::new(exe);
+        let mut command = deployflow::adapters::child::control_plane(exe);
         command
             .arg("serve")
             .arg("--listen")

@@ -217,9 +217,13 @@ pub fn run(global: &Global) -> anyhow::Result<Exit> {
     let serve_dir = data_dir.clone();
     let server = std::thread::spawn(move || {
         super::block_on(async move {
-            let auth = deployflow::server::auth::Auth::default();
-            let hosts = deployflow::net::hosts::AllowedHosts::new(api, Vec::new());
-            deployflow::server::serve(&serve_dir, api, auth, hosts, async {
+            let options = deployflow::server::ServeOptions {
+                listen: api,
+                auth: deployflow::server::auth::Auth::default(),
+                hosts: deployflow::net::hosts::AllowedHosts::new(api, Vec::new()),
+                limits: deployflow::server::DEFAULT_LIMITS,
+            };
+            deployflow::server::serve(&serve_dir, options, async {
                 let _ = stopped.await;
             })
             .await

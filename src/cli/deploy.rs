@@ -64,7 +64,7 @@ pub fn request(config_path: &Path, release: Option<String>) -> Result<Request, (
 
 /// One line of git's answer about the code directory, if it is a repository.
 fn git(dir: &Path, args: &[&str]) -> Option<String> {
-    let out = std::process::Command::new("git")
+    let out = deployflow::adapters::child::std_command("git")
         .args(args)
         .current_dir(dir)
         .stderr(std::process::Stdio::null())

@@ -118,6 +118,12 @@ pub enum Command {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
+    // What a command creates under a data directory is its user's alone
+    // (test and instance logs hold secrets); `init` writes the user's own
+    // config, with the user's own mode.
+    if !matches!(cli.command, Command::Init(_)) {
+        deployflow::adapters::owner_only::restrict();
+    }
     let data_dir = paths::data_dir(&cli.global);
     let g = &cli.global;
     match &cli.command {

@@ -27,10 +27,16 @@ pub struct Args {
     /// sent anything for this long.
     #[arg(long, default_value_t = 300_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub tunnel_idle_timeout_ms: u64,
-    /// Client connections held open at once, over all apps; more wait to be
-    /// accepted (default: half the open-file limit).
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Client connections held open at once, over all apps; past it the
+    /// one idle longest is closed to make room, and only when all are busy
+    /// do more wait to be accepted (default: half the open-file limit).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_connections: Option<u64>,
+    /// How long a client connection with no request in flight (silent,
+    /// trickling a request's head, idle between requests) may take to send
+    /// a request's head before it is closed.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
+    pub header_timeout_ms: u64,
 }
 
 pub fn run(data_dir: &Path, args: &Args) -> anyhow::Result<Exit> {
@@ -49,6 +55,7 @@ pub fn run(data_dir: &Path, args: &Args) -> anyhow::Result<Exit> {
         max_connections: args
             .max_connections
             .map_or_else(router::default_max_connections, |max| max as usize),
+        header_timeout: Duration::from_millis(args.header_timeout_ms),
     };
     super::log_to_stderr();
     // The admin API's runtime; traffic runs on the router's own workers.
@@ -75,7 +82,8 @@ fn lazy_allocator_commit() {
     };
     use std::os::unix::process::CommandExt;
     // `exec` returns only when it failed; then the router runs as it is.
-    let error = std::process::Command::new(exe)
+    // The same process again, not a child: its environment is its own.
+    let error = deployflow::adapters::child::control_plane(exe)
         .args(std::env::args_os().skip(1))
         .env(OPTION, "0")
         .exec();

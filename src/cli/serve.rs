@@ -5,7 +5,9 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use anyhow::Context as _;
+use deployflow::net::connections::Limits;
 use deployflow::net::hosts::{AllowedHosts, HostName};
+use deployflow::server::ServeOptions;
 use deployflow::server::auth::{self, Auth};
 
 use super::Exit;
@@ -23,6 +25,16 @@ pub struct Args {
         value_delimiter = ','
     )]
     pub allowed_hosts: Vec<HostName>,
+    /// Connections held open at once; past it the one idle longest is
+    /// closed to make room.
+    #[arg(long, default_value_t = deployflow::server::DEFAULT_LIMITS.max_connections as u64,
+        value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections: u64,
+    /// How long a connection with no request in flight may take to send
+    /// a request's head before it is closed.
+    #[arg(long, default_value_t = deployflow::server::DEFAULT_LIMITS.header_timeout.as_millis() as u64,
+        value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
+    pub header_timeout_ms: u64,
 }
 
 pub fn run(data_dir: &Path, args: &Args) -> anyhow::Result<Exit> {
@@ -35,11 +47,20 @@ pub fn run(data_dir: &Path, args: &Args) -> anyhow::Result<Exit> {
     };
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
+    let auth = auth.keep_sessions_in(data_dir)?;
     super::log_to_stderr();
     deployflow::crash_points::setup();
     super::block_on(async {
-        let hosts = AllowedHosts::new(args.listen, args.allowed_hosts.clone());
-        deployflow::server::serve(data_dir, args.listen, auth, hosts, stop_signal()).await?;
+        let options = ServeOptions {
+            listen: args.listen,
+            auth,
+            hosts: AllowedHosts::new(args.listen, args.allowed_hosts.clone()),
+            limits: Limits {
+                header_timeout: std::time::Duration::from_millis(args.header_timeout_ms),
+                max_connections: args.max_connections as usize,
+            },
+        };
+        deployflow::server::serve(data_dir, options, stop_signal()).await?;
         Ok(Exit::Success)
     })
 }

@@ -55,7 +55,13 @@ impl Config {
         let document = toml::Deserializer::parse(text)
             .map_err(|e| located("(document)".into(), e.span(), first_line(e.message())))?;
         let config: Config = serde_path_to_error::deserialize(document).map_err(|e| {
-            let key = e.path().to_string();
+            // A `Spanned` table shows in the path as toml's private field
+            // name: the user's key has no such part.
+            let key = e
+                .path()
+                .to_string()
+                .replace(".$__serde_spanned_private_value", "")
+                .replace("$__serde_spanned_private_value.", "");
             let inner = e.into_inner();
             let key = if key == "." { "(document)".into() } else { key };
             located(key, inner.span(), first_line(inner.message()))
@@ -290,9 +296,9 @@ command = "./hello"
         assert_eq!(config.app.name.as_str(), "hello");
         assert_eq!(config.inputs.code, ".");
         assert_eq!(config.health.path.as_str(), "/health");
-        assert_eq!(config.fix.driver_attempts, 3);
+        assert_eq!(config.fix.driver_attempts.0, 3);
         assert_eq!(config.review.max_rounds.0, 6);
-        assert_eq!(config.runtime.get_ref().retain, 3);
+        assert_eq!(config.runtime.get_ref().retain.0, 3);
         assert_eq!(config.router.listen.to_string(), "127.0.0.1:8080");
     }
 
@@ -342,7 +348,89 @@ command = "./hello"
         let text = format!("{MINIMAL}\n[review]\nmax_rounds = 0\n");
         let (key, _, _, message) = error(&text);
         assert_eq!(key, "review.max_rounds");
-        assert!(message.contains("at least 1"), "{message}");
+        assert!(message.contains("from 1 to 100"), "{message}");
+    }
+
+    /// Every number a config gives has a range: a timeout that would
+    /// overflow a timer, or a negative count, is refused at load, naming
+    /// its key and its range.
+    #[test]
+    fn every_number_out_of_its_range_is_refused_at_load() {
+        let member = "[review]\ntrio = [\"tests\", \"gpt\"]\n\n[members.gpt]\nkind = \"openai\"\nmodel = \"m\"\n";
+        let cases = [
+            (
+                "[members.gpt]",
+                "timeout_s",
+                i64::MAX.to_string(),
+                "members.gpt.timeout_s",
+            ),
+            (
+                "[members.gpt]",
+                "timeout_s",
+                "0".into(),
+                "members.gpt.timeout_s",
+            ),
+            (
+                "[members.gpt]",
+                "retries",
+                "11".into(),
+                "members.gpt.retries",
+            ),
+            (
+                "[members.gpt]",
+                "max_tokens",
+                "-1".into(),
+                "members.gpt.max_tokens",
+            ),
+            (
+                "[members.gpt]",
+                "budget_tokens",
+                "100000000".into(),
+                "members.gpt.budget_tokens",
+            ),
+            (
+                "[health]",
+                "deadline_s",
+                "86401".into(),
+                "health.deadline_s",
+            ),
+            ("[health]", "interval_ms", "0".into(), "health.interval_ms"),
+            (
+                "[router]",
+                "drain_timeout_s",
+                "-5".into(),
+                "router.drain_timeout_s",
+            ),
+            (
+                "[fix]",
+                "driver_attempts",
+                "1000".into(),
+                "fix.driver_attempts",
+            ),
+        ];
+        for (table, key, value, path) in cases {
+            let text = format!("{MINIMAL}\n{member}");
+            let text = if text.contains(&format!("{table}\n")) {
+                text.replacen(
+                    &format!("{table}\n"),
+                    &format!("{table}\n{key} = {value}\n"),
+                    1,
+                )
+            } else {
+                format!("{text}\n{table}\n{key} = {value}\n")
+            };
+            let (found, _, _, message) = error(&text);
+            assert_eq!(found, path, "{key} = {value}: {message}");
+            assert!(
+                message.contains("must be from"),
+                "{key} = {value}: {message}"
+            );
+        }
+        let runtime = MINIMAL.replace(
+            "command = \"./hello\"",
+            "command = \"./hello\"\nstop_timeout_s = 3601",
+        );
+        assert_eq!(error(&runtime).0, "runtime.stop_timeout_s");
     }
 
     #[test]

@@ -117,7 +117,7 @@ pub struct Runtime {
     pub build_command: Option<String>,
     /// How long `build_command` may take.
     #[serde(default = "half_an_hour")]
-    pub build_timeout_s: u64,
+    pub build_timeout_s: Seconds,
     #[serde(default)]
     pub container_port: Option<u16>,
     #[serde(default)]
@@ -128,10 +128,10 @@ pub struct Runtime {
     #[serde(default)]
     pub secrets_file: Option<String>,
     #[serde(default = "three")]
-    pub retain: u32,
+    pub retain: Bounded<0, 100>,
     /// Seconds a stopping instance gets between SIGTERM and SIGKILL.
     #[serde(default = "ten")]
-    pub stop_timeout_s: u64,
+    pub stop_timeout_s: Bounded<0, 3_600>,
     /// Docker: host directories mounted into the container,
     /// `host:container` or `host:container:ro`; a relative host path is
     /// taken from the config's directory.
@@ -139,16 +139,16 @@ pub struct Runtime {
     pub volumes: Vec<String>,
 }
 
-fn ten() -> u64 {
-    10
+fn ten() -> Bounded<0, 3_600> {
+    Bounded(10)
 }
 
-fn half_an_hour() -> u64 {
-    1800
+fn half_an_hour() -> Seconds {
+    Bounded(1800)
 }
 
-fn three() -> u32 {
-    3
+fn three() -> Bounded<0, 100> {
+    Bounded(3)
 }
 
 /// The name of a secret: an environment variable's name. Its value never
@@ -203,9 +203,9 @@ pub struct Health {
     #[serde(default = "health_path")]
     pub path: HealthPath,
     #[serde(default = "health_interval")]
-    pub interval_ms: Positive,
+    pub interval_ms: Bounded<1, 60_000>,
     #[serde(default = "health_deadline")]
-    pub deadline_s: Positive,
+    pub deadline_s: Seconds,
 }
 
 impl Default for Health {
@@ -221,11 +221,11 @@ impl Default for Health {
 fn health_path() -> HealthPath {
     HealthPath("/health".into())
 }
-fn health_interval() -> Positive {
-    Positive(200)
+fn health_interval() -> Bounded<1, 60_000> {
+    Bounded(200)
 }
-fn health_deadline() -> Positive {
-    Positive(30)
+fn health_deadline() -> Seconds {
+    Bounded(30)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -258,28 +258,45 @@ impl From<HealthPath> for String {
     }
 }
 
-/// A count or duration that must be at least 1.
+/// A whole number a config may give, refused at load outside
+/// `MIN..=MAX`: a duration that would overflow a timer (a `timeout_s` of
+/// `i64::MAX` panicked a task), a count that would never end, a negative
+/// anything. Each key names its own range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "i64", into = "u64")]
-pub struct Positive(pub u64);
+pub struct Bounded<const MIN: u64, const MAX: u64>(pub u64);
 
-impl TryFrom<i64> for Positive {
+impl<const MIN: u64, const MAX: u64> TryFrom<i64> for Bounded<MIN, MAX> {
     type Error = String;
 
     fn try_from(value: i64) -> Result<Self, String> {
         u64::try_from(value)
             .ok()
-            .filter(|v| *v >= 1)
+            .filter(|v| (MIN..=MAX).contains(v))
             .map(Self)
-            .ok_or_else(|| format!("{value} is not allowed here: it must be at least 1"))
+            .ok_or_else(|| format!("{value} is not allowed here: it must be from {MIN} to {MAX}"))
     }
 }
 
-impl From<Positive> for u64 {
-    fn from(value: Positive) -> u64 {
+impl<const MIN: u64, const MAX: u64> From<Bounded<MIN, MAX>> for u64 {
+    fn from(value: Bounded<MIN, MAX>) -> u64 {
         value.0
     }
 }
+
+impl<const MIN: u64, const MAX: u64> Bounded<MIN, MAX> {
+    /// As a `u32`, for counts (every count's range fits one).
+    pub fn count(self) -> u32 {
+        u32::try_from(self.0).unwrap_or(u32::MAX)
+    }
+}
+
+/// Seconds up to a day: timeouts and deadlines.
+pub type Seconds = Bounded<1, 86_400>;
+/// Seconds up to a day, where 0 means "do not wait".
+pub type SecondsOrNone = Bounded<0, 86_400>;
+/// How many times a fix tier may try.
+pub type Attempts = Bounded<0, 100>;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -287,7 +304,7 @@ pub struct RouterSection {
     #[serde(default = "router_listen")]
     pub listen: SocketAddr,
     #[serde(default = "drain_timeout")]
-    pub drain_timeout_s: u64,
+    pub drain_timeout_s: SecondsOrNone,
     /// The router's admin API (loopback only).
     #[serde(default = "router_admin")]
     pub admin: SocketAddr,
@@ -306,8 +323,8 @@ impl Default for RouterSection {
 fn router_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8080))
 }
-fn drain_timeout() -> u64 {
-    30
+fn drain_timeout() -> SecondsOrNone {
+    Bounded(30)
 }
 fn router_admin() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], crate::router::DEFAULT_ADMIN_PORT))
@@ -317,28 +334,28 @@ fn router_admin() -> SocketAddr {
 #[serde(deny_unknown_fields)]
 pub struct Fix {
     #[serde(default = "three")]
-    pub driver_attempts: u32,
+    pub driver_attempts: Attempts,
     #[serde(default = "two")]
-    pub senior_attempts: u32,
+    pub senior_attempts: Attempts,
     #[serde(default = "one")]
-    pub trio_attempts: u32,
+    pub trio_attempts: Attempts,
 }
 
 impl Default for Fix {
     fn default() -> Self {
         Self {
-            driver_attempts: 3,
-            senior_attempts: 2,
-            trio_attempts: 1,
+            driver_attempts: Bounded(3),
+            senior_attempts: Bounded(2),
+            trio_attempts: Bounded(1),
         }
     }
 }
 
-fn two() -> u32 {
-    2
+fn two() -> Attempts {
+    Bounded(2)
 }
-fn one() -> u32 {
-    1
+fn one() -> Attempts {
+    Bounded(1)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -373,7 +390,7 @@ pub struct Review {
     #[serde(default)]
     pub quorum: Quorum,
     #[serde(default = "six")]
-    pub max_rounds: Positive,
+    pub max_rounds: Bounded<1, 100>,
     #[serde(default)]
     pub manual_gate: bool,
 }
@@ -406,8 +423,8 @@ fn default_senior() -> Spanned<String> {
 fn default_juniors() -> Vec<Spanned<String>> {
     unspanned(&["tests", "hygiene"])
 }
-fn six() -> Positive {
-    Positive(6)
+fn six() -> Bounded<1, 100> {
+    Bounded(6)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -437,16 +454,16 @@ pub struct Member {
     #[serde(default)]
     pub fix_command: Option<String>,
     #[serde(default)]
-    pub timeout_s: Option<Positive>,
+    pub timeout_s: Option<Seconds>,
     /// Tokens of the release's code a review bundle may carry.
     #[serde(default)]
-    pub budget_tokens: Option<Positive>,
+    pub budget_tokens: Option<Bounded<1, 10_000_000>>,
     /// Models: the answer's length limit.
     #[serde(default)]
-    pub max_tokens: Option<Positive>,
+    pub max_tokens: Option<Bounded<1, 1_000_000>>,
     /// Models: calls after the first for 429, 5xx and network errors.
     #[serde(default)]
-    pub retries: Option<u32>,
+    pub retries: Option<Bounded<0, 10>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -69,9 +69,9 @@ impl Policy {
             members.iter().map(|m| m.get_ref().clone()).collect()
         };
         Policy {
-            driver_attempts: config.fix.driver_attempts,
-            senior_attempts: config.fix.senior_attempts,
-            trio_attempts: config.fix.trio_attempts,
+            driver_attempts: config.fix.driver_attempts.count(),
+            senior_attempts: config.fix.senior_attempts.count(),
+            trio_attempts: config.fix.trio_attempts.count(),
             trio: names(&config.review.trio),
             senior: config.review.senior.get_ref().clone(),
             juniors: names(&config.review.juniors),
@@ -79,7 +79,7 @@ impl Policy {
             max_rounds: config.review.max_rounds.0.min(u64::from(u32::MAX)) as u32,
             manual_gate: config.review.manual_gate,
             tests: config.inputs.tests.clone(),
-            retain: config.runtime.get_ref().retain,
+            retain: config.runtime.get_ref().retain.count(),
             forge: config.forge.is_some(),
             commit: config.completion.commit,
             router_admin: config.router.admin.to_string(),

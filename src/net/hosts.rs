@@ -14,7 +14,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, Version, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -176,17 +176,27 @@ impl AllowedHosts {
     }
 }
 
+/// What is wrong with a request's `Host` (RFC 9112 §3.2): more than one,
+/// or none on an HTTP/1.1 request without an absolute target. Cheap: the
+/// router asks it of every request.
+pub fn host_problem(version: Version, uri: &Uri, headers: &HeaderMap) -> Option<&'static str> {
+    let mut hosts = headers.get_all(header::HOST).iter();
+    let first = hosts.next();
+    if hosts.next().is_some() {
+        return Some("the request has more than one Host header");
+    }
+    (first.is_none() && version == Version::HTTP_11 && uri.authority().is_none())
+        .then_some("an HTTP/1.1 request must have a Host header")
+}
+
 /// The host a request names: its target's authority (an absolute-form
 /// target, or HTTP/2's `:authority`), which must agree with a `Host`
 /// header when both are there; more than one `Host` is refused.
 pub fn request_host(uri: &Uri, headers: &HeaderMap) -> Result<Option<String>, Refusal> {
-    let mut hosts = headers.get_all(header::HOST).iter();
-    let host = hosts.next();
-    if hosts.next().is_some() {
-        return Err(Refusal::BadHost(
-            "the request has more than one Host header",
-        ));
+    if let Some(problem) = host_problem(Version::HTTP_10, uri, headers) {
+        return Err(Refusal::BadHost(problem));
     }
+    let host = headers.get(header::HOST);
     let host = match host {
         Some(value) => Some(
             value

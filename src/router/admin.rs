@@ -63,6 +63,31 @@ async fn require_change_header(
     next.run(request).await
 }
 
+/// The longest a request may ask to be held, drained or probed for: a
+/// number past them is refused, not added to a clock it would overflow.
+const MAX_HOLD_MS: u64 = 3_600_000;
+const MAX_DRAIN_MS: u64 = 86_400_000;
+const MAX_PROBE_MS: u64 = 60_000;
+
+fn millis(
+    value: u64,
+    range: std::ops::RangeInclusive<u64>,
+    name: &str,
+) -> Result<Duration, ApiError> {
+    if range.contains(&value) {
+        Ok(Duration::from_millis(value))
+    } else {
+        Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "{name} must be from {} to {}, not {value}",
+                range.start(),
+                range.end()
+            ),
+        ))
+    }
+}
+
 struct ApiError(StatusCode, String);
 
 impl IntoResponse for ApiError {
@@ -150,7 +175,9 @@ async fn pause(
             .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("bad pause request: {e}")))?
             .max_hold_ms
     };
-    state.pause(&app, Duration::from_millis(max_hold)).await?;
+    state
+        .pause(&app, millis(max_hold, 1..=MAX_HOLD_MS, "max_hold_ms")?)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -172,8 +199,9 @@ async fn drain(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Json(request) = body?;
     let started = Instant::now();
+    let timeout = millis(request.timeout_ms, 0..=MAX_DRAIN_MS, "timeout_ms")?;
     let stats = state.stats.get(request.upstream);
-    let remaining = stats.drain(Duration::from_millis(request.timeout_ms)).await;
+    let remaining = stats.drain(timeout).await;
     Ok(Json(json!({
         "upstream": request.upstream,
         "drained": remaining == 0,
@@ -223,7 +251,7 @@ async fn probe(
         ));
     }
     let started = Instant::now();
-    let timeout = Duration::from_millis(request.timeout_ms);
+    let timeout = millis(request.timeout_ms, 1..=MAX_PROBE_MS, "timeout_ms")?;
     let outcome =
         tokio::time::timeout(timeout, super::probe::get(request.upstream, &request.path)).await;
     let elapsed_ms = started.elapsed().as_millis() as u64;

@@ -21,6 +21,26 @@ pub enum SendError {
     /// The upstream refused the connection or did not accept it in time.
     Connect(String),
     Failed(String),
+    /// The client's request could not be sent as it came (a malformed
+    /// chunked body, say): the client's fault, not the upstream's.
+    Request(String),
+}
+
+impl SendError {
+    /// `error` from sending: the request's own (hyper calls it the user's:
+    /// its body failed to read) or the upstream's.
+    pub fn of(error: &(dyn std::error::Error + 'static)) -> SendError {
+        let mut cause = Some(error);
+        while let Some(e) = cause {
+            if e.downcast_ref::<hyper::Error>()
+                .is_some_and(hyper::Error::is_user)
+            {
+                return SendError::Request(error.to_string());
+            }
+            cause = e.source();
+        }
+        SendError::Failed(error.to_string())
+    }
 }
 
 #[derive(Default)]
@@ -52,7 +72,7 @@ impl Affinity {
             // (an idle timeout, a request limit): nothing was sent, so it is
             // safe to send again on a new connection.
             Err((Some(request), _)) if reused => request,
-            Err((_, error)) => return Err(SendError::Failed(error.to_string())),
+            Err((_, error)) => return Err(SendError::of(&error)),
         };
         let mut sender = connect(upstream, connect_timeout).await?;
         match send_on(&mut sender, request).await {
@@ -60,7 +80,7 @@ impl Affinity {
                 self.put(upstream, sender);
                 Ok(response)
             }
-            Err((_, error)) => Err(SendError::Failed(error.to_string())),
+            Err((_, error)) => Err(SendError::of(&error)),
         }
     }
 

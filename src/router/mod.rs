@@ -42,6 +42,9 @@ pub struct RouterOptions {
     pub timeouts: Timeouts,
     /// Client connections held open at once, over all apps.
     pub max_connections: usize,
+    /// How long a client connection with no request in flight may take to
+    /// send a request's head (silent, trickling, or idle between requests).
+    pub header_timeout: std::time::Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,8 +67,6 @@ pub enum RouterError {
     },
     #[error("cannot start the router's worker threads: {0}")]
     Workers(std::io::Error),
-    #[error("the admin API stopped: {0}")]
-    Serve(std::io::Error),
 }
 
 /// Runs the router until it is interrupted (SIGINT or SIGTERM).
@@ -83,13 +84,20 @@ pub async fn run(options: RouterOptions) -> Result<(), RouterError> {
         })?;
     // One router per state directory: two would overwrite each other's routes.
     let _lock = lock_state_dir(&options.state_dir)?;
+    for problem in crate::adapters::owner_only::tighten(&options.state_dir) {
+        eprintln!("deployflow router: cannot make it owner-only: {problem}");
+    }
     let file = RouteFile::new(&options.state_dir);
     let routes_path = file.path().to_path_buf();
     let stats = Arc::new(StatsRegistry::default());
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let workers = Workers::start(threads, options.timeouts, options.max_connections)
-        .map_err(RouterError::Workers)?;
-    let state = Arc::new(RouterState::new(file, workers, stats));
+    let limits = crate::net::connections::Limits {
+        header_timeout: options.header_timeout,
+        max_connections: options.max_connections,
+    };
+    let workers =
+        Workers::start(threads, options.timeouts, limits).map_err(RouterError::Workers)?;
+    let state = Arc::new(RouterState::new(file, workers, stats, options.admin));
     for problem in state.restore().await? {
         eprintln!("deployflow router: {problem}");
     }
@@ -99,10 +107,13 @@ pub async fn run(options: RouterOptions) -> Result<(), RouterError> {
         state.routes().await.len(),
         routes_path.display()
     );
-    axum::serve(admin, admin::api(state.clone()))
-        .with_graceful_shutdown(shutdown())
-        .await
-        .map_err(RouterError::Serve)?;
+    let (close, closing) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown().await;
+        let _ = close.send(true);
+    });
+    crate::net::connections::serve_app(admin, admin::api(state.clone()), ADMIN_LIMITS, closing)
+        .await;
     // Stopping: no new connections; what is in flight may finish.
     state.close_all().await;
     let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
@@ -120,6 +131,12 @@ pub fn default_max_connections() -> usize {
         .map_or(1024, |(soft, _hard)| soft);
     (soft.saturating_sub(128) / 2).clamp(16, 1 << 20) as usize
 }
+
+/// The admin API's connections: only the control plane talks to it.
+const ADMIN_LIMITS: crate::net::connections::Limits = crate::net::connections::Limits {
+    header_timeout: std::time::Duration::from_secs(30),
+    max_connections: 256,
+};
 
 /// How long a stopping router lets requests in flight finish.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);

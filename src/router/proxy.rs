@@ -72,6 +72,13 @@ impl Proxy {
         downstream: &Downstream,
         mut request: Request<Incoming>,
     ) -> Result<Response<ProxyBody>, Infallible> {
+        // Two Host headers, or an HTTP/1.1 request without one, is a bad
+        // request (RFC 9112 §3.2), not something to guess a host for.
+        if let Some(problem) =
+            crate::net::hosts::host_problem(request.version(), request.uri(), request.headers())
+        {
+            return Ok(short(StatusCode::BAD_REQUEST, problem.into()));
+        }
         if !app.wait_while_paused().await {
             return Ok(short(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -125,7 +132,7 @@ impl Proxy {
                     if e.is_connect() {
                         SendError::Connect(e.to_string())
                     } else {
-                        SendError::Failed(e.to_string())
+                        SendError::of(&e)
                     }
                 })
             } else {
@@ -143,11 +150,18 @@ impl Proxy {
                     format!("upstream {upstream} did not answer in time"),
                 ));
             }
+            Ok(Err(SendError::Request(e))) => {
+                // Not the upstream's failure: not counted against it.
+                return Ok(short(
+                    StatusCode::BAD_REQUEST,
+                    format!("the request could not be read whole: {e}"),
+                ));
+            }
             Ok(Err(e)) => {
                 stats.failed();
                 let what = match e {
                     SendError::Connect(_) => "refused the connection",
-                    SendError::Failed(_) => "failed",
+                    SendError::Failed(_) | SendError::Request(_) => "failed",
                 };
                 return Ok(short(
                     StatusCode::BAD_GATEWAY,

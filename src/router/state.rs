@@ -75,15 +75,24 @@ pub struct RouterState {
     file: RouteFile,
     workers: Workers,
     pub stats: Arc<StatsRegistry>,
+    /// The admin API's address: no upstream may be it, or any client of an
+    /// app could pause and reroute it through the app's public port.
+    admin: SocketAddr,
 }
 
 impl RouterState {
-    pub fn new(file: RouteFile, workers: Workers, stats: Arc<StatsRegistry>) -> Self {
+    pub fn new(
+        file: RouteFile,
+        workers: Workers,
+        stats: Arc<StatsRegistry>,
+        admin: SocketAddr,
+    ) -> Self {
         Self {
             apps: Mutex::new(Apps::default()),
             file,
             workers,
             stats,
+            admin,
         }
     }
 
@@ -94,7 +103,7 @@ impl RouterState {
         let mut apps = self.apps.lock().await;
         let mut problems = Vec::new();
         for (name, route) in saved {
-            let started = validate(&apps.table(), &name, &route)
+            let started = validate(&apps.table(), self.admin, &name, &route)
                 .and_then(|()| self.bind(&name, route.listen))
                 .and_then(|sockets| self.serve(&name, route.clone(), sockets, None));
             match started {
@@ -129,7 +138,7 @@ impl RouterState {
     pub async fn set_route(&self, name: &str, route: Route) -> Result<(), RouteError> {
         let mut apps = self.apps.lock().await;
         let mut table = apps.table();
-        validate(&table, name, &route)?;
+        validate(&table, self.admin, name, &route)?;
         table.insert(name.to_string(), route.clone());
         let same_address = apps
             .served
@@ -248,8 +257,14 @@ impl RouterState {
     }
 }
 
-/// Checks a route for `name` against the others in `table`.
-fn validate(table: &BTreeMap<String, Route>, name: &str, route: &Route) -> Result<(), RouteError> {
+/// Checks a route for `name` against the others in `table` and the
+/// router's own admin address.
+fn validate(
+    table: &BTreeMap<String, Route>,
+    admin: SocketAddr,
+    name: &str,
+    route: &Route,
+) -> Result<(), RouteError> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name
@@ -276,11 +291,18 @@ fn validate(table: &BTreeMap<String, Route>, name: &str, route: &Route) -> Resul
             )));
         }
     }
+    if overlaps(route.listen, admin) {
+        return Err(RouteError::Invalid(format!(
+            "{} is the router's admin address",
+            route.listen
+        )));
+    }
+    // Every socket the router listens on: its admin API, and each app's.
     let listens = table
         .iter()
         .filter(|(other, _)| other.as_str() != name)
         .map(|(_, r)| r.listen)
-        .chain([route.listen]);
+        .chain([route.listen, admin]);
     let upstreams = [Some(route.upstream), route.canary.map(|c| c.upstream)];
     for listen in listens {
         if upstreams.iter().flatten().any(|u| overlaps(*u, listen)) {
@@ -312,6 +334,10 @@ mod tests {
 
     #[test]
     fn overlapping_addresses_loops_and_port_zero_are_refused() {
+        let admin: SocketAddr = "127.0.0.1:7071".parse().unwrap();
+        let validate = |table: &BTreeMap<String, Route>, name: &str, route: &Route| {
+            super::validate(table, admin, name, route)
+        };
         let mut table = BTreeMap::new();
         table.insert("a".to_string(), route("127.0.0.1:8080", "127.0.0.1:9001"));
         let refused = [
@@ -320,6 +346,10 @@ mod tests {
             ("b", route("127.0.0.1:8081", "127.0.0.1:8081")),
             ("b", route("127.0.0.1:0", "127.0.0.1:9002")),
             ("B", route("127.0.0.1:8082", "127.0.0.1:9002")),
+            // The admin API, on its address or the wildcard's.
+            ("b", route("127.0.0.1:8081", "127.0.0.1:7071")),
+            ("b", route("127.0.0.1:8081", "0.0.0.0:7071")),
+            ("b", route("0.0.0.0:7071", "127.0.0.1:9002")),
         ];
         for (name, r) in refused {
             assert!(validate(&table, name, &r).is_err(), "{name} {r:?}");

@@ -10,12 +10,13 @@ use std::sync::Arc;
 
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::runtime::Handle;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::app::App;
 use super::listener;
 use super::proxy::{Proxy, Timeouts};
+use crate::net::connections::{Connections, Limits};
 
 pub struct Workers {
     workers: Vec<Worker>,
@@ -25,20 +26,18 @@ struct Worker {
     runtime: Handle,
     proxy: Arc<Proxy>,
     /// Client connections this worker may hold open, over all apps (as an
-    /// nginx worker's `worker_connections`): past it, it stops accepting
-    /// until one closes, rather than running out of file descriptors.
-    connections: Arc<Semaphore>,
+    /// nginx worker's `worker_connections`): past it, the one idle longest
+    /// is closed, or, all being busy, it stops accepting until one ends,
+    /// rather than running out of file descriptors.
+    connections: Arc<Connections>,
+    header_timeout: std::time::Duration,
 }
 
 impl Workers {
-    /// Starts `count` worker threads sharing `max_connections`; they live as
-    /// long as the process.
-    pub fn start(
-        count: usize,
-        timeouts: Timeouts,
-        max_connections: usize,
-    ) -> std::io::Result<Self> {
-        let per_worker = max_connections.div_ceil(count.max(1)).max(1);
+    /// Starts `count` worker threads sharing `limits.max_connections`; they
+    /// live as long as the process.
+    pub fn start(count: usize, timeouts: Timeouts, limits: Limits) -> std::io::Result<Self> {
+        let per_worker = limits.max_connections.div_ceil(count.max(1)).max(1);
         let mut workers = Vec::with_capacity(count);
         for index in 0..count {
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -51,7 +50,8 @@ impl Workers {
             workers.push(Worker {
                 runtime: handle,
                 proxy: Arc::new(Proxy::new(timeouts)),
-                connections: Arc::new(Semaphore::new(per_worker)),
+                connections: Connections::new(per_worker),
+                header_timeout: limits.header_timeout,
             });
         }
         Ok(Self { workers })
@@ -86,6 +86,7 @@ impl Workers {
                 app.clone(),
                 worker.proxy.clone(),
                 worker.connections.clone(),
+                worker.header_timeout,
                 closing.clone(),
             );
             tasks.push(worker.runtime.spawn(serving));

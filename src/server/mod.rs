@@ -17,6 +17,7 @@ use anyhow::Context as _;
 
 use crate::actors::{self, Services};
 use crate::events::EventStore;
+use crate::net::connections::Limits;
 use crate::net::hosts::AllowedHosts;
 use crate::projections::runner::ReadModel;
 
@@ -26,14 +27,37 @@ pub const PID_FILE: &str = "serve.pid";
 /// The API's default address (DESIGN.md).
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
 
+/// The connections the API holds open and how long an idle one may take
+/// to send a request's head, unless `serve` is told otherwise.
+pub const DEFAULT_LIMITS: Limits = Limits {
+    header_timeout: std::time::Duration::from_secs(30),
+    max_connections: 512,
+};
+
+/// Where and for whom the control plane serves.
+pub struct ServeOptions {
+    pub listen: SocketAddr,
+    pub auth: auth::Auth,
+    pub hosts: AllowedHosts,
+    pub limits: Limits,
+}
+
 /// Runs the control plane until `shutdown` resolves (or forever).
 pub async fn serve(
     data_dir: &Path,
-    listen: SocketAddr,
-    auth: auth::Auth,
-    hosts: AllowedHosts,
+    options: ServeOptions,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let ServeOptions {
+        listen,
+        auth,
+        hosts,
+        limits,
+    } = options;
+    // Files an older version made readable by others are mended first.
+    for problem in crate::adapters::owner_only::tighten(data_dir) {
+        tracing::warn!("cannot make it owner-only: {problem}");
+    }
     let store = EventStore::open(data_dir)
         .with_context(|| format!("opening the event log in {}", data_dir.display()))?;
     if let Some(recovery) = store.recovered() {
@@ -68,9 +92,12 @@ pub async fn serve(
         crate::net::hosts::guard,
     ));
     tracing::info!("control plane on {listen}, data in {}", data_dir.display());
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let (close, closing) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = close.send(true);
+    });
+    crate::net::connections::serve_app(listener, app, limits, closing).await;
     supervisor.stop(None);
     let _ = handle.await;
     follower.abort();
@@ -79,7 +106,7 @@ pub async fn serve(
         tracing::warn!("the read model's checkpoint: {e}");
     }
     let _ = std::fs::remove_file(&pid_file);
-    served.context("serving the API")
+    Ok(())
 }
 
 /// Keeps the read model current: woken by each commit, folds what is new.

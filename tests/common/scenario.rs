@@ -110,6 +110,11 @@ impl Scenario {
 
     /// `start_server` with extra environment (e.g. `FAILPOINTS`).
     pub fn start_server_with(&mut self, env: &[(&str, &str)]) {
+        self.start_server_with_args(&[], env);
+    }
+
+    /// `start_server` with extra arguments to `serve` and environment.
+    pub fn start_server_with_args(&mut self, args: &[&str], env: &[(&str, &str)]) {
         // Appended: the lines of a control plane that died stay readable.
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -119,6 +124,7 @@ impl Scenario {
         let child = Command::new(env!("CARGO_BIN_EXE_deployflow"))
             .args(["serve", "--listen", &self.api.to_string(), "--data-dir"])
             .arg(&self.data)
+            .args(args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)

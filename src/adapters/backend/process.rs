@@ -189,6 +189,12 @@ pub fn tail(path: &Path, lines: usize) -> String {
     };
     let start = bytes.len().saturating_sub(64 * 1024);
     let text = String::from_utf8_lossy(&bytes[start..]);
+    // A partial first line is marked as cut, for the redactor.
+    let text = if start > 0 {
+        format!("{}{text}", crate::adapters::secrets::CUT)
+    } else {
+        text.into_owned()
+    };
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
 }
@@ -242,10 +248,7 @@ impl Backend for ProcessBackend {
             "--- deployflow: {} attempt {} of deployment {} on port {port} ---",
             spec.release, spec.attempt, spec.deployment
         );
-        let mut command = tokio::process::Command::new("sh");
-        for name in crate::adapters::secrets::withheld() {
-            command.env_remove(name);
-        }
+        let mut command = crate::adapters::child::command("sh");
         command
             .arg("-c")
             .arg(&spec.command)

@@ -41,11 +41,11 @@ impl Fixer for CommandFixer {
             Err(e) => return not_applied(format!("could not write the diagnosis file: {e}")),
         };
         let path = file.path().to_string_lossy().into_owned();
-        let short = &request.diagnosis[..request.diagnosis.floor_char_boundary(MAX_ENV_DIAGNOSIS)];
+        let short = crate::adapters::secrets::keep_head(&request.diagnosis, MAX_ENV_DIAGNOSIS);
         let attempt = request.attempt.to_string();
         let env = [
             ("DEPLOYFLOW_DIAGNOSIS_FILE", path.as_str()),
-            ("DEPLOYFLOW_DIAGNOSIS", short),
+            ("DEPLOYFLOW_DIAGNOSIS", short.as_str()),
             ("DEPLOYFLOW_APP", request.app.as_str()),
             ("DEPLOYFLOW_RELEASE", request.release.as_str()),
             ("DEPLOYFLOW_TIER", tier_name(request.tier)),

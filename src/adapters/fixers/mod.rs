@@ -59,10 +59,10 @@ pub trait Fixer: Send + Sync {
 /// [`MAX_RECORDED_DIFF`], saying so.
 fn recorded(member: &str, applied: bool, diff: &str) -> Patch {
     let diff = if diff.len() > MAX_RECORDED_DIFF {
-        let cut = diff.floor_char_boundary(MAX_RECORDED_DIFF);
+        // Marked where it was cut: the redactor masks a secret cut there.
         format!(
             "{}\n... (diff cut at {} KiB of {} KiB)\n",
-            &diff[..cut],
+            crate::adapters::secrets::keep_head(diff, MAX_RECORDED_DIFF),
             MAX_RECORDED_DIFF / 1024,
             diff.len() / 1024
         )

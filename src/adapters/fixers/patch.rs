@@ -40,7 +40,7 @@ pub async fn apply(code_dir: &Path, diff: &str) -> Result<(), String> {
 /// the code directory whether or not it is (or sits in) a repository.
 async fn git_apply(code_dir: &Path, diff: &str, args: &[&str]) -> Result<(), String> {
     let ceiling = code_dir.parent().unwrap_or(code_dir);
-    let mut child = tokio::process::Command::new("git")
+    let mut child = crate::adapters::child::command("git")
         .arg("apply")
         .arg("--whitespace=nowarn")
         .args(args)

@@ -12,6 +12,9 @@ use serde_json::{Value, json};
 use super::{ForgeError, IssueState, IssueTracker};
 use crate::adapters::health::error_chain;
 
+/// Bytes of a forge's answer read at most (a page of comments is far less).
+const MAX_ANSWER: usize = 4 << 20;
+
 /// One call's limit: the forge answers in milliseconds or is unwell.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -88,13 +91,15 @@ impl GitHub {
             .map_err(|e| ForgeError::Unreachable(format!("{}: {}", self.api, error_chain(&e))))?;
         let status = response.status();
         if status.is_success() {
-            return response
-                .json()
+            return crate::adapters::http::read_json(response, MAX_ANSWER)
                 .await
-                .map_err(|e| ForgeError::Unreadable(e.to_string()));
+                .map_err(ForgeError::Unreadable);
         }
         let headers = response.headers().clone();
-        let text = response.text().await.unwrap_or_default();
+        let text = crate::adapters::http::read_capped(response, MAX_ANSWER)
+            .await
+            .map(|read| read.text)
+            .unwrap_or_default();
         let message = serde_json::from_str::<Value>(&text)
             .ok()
             .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_string))

@@ -12,6 +12,12 @@ use crate::events::{Finding, Severity, Verdict};
 
 /// A summary longer than this is cut: the log keeps what people read.
 const MAX_SUMMARY: usize = 4_000;
+/// A finding's message, file and requirement past these are cut: a
+/// finding is a sentence and a place, and each is stored (and shown)
+/// more than once.
+const MAX_MESSAGE: usize = 2_000;
+const MAX_FILE: usize = 512;
+const MAX_REQUIREMENT: usize = 64;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -44,39 +50,66 @@ struct WireFinding {
     message: String,
 }
 
-/// The answer `text` gives, or `abstain` saying why it gives none.
+/// The answer `text` gives, or `abstain` saying why it gives none. Every
+/// field is capped, and the summary says what was cut.
 pub fn read_answer(text: &str, model: &str) -> Answer {
-    match parse(text) {
-        Ok(wire) => {
-            let mut summary = wire.summary;
-            if summary.len() > MAX_SUMMARY {
-                summary.truncate(summary.floor_char_boundary(MAX_SUMMARY));
-                summary.push_str(" [cut]");
-            }
-            Answer {
-                verdict: match wire.verdict {
-                    WireVerdict::Approve => Verdict::Approve,
-                    WireVerdict::FixesNeeded => Verdict::FixesNeeded,
-                    WireVerdict::MajorFlaw => Verdict::MajorFlaw,
-                },
-                summary,
-                findings: wire
-                    .findings
-                    .into_iter()
-                    .take(MAX_FINDINGS)
-                    .map(|f| Finding {
-                        severity: f.severity,
-                        requirement: f.requirement,
-                        file: f.file,
-                        line: f.line,
-                        message: f.message,
-                    })
-                    .collect(),
-                model: model.to_string(),
-                usage: None,
-            }
+    let wire = match parse(text) {
+        Ok(wire) => wire,
+        Err(why) => return Answer::abstain(model, format!("unreadable answer: {why}")),
+    };
+    let mut cuts = Vec::new();
+    let mut cut = |text: &str, max: usize, what: &str| -> String {
+        if text.len() > max {
+            cuts.push(format!("{what} over {max} bytes"));
         }
-        Err(why) => Answer::abstain(model, format!("unreadable answer: {why}")),
+        crate::adapters::secrets::keep_head(text, max)
+    };
+    let mut summary = cut(&wire.summary, MAX_SUMMARY, "the summary");
+    let total = wire.findings.len();
+    let findings: Vec<Finding> = wire
+        .findings
+        .into_iter()
+        .take(MAX_FINDINGS)
+        .enumerate()
+        .map(|(i, f)| Finding {
+            severity: f.severity,
+            requirement: f.requirement.map(|r| {
+                cut(
+                    &r,
+                    MAX_REQUIREMENT,
+                    &format!("finding {}'s requirement", i + 1),
+                )
+            }),
+            file: f
+                .file
+                .map(|p| cut(&p, MAX_FILE, &format!("finding {}'s file", i + 1))),
+            line: f.line,
+            message: cut(
+                &f.message,
+                MAX_MESSAGE,
+                &format!("finding {}'s message", i + 1),
+            ),
+        })
+        .collect();
+    if total > MAX_FINDINGS {
+        cuts.push(format!(
+            "{} findings past the first {MAX_FINDINGS}",
+            total - MAX_FINDINGS
+        ));
+    }
+    if !cuts.is_empty() {
+        summary.push_str(&format!("\n(deployflow cut: {})", cuts.join("; ")));
+    }
+    Answer {
+        verdict: match wire.verdict {
+            WireVerdict::Approve => Verdict::Approve,
+            WireVerdict::FixesNeeded => Verdict::FixesNeeded,
+            WireVerdict::MajorFlaw => Verdict::MajorFlaw,
+        },
+        summary,
+        findings,
+        model: model.to_string(),
+        usage: None,
     }
 }
 

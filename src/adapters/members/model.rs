@@ -19,6 +19,9 @@ use crate::events::Usage;
 
 /// The Messages API version deployflow speaks.
 const ANTHROPIC_VERSION: &str = "2023-06-01";
+/// Bytes of an API's answer read at most: a verdict, or a patch within a
+/// recorded diff's size, is far less; a 10 MB finding is refused unread.
+const MAX_API_ANSWER: usize = 1 << 20;
 /// The first retry's wait; each next one doubles.
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 /// A server's Retry-After is followed up to this.
@@ -145,8 +148,16 @@ impl ModelMember {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let text = match response.text().await {
-            Ok(text) => text,
+        let text = match crate::adapters::http::read_capped(response, MAX_API_ANSWER).await {
+            Ok(read) if read.cut => {
+                // Never parsed from its beginning: no verdict is read out
+                // of what the model did not finish saying.
+                return Reply::Fail(format!(
+                    "the API's answer is longer than {} KiB: not read further",
+                    MAX_API_ANSWER / 1024
+                ));
+            }
+            Ok(read) => read.text,
             Err(e) => {
                 return Reply::Retry {
                     why: format!("the answer was cut off: {e}"),

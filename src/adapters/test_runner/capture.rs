@@ -224,6 +224,8 @@ impl Lines {
 pub(super) struct Tail {
     buf: Vec<u8>,
     cap: usize,
+    /// Bytes were dropped from the front.
+    cut: bool,
 }
 
 impl Tail {
@@ -231,6 +233,7 @@ impl Tail {
         Tail {
             buf: Vec::new(),
             cap,
+            cut: false,
         }
     }
 
@@ -241,6 +244,7 @@ impl Tail {
         if self.buf.len() > self.cap.saturating_mul(2) {
             let excess = self.buf.len() - self.cap;
             self.buf.drain(..excess);
+            self.cut = true;
         }
     }
 
@@ -249,7 +253,10 @@ impl Tail {
     }
 
     /// At most `cap` bytes of text, starting on a character: the cut may
-    /// fall inside one, and invalid bytes may widen when replaced.
+    /// fall inside one, and invalid bytes may widen when replaced. Where
+    /// the front was dropped, the text begins with `secrets::CUT`, so the
+    /// redactor masks any part of a secret the cut left (the secrets are
+    /// not known here).
     pub fn into_string(self) -> String {
         let start = self.buf.len().saturating_sub(self.cap);
         let kept = &self.buf[start..];
@@ -259,7 +266,13 @@ impl Tail {
             .take_while(|&&b| b & 0xC0 == 0x80)
             .count();
         let text = String::from_utf8_lossy(&kept[first_char..]).into_owned();
-        keep_last(text, self.cap)
+        let cut = self.cut || start > 0 || first_char > 0 || text.len() > self.cap;
+        let text = keep_last(text, self.cap);
+        if cut {
+            format!("{}{text}", crate::adapters::secrets::CUT)
+        } else {
+            text
+        }
     }
 }
 

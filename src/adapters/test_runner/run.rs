@@ -6,7 +6,7 @@ use std::io;
 use std::os::fd::OwnedFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::mpsc;
@@ -131,10 +131,7 @@ async fn execute(spec: &TestSpec, tx: &mpsc::Sender<Chunk>) -> Result<Ending, Te
 }
 
 fn spawn(spec: &TestSpec) -> Result<Child, TestRunError> {
-    let mut command = Command::new("sh");
-    for name in crate::adapters::secrets::withheld() {
-        command.env_remove(name);
-    }
+    let mut command = crate::adapters::child::std_command("sh");
     command
         .arg("-c")
         .arg(&spec.command)

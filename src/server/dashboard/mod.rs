@@ -8,8 +8,9 @@ mod charts;
 mod deployment;
 mod overview;
 
-use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::extract::rejection::FormRejection;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Form, Router};
@@ -26,6 +27,7 @@ pub fn routes() -> Router<Shared> {
         .route("/deployments/{id}", get(deployment_page))
         .route("/deployments/{id}/live", get(deployment_part))
         .route("/login", get(login_page).post(login))
+        .route("/logout", axum::routing::post(logout))
         .route("/assets/dashboard.css", get(css))
         .route("/assets/dashboard.js", get(js))
 }
@@ -145,23 +147,77 @@ struct Login {
     token: String,
 }
 
-/// The token checked like the API checks it; right, it becomes a cookie the
-/// browser sends only to this site (`SameSite=Strict`), out of scripts'
-/// reach (`HttpOnly`).
-async fn login(State(shared): State<Shared>, Form(login): Form<Login>) -> Response {
-    if !shared.auth.accepts_token(&login.token) {
+/// The token checked like the API checks it; right, the browser gets a
+/// session cookie (a keyed hash of the token, never the token) that it
+/// sends only to this site (`SameSite=Strict`), out of scripts' reach
+/// (`HttpOnly`), and only over TLS when it came over TLS (`Secure`).
+/// Attempts are rate limited per client address.
+async fn login(
+    State(shared): State<Shared>,
+    ConnectInfo(client): ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
+    login: Result<Form<Login>, FormRejection>,
+) -> Response {
+    if !shared.auth.required() {
+        // Nothing to sign in to: no cookie, whatever was sent.
+        return Redirect::to("/").into_response();
+    }
+    if let Err(wait) = shared.auth.login_allowed(client.ip()) {
+        let seconds = wait.as_secs().max(1);
         return (
-            StatusCode::UNAUTHORIZED,
-            login_form(Some("That is not the token.")),
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, seconds.to_string())],
+            login_form(Some(&format!(
+                "Too many attempts: try again in {seconds} s."
+            ))),
         )
             .into_response();
     }
+    let token = match &login {
+        Ok(Form(login)) if auth::token_problem(&login.token).is_none() => &login.token,
+        _ => {
+            return (
+                StatusCode::BAD_REQUEST,
+                login_form(Some(
+                    "That is not a token: printable ASCII, without spaces or `;`.",
+                )),
+            )
+                .into_response();
+        }
+    };
+    let session = match shared.auth.session() {
+        Some(session) if shared.auth.accepts_token(token) => session,
+        _ => {
+            return (
+                StatusCode::UNAUTHORIZED,
+                login_form(Some("That is not the token.")),
+            )
+                .into_response();
+        }
+    };
+    let secure = if auth::came_over_tls(&headers) {
+        "; Secure"
+    } else {
+        ""
+    };
     let cookie = format!(
-        "{}={}; Path=/; HttpOnly; SameSite=Strict",
+        "{}={session}; Path=/; HttpOnly; SameSite=Strict{secure}",
         auth::COOKIE,
-        login.token
     );
     ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response()
+}
+
+/// Signs every browser out: the sessions' key is replaced, so no cookie
+/// issued before passes (the token itself still does, for programs).
+async fn logout(State(shared): State<Shared>) -> Response {
+    if let Err(e) = shared.auth.revoke_sessions() {
+        return ApiError::internal(e.to_string()).into_response();
+    }
+    let cookie = format!(
+        "{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0",
+        auth::COOKIE
+    );
+    ([(header::SET_COOKIE, cookie)], Redirect::to("/login")).into_response()
 }
 
 async fn css() -> impl IntoResponse {
