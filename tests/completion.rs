@@ -15,11 +15,7 @@ use serde_json::Value;
 
 /// The payloads of `id`'s events of `kind`, in order.
 fn events_of(s: &Scenario, id: &str, kind: &str) -> Vec<Value> {
-    s.events(id)
-        .into_iter()
-        .filter(|e| e["kind"] == kind)
-        .map(|e| e["event"][kind].clone())
-        .collect()
+    s.payloads(id, kind)
 }
 
 fn report_of(s: &Scenario, id: &str) -> (PathBuf, String) {

@@ -264,12 +264,7 @@ fn a_models_answer_is_bounded_and_the_verdict_says_what_was_cut() {
     );
     let _ = s.deploy("v1");
     let id = s.last_id();
-    let verdicts: Vec<serde_json::Value> = s
-        .events(&id)
-        .into_iter()
-        .filter(|e| e["kind"] == "verdict_recorded")
-        .map(|e| e["event"]["verdict_recorded"].clone())
-        .collect();
+    let verdicts = s.payloads(&id, "verdict_recorded");
     let of = |member: &str| {
         verdicts
             .iter()
@@ -338,11 +333,7 @@ fn script(dir: &Path, name: &str, body: &str) -> std::path::PathBuf {
 }
 
 fn fix_attempts(s: &Scenario) -> Vec<serde_json::Value> {
-    s.events(&s.last_id())
-        .into_iter()
-        .filter(|e| e["kind"] == "fix_attempted")
-        .map(|e| e["event"]["fix_attempted"].clone())
-        .collect()
+    s.payloads(&s.last_id(), "fix_attempted")
 }
 
 #[test]

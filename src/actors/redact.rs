@@ -16,6 +16,8 @@ pub fn redact(input: Input, redactor: &Redactor) -> Input {
         list.into_iter()
             .map(|f| Finding {
                 message: redactor.redact(&f.message),
+                requirement: f.requirement.map(|t| redactor.redact(&t)),
+                file: f.file.map(|t| redactor.redact(&t)),
                 ..f
             })
             .collect()

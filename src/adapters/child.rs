@@ -62,12 +62,24 @@ pub fn std_command(program: impl AsRef<OsStr>) -> std::process::Command {
 }
 
 /// deployflow's own control plane, started by its command line on the
-/// user's behalf: it is deployflow itself, so it keeps the whole
-/// environment the user gave the command (the token it must require, the
-/// secrets instances get), and the owner-only umask.
+/// user's behalf (or the router run again by `exec`): it is deployflow
+/// itself, so it keeps the whole environment the user gave the command
+/// (the token it must require, the secrets instances get).
 pub fn control_plane(exe: impl AsRef<OsStr>) -> std::process::Command {
+    use std::os::unix::process::CommandExt;
     #[allow(clippy::disallowed_methods)] // deployflow itself, see above
-    std::process::Command::new(exe)
+    let mut command = std::process::Command::new(exe);
+    // The user's umask, so the control plane records the user's, not
+    // this command's owner-only one, as what its own children get.
+    let mask = super::owner_only::user_umask();
+    // SAFETY: as in `command`: umask(2) only, between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            nix::sys::stat::umask(mask);
+            Ok(())
+        });
+    }
+    command
 }
 
 #[cfg(test)]

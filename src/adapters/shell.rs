@@ -95,13 +95,8 @@ async fn read_capped(mut pipe: impl tokio::io::AsyncRead + Unpin) -> String {
         cut |= n > room;
         bytes.extend_from_slice(&chunk[..n.min(room)]);
     }
-    let text = String::from_utf8_lossy(&bytes).into_owned();
     // Marked, for the redactor: the cut may have split a secret.
-    if cut {
-        format!("{text}{}", crate::adapters::secrets::CUT)
-    } else {
-        text
-    }
+    crate::adapters::secrets::text_of_cut(&bytes, false, cut)
 }
 
 pub fn last_lines(text: &str, lines: usize) -> String {

@@ -325,10 +325,15 @@ pub async fn serve<S, B>(
             let tracker = admitted.tracker.clone();
             let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
             tokio::pin!(connection);
+            // Closing a connection told to go or idle too long is graceful:
+            // hyper finishes what it has taken on (a request that arrived
+            // just now, the last bytes of an answer still in its buffer),
+            // within the header timeout.
             loop {
                 let idle_since = tracker.idle_since();
                 let deadline = idle_since.map(|since| since + header_timeout);
                 tokio::select! {
+                    biased;
                     ended = connection.as_mut() => {
                         if let Err(e) = ended {
                             tracing::debug!("connection from {peer} ended: {e}");
@@ -340,11 +345,18 @@ pub async fn serve<S, B>(
                         let _ = connection.as_mut().await;
                         break;
                     }
-                    // Dropped with nothing in flight: no answer is lost.
-                    () = tracker.evicted.notified() => break,
+                    () = tracker.evicted.notified() => {
+                        // Out of the count already: the newcomer has its place.
+                        drop(admitted);
+                        connection.as_mut().graceful_shutdown();
+                        let _ = tokio::time::timeout(header_timeout, connection.as_mut()).await;
+                        return;
+                    }
                     () = sleep_until(deadline) => {
                         if tracker.idle_since() == idle_since {
                             tracing::debug!("closing {peer}: no request within {header_timeout:?}");
+                            connection.as_mut().graceful_shutdown();
+                            let _ = tokio::time::timeout(header_timeout, connection.as_mut()).await;
                             break;
                         }
                     }
@@ -363,8 +375,13 @@ pub async fn serve_app(
     listener: TcpListener,
     app: axum::Router,
     limits: Limits,
-    closing: watch::Receiver<bool>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
+    let (close, closing) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = close.send(true);
+    });
     let connections = Connections::new(limits.max_connections);
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -377,10 +394,13 @@ pub async fn serve_app(
             request
                 .extensions_mut()
                 .insert(axum::extract::ConnectInfo(peer));
+            // An API request's body is small: it must arrive whole within
+            // the header timeout, or a trickled body would hold its
+            // connection (in flight, so never timed out or evicted).
+            let request = request
+                .map(|body| axum::body::Body::new(Deadlined::new(body, limits.header_timeout)));
             let mut app = app.clone();
-            async move {
-                tower_service::Service::call(&mut app, request.map(axum::body::Body::new)).await
-            }
+            async move { tower_service::Service::call(&mut app, request).await }
         })
     };
     serve(
@@ -395,6 +415,56 @@ pub async fn serve_app(
     let deadline = Instant::now() + APP_SHUTDOWN_GRACE;
     while connections.open() > 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A request body that fails once it has taken longer than its limit.
+struct Deadlined {
+    inner: Incoming,
+    limit: Duration,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl Deadlined {
+    fn new(inner: Incoming, limit: Duration) -> Deadlined {
+        Deadlined {
+            inner,
+            limit,
+            deadline: Box::pin(tokio::time::sleep(limit)),
+        }
+    }
+}
+
+type BodyError = Box<dyn std::error::Error + Send + Sync>;
+
+impl Body for Deadlined {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(frame) => Poll::Ready(frame.map(|f| f.map_err(BodyError::from))),
+            Poll::Pending => match this.deadline.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Some(Err(format!(
+                    "the request's body did not arrive within {} s",
+                    this.limit.as_secs()
+                )
+                .into()))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }
 

@@ -164,16 +164,37 @@ impl AllowedHosts {
         if !safe {
             for origin in headers.get_all(header::ORIGIN) {
                 let origin = String::from_utf8_lossy(origin.as_bytes()).into_owned();
-                let authority = origin
-                    .split_once("://")
-                    .map(|(_, rest)| rest.split('/').next().unwrap_or(""));
-                if !authority.is_some_and(|a| self.allows(a, local)) {
+                // This very origin, its port included: a page on another
+                // port of this machine (an app under review behind the
+                // router, say) is another site, whatever cookies think.
+                let same = origin.split_once("://").is_some_and(|(scheme, rest)| {
+                    let authority = rest.split('/').next().unwrap_or("");
+                    self.allows(authority, local) && same_authority(scheme, authority, &host)
+                });
+                if !same {
                     return Err(Refusal::ForeignOrigin(origin));
                 }
             }
         }
         Ok(())
     }
+}
+
+/// Whether an origin's `authority` (under `scheme`) names the request's
+/// `host`: the same name and the same port, a missing one being the
+/// scheme's default.
+fn same_authority(scheme: &str, authority: &str, host: &str) -> bool {
+    let default = if scheme.eq_ignore_ascii_case("https") {
+        443
+    } else {
+        80
+    };
+    let split = |authority: &str| {
+        let (name, port) = split_authority(authority)?;
+        let port = port.map_or(Some(default), |p| p.parse::<u16>().ok())?;
+        Some((name, port))
+    };
+    matches!((split(authority), split(host)), (Some(a), Some(b)) if a == b)
 }
 
 /// What is wrong with a request's `Host` (RFC 9112 §3.2): more than one,
@@ -219,24 +240,30 @@ pub fn request_host(uri: &Uri, headers: &HeaderMap) -> Result<Option<String>, Re
 /// The lowercased name of `authority`, without its port or an IPv6
 /// address's brackets; `None` when it is not an authority at all.
 fn host_of(authority: &str) -> Option<String> {
+    split_authority(authority).map(|(name, _)| name)
+}
+
+/// `authority`'s lowercased name and its port, if it gives one.
+fn split_authority(authority: &str) -> Option<(String, Option<&str>)> {
     let authority = authority.trim();
     if authority.is_empty() || authority.contains(['@', '/', ' ']) {
         return None;
     }
-    let name = if let Some(rest) = authority.strip_prefix('[') {
+    let (name, port) = if let Some(rest) = authority.strip_prefix('[') {
         let (inside, after) = rest.split_once(']')?;
-        if !(after.is_empty() || after.strip_prefix(':').is_some_and(is_port)) {
-            return None;
+        match after.strip_prefix(':') {
+            Some(port) if is_port(port) => (inside, Some(port)),
+            None if after.is_empty() => (inside, None),
+            _ => return None,
         }
-        inside
     } else {
         match authority.rsplit_once(':') {
-            Some((name, port)) if is_port(port) => name,
+            Some((name, port)) if is_port(port) => (name, Some(port)),
             Some(_) => return None,
-            None => authority,
+            None => (authority, None),
         }
     };
-    Some(normalize(name))
+    Some((normalize(name), port))
 }
 
 fn is_port(text: &str) -> bool {
@@ -351,6 +378,28 @@ mod tests {
             ("origin", "http://localhost:7070"),
         ]);
         assert_eq!(hosts.check(&Method::POST, &uri, &same, None), Ok(()));
+        // Another port of this machine is another site.
+        let other_port = headers(&[
+            ("host", "127.0.0.1:7070"),
+            ("origin", "http://127.0.0.1:8080"),
+        ]);
+        assert!(hosts.check(&Method::POST, &uri, &other_port, None).is_err());
+        let other_name = headers(&[
+            ("host", "127.0.0.1:7070"),
+            ("origin", "http://localhost:7070"),
+        ]);
+        assert!(hosts.check(&Method::POST, &uri, &other_name, None).is_err());
+        let default_port = headers(&[
+            ("host", "deploy.internal"),
+            ("origin", "https://deploy.internal"),
+        ]);
+        let named = served("127.0.0.1:7070", &["deploy.internal"]);
+        assert_eq!(
+            named.check(&Method::POST, &uri, &default_port, None),
+            Ok(())
+        );
+        let v6 = headers(&[("host", "[::1]:7070"), ("origin", "http://[::1]:7070")]);
+        assert_eq!(hosts.check(&Method::POST, &uri, &v6, None), Ok(()));
         let bare = headers(&[("host", "127.0.0.1:7070")]);
         assert_eq!(hosts.check(&Method::POST, &uri, &bare, None), Ok(()));
     }

@@ -107,12 +107,7 @@ pub async fn run(options: RouterOptions) -> Result<(), RouterError> {
         state.routes().await.len(),
         routes_path.display()
     );
-    let (close, closing) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        shutdown().await;
-        let _ = close.send(true);
-    });
-    crate::net::connections::serve_app(admin, admin::api(state.clone()), ADMIN_LIMITS, closing)
+    crate::net::connections::serve_app(admin, admin::api(state.clone()), ADMIN_LIMITS, shutdown())
         .await;
     // Stopping: no new connections; what is in flight may finish.
     state.close_all().await;

@@ -317,7 +317,9 @@ fn validate(
 /// Whether two addresses would take the same connections: the same port
 /// on the same address, or on any address when either is unspecified.
 fn overlaps(a: SocketAddr, b: SocketAddr) -> bool {
-    a.port() == b.port() && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
+    // `[::ffff:127.0.0.1]` reaches what `127.0.0.1` does.
+    let (ip_a, ip_b) = (a.ip().to_canonical(), b.ip().to_canonical());
+    a.port() == b.port() && (ip_a == ip_b || ip_a.is_unspecified() || ip_b.is_unspecified())
 }
 
 #[cfg(test)]
@@ -349,6 +351,7 @@ mod tests {
             // The admin API, on its address or the wildcard's.
             ("b", route("127.0.0.1:8081", "127.0.0.1:7071")),
             ("b", route("127.0.0.1:8081", "0.0.0.0:7071")),
+            ("b", route("127.0.0.1:8081", "[::ffff:127.0.0.1]:7071")),
             ("b", route("0.0.0.0:7071", "127.0.0.1:9002")),
         ];
         for (name, r) in refused {

@@ -34,6 +34,8 @@ const SESSION_KEY_FILE: &str = "session.key";
 /// few seconds.
 const LOGIN_BURST: u32 = 5;
 const LOGIN_EVERY: Duration = Duration::from_secs(6);
+/// Client addresses kept before those with nothing recent are dropped.
+const LOGIN_CLIENTS_KEPT: usize = 4096;
 
 /// Paths answered without a token: a load balancer's health probe, and the
 /// dashboard's sign-in page and the files it needs.
@@ -190,6 +192,11 @@ impl Auth {
         let Some(secured) = &self.secured else {
             return Ok(());
         };
+        // Addresses that stopped trying are forgotten, so many addresses
+        // cannot grow the table without end.
+        if secured.logins.len() > LOGIN_CLIENTS_KEPT {
+            secured.logins.retain_recent();
+        }
         secured.logins.check_key(&client).map_err(|not_until| {
             not_until.wait_time_from(governor::clock::Clock::now(
                 &governor::clock::DefaultClock::default(),

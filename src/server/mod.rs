@@ -92,12 +92,7 @@ pub async fn serve(
         crate::net::hosts::guard,
     ));
     tracing::info!("control plane on {listen}, data in {}", data_dir.display());
-    let (close, closing) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        shutdown.await;
-        let _ = close.send(true);
-    });
-    crate::net::connections::serve_app(listener, app, limits, closing).await;
+    crate::net::connections::serve_app(listener, app, limits, shutdown).await;
     supervisor.stop(None);
     let _ = handle.await;
     follower.abort();

@@ -306,6 +306,15 @@ manual_gate = {gate}
             .unwrap_or_default()
     }
 
+    /// The payloads of deployment `id`'s events of `kind`, in order.
+    pub fn payloads(&self, id: &str, kind: &str) -> Vec<Value> {
+        self.events(id)
+            .into_iter()
+            .filter(|e| e["kind"] == kind)
+            .map(|e| e["event"][kind].clone())
+            .collect()
+    }
+
     /// The newest deployment's id.
     pub fn last_id(&self) -> String {
         self.json(&["history", "--limit", "1"])[0]["id"]

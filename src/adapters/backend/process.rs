@@ -188,13 +188,8 @@ pub fn tail(path: &Path, lines: usize) -> String {
         return String::new();
     };
     let start = bytes.len().saturating_sub(64 * 1024);
-    let text = String::from_utf8_lossy(&bytes[start..]);
     // A partial first line is marked as cut, for the redactor.
-    let text = if start > 0 {
-        format!("{}{text}", crate::adapters::secrets::CUT)
-    } else {
-        text.into_owned()
-    };
+    let text = crate::adapters::secrets::text_of_cut(&bytes[start..], start > 0, false);
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
 }

@@ -66,8 +66,11 @@ pub fn read_answer(text: &str, model: &str) -> Answer {
     };
     let mut summary = cut(&wire.summary, MAX_SUMMARY, "the summary");
     let total = wire.findings.len();
-    let findings: Vec<Finding> = wire
-        .findings
+    // The most severe first, so what the cap leaves out is never a
+    // critical finding behind fifty minor ones.
+    let mut wire_findings = wire.findings;
+    wire_findings.sort_by_key(|f| super::severity_rank(f.severity));
+    let findings: Vec<Finding> = wire_findings
         .into_iter()
         .take(MAX_FINDINGS)
         .enumerate()
@@ -280,5 +283,25 @@ mod tests {
             let text = format!("{{\"verdict\":\"approve\",\"summary\":\"ok\"}} {tail}");
             prop_assert_eq!(read_answer(&text, "m").verdict, Verdict::Abstain);
         }
+    }
+
+    #[test]
+    fn a_critical_finding_is_never_cut_behind_minor_ones() {
+        let mut findings: Vec<serde_json::Value> = (0..60)
+            .map(|i| serde_json::json!({"severity": "low", "message": format!("nit {i}")}))
+            .collect();
+        findings
+            .push(serde_json::json!({"severity": "critical", "message": "the keys are public"}));
+        let text =
+            serde_json::json!({"verdict": "approve", "summary": "fine", "findings": findings})
+                .to_string();
+        let answer = read_answer(&text, "m");
+        assert_eq!(answer.findings.len(), MAX_FINDINGS);
+        assert_eq!(answer.findings[0].severity, Severity::Critical);
+        assert!(
+            answer.summary.contains("11 findings past the first 50"),
+            "{}",
+            answer.summary
+        );
     }
 }

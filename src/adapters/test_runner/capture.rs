@@ -252,37 +252,13 @@ impl Tail {
         self.buf.last().is_none_or(|&b| b == b'\n')
     }
 
-    /// At most `cap` bytes of text, starting on a character: the cut may
-    /// fall inside one, and invalid bytes may widen when replaced. Where
-    /// the front was dropped, the text begins with `secrets::CUT`, so the
-    /// redactor masks any part of a secret the cut left (the secrets are
-    /// not known here).
+    /// At most `cap` bytes of text, starting on a character (invalid
+    /// bytes may widen when replaced). Where the front was dropped, the
+    /// text begins with `secrets::CUT`, so the redactor masks any part of a
+    /// secret the cut left (the secrets are not known here).
     pub fn into_string(self) -> String {
         let start = self.buf.len().saturating_sub(self.cap);
-        let kept = &self.buf[start..];
-        let first_char = kept
-            .iter()
-            .take(3)
-            .take_while(|&&b| b & 0xC0 == 0x80)
-            .count();
-        let text = String::from_utf8_lossy(&kept[first_char..]).into_owned();
-        let cut = self.cut || start > 0 || first_char > 0 || text.len() > self.cap;
-        let text = keep_last(text, self.cap);
-        if cut {
-            format!("{}{text}", crate::adapters::secrets::CUT)
-        } else {
-            text
-        }
+        let cut = self.cut || start > 0;
+        crate::adapters::secrets::text_of_cut(&self.buf[start..], cut, false)
     }
-}
-
-fn keep_last(text: String, cap: usize) -> String {
-    if text.len() <= cap {
-        return text;
-    }
-    let mut cut = text.len() - cap;
-    while !text.is_char_boundary(cut) {
-        cut += 1;
-    }
-    text[cut..].to_string()
 }

@@ -8,9 +8,8 @@ mod charts;
 mod deployment;
 mod overview;
 
-use axum::extract::rejection::FormRejection;
 use axum::extract::{ConnectInfo, Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Form, Router};
@@ -155,13 +154,13 @@ struct Login {
 async fn login(
     State(shared): State<Shared>,
     ConnectInfo(client): ConnectInfo<std::net::SocketAddr>,
-    headers: HeaderMap,
-    login: Result<Form<Login>, FormRejection>,
+    request: axum::extract::Request,
 ) -> Response {
     if !shared.auth.required() {
         // Nothing to sign in to: no cookie, whatever was sent.
         return Redirect::to("/").into_response();
     }
+    // Before the body is read: a client past its attempts costs nothing.
     if let Err(wait) = shared.auth.login_allowed(client.ip()) {
         let seconds = wait.as_secs().max(1);
         return (
@@ -173,6 +172,8 @@ async fn login(
         )
             .into_response();
     }
+    let headers = request.headers().clone();
+    let login = <Form<Login> as axum::extract::FromRequest<()>>::from_request(request, &()).await;
     let token = match &login {
         Ok(Form(login)) if auth::token_problem(&login.token).is_none() => &login.token,
         _ => {
