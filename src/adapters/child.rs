@@ -43,15 +43,7 @@ pub fn command(program: impl AsRef<OsStr>) -> tokio::process::Command {
     for name in withheld() {
         command.env_remove(name);
     }
-    let mask = super::owner_only::user_umask();
-    // SAFETY: between fork and exec only async-signal-safe calls are
-    // allowed; umask(2) is one, and the closure allocates nothing.
-    unsafe {
-        command.pre_exec(move || {
-            nix::sys::stat::umask(mask);
-            Ok(())
-        });
-    }
+    with_user_umask(command.as_std_mut());
     command
 }
 
@@ -64,22 +56,28 @@ pub fn std_command(program: impl AsRef<OsStr>) -> std::process::Command {
 /// deployflow's own control plane, started by its command line on the
 /// user's behalf (or the router run again by `exec`): it is deployflow
 /// itself, so it keeps the whole environment the user gave the command
-/// (the token it must require, the secrets instances get).
+/// (the token it must require, the secrets instances get). It gets the
+/// user's umask too, so it records the user's, not this command's
+/// owner-only one, as what its own children get.
 pub fn control_plane(exe: impl AsRef<OsStr>) -> std::process::Command {
-    use std::os::unix::process::CommandExt;
     #[allow(clippy::disallowed_methods)] // deployflow itself, see above
     let mut command = std::process::Command::new(exe);
-    // The user's umask, so the control plane records the user's, not
-    // this command's owner-only one, as what its own children get.
+    with_user_umask(&mut command);
+    command
+}
+
+/// The child runs with the user's umask, not deployflow's owner-only one.
+fn with_user_umask(command: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
     let mask = super::owner_only::user_umask();
-    // SAFETY: as in `command`: umask(2) only, between fork and exec.
+    // SAFETY: between fork and exec only async-signal-safe calls are
+    // allowed; umask(2) is one, and the closure allocates nothing.
     unsafe {
         command.pre_exec(move || {
             nix::sys::stat::umask(mask);
             Ok(())
         });
     }
-    command
 }
 
 #[cfg(test)]
