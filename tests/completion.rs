@@ -220,7 +220,15 @@ fn forge_refusals_are_recorded_with_their_reason_and_the_release_stays_promoted(
     // The refused close left #422 open, with the one comment it got.
     assert!(forge.issue(UNPROCESSABLE).open);
     assert_eq!(forge.issue(UNPROCESSABLE).comments.len(), 1);
-    let built = std::fs::read_to_string(repo.join("build-env.txt")).expect("the build ran");
+    // The build ran in the release's snapshot, not the code directory.
+    assert!(!repo.join("build-env.txt").exists());
+    let snapshot = std::fs::read_dir(s.data.join("releases/hello"))
+        .expect("the snapshots")
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with("v1-"))
+        .expect("v1's snapshot");
+    let built =
+        std::fs::read_to_string(snapshot.path().join("build-env.txt")).expect("the build ran");
     assert!(built.contains("PATH="), "{built}");
     assert!(
         !built.contains(TOKEN_ENV) && !built.contains(TOKEN),

@@ -273,8 +273,16 @@ fn a_crash_after_a_failed_rollback_leaves_the_promoted_release_serving() {
         let out = s.deploy(release);
         assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     }
-    // v1 can no longer start: its code is gone.
+    // v1 can no longer start: its code is gone, its snapshot too.
     std::fs::remove_dir_all(s.dir.path().join("code-v1")).expect("remove v1's code");
+    for snapshot in std::fs::read_dir(s.data.join("releases/hello"))
+        .expect("snapshots")
+        .flatten()
+    {
+        if snapshot.file_name().to_string_lossy().starts_with("v1-") {
+            std::fs::remove_dir_all(snapshot.path()).expect("remove v1's snapshot");
+        }
+    }
     let id = s.last_id();
     s.kill_server();
     s.start_server_with(&[("FAILPOINTS", "after_rollback_failed=return")]);

@@ -516,3 +516,80 @@ fn the_projections_answer_with_designs_field_names_and_rebuild_identically() {
     assert_eq!(replayed["events"], 1);
     assert_eq!(replayed["status"], "in_progress");
 }
+
+/// One code directory, three releases of it, as a user's checkout is:
+/// each release's version is in its code, and a rollback must run the
+/// code that release ran, from its snapshot, not today's.
+#[test]
+fn a_rollback_runs_the_code_the_release_ran_and_a_second_goes_further_back() {
+    let mut s = Scenario::new();
+    s.start_server();
+    let app = s.dir.path().join("app");
+    let knobs = Knobs {
+        // What it answers is the code's own: the version file beside it.
+        command: Some(format!(
+            "DEPLOYFLOW_RELEASE=$(cat version.txt) exec '{}'",
+            common::scenario::HELLO
+        )),
+        ..Knobs::default()
+    };
+    let mut digests = Vec::new();
+    for (label, version) in [("v1", "1.0"), ("v2", "2.0"), ("v6", "6.0")] {
+        let written = s.release(label, &knobs);
+        if app.exists() {
+            std::fs::remove_dir_all(&written).unwrap();
+        } else {
+            std::fs::rename(&written, &app).unwrap();
+        }
+        std::fs::write(app.join("version.txt"), version).unwrap();
+        let config = std::fs::read_to_string(&s.config).unwrap();
+        std::fs::write(&s.config, config.replace(&format!("code-{label}"), "app")).unwrap();
+        let out = s.deploy(label);
+        assert_eq!(code(&out), Some(0), "{}", text(&out));
+        assert_eq!(
+            s.serving().as_deref(),
+            Some(format!("hello from {version}").as_str())
+        );
+        let row = &s.json(&["history", "--limit", "1"])[0];
+        let digest = row["digest"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{row}"))
+            .to_string();
+        assert_eq!(digest.len(), 64, "{digest}");
+        let snapshot = s
+            .data
+            .join(format!("releases/hello/{label}-{}", &digest[..8]));
+        assert!(
+            snapshot.join("version.txt").is_file(),
+            "{}",
+            snapshot.display()
+        );
+        digests.push(digest);
+    }
+    assert_eq!(s.json(&["status"])[0]["digest"], digests[2].as_str());
+
+    let out = s.cli(&["rollback", "hello", "--reason", "6.0 is broken"]);
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    assert_eq!(s.serving().as_deref(), Some("hello from 2.0"));
+    let status = s.json(&["status"]);
+    assert_eq!(status[0]["live"]["release"], "v2", "{status}");
+    assert_eq!(status[0]["digest"], digests[1].as_str(), "{status}");
+
+    let out = s.cli(&["rollback", "hello", "--reason", "2.0 too"]);
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    assert_eq!(s.serving().as_deref(), Some("hello from 1.0"));
+    assert_eq!(s.json(&["status"])[0]["live"]["release"], "v1");
+    // An app the log does not know is an error, not an empty answer.
+    let unknown = s.cli(&["status", "nosuchapp"]);
+    assert_eq!(code(&unknown), Some(1), "{}", text(&unknown));
+    assert!(
+        text(&unknown).contains("no app nosuchapp"),
+        "{}",
+        text(&unknown)
+    );
+    // The code directory still says 6.0: nothing ran from it.
+    assert_eq!(
+        std::fs::read_to_string(app.join("version.txt")).unwrap(),
+        "6.0"
+    );
+}

@@ -50,6 +50,9 @@ pub struct Context {
     pub base: PathBuf,
     pub paths: Paths,
     pub services: Services,
+    /// The digest of the code this deployment's green ran, once known: what
+    /// a rollback to its release starts again (its snapshot).
+    pub digest: Option<String>,
 }
 
 impl Context {
@@ -89,6 +92,7 @@ impl Context {
             config,
             base,
             services: services.clone(),
+            digest: None,
         })
     }
 

@@ -18,6 +18,7 @@ use crate::adapters::members::{
     Api, CommandMember, ModelMember, builtin, builtin_synthesizer, redact_key_material,
 };
 use crate::adapters::review::{Anonymized, Answer, FixRecord, Member, ReviewBundle, Synthesizer};
+use crate::adapters::snapshot_release;
 use crate::adapters::test_runner::{TestRun, TestSpec, run_tests};
 use crate::config::MemberKind;
 use crate::events::{Event, FixOutcome, Role, Slot, Tier};
@@ -328,6 +329,11 @@ async fn start(
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     env.extend(secrets.env());
+    let restoring = release != ctx.release;
+    let code = match release_code(source, ctx, release, restoring).await {
+        Ok(code) => code,
+        Err(diagnosis) => return Input::InstanceFailed { diagnosis },
+    };
     let spec = InstanceSpec {
         app: ctx.app.clone(),
         deployment: ctx.id.to_string(),
@@ -337,7 +343,7 @@ async fn start(
         command: runtime.command.clone().unwrap_or_default(),
         build_command: runtime.build_command.clone(),
         build_timeout: Duration::from_secs(runtime.build_timeout_s.0),
-        dir: source.paths.code.clone(),
+        dir: code.dir,
         env,
         fresh_port,
         image: runtime.image.clone(),
@@ -353,17 +359,94 @@ async fn start(
             .iter()
             .map(|volume| absolute_volume(&source.base, volume))
             .collect(),
-        restoring: release != ctx.release,
+        restoring,
     };
     match backend.start(&spec).await {
         Ok(instance) => Input::InstanceStarted {
             endpoint: instance.endpoint,
             instance: instance.id,
+            digest: code.digest,
         },
         Err(e) => Input::InstanceFailed {
             diagnosis: e.to_string(),
         },
     }
+}
+
+/// Where an instance of `release` runs from, and the digest of that code.
+struct ReleaseCode {
+    dir: PathBuf,
+    digest: Option<String>,
+}
+
+/// The candidate's code is snapshotted (again after every fix: its digest
+/// then changes) and runs from the snapshot; a release coming back in a
+/// rollback runs from the snapshot it ran from before. Only the process
+/// backend runs code from a folder; a container runs its image. A release
+/// deployed before snapshots existed has none and runs from its code
+/// directory, as it did.
+async fn release_code(
+    source: &Context,
+    ctx: &Context,
+    release: &str,
+    restoring: bool,
+) -> Result<ReleaseCode, String> {
+    let code = source.paths.code.clone();
+    if source.config.runtime.get_ref().backend != crate::config::BackendKind::Process {
+        return Ok(ReleaseCode {
+            dir: code,
+            digest: None,
+        });
+    }
+    let data_dir = ctx.services.data_dir.clone();
+    let app = ctx.app.clone();
+    if restoring {
+        let found = source
+            .digest
+            .as_deref()
+            .and_then(|digest| snapshot_release::find(&data_dir, &app, release, digest));
+        return Ok(match found {
+            Some(snapshot) => ReleaseCode {
+                dir: snapshot.dir,
+                digest: Some(snapshot.digest),
+            },
+            None => ReleaseCode {
+                dir: code,
+                digest: None,
+            },
+        });
+    }
+    let keep = kept_snapshots(ctx);
+    let release = release.to_string();
+    let taken = tokio::task::spawn_blocking(move || {
+        let snapshot = snapshot_release::take(&code, &data_dir, &app, &release)?;
+        let mut keep = keep;
+        keep.push(snapshot.dir.clone());
+        for problem in snapshot_release::prune(&data_dir, &app, &keep) {
+            tracing::warn!("an old snapshot stays: {problem}");
+        }
+        Ok::<_, std::io::Error>(snapshot)
+    })
+    .await
+    .map_err(|e| format!("snapshotting the release's code: {e}"))?
+    .map_err(|e| format!("snapshotting the release's code into the data directory: {e}"))?;
+    Ok(ReleaseCode {
+        dir: taken.dir,
+        digest: Some(taken.digest),
+    })
+}
+
+/// The snapshots a rollback may still need: those of the app's live and
+/// retained releases.
+fn kept_snapshots(ctx: &Context) -> Vec<PathBuf> {
+    let model = ctx.services.model.read();
+    model
+        .kept_digests(&ctx.app)
+        .into_iter()
+        .map(|(release, digest)| {
+            snapshot_release::dir_of(&ctx.services.data_dir, &ctx.app, &release, &digest)
+        })
+        .collect()
 }
 
 /// A volume with its host path taken from the config's directory.
@@ -797,12 +880,10 @@ pub fn context_of_release(ctx: &Context, state: &Deployment, release: &str) -> O
         .and_then(|blue| blue.deployment_id());
     let stream =
         from_blue.or_else(|| ctx.services.model.read().deployment_of(&ctx.app, release))?;
-    let request = ctx
-        .services
-        .store
-        .read_stream(stream, 0)
-        .ok()?
-        .into_iter()
-        .next()?;
-    Context::from_request(stream, &request.event, &ctx.services).ok()
+    let events = ctx.services.store.read_stream(stream, 0).ok()?;
+    let request = events.first()?;
+    let mut context = Context::from_request(stream, &request.event, &ctx.services).ok()?;
+    // The code it ran, to start again from its snapshot.
+    context.digest = Deployment::fold(events.iter().map(|e| &e.event)).digest;
+    Some(context)
 }

@@ -15,4 +15,5 @@ pub mod review;
 pub mod router_client;
 pub mod secrets;
 pub mod shell;
+pub mod snapshot_release;
 pub mod test_runner;

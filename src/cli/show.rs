@@ -29,6 +29,9 @@ pub fn print_timeline(shown: &Value) {
         row["status"].as_str().unwrap_or_default(),
         row["id"].as_str().unwrap_or_default()
     );
+    if let Some(digest) = row["digest"].as_str() {
+        println!("code {digest}");
+    }
     for event in shown["events"].as_array().into_iter().flatten() {
         println!(
             "{:>8} ms  {:<24} {}",

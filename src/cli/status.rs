@@ -13,11 +13,14 @@ pub fn run(global: &Global, data_dir: &Path, app: Option<&str>) -> anyhow::Resul
         let client = Client::connect(&global.server, data_dir).await?;
         let query = app.map(|a| format!("?app={a}")).unwrap_or_default();
         let apps = client.get(&format!("/api/status{query}")).await?;
+        let list = apps.as_array().cloned().unwrap_or_default();
+        if let (Some(app), true) = (app, list.is_empty()) {
+            anyhow::bail!("no app {app} in the log");
+        }
         if global.json {
             println!("{}", serde_json::to_string(&apps)?);
             return Ok(Exit::Success);
         }
-        let list = apps.as_array().cloned().unwrap_or_default();
         if list.is_empty() {
             println!("no app deployed yet");
         }
@@ -39,6 +42,9 @@ fn print_app(app: &Value) {
             live["since"].as_str().unwrap_or_default()
         ),
         None => println!("{name}: nothing live"),
+    }
+    if let Some(digest) = app["digest"].as_str() {
+        println!("  code {}", digest.get(..12).unwrap_or(digest));
     }
     if let Some(candidate) = app["candidate"].as_object() {
         println!(

@@ -184,11 +184,14 @@ pub fn event() -> impl Strategy<Value = Event> {
                 attempt,
             }
         }),
-        (slot(), text(), text()).prop_map(|(slot, endpoint, instance)| Event::GreenStarted {
-            slot,
-            endpoint,
-            instance
-        }),
+        (slot(), text(), text(), proptest::option::of(text())).prop_map(
+            |(slot, endpoint, instance, digest)| Event::GreenStarted {
+                slot,
+                endpoint,
+                instance,
+                digest,
+            }
+        ),
         (slot(), text(), any::<u32>(), any::<u64>()).prop_map(
             |(slot, endpoint, checks, elapsed_ms)| {
                 Event::GreenHealthy {

@@ -268,6 +268,9 @@ pub enum Event {
         slot: Slot,
         endpoint: String,
         instance: String,
+        /// The digest of the code it runs (its snapshot's), where known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        digest: Option<String>,
     },
     GreenHealthy {
         slot: Slot,

@@ -48,6 +48,8 @@ pub fn sample(kind: EventKind) -> Event {
             slot: Slot::Green,
             endpoint: "127.0.0.1:41002".into(),
             instance: "pid:4242".into(),
+            // The golden bytes of schema 1 have none.
+            digest: None,
         },
         EventKind::GreenHealthy => Event::GreenHealthy {
             slot: Slot::Green,

@@ -26,6 +26,8 @@ pub enum Input {
     InstanceStarted {
         endpoint: String,
         instance: String,
+        /// The digest of the code the instance runs.
+        digest: Option<String>,
     },
     InstanceFailed {
         diagnosis: String,
@@ -395,11 +397,19 @@ fn answer(out: &mut Emitter, state: &Deployment, input: Input) -> Result<(), Ref
                 });
             }
         }
-        (Phase::StartingGreen, Input::InstanceStarted { endpoint, instance }) => {
+        (
+            Phase::StartingGreen,
+            Input::InstanceStarted {
+                endpoint,
+                instance,
+                digest,
+            },
+        ) => {
             out.push(Event::GreenStarted {
                 slot,
                 endpoint,
                 instance,
+                digest,
             });
         }
         (Phase::StartingGreen, Input::InstanceFailed { diagnosis }) => {
@@ -718,13 +728,19 @@ fn restore(
         .unwrap_or_else(|| (String::new(), state.green_slot.other()));
     let endpoint = state.restore_endpoint.clone().unwrap_or_default();
     match (stage, input) {
-        (RestoreStage::Starting, Input::InstanceStarted { endpoint, instance }) => {
-            out.push(Event::GreenStarted {
-                slot,
+        (
+            RestoreStage::Starting,
+            Input::InstanceStarted {
                 endpoint,
                 instance,
-            })
-        }
+                digest,
+            },
+        ) => out.push(Event::GreenStarted {
+            slot,
+            endpoint,
+            instance,
+            digest,
+        }),
         (RestoreStage::Starting, Input::InstanceFailed { diagnosis }) => {
             out.push(did_not_start(slot, diagnosis))
         }

@@ -146,6 +146,7 @@ pub fn world_answer(step: &Step, choice: u8) -> Option<Input> {
             Effect::StartInstance { slot, attempt, .. } => Input::InstanceStarted {
                 endpoint: format!("127.0.0.1:{}", 9100 + *attempt),
                 instance: format!("{slot:?}-{attempt}"),
+                digest: Some(format!("{attempt:064x}")),
             },
             Effect::WaitHealthy { .. } => Input::Health {
                 healthy: !choice.is_multiple_of(3),

@@ -195,6 +195,9 @@ pub struct Deployment {
     /// Issues this deployment closed.
     #[serde(default)]
     pub issues_closed: Vec<u64>,
+    /// The digest of the code green last started with (its snapshot's).
+    #[serde(default)]
+    pub digest: Option<String>,
     /// Every `Completed` seen, in order (a rollback after promotion adds one).
     pub completions: Vec<Outcome>,
     /// The side effect announced by the last event, `EffectStarted`, and
@@ -238,6 +241,7 @@ impl Deployment {
             report_pushed: false,
             issues_pending: Vec::new(),
             issues_closed: Vec::new(),
+            digest: None,
             completions: Vec::new(),
             started: None,
             version: 0,
@@ -334,12 +338,17 @@ impl Deployment {
                 self.green_endpoint = None;
                 self.phase = Phase::StartingGreen;
             }
-            Event::GreenStarted { endpoint, .. } => match self.phase {
+            Event::GreenStarted {
+                endpoint, digest, ..
+            } => match self.phase {
                 Phase::Restoring(_) => {
                     self.restore_endpoint = Some(endpoint.clone());
                     self.phase = Phase::Restoring(RestoreStage::AwaitingHealth);
                 }
                 _ => {
+                    if digest.is_some() {
+                        self.digest = digest.clone();
+                    }
                     self.green_endpoint = Some(endpoint.clone());
                     self.fresh_port = false;
                     self.phase = Phase::AwaitingHealth;

@@ -18,6 +18,9 @@ pub struct HistoryRow {
     pub duration_ms: Option<i64>,
     pub fix_iterations: u32,
     pub review_rounds: u32,
+    /// The digest of the code the release ran (its snapshot's), once green
+    /// started; `null` on the docker backend and before snapshots existed.
+    pub digest: Option<String>,
 }
 
 pub fn status_name(outcome: Option<Outcome>) -> &'static str {
@@ -48,6 +51,7 @@ pub fn row_of(record: &super::model::Record) -> HistoryRow {
             .map(|end| (end - record.started_at).num_milliseconds()),
         fix_iterations: record.fixes.total(),
         review_rounds: record.review_rounds,
+        digest: record.digest.clone(),
     }
 }
 

@@ -50,6 +50,9 @@ pub struct Record {
     pub phases_ms: BTreeMap<String, u64>,
     #[serde(default)]
     stage_since: Option<DateTime<Utc>>,
+    /// The digest of the code its green ran (its snapshot's).
+    #[serde(default)]
+    pub digest: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
@@ -109,6 +112,26 @@ impl Model {
     /// The latest deployment of `app` that brought `release` live.
     pub fn deployment_of(&self, app: &str, release: &str) -> Option<StreamId> {
         self.went_live.get(app)?.get(release).copied()
+    }
+
+    /// The releases of `app` a rollback may bring back (live and retained)
+    /// with the digest of the code each ran, where known.
+    pub fn kept_digests(&self, app: &str) -> Vec<(String, String)> {
+        let Some(state) = self.apps.get(app) else {
+            return Vec::new();
+        };
+        let live = state
+            .live
+            .as_ref()
+            .and_then(|live| Some((live.release.clone(), live.deployment_id()?)));
+        let retained = state
+            .retained
+            .iter()
+            .map(|r| (r.release.clone(), r.deployment));
+        live.into_iter()
+            .chain(retained)
+            .filter_map(|(release, id)| Some((release, self.record(id)?.digest.clone()?)))
+            .collect()
     }
 
     /// How many deployments' flow states it keeps (the rest are records).
@@ -237,6 +260,7 @@ impl Model {
                 restore_started: None,
                 phases_ms: BTreeMap::new(),
                 stage_since: None,
+                digest: None,
             });
         }
         let Some(record) = self.index.get(&id).map(|i| &mut self.records[*i]) else {
@@ -255,6 +279,9 @@ impl Model {
         }
         record.fixes = flow.fixes;
         record.review_rounds = flow.round;
+        if record.digest != flow.digest {
+            record.digest.clone_from(&flow.digest);
+        }
         match event {
             Event::TestRunCompleted { passed, failed, .. } => {
                 record.tests_passed = Some(*passed);
@@ -336,6 +363,7 @@ struct Summary {
     fixes: FixCounts,
     round: u32,
     retain: u32,
+    digest: Option<String>,
 }
 
 impl Summary {
@@ -349,6 +377,7 @@ impl Summary {
             fixes: flow.fixes,
             round: flow.round,
             retain: flow.policy.retain,
+            digest: flow.digest.clone(),
         }
     }
 }

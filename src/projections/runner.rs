@@ -29,7 +29,7 @@ pub trait Projection: Default + Serialize + DeserializeOwned {
 
 impl Projection for Model {
     const NAME: &'static str = "model";
-    const VERSION: u32 = 3;
+    const VERSION: u32 = 4;
 
     fn next_seq(&self) -> u64 {
         self.next_seq

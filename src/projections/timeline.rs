@@ -48,8 +48,17 @@ pub fn describe(event: &Event) -> String {
             format!("{release} into {} (attempt {attempt})", slot.name())
         }
         Event::GreenStarted {
-            endpoint, instance, ..
-        } => format!("{instance} on {endpoint}"),
+            endpoint,
+            instance,
+            digest,
+            ..
+        } => match digest {
+            Some(digest) => format!(
+                "{instance} on {endpoint}, code {}",
+                digest.get(..12).unwrap_or(digest)
+            ),
+            None => format!("{instance} on {endpoint}"),
+        },
         Event::GreenHealthy {
             checks, elapsed_ms, ..
         } => {

@@ -104,8 +104,13 @@ pub fn status(model: &ReadModel, app: Option<&str>) -> Vec<Value> {
                 .record(id)
                 .map(|r| json!({ "id": id, "release": r.release, "phase": r.stage }))
         });
+        let digest_of = |deployment: Option<StreamId>| {
+            deployment.and_then(|id| model.record(id)?.digest.clone())
+        };
+        let live_digest = digest_of(state.live.as_ref().and_then(|l| l.deployment_id()));
         out.push(json!({
             "app": name,
+            "digest": live_digest,
             "live": state.live.as_ref().map(|l| json!({
                 "slot": l.slot,
                 "release": l.release,
@@ -119,6 +124,7 @@ pub fn status(model: &ReadModel, app: Option<&str>) -> Vec<Value> {
                 "slot": r.slot,
                 "stopped_at": r.stopped_at,
                 "deployment": r.deployment,
+                "digest": digest_of(Some(r.deployment)),
             })).collect::<Vec<_>>(),
         }));
     }
