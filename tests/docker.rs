@@ -368,3 +368,32 @@ fn a_secret_reaches_the_container_and_never_the_log() {
     assert!(!s.serve_log().contains(secret));
     assert!(!docker(&["logs", &s.app]).contains(secret));
 }
+
+#[test]
+fn an_image_not_on_the_engine_is_rejected_at_prepare_and_blue_serves() {
+    let s = with_v1();
+    s.release("v2", &Knobs::default());
+    let config = std::fs::read_to_string(&s.config).unwrap();
+    let config = config.replace(
+        "build = { context = \"code-v2\" }",
+        "image = \"deployflow-test-no-such-image:404\"",
+    );
+    assert!(config.contains("no-such-image"));
+    std::fs::write(&s.config, config).unwrap();
+    let out = s.deploy("v2");
+    assert_eq!(code(&out), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("not on the Docker engine"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(s.json(&["history"])[0]["status"], "rejected");
+    // Nothing was started: no attempt, no rollback.
+    let events = s.events(&s.last_id());
+    assert!(
+        !events.iter().any(|e| e["kind"] == "green_deploy_intended"),
+        "{events:?}"
+    );
+    assert_eq!(s.serving().as_deref(), Some("hello from v1"));
+    assert_eq!(listing(&s), ["APP running v1"]);
+}

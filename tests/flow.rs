@@ -593,3 +593,39 @@ fn a_rollback_runs_the_code_the_release_ran_and_a_second_goes_further_back() {
         "6.0"
     );
 }
+
+/// A release label names folders, images and reports and is printed to
+/// terminals: one that could break any of them is refused before anything
+/// is recorded, and so are router addresses no client could use.
+#[test]
+fn bad_labels_and_bad_router_addresses_are_refused_before_anything_is_recorded() {
+    let mut s = Scenario::new();
+    s.start_server();
+    s.release("v1", &Knobs::default());
+    let long = "x".repeat(129);
+    for label in ["a/b", "v1\nv2", "\u{1b}[31mred", long.as_str()] {
+        let out = s.deploy(label);
+        assert_eq!(code(&out), Some(2), "{label:?}: {}", text(&out));
+        assert!(text(&out).contains("release label"), "{}", text(&out));
+    }
+    assert_eq!(s.json(&["history"]), serde_json::json!([]));
+    let config = std::fs::read_to_string(&s.config).unwrap();
+    for (from, to, key) in [
+        (
+            s.listen.to_string(),
+            "127.0.0.1:0".to_string(),
+            "router.listen",
+        ),
+        (
+            s.admin.to_string(),
+            format!("0.0.0.0:{}", s.admin.port()),
+            "router.admin",
+        ),
+    ] {
+        std::fs::write(&s.config, config.replace(&from, &to)).unwrap();
+        let out = s.deploy("v1");
+        assert_eq!(code(&out), Some(2), "{}", text(&out));
+        assert!(text(&out).contains(key), "{}", text(&out));
+    }
+    assert_eq!(s.json(&["history"]), serde_json::json!([]));
+}

@@ -36,7 +36,7 @@ impl Services {
     }
 
     pub fn router(&self, config: &Config) -> RouterClient {
-        RouterClient::new(config.router.admin, &self.data_dir.join("router"))
+        RouterClient::new(config.router.admin.0, &self.data_dir.join("router"))
     }
 }
 

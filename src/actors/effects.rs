@@ -91,12 +91,27 @@ async fn backend_ready(ctx: &Context, check: &mut crate::adapters::inputs::Input
     if kind == crate::config::BackendKind::Process {
         return;
     }
-    match ctx.backend().check_ready().await {
+    let backend = ctx.backend();
+    match backend.check_ready().await {
         Ok(found) => check.checked.push(found),
-        Err(e) => check.missing.push(crate::events::MissingInput {
-            item: "runtime.backend".into(),
-            reason: e.to_string(),
-        }),
+        Err(e) => {
+            check.missing.push(crate::events::MissingInput {
+                item: "runtime.backend".into(),
+                reason: e.to_string(),
+            });
+            return;
+        }
+    }
+    // An image to run as it is must be there now, not four starts later.
+    let runtime = ctx.config.runtime.get_ref();
+    if let (Some(image), None) = (&runtime.image, &runtime.build) {
+        match backend.check_image(image).await {
+            Ok(found) => check.checked.push(found),
+            Err(e) => check.missing.push(crate::events::MissingInput {
+                item: "runtime.image".into(),
+                reason: e.to_string(),
+            }),
+        }
     }
 }
 
@@ -235,7 +250,7 @@ pub async fn environment(job: Job) {
             let switched = async {
                 router.ensure_running().await?;
                 router
-                    .set_route(&ctx.app, ctx.config.router.listen, endpoint)
+                    .set_route(&ctx.app, ctx.config.router.listen.0, endpoint)
                     .await
             };
             if let Err(e) = switched.await {

@@ -278,6 +278,9 @@ async fn deploy(
     state: &mut SupervisorState,
     request: DeployRequest,
 ) -> Result<StreamId, Refused> {
+    if let Some(problem) = crate::config::release_problem(&request.release) {
+        return Err(Refused::Invalid(problem));
+    }
     let path = std::path::Path::new(&request.base_dir).join("deployflow.toml");
     let config =
         Config::parse(&request.config_text, &path).map_err(|e| Refused::Invalid(e.to_string()))?;

@@ -299,7 +299,7 @@ command = "./hello"
         assert_eq!(config.fix.driver_attempts.0, 3);
         assert_eq!(config.review.max_rounds.0, 6);
         assert_eq!(config.runtime.get_ref().retain.0, 3);
-        assert_eq!(config.router.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.router.listen.0.to_string(), "127.0.0.1:8080");
     }
 
     #[test]
@@ -318,6 +318,17 @@ command = "./hello"
         assert_eq!(key, "health.deadline");
         assert_eq!(line, 13);
         assert!(message.contains("deadline"), "{message}");
+        // In a table kept with its place in the file, the key reads as
+        // written too.
+        let text = MINIMAL.replace("command = \"./hello\"", "command = \"./hello\"\nretian = 3");
+        let (key, line, _, _) = error(&text);
+        assert_eq!(key, "runtime.retian");
+        assert_eq!(line, 11);
+        let text = MINIMAL.replace(
+            "command = \"./hello\"",
+            "command = \"./hello\"\nstop_timeout_s = 1e12",
+        );
+        assert_eq!(error(&text).0, "runtime.stop_timeout_s");
     }
 
     #[test]
@@ -431,6 +442,38 @@ command = "./hello"
             "command = \"./hello\"\nstop_timeout_s = 3601",
         );
         assert_eq!(error(&runtime).0, "runtime.stop_timeout_s");
+    }
+
+    #[test]
+    fn router_addresses_need_a_port_and_the_admin_loopback() {
+        for (line, key, says) in [
+            ("listen = \"127.0.0.1:0\"", "router.listen", "port 0"),
+            ("admin = \"0.0.0.0:7071\"", "router.admin", "loopback"),
+            ("admin = \"127.0.0.1:0\"", "router.admin", "port 0"),
+            ("listen = \"localhost\"", "router.listen", "IP:PORT"),
+        ] {
+            let (found, line_no, _, message) = error(&format!("{MINIMAL}\n[router]\n{line}\n"));
+            assert_eq!(found, key, "{line}: {message}");
+            assert_eq!(line_no, 13, "{line}: {message}");
+            assert!(message.contains(says), "{line}: {message}");
+        }
+    }
+
+    #[test]
+    fn release_labels_are_short_printable_and_without_slashes() {
+        for good in ["v1", "2026.12.02-rc1", "abc1234", &"x".repeat(128)] {
+            assert_eq!(crate::config::release_problem(good), None, "{good}");
+        }
+        for bad in [
+            "",
+            "v1\0",
+            "v1\nv2",
+            "\u{1b}[31mred",
+            "a/b",
+            &"x".repeat(129),
+        ] {
+            assert!(crate::config::release_problem(bad).is_some(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -302,12 +302,54 @@ pub type Attempts = Bounded<0, 100>;
 #[serde(deny_unknown_fields)]
 pub struct RouterSection {
     #[serde(default = "router_listen")]
-    pub listen: SocketAddr,
+    pub listen: ListenAddr,
     #[serde(default = "drain_timeout")]
     pub drain_timeout_s: SecondsOrNone,
     /// The router's admin API (loopback only).
     #[serde(default = "router_admin")]
-    pub admin: SocketAddr,
+    pub admin: AdminAddr,
+}
+
+/// The address an app is served on: a port of its own (0 would be any
+/// port, which no client could find).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct ListenAddr(pub SocketAddr);
+
+impl TryFrom<String> for ListenAddr {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        let addr: SocketAddr = text.parse().map_err(|_| {
+            format!("`{text}` is not an address: give IP:PORT, like 127.0.0.1:8080")
+        })?;
+        if addr.port() == 0 {
+            return Err(format!(
+                "`{text}` has port 0: give the port clients will use"
+            ));
+        }
+        Ok(ListenAddr(addr))
+    }
+}
+
+/// The router's admin address: loopback (it changes where production
+/// traffic goes) and a real port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct AdminAddr(pub SocketAddr);
+
+impl TryFrom<String> for AdminAddr {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        let ListenAddr(addr) = ListenAddr::try_from(text.clone())?;
+        if !addr.ip().is_loopback() {
+            return Err(format!(
+                "`{text}` is not a loopback address: the router's admin API changes where traffic goes"
+            ));
+        }
+        Ok(AdminAddr(addr))
+    }
 }
 
 impl Default for RouterSection {
@@ -320,14 +362,17 @@ impl Default for RouterSection {
     }
 }
 
-fn router_listen() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 8080))
+fn router_listen() -> ListenAddr {
+    ListenAddr(SocketAddr::from(([127, 0, 0, 1], 8080)))
 }
 fn drain_timeout() -> SecondsOrNone {
     Bounded(30)
 }
-fn router_admin() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], crate::router::DEFAULT_ADMIN_PORT))
+fn router_admin() -> AdminAddr {
+    AdminAddr(SocketAddr::from((
+        [127, 0, 0, 1],
+        crate::router::DEFAULT_ADMIN_PORT,
+    )))
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]

@@ -82,7 +82,7 @@ impl Policy {
             retain: config.runtime.get_ref().retain.count(),
             forge: config.forge.is_some(),
             commit: config.completion.commit,
-            router_admin: config.router.admin.to_string(),
+            router_admin: config.router.admin.0.to_string(),
         }
     }
 

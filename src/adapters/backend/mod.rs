@@ -153,4 +153,9 @@ pub trait Backend: Send + Sync {
     async fn check_ready(&self) -> Result<String, BackendError> {
         Ok(String::new())
     }
+    /// Whether `image` is there to run (a backend without images has
+    /// nothing to check); says what it found.
+    async fn check_image(&self, image: &str) -> Result<String, BackendError> {
+        Ok(image.to_string())
+    }
 }

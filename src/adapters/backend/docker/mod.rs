@@ -100,13 +100,10 @@ impl DockerBackend {
             reason,
         };
         if let Some(image) = &spec.image {
-            return match docker.inspect_image(image).await {
-                Ok(_) => Ok(image.clone()),
-                Err(e) if is_not_found(&e) => Err(start_error(format!(
-                    "image {image} is not on the Docker engine, and deployflow does not pull: \
-                     `docker pull` or `docker load` it first"
-                ))),
-                Err(e) => Err(engine_call(format!("looking up image {image}"), &e)),
+            return match image_on_engine(docker, image).await {
+                Ok(()) => Ok(image.clone()),
+                Err(ImageMissing::NotThere(reason)) => Err(start_error(reason)),
+                Err(ImageMissing::Engine(e)) => Err(e),
             };
         }
         let Some(build) = &spec.build else {
@@ -564,6 +561,18 @@ impl Backend for DockerBackend {
         text
     }
 
+    async fn check_image(&self, image: &str) -> Result<String, BackendError> {
+        let docker = self.engine.get().await?;
+        match image_on_engine(docker, image).await {
+            Ok(()) => Ok(format!("image {image} on the engine")),
+            Err(ImageMissing::NotThere(reason)) => Err(BackendError::EngineCall {
+                what: format!("finding image {image}"),
+                reason,
+            }),
+            Err(ImageMissing::Engine(e)) => Err(e),
+        }
+    }
+
     async fn check_ready(&self) -> Result<String, BackendError> {
         let docker = self.engine.get().await?;
         let version = docker
@@ -575,6 +584,26 @@ impl Backend for DockerBackend {
             version.version.unwrap_or_default(),
             docker.client_version()
         ))
+    }
+}
+
+/// Why an image cannot be run.
+enum ImageMissing {
+    NotThere(String),
+    Engine(BackendError),
+}
+
+async fn image_on_engine(docker: &Docker, image: &str) -> Result<(), ImageMissing> {
+    match docker.inspect_image(image).await {
+        Ok(_) => Ok(()),
+        Err(e) if is_not_found(&e) => Err(ImageMissing::NotThere(format!(
+            "image {image} is not on the Docker engine, and deployflow does not pull: \
+             `docker pull` or `docker load` it first"
+        ))),
+        Err(e) => Err(ImageMissing::Engine(engine_call(
+            format!("looking up image {image}"),
+            &e,
+        ))),
     }
 }
 
