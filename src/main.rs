@@ -18,6 +18,19 @@ fn main() -> ExitCode {
         return hello_app::main(raw.collect());
     }
     let args = cli::Cli::parse();
+    if !args.command.serves() {
+        // A command whose output is piped into `head` stops quietly when
+        // the reader goes, as Unix tools do, instead of panicking on the
+        // write. Not the long-running ones: they write to sockets and
+        // pipes whose other end may go at any time.
+        // SAFETY: the default action, set before any thread starts.
+        unsafe {
+            let _ = nix::sys::signal::signal(
+                nix::sys::signal::Signal::SIGPIPE,
+                nix::sys::signal::SigHandler::SigDfl,
+            );
+        }
+    }
     match cli::run(args) {
         Ok(code) => code.into(),
         Err(e) => {

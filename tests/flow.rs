@@ -629,3 +629,80 @@ fn bad_labels_and_bad_router_addresses_are_refused_before_anything_is_recorded()
     }
     assert_eq!(s.json(&["history"]), serde_json::json!([]));
 }
+
+/// What users hit in a day: output piped into a reader that stops early,
+/// a replay from before a deployment began, a crash diagnosis that must
+/// quote the release that crashed, not the one before it.
+#[test]
+fn small_things_a_piped_show_a_replay_before_the_start_and_a_crash_diagnosis() {
+    let mut s = Scenario::new();
+    s.start_server();
+    // v1 leaves words in its slot's log; v2 goes to the other slot; v3
+    // comes back to v1's slot and crashes at once, saying nothing.
+    s.release(
+        "v1",
+        &Knobs {
+            command: Some(format!(
+                "echo 'KeyError: only v1 says this' >&2; exec '{}'",
+                common::scenario::HELLO
+            )),
+            ..Knobs::default()
+        },
+    );
+    assert_eq!(code(&s.deploy("v1")), Some(0));
+    let first = s.last_id();
+    s.release("v2", &Knobs::default());
+    assert_eq!(code(&s.deploy("v2")), Some(0));
+    s.release(
+        "v3",
+        &Knobs {
+            command: Some("exit 78".into()),
+            ..Knobs::default()
+        },
+    );
+    let out = s.deploy("v3");
+    assert_eq!(code(&out), Some(3), "{}", text(&out));
+    let second = s.last_id();
+    let diagnoses: Vec<String> = s
+        .payloads(&second, "green_unhealthy")
+        .iter()
+        .filter_map(|e| e["diagnosis"].as_str().map(str::to_string))
+        .collect();
+    assert!(!diagnoses.is_empty(), "{:?}", s.events(&second));
+    for diagnosis in &diagnoses {
+        assert!(!diagnosis.contains("only v1 says this"), "{diagnosis}");
+        assert!(diagnosis.contains("78"), "{diagnosis}");
+    }
+
+    let piped = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "'{}' --config '{}' --data-dir '{}' --server http://{} events | true",
+            env!("CARGO_BIN_EXE_deployflow"),
+            s.config.display(),
+            s.data.display(),
+            s.api
+        ))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&piped.stderr);
+    assert!(
+        !said.contains("panicked") && !said.contains("Broken pipe"),
+        "{said}"
+    );
+
+    let early = s.cli(&["replay", &second, "--at", "0"]);
+    assert_eq!(code(&early), Some(1), "{}", text(&early));
+    assert!(
+        text(&early).contains("had not started yet"),
+        "{}",
+        text(&early)
+    );
+    let unknown = s.cli(&["replay", "01900000-0000-7000-8000-000000000000"]);
+    assert!(
+        text(&unknown).contains("no deployment"),
+        "{}",
+        text(&unknown)
+    );
+    assert_eq!(code(&s.cli(&["replay", &first, "--at", "0"])), Some(0));
+}

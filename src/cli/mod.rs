@@ -117,6 +117,14 @@ pub enum Command {
     Router(router::Args),
 }
 
+impl Command {
+    /// A long-running process that serves (the control plane, the data
+    /// plane) rather than a command that prints and ends.
+    pub fn serves(&self) -> bool {
+        matches!(self, Command::Serve(_) | Command::Router(_))
+    }
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     // What a command creates under a data directory is its user's alone
     // (test and instance logs hold secrets); `init` writes the user's own

@@ -346,9 +346,14 @@ async fn replay(
     Query(q): Query<ReplayQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id)?;
-    queries::replay(&shared.store, id, q.at)?
-        .map(Json)
-        .ok_or_else(|| not_found(id))
+    match queries::replay(&shared.store, id, q.at)? {
+        queries::Replayed::State(state) => Ok(Json(state)),
+        queries::Replayed::NoDeployment => Err(not_found(id)),
+        queries::Replayed::NotStartedYet { first_seq } => Err(ApiError::not_found(format!(
+            "deployment {id} had not started yet at sequence {}: its first event is {first_seq}",
+            q.at.unwrap_or_default()
+        ))),
+    }
 }
 
 #[derive(Deserialize, ToSchema)]

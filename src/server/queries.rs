@@ -132,22 +132,32 @@ pub fn status(model: &ReadModel, app: Option<&str>) -> Vec<Value> {
 }
 
 /// A deployment's state as of global sequence `at` (or now).
-pub fn replay(
-    store: &EventStore,
-    id: StreamId,
-    at: Option<u64>,
-) -> Result<Option<Value>, StoreError> {
-    let events: Vec<Envelope> = store
-        .read_stream(id, 0)?
+/// What a replay found.
+pub enum Replayed {
+    State(Value),
+    /// The log has no such deployment.
+    NoDeployment,
+    /// It exists, but its first event comes after the sequence asked for.
+    NotStartedYet {
+        first_seq: u64,
+    },
+}
+
+pub fn replay(store: &EventStore, id: StreamId, at: Option<u64>) -> Result<Replayed, StoreError> {
+    let all = store.read_stream(id, 0)?;
+    let Some(first_seq) = all.first().map(|e| e.seq) else {
+        return Ok(Replayed::NoDeployment);
+    };
+    let events: Vec<Envelope> = all
         .into_iter()
         .filter(|e| at.is_none_or(|at| e.seq <= at))
         .collect();
     if events.is_empty() {
-        return Ok(None);
+        return Ok(Replayed::NotStartedYet { first_seq });
     }
     let state = Deployment::fold(events.iter().map(|e| &e.event));
     let start = events[0].recorded_at;
-    Ok(Some(json!({
+    Ok(Replayed::State(json!({
         "id": id,
         "as_of_seq": events.last().map(|e| e.seq),
         "events": events.len(),

@@ -182,7 +182,11 @@ fn describe(status: std::process::ExitStatus) -> String {
     }
 }
 
-/// The last `lines` lines of a file, or nothing when it cannot be read.
+/// How each start's lines begin in an instance's logs.
+const START_MARK: &str = "--- deployflow: ";
+
+/// The last `lines` lines a log got since the latest start, or nothing
+/// when it cannot be read: a diagnosis never quotes an earlier release.
 pub fn tail(path: &Path, lines: usize) -> String {
     let Ok(bytes) = std::fs::read(path) else {
         return String::new();
@@ -191,7 +195,12 @@ pub fn tail(path: &Path, lines: usize) -> String {
     // A partial first line is marked as cut, for the redactor.
     let text = crate::adapters::secrets::text_of_cut(&bytes[start..], start > 0, false);
     let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
+    let since = all
+        .iter()
+        .rposition(|line| line.starts_with(START_MARK))
+        .map_or(0, |header| header + 1);
+    let own = &all[since..];
+    own[own.len().saturating_sub(lines)..].join("\n")
 }
 
 #[async_trait]
@@ -236,13 +245,15 @@ impl Backend for ProcessBackend {
                 .open(dir.join(name))
                 .map_err(io(format!("opening {}", dir.join(name).display())))
         };
-        let (mut stdout, stderr) = (log("stdout.log")?, log("stderr.log")?);
+        let (mut stdout, mut stderr) = (log("stdout.log")?, log("stderr.log")?);
         use std::io::Write;
-        let _ = writeln!(
-            stdout,
-            "--- deployflow: {} attempt {} of deployment {} on port {port} ---",
+        // In both logs: a diagnosis reads only what this start printed.
+        let header = format!(
+            "{START_MARK}{} attempt {} of deployment {} on port {port} ---",
             spec.release, spec.attempt, spec.deployment
         );
+        let _ = writeln!(stdout, "{header}");
+        let _ = writeln!(stderr, "{header}");
         let mut command = crate::adapters::child::command("sh");
         command
             .arg("-c")
@@ -428,6 +439,29 @@ mod tests {
         };
         backend.start(&restored).await.unwrap();
         backend.stop("app", Slot::Green, false).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_diagnosis_quotes_only_what_the_latest_start_printed() {
+        let data = tempfile::tempdir().unwrap();
+        let backend = ProcessBackend::new(data.path());
+        let first = "echo 'KeyError: the old release' >&2; exit 3";
+        backend.start(&spec(data.path(), first, 1)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(
+            backend
+                .diagnose("app", Slot::Green)
+                .await
+                .contains("KeyError")
+        );
+        backend
+            .start(&spec(data.path(), "exit 78", 2))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let diagnosis = backend.diagnose("app", Slot::Green).await;
+        assert!(!diagnosis.contains("KeyError"), "{diagnosis}");
+        assert!(diagnosis.contains("78"), "{diagnosis}");
     }
 
     #[tokio::test]
