@@ -8,6 +8,7 @@ pub mod adapters;
 pub mod config;
 pub mod crash_points;
 pub mod events;
+pub mod exit;
 pub mod flow;
 pub mod net;
 pub mod projections;

@@ -310,6 +310,8 @@ fn the_openapi_document_names_exactly_the_routes_served() {
             "/api/rebuild",
             "/api/resume",
             "/api/status",
+            "/api/stop",
+            "/api/verify",
             "/health",
             "/metrics",
         ]
@@ -320,6 +322,9 @@ fn the_openapi_document_names_exactly_the_routes_served() {
     let (status, body) = send_json(s.api, "GET", "/api/nothing-here", "");
     assert_eq!((status, body.as_str()), (404, ""));
     let some_id = "0190d8a1-7d50-7c4a-9a3e-8f6b2c1d0e5f";
+    // `/api/stop` last: it ends the control plane.
+    let mut paths: Vec<_> = paths.iter().collect();
+    paths.sort_by_key(|(path, _)| path.as_str() == "/api/stop");
     for (path, operations) in paths {
         for method in operations.as_object().unwrap().keys() {
             let concrete = path
@@ -344,5 +349,56 @@ fn the_openapi_document_names_exactly_the_routes_served() {
                 "{method} {path} documents its answers"
             );
         }
+    }
+}
+
+/// A refusal keeps its kind from the flow to the answer: an unknown
+/// deployment is 404, a command its state does not allow 409, a bad query
+/// a JSON 400 with exit code 2, and the command line exits with the code
+/// the answer carries.
+#[test]
+fn refusals_keep_their_kind_to_the_answer_and_the_exit_code() {
+    let mut s = Scenario::new();
+    s.start_server();
+    s.release("v1", &common::scenario::Knobs::default());
+    assert_eq!(s.deploy("v1").status.code(), Some(0));
+    let id = s.last_id();
+    let body = r#"{"by":"t","reason":"r"}"#;
+    let json = "Content-Type: application/json";
+
+    let unknown = "/api/deployments/01900000-0000-7000-8000-000000000000/approve";
+    let (status, _, answer) = request(s.api, "POST", unknown, &[json], body);
+    assert_eq!(status, 404, "{answer}");
+    let (status, _, answer) = request(
+        s.api,
+        "POST",
+        &format!("/api/deployments/{id}/approve"),
+        &[json],
+        body,
+    );
+    assert_eq!(status, 409, "{answer}");
+    assert!(answer.contains("already ended"), "{answer}");
+    // The app's first deploy: nothing to roll back to, a request that
+    // cannot be met (bad input), said the same by the API and the CLI.
+    let (status, _, answer) = request(s.api, "POST", "/api/apps/hello/rollback", &[json], body);
+    assert_eq!(status, 400, "{answer}");
+    let error: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(error["code"], 2, "{answer}");
+    let out = s.cli(&["rollback", "hello", "--reason", "r"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    // A gate command for a deployment past its gate: a conflict, exit 1.
+    let out = s.cli(&["reject", &id, "--reason", "late"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+
+    for path in [
+        "/api/deployments?limit=many",
+        "/api/status?app=a&app=b&since=soon",
+    ] {
+        let (status, head, answer) = request(s.api, "GET", path, &[], "");
+        assert_eq!(status, 400, "{path}: {answer}");
+        assert!(head.contains("application/json"), "{path}: {head}");
+        let error: serde_json::Value =
+            serde_json::from_str(&answer).unwrap_or_else(|e| panic!("{e}: {answer}"));
+        assert_eq!(error["code"], 2, "{answer}");
     }
 }

@@ -119,3 +119,59 @@ fn events_without_a_log_is_an_error_not_a_new_log() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no event log"));
     assert!(!dir.path().join("nothing").exists());
 }
+
+/// While the control plane holds the log, `verify` walks it there and
+/// `events` streams it from there, from any directory (`--server`);
+/// `stop` ends the control plane cleanly while traffic keeps flowing.
+#[test]
+fn verify_and_events_work_while_serve_runs_and_stop_stops_it() {
+    let mut s = common::scenario::Scenario::new();
+    s.start_server();
+    s.release("v1", &common::scenario::Knobs::default());
+    assert_eq!(s.deploy("v1").status.code(), Some(0));
+    let out = s.cli(&["verify"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        common::scenario::text(&out)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("ok: "),
+        "{}",
+        common::scenario::text(&out)
+    );
+    let json = s.json(&["verify"]);
+    assert!(json["checked"].as_u64().unwrap() > 10, "{json}");
+
+    // From elsewhere: no log there, the control plane named.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_deployflow"))
+        .current_dir(elsewhere.path())
+        .args(["--server", &format!("http://{}", s.api), "events"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        common::scenario::text(&out)
+    );
+    let lines = String::from_utf8_lossy(&out.stdout).lines().count() as u64;
+    assert_eq!(lines, json["checked"].as_u64().unwrap());
+
+    let out = s.cli(&["stop"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        common::scenario::text(&out)
+    );
+    assert!(
+        s.server_ended_within(std::time::Duration::from_secs(10)),
+        "serve still runs"
+    );
+    assert_eq!(s.serving().as_deref(), Some("hello from v1"));
+    // Stopped, the log is free: verify reads it here.
+    assert_eq!(s.cli(&["verify"]).status.code(), Some(0));
+}

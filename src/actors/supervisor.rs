@@ -43,6 +43,9 @@ pub enum Refused {
     NotFound(String),
     #[error("{0}")]
     Failed(String),
+    /// The deployment's state does not allow it (the flow's own refusal).
+    #[error(transparent)]
+    Flow(#[from] crate::flow::Refusal),
 }
 
 pub enum SupervisorMsg {
@@ -51,7 +54,7 @@ pub enum SupervisorMsg {
     Command {
         id: StreamId,
         input: Input,
-        reply: RpcReplyPort<Result<u64, String>>,
+        reply: RpcReplyPort<Result<u64, Refused>>,
     },
     /// Roll an app back to a retained release after its promotion. The
     /// answer is the deployment and the version its rollback starts at.
@@ -179,16 +182,18 @@ impl Actor for Supervisor {
                 let ended = state.services.model.read().record(id).map(|r| r.outcome);
                 match ended {
                     None => {
-                        let _ = reply.send(Err(format!("no deployment {id}")));
+                        let _ = reply.send(Err(Refused::NotFound(format!("no deployment {id}"))));
                     }
                     Some(Some(outcome)) => {
-                        let _ = reply.send(Err(format!(
-                            "the deployment has already ended ({outcome:?})"
-                        )));
+                        let _ = reply.send(Err(crate::flow::Refusal::Finished(outcome).into()));
                     }
                     Some(None) => {
                         let driver = start_driver(&myself, state, id, false).await?;
-                        let _ = driver.cast(DriverMsg::Command { input, reply });
+                        // The Driver's answer, its refusal kept as it is;
+                        // awaited in a task, so this mailbox does not wait.
+                        tokio::spawn(async move {
+                            let _ = reply.send(command(&driver, input).await);
+                        });
                     }
                 }
             }
@@ -385,7 +390,7 @@ async fn command(driver: &ActorRef<DriverMsg>, input: Input) -> Result<u64, Refu
         .await
         .map_err(|e| Refused::Failed(e.to_string()))?;
     match answer {
-        ractor::rpc::CallResult::Success(result) => result.map_err(Refused::Invalid),
+        ractor::rpc::CallResult::Success(result) => result.map_err(Refused::Flow),
         _ => Err(Refused::Failed(
             "the deployment's Driver did not answer".into(),
         )),

@@ -43,13 +43,16 @@ fn is_broken_pipe(error: &anyhow::Error) -> bool {
 /// From the log itself; when a control plane holds it, through that control
 /// plane's event stream.
 fn print_events(global: &super::Global, data_dir: &Path, args: &Args) -> anyhow::Result<Exit> {
+    // No log here (another directory, `--server` naming a control plane
+    // elsewhere) or one a control plane holds: that control plane's stream.
     if !RawLog::exists(data_dir) {
-        anyhow::bail!("no event log in {}", data_dir.display());
+        let why = format!("no event log in {}", data_dir.display());
+        return super::block_on(from_control_plane(&global.server, why, args));
     }
     let store = match EventStore::open(data_dir) {
         Ok(store) => store,
         Err(locked @ StoreError::Locked { .. }) => {
-            return super::block_on(from_control_plane(&global.server, locked, args));
+            return super::block_on(from_control_plane(&global.server, locked.to_string(), args));
         }
         Err(e) => {
             return Err(e)
@@ -74,11 +77,11 @@ fn print_events(global: &super::Global, data_dir: &Path, args: &Args) -> anyhow:
 }
 
 /// The control plane that holds the log streams it (`GET /api/events`).
-async fn from_control_plane(server: &str, locked: StoreError, args: &Args) -> anyhow::Result<Exit> {
+async fn from_control_plane(server: &str, why: String, args: &Args) -> anyhow::Result<Exit> {
     use futures_util::StreamExt;
     let client = Client::new(server)?;
     if !client.is_up().await {
-        anyhow::bail!("{locked}, and no control plane answers at {server} to stream it");
+        anyhow::bail!("{why}, and no control plane answers at {server} to stream it");
     }
     let query = format!("from={}&follow={}", args.from, args.follow);
     let mut events = std::pin::pin!(client.events(&query).await?);

@@ -21,6 +21,7 @@ mod router;
 mod serve;
 mod show;
 mod status;
+mod stop;
 mod verify;
 
 use std::path::PathBuf;
@@ -109,6 +110,8 @@ pub enum Command {
     Report { id: String },
     /// Check every record's CRC and the hash chain.
     Verify,
+    /// Stop the control plane cleanly (routers and instances keep running).
+    Stop,
     /// The raw log as JSON lines.
     Events(events::Args),
     /// The control plane: actors, event log, API.
@@ -151,7 +154,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Replay(args) => replay::run(g, &data_dir, args),
         Command::Report { id } => report::run(g, &data_dir, id),
         Command::Serve(args) => serve::run(&data_dir, args),
-        Command::Verify => verify::run(&data_dir, cli.global.json),
+        Command::Verify => verify::run(g, &data_dir),
+        Command::Stop => stop::run(g),
         Command::Events(args) => events::run(g, &data_dir, args),
         Command::Router(args) => router::run(&data_dir, args),
     }

@@ -1,21 +1,35 @@
-//! `deployflow verify`: every record's CRC and the hash chain, walked in order.
+//! `deployflow verify`: every record's CRC and the hash chain, walked in
+//! order: here, or in the control plane that holds the log
+//! (`GET /api/verify`), with the same output and exit codes.
 
 use std::path::Path;
 
-use deployflow::events::{RawLog, VerifyReport, verify};
+use deployflow::events::{RawLog, StoreError, VerifyReport, verify};
 
-use super::Exit;
+use super::client::Client;
+use super::{Exit, Global};
 
-pub fn run(data_dir: &Path, json: bool) -> anyhow::Result<Exit> {
+pub fn run(global: &Global, data_dir: &Path) -> anyhow::Result<Exit> {
     if !RawLog::exists(data_dir) {
         anyhow::bail!("no event log in {}", data_dir.display());
     }
     let report = match RawLog::open(data_dir) {
         Ok(log) => verify(&log),
         Err(e) if e.is_corruption() => VerifyReport::unreadable(e.to_string()),
+        Err(locked @ StoreError::Locked { .. }) => super::block_on(async {
+            let client = Client::new(&global.server)?;
+            if !client.is_up().await {
+                anyhow::bail!(
+                    "{locked}, and no control plane answers at {} to verify it",
+                    global.server
+                );
+            }
+            let answer = client.get("/api/verify").await?;
+            Ok(serde_json::from_value::<VerifyReport>(answer)?)
+        })?,
         Err(e) => return Err(e.into()),
     };
-    if json {
+    if global.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         print_for_people(&report);

@@ -12,13 +12,13 @@ use super::seal::{self, SealState};
 use super::store::record_hash;
 
 /// The first place the log is not whole, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct VerifyFailure {
     pub seq: u64,
     pub reason: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct VerifyReport {
     /// Records found whole, from sequence 0, before the first failure.
     pub checked: u64,

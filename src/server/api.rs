@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
@@ -21,6 +21,7 @@ use utoipa_axum::routes;
 use super::queries;
 use crate::actors::{DeployRequest, Refused, SupervisorMsg};
 use crate::events::{EventStore, StoreError, StreamId};
+use crate::exit::Exit;
 use crate::flow::Input;
 
 #[derive(Clone)]
@@ -30,6 +31,8 @@ pub struct Shared {
     pub model: crate::projections::runner::ReadModel,
     pub data_dir: PathBuf,
     pub auth: super::auth::Auth,
+    /// Told when `POST /api/stop` asks the control plane to stop.
+    pub stop: std::sync::Arc<tokio::sync::Notify>,
 }
 
 type S = State<Shared>;
@@ -64,6 +67,8 @@ pub fn router(shared: Shared) -> Router {
         .routes(routes!(metrics))
         .routes(routes!(resume))
         .routes(routes!(rebuild))
+        .routes(routes!(verify))
+        .routes(routes!(stop))
         .split_for_parts();
     let doc = std::sync::Arc::new(doc);
     router
@@ -92,20 +97,20 @@ pub struct ErrorBody {
 pub struct ApiError {
     status: StatusCode,
     message: String,
-    code: i32,
+    code: Exit,
     extra: Value,
 }
 
 impl ApiError {
     pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, 1, message)
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, Exit::Error, message)
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, 1, message)
+        Self::new(StatusCode::NOT_FOUND, Exit::Error, message)
     }
 
-    fn new(status: StatusCode, code: i32, message: impl Into<String>) -> Self {
+    fn new(status: StatusCode, code: Exit, message: impl Into<String>) -> Self {
         Self {
             status,
             message: message.into(),
@@ -117,7 +122,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = json!({ "error": self.message, "code": self.code });
+        let mut body = json!({ "error": self.message, "code": self.code as i32 });
         if let Value::Object(extra) = self.extra {
             for (k, v) in extra {
                 body[k] = v;
@@ -129,7 +134,11 @@ impl IntoResponse for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        let code = if e.is_corruption() { 5 } else { 1 };
+        let code = if e.is_corruption() {
+            Exit::Integrity
+        } else {
+            Exit::Error
+        };
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, code, e.to_string())
     }
 }
@@ -138,30 +147,65 @@ impl From<crate::projections::runner::ProjectionError> for ApiError {
     fn from(e: crate::projections::runner::ProjectionError) -> Self {
         match e {
             crate::projections::runner::ProjectionError::Store(e) => e.into(),
-            other => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, 1, other.to_string()),
+            other => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Exit::Error,
+                other.to_string(),
+            ),
         }
     }
 }
 
 impl From<JsonRejection> for ApiError {
     fn from(e: JsonRejection) -> Self {
-        ApiError::new(StatusCode::BAD_REQUEST, 2, e.body_text())
+        ApiError::new(StatusCode::BAD_REQUEST, Exit::BadInput, e.body_text())
     }
 }
 
 impl From<Refused> for ApiError {
     fn from(refused: Refused) -> Self {
         match &refused {
-            Refused::Invalid(m) => ApiError::new(StatusCode::BAD_REQUEST, 2, m.clone()),
+            Refused::Invalid(m) => {
+                ApiError::new(StatusCode::BAD_REQUEST, Exit::BadInput, m.clone())
+            }
             Refused::Locked { holder, .. } => ApiError {
                 status: StatusCode::CONFLICT,
                 message: refused.to_string(),
-                code: 6,
+                code: Exit::Refused,
                 extra: json!({ "holder": holder }),
             },
-            Refused::NotFound(m) => ApiError::new(StatusCode::NOT_FOUND, 1, m.clone()),
-            Refused::Failed(m) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, 1, m.clone()),
+            Refused::NotFound(m) => ApiError::new(StatusCode::NOT_FOUND, Exit::Error, m.clone()),
+            Refused::Failed(m) => {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, Exit::Error, m.clone())
+            }
+            // A request that names nothing possible is bad input; any
+            // other refusal is a conflict with the deployment's state. Said
+            // as the flow says it.
+            Refused::Flow(refusal @ crate::flow::Refusal::NothingToRollBackTo) => {
+                ApiError::new(StatusCode::BAD_REQUEST, Exit::BadInput, refusal.to_string())
+            }
+            Refused::Flow(refusal) => {
+                ApiError::new(StatusCode::CONFLICT, Exit::Error, refusal.to_string())
+            }
         }
+    }
+}
+
+/// A query string read like `Query`, refused like every other bad input:
+/// a JSON `{error, code}` with status 400 and exit code 2, not axum's text.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(query)| ApiQuery(query))
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, Exit::BadInput, e.body_text()))
     }
 }
 
@@ -169,14 +213,18 @@ pub fn parse_id(id: &str) -> Result<StreamId, ApiError> {
     id.parse().map(StreamId).map_err(|_| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
-            2,
+            Exit::BadInput,
             format!("`{id}` is not a deployment id"),
         )
     })
 }
 
 fn not_found(id: StreamId) -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, 1, format!("no deployment {id}"))
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        Exit::Error,
+        format!("no deployment {id}"),
+    )
 }
 
 /// Asks the Supervisor and waits for its answer.
@@ -192,12 +240,12 @@ async fn ask<T: Send + 'static>(
         Ok(CallResult::Success(answer)) => Ok(answer),
         Ok(_) => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            1,
+            Exit::Error,
             "the control plane did not answer in time",
         )),
         Err(e) => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            1,
+            Exit::Error,
             format!("the control plane is not running: {e}"),
         )),
     }
@@ -277,7 +325,10 @@ struct HistoryQuery {
 /// Deployments, newest first.
 #[utoipa::path(get, path = "/api/deployments", tag = "deployments", params(HistoryQuery),
     responses((status = 200, description = "history rows", body = Vec<Object>)))]
-async fn history(State(shared): S, Query(q): Query<HistoryQuery>) -> Result<Json<Value>, ApiError> {
+async fn history(
+    State(shared): S,
+    ApiQuery(q): ApiQuery<HistoryQuery>,
+) -> Result<Json<Value>, ApiError> {
     shared.model.catch_up()?;
     let rows = queries::history(&shared.model, q.app.as_deref(), q.limit.unwrap_or(20));
     Ok(Json(json!(rows)))
@@ -297,7 +348,7 @@ struct ShowQuery {
 async fn show(
     State(shared): S,
     Path(id): Path<String>,
-    Query(q): Query<ShowQuery>,
+    ApiQuery(q): ApiQuery<ShowQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id)?;
     queries::show(&shared.store, id, q.after.unwrap_or(0))?
@@ -343,7 +394,7 @@ struct ReplayQuery {
 async fn replay(
     State(shared): S,
     Path(id): Path<String>,
-    Query(q): Query<ReplayQuery>,
+    ApiQuery(q): ApiQuery<ReplayQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id)?;
     match queries::replay(&shared.store, id, q.at)? {
@@ -390,15 +441,13 @@ async fn command(
         other => {
             return Err(ApiError::new(
                 StatusCode::NOT_FOUND,
-                2,
+                Exit::BadInput,
                 format!("no command `{other}`: approve, reject or abort"),
             ));
         }
     };
     let id = parse_id(&id)?;
-    ask(&shared, |reply| SupervisorMsg::Command { id, input, reply })
-        .await?
-        .map_err(|e| ApiError::new(StatusCode::CONFLICT, 1, e))?;
+    ask(&shared, |reply| SupervisorMsg::Command { id, input, reply }).await??;
     Ok(Json(json!({ "id": id })))
 }
 
@@ -406,7 +455,8 @@ async fn command(
 /// during a deployment its rollback.
 #[utoipa::path(post, path = "/api/apps/{app}/rollback", tag = "apps",
     params(("app" = String, Path, description = "app name")), request_body = CommandBody,
-    responses((status = 200, description = "`{id, from_version}`", body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "`{id, from_version}`", body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "refused in the deployment's state (nothing to roll back to, already switching)", body = ErrorBody)))]
 async fn rollback(
     State(shared): S,
     Path(app): Path<String>,
@@ -439,7 +489,10 @@ struct AppQuery {
 /// Per app: what is live, the candidate, the retained releases.
 #[utoipa::path(get, path = "/api/status", tag = "apps", params(AppQuery),
     responses((status = 200, body = Vec<Object>)))]
-async fn status(State(shared): S, Query(q): Query<AppQuery>) -> Result<Json<Value>, ApiError> {
+async fn status(
+    State(shared): S,
+    ApiQuery(q): ApiQuery<AppQuery>,
+) -> Result<Json<Value>, ApiError> {
     shared.model.catch_up()?;
     Ok(Json(json!(queries::status(
         &shared.model,
@@ -450,7 +503,10 @@ async fn status(State(shared): S, Query(q): Query<AppQuery>) -> Result<Json<Valu
 /// Success, efficiency and DORA metrics over the history.
 #[utoipa::path(get, path = "/api/metrics", tag = "apps", params(AppQuery),
     responses((status = 200, body = Object)))]
-async fn metrics(State(shared): S, Query(q): Query<AppQuery>) -> Result<Json<Value>, ApiError> {
+async fn metrics(
+    State(shared): S,
+    ApiQuery(q): ApiQuery<AppQuery>,
+) -> Result<Json<Value>, ApiError> {
     shared.model.catch_up()?;
     Ok(Json(json!(queries::metrics(
         &shared.model,
@@ -467,6 +523,26 @@ async fn resume(State(shared): S) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!({ "resumed": resumed })))
 }
 
+/// Walks every record's CRC and the hash chain here, in the control plane
+/// that holds the log: what `deployflow verify` reports while it runs.
+#[utoipa::path(get, path = "/api/verify", tag = "control plane",
+    responses((status = 200, description = "`{checked, acknowledged, first_bad}`", body = Object)))]
+async fn verify(State(shared): S) -> Result<Json<Value>, ApiError> {
+    let store = shared.store.clone();
+    let report = tokio::task::spawn_blocking(move || crate::events::verify(store.raw()))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(Json(json!(report)))
+}
+
+/// Stops the control plane cleanly; routers and instances keep running.
+#[utoipa::path(post, path = "/api/stop", tag = "control plane",
+    responses((status = 200, description = "`{stopping: true}`", body = Object)))]
+async fn stop(State(shared): S) -> Json<Value> {
+    shared.stop.notify_one();
+    Json(json!({ "stopping": true }))
+}
+
 /// Folds the read model again from sequence 0 and compares it.
 #[utoipa::path(post, path = "/api/rebuild", tag = "control plane",
     responses((status = 200, body = Object)))]
@@ -474,6 +550,12 @@ async fn rebuild(State(shared): S) -> Result<Json<Value>, ApiError> {
     let model = shared.model.clone();
     let rebuilt = tokio::task::spawn_blocking(move || model.rebuild())
         .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, 1, e.to_string()))??;
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Exit::Error,
+                e.to_string(),
+            )
+        })??;
     Ok(Json(json!(rebuilt)))
 }

@@ -77,12 +77,14 @@ pub async fn serve(
     let (supervisor, handle) = actors::start(services)
         .await
         .context("starting the actor system")?;
+    let stop = std::sync::Arc::new(tokio::sync::Notify::new());
     let app = api::router(api::Shared {
         supervisor: supervisor.clone(),
         store,
         model: model.clone(),
         data_dir: data_dir.to_owned(),
         auth: auth.clone(),
+        stop: stop.clone(),
     })
     .layer(axum::middleware::from_fn_with_state(auth, auth::check))
     // Outermost: a request naming another host (DNS rebinding) reaches
@@ -92,7 +94,13 @@ pub async fn serve(
         crate::net::hosts::guard,
     ));
     tracing::info!("control plane on {listen}, data in {}", data_dir.display());
-    crate::net::connections::serve_app(listener, app, limits, shutdown).await;
+    let stopping = async move {
+        tokio::select! {
+            () = shutdown => {}
+            () = stop.notified() => {}
+        }
+    };
+    crate::net::connections::serve_app(listener, app, limits, stopping).await;
     supervisor.stop(None);
     let _ = handle.await;
     follower.abort();

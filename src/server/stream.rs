@@ -7,7 +7,7 @@
 use std::collections::VecDeque;
 use std::convert::Infallible;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
@@ -39,7 +39,7 @@ pub struct Params {
         (status = 400, body = super::api::ErrorBody)))]
 pub async fn events(
     State(shared): State<Shared>,
-    Query(params): Query<Params>,
+    super::api::ApiQuery(params): super::api::ApiQuery<Params>,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, super::api::ApiError> {
     let resumed = headers
