@@ -709,3 +709,54 @@ fn small_things_a_piped_show_a_replay_before_the_start_and_a_crash_diagnosis() {
     );
     assert_eq!(code(&s.cli(&["replay", &first, "--at", "0"])), Some(0));
 }
+
+/// An abort during a long effect (a health wait with an hour's deadline)
+/// is acted on at once: the wait is dropped, green stops, the deployment
+/// ends `aborted`, and the app's lock is free for the next deploy.
+#[test]
+fn an_abort_during_a_long_health_wait_stops_green_and_frees_the_lock_at_once() {
+    let s = with_v1();
+    s.release(
+        "v2",
+        &Knobs {
+            env: ", HELLO_UNHEALTHY_STARTS = \"1000\"".into(),
+            ..Knobs::default()
+        },
+    );
+    let config = std::fs::read_to_string(&s.config).unwrap();
+    std::fs::write(
+        &s.config,
+        config.replace("deadline_s = 5", "deadline_s = 3600"),
+    )
+    .unwrap();
+    let deploy = s.deploy_in_background("v2");
+    let id = s.wait_in_progress("prepare");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !s.events(&id).iter().any(|e| e["kind"] == "green_started") {
+        assert!(std::time::Instant::now() < deadline, "green never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let asked = std::time::Instant::now();
+    let out = s.cli(&["abort", &id, "--reason", "wrong build"]);
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    let out = deploy.wait_with_output().unwrap();
+    let took = asked.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(10),
+        "the abort took {took:?}"
+    );
+    eprintln!("abort to the end of the deployment: {took:?}");
+    assert_eq!(
+        s.json(&["history"])[0]["status"],
+        "aborted",
+        "{}",
+        text(&out)
+    );
+    assert!(s.events(&id).iter().any(|e| e["kind"] == "green_stopped"));
+    assert_eq!(s.serving().as_deref(), Some("hello from v1"));
+    // The lock is free: the next deploy goes ahead.
+    s.release("v3", &Knobs::default());
+    let out = s.deploy("v3");
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+}

@@ -57,6 +57,8 @@ pub struct DriverState {
     /// The effect this Driver announced itself, with the events that made
     /// it the next step: not a leftover from before a crash.
     announced: Option<String>,
+    /// Cancels the effect in progress (a command left its step).
+    cancel: Option<tokio::sync::watch::Sender<bool>>,
 }
 
 #[ractor::async_trait]
@@ -88,6 +90,7 @@ impl Actor for Driver {
             tokens: 0,
             intervened: false,
             announced: None,
+            cancel: None,
         })
     }
 
@@ -104,6 +107,7 @@ impl Actor for Driver {
                     return Ok(());
                 }
                 state.waiting = None;
+                state.cancel = None;
                 let intervened = std::mem::take(&mut state.intervened);
                 let redactor = state.redactor();
                 if intervened {
@@ -141,12 +145,18 @@ impl Actor for Driver {
                     append_announcing(state, events).await?;
                     if state.waiting.is_some() {
                         state.intervened = true;
+                        // The step it was for is left: a health wait, a
+                        // test run or a review is not waited for, so green
+                        // stops and the lock goes at once.
+                        if let Some(cancel) = &state.cancel {
+                            cancel.send_replace(true);
+                        }
                     }
                     let _ = reply.send(Ok(before));
                     let _ = myself.cast(DriverMsg::Advance);
                 }
                 Err(refusal) => {
-                    let _ = reply.send(Err(refusal.to_string()));
+                    let _ = reply.send(Err(refusal));
                     // Started only for this command (a finished deployment):
                     // nothing else to do.
                     if matches!(next_step(&state.flow), Step::Finished(_))
@@ -261,6 +271,8 @@ async fn advance(
         .as_ref()
         .and_then(|(release, _)| effects::context_of_release(&context, &state.flow, release))
         .map(Arc::new);
+    let (cancel, cancelled) = tokio::sync::watch::channel(false);
+    state.cancel = Some(cancel);
     let job = Job {
         effect,
         token: state.tokens,
@@ -269,6 +281,7 @@ async fn advance(
         restore,
         resumed,
         reply_to: myself.clone(),
+        cancelled,
     };
     crate::crash_points::before_effect(job.effect.name());
     let workers = state.workers.load();

@@ -20,7 +20,7 @@ pub enum DriverMsg {
     /// the stream's version before the command's events.
     Command {
         input: Input,
-        reply: RpcReplyPort<Result<u64, String>>,
+        reply: RpcReplyPort<Result<u64, crate::flow::Refusal>>,
     },
 }
 
@@ -38,6 +38,9 @@ pub struct Job {
     /// happened already, so the world is checked before acting.
     pub resumed: bool,
     pub reply_to: ActorRef<DriverMsg>,
+    /// Turns true when a person's command (an abort, a rollback) leaves the
+    /// step this effect is for: the effect is dropped at once.
+    pub cancelled: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Job {

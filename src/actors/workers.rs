@@ -52,6 +52,14 @@ impl Actor for Worker {
 /// Runs `job` in a task; if it panics, its Driver hears a failure.
 pub fn perform(kind: WorkerKind, job: crate::actors::messages::Job) {
     let (reply_to, token) = (job.reply_to.clone(), job.token);
+    let mut cancelled = job.cancelled.clone();
+    // Resolves when the Driver cancels; never once it has let go of the
+    // job (its answer came, or another job replaced it).
+    let cancel = async move {
+        if cancelled.wait_for(|cancelled| *cancelled).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
     let work = match kind {
         WorkerKind::Driver => tokio::spawn(effects::driver_own(job)),
         WorkerKind::Environment => tokio::spawn(effects::environment(job)),
@@ -60,14 +68,28 @@ pub fn perform(kind: WorkerKind, job: crate::actors::messages::Job) {
         WorkerKind::Junior => tokio::spawn(effects::junior(job)),
     };
     tokio::spawn(async move {
-        if let Err(e) = work.await {
-            tracing::error!("a {kind:?} job crashed: {e}");
-            let _ = reply_to.cast(DriverMsg::Results {
-                token,
-                inputs: vec![Input::EffectFailed {
-                    reason: format!("the {kind:?} job crashed"),
-                }],
-            });
+        let mut work = work;
+        tokio::select! {
+            done = &mut work => {
+                if let Err(e) = done
+                    && !e.is_cancelled()
+                {
+                    tracing::error!("a {kind:?} job crashed: {e}");
+                    let _ = reply_to.cast(DriverMsg::Results {
+                        token,
+                        inputs: vec![Input::EffectFailed {
+                            reason: format!("the {kind:?} job crashed"),
+                        }],
+                    });
+                }
+            }
+            // A command left the step: the work is dropped where it is (its
+            // processes killed with it) and the Driver, which drops any
+            // answer now, moves on.
+            () = cancel => {
+                work.abort();
+                let _ = reply_to.cast(DriverMsg::Results { token, inputs: Vec::new() });
+            }
         }
     });
 }

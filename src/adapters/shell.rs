@@ -44,6 +44,9 @@ pub async fn run(
         .spawn()
         .map_err(|e| format!("cannot start `{command}`: {e}"))?;
     let group = child.id().map(|pid| nix::unistd::Pid::from_raw(pid as i32));
+    // Abandoned (the step was cancelled), the whole group goes, not only
+    // `sh`: an agent's or a build's children with it.
+    let mut abandoned = KillOnDrop(group);
     let (Some(mut stdin), Some(stdout), Some(stderr)) =
         (child.stdin.take(), child.stdout.take(), child.stderr.take())
     else {
@@ -67,6 +70,8 @@ pub async fn run(
     .await;
     match finished {
         Ok((stdout, stderr, status)) => {
+            // Ended and reaped: its id may be anyone's now.
+            abandoned.0 = None;
             let status = status.map_err(|e| format!("waiting for the command: {e}"))?;
             Ok(Output {
                 code: status.code(),
@@ -79,6 +84,18 @@ pub async fn run(
                 let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
             }
             Err(format!("no answer within {} s", timeout.as_secs()))
+        }
+    }
+}
+
+/// Kills a process group when dropped while it is still armed: until its
+/// leader is reaped, the group's id cannot be anyone else's.
+struct KillOnDrop(Option<nix::unistd::Pid>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(group) = self.0 {
+            let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
         }
     }
 }
