@@ -671,3 +671,136 @@ async fn past_the_connection_cap_idle_connections_make_room_and_busy_ones_are_wa
         "no idle connection was closed to make room"
     );
 }
+
+/// wrk's count of requests that did not get a 2xx/3xx: non-2xx answers
+/// and socket errors.
+fn wrk_failures(report: &str) -> u64 {
+    let number_after = |line: &str, key: &str| -> u64 {
+        line.split(key)
+            .nth(1)
+            .and_then(|rest| rest.trim().split([',', ' ']).next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    report
+        .lines()
+        .map(|line| {
+            if line.contains("Non-2xx or 3xx responses:") {
+                number_after(line, "responses:")
+            } else if line.contains("Socket errors:") {
+                ["connect", "read", "write", "timeout"]
+                    .iter()
+                    .map(|k| number_after(line, k))
+                    .sum()
+            } else {
+                0
+            }
+        })
+        .sum()
+}
+
+fn wrk_requests(report: &str) -> u64 {
+    report
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .split_once(" requests in")
+                .and_then(|(n, _)| n.trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// An upstream whose accept queue overflows under load (CPython's
+/// `http.server`, a backlog of 5, 16 connections) drops SYNs: nginx in
+/// front of it waits them out and fails nothing, and so must the router,
+/// which tries again a connect that failed before the request was written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn against_a_backlog_of_5_the_router_fails_no_more_requests_than_nginx() {
+    let wrk = which("wrk").expect("wrk is needed for this test: apt-get install wrk");
+    let nginx = which("nginx")
+        .or_else(|| Some(std::path::PathBuf::from("/usr/sbin/nginx")).filter(|p| p.exists()))
+        .expect("nginx is needed for this test: apt-get install nginx-light");
+    let dir = tempfile::tempdir().unwrap();
+    let www = dir.path().join("www");
+    std::fs::create_dir_all(&www).unwrap();
+    std::fs::write(www.join("index.html"), "hello from CPython\n").unwrap();
+    let upstream = free_addr();
+    let mut python = std::process::Command::new("python3")
+        .args([
+            "-m",
+            "http.server",
+            &upstream.port().to_string(),
+            "--bind",
+            "127.0.0.1",
+        ])
+        .current_dir(&www)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("python3");
+    let proxy = free_addr();
+    let conf = dir.path().join("proxy.conf");
+    let work = dir.path().display();
+    std::fs::write(
+        &conf,
+        format!(
+            "worker_processes 2;\ndaemon off;\npid {work}/proxy.pid;\nerror_log {work}/proxy.err;\n\
+             events {{ worker_connections 1024; }}\n\
+             http {{\n  access_log off;\n  client_body_temp_path {work}/body;\n  proxy_temp_path {work}/proxy;\n\
+             server {{ listen {proxy}; location / {{ proxy_pass http://{upstream}; }} }}\n}}\n"
+        ),
+    )
+    .unwrap();
+    let mut nginx = std::process::Command::new(nginx)
+        .arg("-p")
+        .arg(dir.path())
+        .arg("-c")
+        .arg(&conf)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("nginx");
+    let router = RouterProcess::start(&dir.path().join("router"), &[]).await;
+    let listen = free_addr();
+    router.set_route("hello", listen, upstream).await;
+    for addr in [upstream, proxy, listen] {
+        let started = Instant::now();
+        while tokio::net::TcpStream::connect(addr).await.is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "{addr} never listened"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let load = |addr: std::net::SocketAddr| {
+        let wrk = wrk.clone();
+        tokio::task::spawn_blocking(move || {
+            let out = std::process::Command::new(wrk)
+                .args(["-t2", "-c16", "-d6s", "--timeout", "10s"])
+                .arg(format!("http://{addr}/"))
+                .output()
+                .expect("run wrk");
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        })
+    };
+    let through_nginx = load(proxy).await.unwrap();
+    let through_router = load(listen).await.unwrap();
+    let (_, stats) = router.admin(Method::GET, "/stats", None).await;
+    let retries = &stats[upstream.to_string()]["retries"];
+    let (nginx_failed, router_failed) =
+        (wrk_failures(&through_nginx), wrk_failures(&through_router));
+    eprintln!(
+        "backlog-5 upstream, wrk -c16 -d6s: nginx {} requests, {nginx_failed} failed; router {} requests, {router_failed} failed, {retries} connects retried",
+        wrk_requests(&through_nginx),
+        wrk_requests(&through_router),
+    );
+    let _ = nginx.kill();
+    let _ = python.kill();
+    let _ = (nginx.wait(), python.wait());
+    assert!(wrk_requests(&through_router) > 500, "{through_router}");
+    assert!(
+        router_failed <= nginx_failed,
+        "router {router_failed} failed, nginx {nginx_failed}:\n{through_router}\n{through_nginx}"
+    );
+}

@@ -27,6 +27,11 @@ pub struct Args {
     /// sent anything for this long.
     #[arg(long, default_value_t = 300_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub tunnel_idle_timeout_ms: u64,
+    /// How long a request that was never written to its upstream (the
+    /// connection refused, reset or timed out) is tried again before the
+    /// client gets 502; 0 tries once.
+    #[arg(long, default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub connect_retry_budget_ms: u64,
     /// Client connections held open at once, over all apps; past it the
     /// one idle longest is closed to make room, and only when all are busy
     /// do more wait to be accepted (default: half the open-file limit).
@@ -51,6 +56,7 @@ pub fn run(data_dir: &Path, args: &Args) -> anyhow::Result<Exit> {
             connect: Duration::from_millis(args.connect_timeout_ms),
             response: Duration::from_millis(args.response_timeout_ms),
             tunnel_idle: Duration::from_millis(args.tunnel_idle_timeout_ms),
+            connect_retry_budget: Duration::from_millis(args.connect_retry_budget_ms),
         },
         max_connections: args
             .max_connections

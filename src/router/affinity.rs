@@ -51,17 +51,22 @@ pub struct Affinity {
 impl Affinity {
     /// Sends `request` to `upstream` on the kept connection, or on a new one
     /// when there is none for that upstream or it has closed.
+    /// A request that was never written (the connection could not be
+    /// made) comes back with the error, so it can be sent again.
     pub async fn send(
         &self,
         upstream: SocketAddr,
         request: Request<Incoming>,
         connect_timeout: Duration,
-    ) -> Result<Response<Incoming>, SendError> {
+    ) -> Result<Response<Incoming>, (SendError, Option<Request<Incoming>>)> {
         let kept = self.take(upstream);
         let reused = kept.is_some();
         let mut sender = match kept {
             Some(sender) => sender,
-            None => connect(upstream, connect_timeout).await?,
+            None => match connect(upstream, connect_timeout).await {
+                Ok(sender) => sender,
+                Err(e) => return Err((e, Some(request))),
+            },
         };
         let request = match send_on(&mut sender, request).await {
             Ok(response) => {
@@ -72,15 +77,18 @@ impl Affinity {
             // (an idle timeout, a request limit): nothing was sent, so it is
             // safe to send again on a new connection.
             Err((Some(request), _)) if reused => request,
-            Err((_, error)) => return Err(SendError::of(&error)),
+            Err((_, error)) => return Err((SendError::of(&error), None)),
         };
-        let mut sender = connect(upstream, connect_timeout).await?;
+        let mut sender = match connect(upstream, connect_timeout).await {
+            Ok(sender) => sender,
+            Err(e) => return Err((e, Some(request))),
+        };
         match send_on(&mut sender, request).await {
             Ok(response) => {
                 self.put(upstream, sender);
                 Ok(response)
             }
-            Err((_, error)) => Err(SendError::of(&error)),
+            Err((_, error)) => Err((SendError::of(&error), None)),
         }
     }
 

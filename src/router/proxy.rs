@@ -35,6 +35,10 @@ pub struct Timeouts {
     /// An upgraded session (a WebSocket) with no byte either way this long
     /// is closed.
     pub tunnel_idle: Duration,
+    /// How long a request never written to its upstream (the connection
+    /// refused, reset or timed out) is tried again, with a short back-off,
+    /// before the client gets 502; zero tries once.
+    pub connect_retry_budget: Duration,
 }
 
 impl Default for Timeouts {
@@ -43,6 +47,7 @@ impl Default for Timeouts {
             connect: Duration::from_secs(2),
             response: Duration::from_secs(60),
             tunnel_idle: Duration::from_secs(300),
+            connect_retry_budget: Duration::from_secs(5),
         }
     }
 }
@@ -136,9 +141,7 @@ impl Proxy {
                     }
                 })
             } else {
-                downstream
-                    .affinity
-                    .send(upstream, forwarded, self.timeouts.connect)
+                self.send_retrying(downstream, upstream, forwarded, &stats, started)
                     .await
             }
         };
@@ -204,6 +207,53 @@ impl Proxy {
         Ok(Response::from_parts(parts, ProxyBody::Upstream(body)))
     }
 }
+
+impl Proxy {
+    /// Sends on the client connection's kept upstream connection; a
+    /// request that was never written is safe to send again (Envoy's
+    /// `connect-failure` policy): an upstream whose accept queue was full
+    /// for a moment, or a SYN it dropped, costs the client a short wait
+    /// instead of a 502 nginx would not have given.
+    async fn send_retrying(
+        &self,
+        downstream: &Downstream,
+        upstream: SocketAddr,
+        request: Request<Incoming>,
+        stats: &super::stats::UpstreamStats,
+        started: Instant,
+    ) -> Result<Response<Incoming>, SendError> {
+        // Within half the response timeout too: the client then hears why
+        // (502, refused) before the router would give up on an answer.
+        let until = started
+            + self
+                .timeouts
+                .connect_retry_budget
+                .min(self.timeouts.response / 2);
+        let mut back_off = FIRST_RETRY_BACK_OFF;
+        let mut request = request;
+        loop {
+            match downstream
+                .affinity
+                .send(upstream, request, self.timeouts.connect)
+                .await
+            {
+                Ok(response) => return Ok(response),
+                Err((SendError::Connect(_), Some(unsent))) if Instant::now() + back_off < until => {
+                    stats.retried();
+                    tokio::time::sleep(back_off).await;
+                    back_off = (back_off * 2).min(MAX_RETRY_BACK_OFF);
+                    request = unsent;
+                }
+                Err((error, _)) => return Err(error),
+            }
+        }
+    }
+}
+
+/// The back-off between connect retries: short, since an accept queue
+/// drains in milliseconds, doubling up to a few hundred.
+const FIRST_RETRY_BACK_OFF: Duration = Duration::from_millis(10);
+const MAX_RETRY_BACK_OFF: Duration = Duration::from_millis(250);
 
 /// What the proxy keeps per client connection.
 pub struct Downstream {

@@ -26,6 +26,9 @@ pub struct UpstreamStats {
     failures: AtomicU64,
     /// Requests in a row the upstream did not answer; 0 after an answer.
     consecutive_failures: AtomicU64,
+    /// Connects tried again because one failed before the request was
+    /// written (refused, reset, a dropped SYN).
+    retries: AtomicU64,
     buckets: [AtomicU64; LATENCY_BOUNDS_MS.len() + 1],
     latency_sum_us: AtomicU64,
     idle: Notify,
@@ -79,6 +82,10 @@ impl UpstreamStats {
     }
 
     /// Records a request the upstream never answered (the router sent 502/504).
+    pub fn retried(&self) {
+        self.retries.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn failed(&self) {
         self.failures.fetch_add(1, Ordering::Relaxed);
         self.responses_5xx.fetch_add(1, Ordering::Relaxed);
@@ -120,6 +127,7 @@ impl UpstreamStats {
             requests: self.requests.load(Ordering::Relaxed),
             responses_5xx: self.responses_5xx.load(Ordering::Relaxed),
             failures: self.failures.load(Ordering::Relaxed),
+            retries: self.retries.load(Ordering::Relaxed),
             healthy: self.consecutive_failures.load(Ordering::Relaxed) < 3,
             latency_ms: LatencySnapshot {
                 p50: quantile(&buckets, answered, 0.50),
@@ -163,6 +171,8 @@ pub struct StatsSnapshot {
     pub requests: u64,
     pub responses_5xx: u64,
     pub failures: u64,
+    /// Connects tried again before a request was written.
+    pub retries: u64,
     /// False after three requests in a row the upstream did not answer.
     pub healthy: bool,
     pub latency_ms: LatencySnapshot,

@@ -187,6 +187,11 @@ async fn from_routers(
         "Requests the upstream never answered (the router sent 502 or 504), per upstream.",
         MetricType::COUNTER,
     );
+    let mut retries = family(
+        "deployflow_router_retries_total",
+        "Connects tried again because one failed before the request was written, per upstream.",
+        MetricType::COUNTER,
+    );
     let mut in_flight = family(
         "deployflow_router_in_flight",
         "Requests in flight, per upstream.",
@@ -220,6 +225,7 @@ async fn from_routers(
             push(&mut requests, &labels, counter(number("requests")));
             push(&mut errors, &labels, counter(number("responses_5xx")));
             push(&mut failures, &labels, counter(number("failures")));
+            push(&mut retries, &labels, counter(number("retries")));
             push(&mut in_flight, &labels, gauge(number("in_flight")));
             push(
                 &mut healthy,
@@ -229,10 +235,12 @@ async fn from_routers(
             push(&mut latency, &labels, histogram(&s["latency_ms"]));
         }
     }
-    [up, requests, errors, failures, in_flight, healthy, latency]
-        .into_iter()
-        .filter(|f| !f.get_metric().is_empty())
-        .collect()
+    [
+        up, requests, errors, failures, retries, in_flight, healthy, latency,
+    ]
+    .into_iter()
+    .filter(|f| !f.get_metric().is_empty())
+    .collect()
 }
 
 fn family(name: &str, help: &str, kind: MetricType) -> MetricFamily {
