@@ -157,7 +157,9 @@ impl Client {
             .http
             .get(format!("{}/api/health", self.base))
             .timeout(Duration::from_secs(2));
-        matches!(probe.send().await, Ok(r) if r.status().is_success())
+        // 503: it runs, unwell (its log full, say); its answers say why.
+        matches!(probe.send().await, Ok(r) if r.status().is_success()
+            || r.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE)
     }
 
     /// `host:port` of the server's URL.

@@ -45,7 +45,7 @@ pub(super) struct Request {
 pub(super) struct Poison(Mutex<Option<String>>);
 
 impl Poison {
-    fn reason(&self) -> Option<String> {
+    pub(super) fn reason(&self) -> Option<String> {
         self.0.lock().ok().and_then(|reason| reason.clone())
     }
 

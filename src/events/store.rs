@@ -78,6 +78,8 @@ struct Inner {
     threads: Vec<JoinHandle<()>>,
     /// A torn, unacknowledged last commit dropped at open.
     recovered: Option<super::recover::Recovery>,
+    /// Set once a write or a sync failed: nothing is written after it.
+    poison: Arc<Poison>,
 }
 
 impl Drop for Inner {
@@ -116,6 +118,7 @@ impl EventStore {
         let commits = Arc::new(AtomicU64::new(0));
         let (to_syncer, syncer_rx) = mpsc::channel();
         let poison = Arc::new(Poison::default());
+        let stopped = poison.clone();
         let committer = Committer {
             log: log.clone(),
             head,
@@ -155,8 +158,15 @@ impl EventStore {
                 requests: Some(requests),
                 threads,
                 recovered,
+                poison: stopped,
             }),
         })
+    }
+
+    /// Why the writer stopped, once a write or a sync failed (a full disk,
+    /// say): appends are refused from then on, and the health check says so.
+    pub fn writer_stopped(&self) -> Option<String> {
+        self.inner.poison.reason()
     }
 
     /// What opening had to recover from: a torn last commit that no append

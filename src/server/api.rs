@@ -255,9 +255,15 @@ async fn ask<T: Send + 'static>(
 #[utoipa::path(get, path = "/api/health", tag = "control plane",
     responses((status = 200, description = "running", body = Object), (status = 503, description = "its actors stopped", body = Object)))]
 async fn health(State(shared): S) -> (StatusCode, Json<Value>) {
-    // The API outliving its actors would accept nothing: say so.
-    let running = shared.supervisor.get_status() == ractor::ActorStatus::Running;
-    let status = if running {
+    // The API outliving its actors, or a log that takes no more events,
+    // would accept nothing: say so.
+    // The log's reason first: when it stops, the actors stop after it.
+    let problem = match shared.store.writer_stopped() {
+        Some(reason) => Some(format!("the event log takes no more events: {reason}")),
+        None => (shared.supervisor.get_status() != ractor::ActorStatus::Running)
+            .then(|| "actors stopped".to_string()),
+    };
+    let status = if problem.is_none() {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
@@ -266,7 +272,7 @@ async fn health(State(shared): S) -> (StatusCode, Json<Value>) {
         status,
         // Open to anyone: it says nothing of where the data is.
         Json(json!({
-            "status": if running { "ok" } else { "actors stopped" },
+            "status": problem.as_deref().unwrap_or("ok"),
             "version": env!("CARGO_PKG_VERSION"),
         })),
     )
