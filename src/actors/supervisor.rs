@@ -248,9 +248,13 @@ impl Actor for Supervisor {
     }
 }
 
-/// Folds the log's new events into the read model.
+/// Folds the log's new events into the read model. A failure (a full
+/// disk) leaves it as it was and is reported by the health check; the
+/// Supervisor stays up, so the control plane answers and says why.
 fn catch_up(state: &mut SupervisorState) -> Result<(), ActorProcessingErr> {
-    state.services.model.catch_up()?;
+    if let Err(e) = state.services.model.catch_up() {
+        tracing::error!("the read model cannot follow the log: {e}");
+    }
     Ok(())
 }
 

@@ -131,6 +131,9 @@ pub struct ReadModel {
     checkpoints: Arc<Checkpoints>,
     store: EventStore,
     saved_at: Arc<AtomicU64>,
+    /// Why the last fold or save failed, until one succeeds: what the
+    /// health check reports.
+    trouble: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 /// Saved after this many new events (and when the control plane stops).
@@ -154,11 +157,26 @@ impl ReadModel {
             model: Arc::new(RwLock::new(model)),
             checkpoints: Arc::new(checkpoints),
             store: store.clone(),
+            trouble: Arc::default(),
         })
     }
 
-    /// Folds the events appended since; saves now and then.
+    /// Why the read model could not follow the log lately, if it could not.
+    pub fn trouble(&self) -> Option<String> {
+        self.trouble.lock().ok().and_then(|t| t.clone())
+    }
+
+    /// Folds the events appended since; saves now and then. A failure is
+    /// remembered (`trouble`) until a fold succeeds again.
     pub fn catch_up(&self) -> Result<(), ProjectionError> {
+        let result = self.fold_new();
+        if let Ok(mut trouble) = self.trouble.lock() {
+            *trouble = result.as_ref().err().map(ToString::to_string);
+        }
+        result
+    }
+
+    fn fold_new(&self) -> Result<(), ProjectionError> {
         let next = {
             let mut model = self.model.write().unwrap_or_else(|p| p.into_inner());
             catch_up(&self.store, &mut *model)?;

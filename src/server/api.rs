@@ -258,9 +258,10 @@ async fn health(State(shared): S) -> (StatusCode, Json<Value>) {
     // The API outliving its actors, or a log that takes no more events,
     // would accept nothing: say so.
     // The log's reason first: when it stops, the actors stop after it.
-    let problem = match shared.store.writer_stopped() {
-        Some(reason) => Some(format!("the event log takes no more events: {reason}")),
-        None => (shared.supervisor.get_status() != ractor::ActorStatus::Running)
+    let problem = match (shared.store.writer_stopped(), shared.model.trouble()) {
+        (Some(reason), _) => Some(format!("the event log takes no more events: {reason}")),
+        (None, Some(reason)) => Some(format!("the read model cannot follow the log: {reason}")),
+        (None, None) => (shared.supervisor.get_status() != ractor::ActorStatus::Running)
             .then(|| "actors stopped".to_string()),
     };
     let status = if problem.is_none() {
