@@ -128,6 +128,22 @@ fn rollback_after_promotion_restores_the_kept_container_and_the_names() {
         "{rows:?}"
     );
     assert!(!rows.iter().any(|r| r.contains("-green")), "{rows:?}");
+    // v1's old container, which it came back from, is no release to
+    // return to: only the retained list's own are left.
+    assert!(!rows.iter().any(|r| r.ends_with("exited v1")), "{rows:?}");
+    let status = s.json(&["status"]);
+    let retained: Vec<&str> = status[0]["retained"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["release"].as_str())
+        .collect();
+    assert_eq!(retained, ["v2"], "{status}");
+    assert_eq!(
+        rows.iter().filter(|r| r.contains("exited")).count(),
+        1,
+        "{rows:?}"
+    );
 }
 
 #[test]

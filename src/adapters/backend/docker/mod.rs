@@ -304,8 +304,20 @@ impl DockerBackend {
         // The kept ones come first (newest first), so by the time a container
         // is removed every image still wanted is known.
         let mut in_use: Vec<String> = running.iter().filter_map(|c| c.image_id.clone()).collect();
-        for (index, container) in stopped.iter().enumerate() {
-            if index < retain {
+        // A stopped container of a release that runs again (restored by a
+        // rollback, from its image) or an older one of a release kept
+        // already is no release to return to: it goes, not counted.
+        let mut releases: Vec<&str> = running
+            .iter()
+            .filter_map(|c| label(c, naming::RELEASE))
+            .collect();
+        let mut kept = 0;
+        for container in &stopped {
+            let release = label(container, naming::RELEASE).unwrap_or_default();
+            let again = releases.contains(&release);
+            if !again && kept < retain {
+                kept += 1;
+                releases.push(release);
                 in_use.extend(container.image_id.clone());
                 continue;
             }
