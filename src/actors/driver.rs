@@ -214,6 +214,16 @@ async fn append_announcing(
     append(state, events).await
 }
 
+fn cancellable(effect: &Effect) -> bool {
+    matches!(
+        effect,
+        Effect::WaitHealthy { .. }
+            | Effect::RunTests { .. }
+            | Effect::Review { .. }
+            | Effect::Synthesize { .. }
+    )
+}
+
 async fn append(state: &mut DriverState, events: Vec<Event>) -> Result<(), ActorProcessingErr> {
     state
         .services
@@ -272,7 +282,10 @@ async fn advance(
         .and_then(|(release, _)| effects::context_of_release(&context, &state.flow, release))
         .map(Arc::new);
     let (cancel, cancelled) = tokio::sync::watch::channel(false);
-    state.cancel = Some(cancel);
+    // Only effects that wait (on health, tests, reviewers) are dropped for
+    // a command: a start, a fix or a stop runs to its end, so no instance
+    // is left half-made and a failed agent's edits are put back.
+    state.cancel = cancellable(&effect).then_some(cancel);
     let job = Job {
         effect,
         token: state.tokens,

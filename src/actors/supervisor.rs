@@ -293,7 +293,13 @@ async fn deploy(
     let path = std::path::Path::new(&request.base_dir).join("deployflow.toml");
     let config =
         Config::parse(&request.config_text, &path).map_err(|e| Refused::Invalid(e.to_string()))?;
-    catch_up(state).map_err(|e| Refused::Failed(e.to_string()))?;
+    // The app's lock and what is live are read from it: refused rather
+    // than decided on a model that could not follow the log.
+    state
+        .services
+        .model
+        .catch_up()
+        .map_err(|e| Refused::Failed(format!("the read model cannot follow the log: {e}")))?;
     let app = config.app.name.to_string();
     let current = state
         .services
@@ -324,7 +330,13 @@ async fn deploy(
         .await
         .map_err(|e| Refused::Failed(e.to_string()))?;
     crate::crash_points::after_event("deployment_requested");
-    catch_up(state).map_err(|e| Refused::Failed(e.to_string()))?;
+    // The app's lock and what is live are read from it: refused rather
+    // than decided on a model that could not follow the log.
+    state
+        .services
+        .model
+        .catch_up()
+        .map_err(|e| Refused::Failed(format!("the read model cannot follow the log: {e}")))?;
     start_driver(myself, state, id, true)
         .await
         .map_err(|e| Refused::Failed(e.to_string()))?;
@@ -338,7 +350,13 @@ async fn rollback(
     input: Input,
     to: Option<String>,
 ) -> Result<(ActorRef<DriverMsg>, Input, StreamId), Refused> {
-    catch_up(state).map_err(|e| Refused::Failed(e.to_string()))?;
+    // The app's lock and what is live are read from it: refused rather
+    // than decided on a model that could not follow the log.
+    state
+        .services
+        .model
+        .catch_up()
+        .map_err(|e| Refused::Failed(format!("the read model cannot follow the log: {e}")))?;
     let current = state
         .services
         .model

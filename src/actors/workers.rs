@@ -88,6 +88,9 @@ pub fn perform(kind: WorkerKind, job: crate::actors::messages::Job) {
             // answer now, moves on.
             () = cancel => {
                 work.abort();
+                // Gone for good before the Driver acts on the abort: a poll
+                // under way on another thread finishes first.
+                let _ = (&mut work).await;
                 let _ = reply_to.cast(DriverMsg::Results { token, inputs: Vec::new() });
             }
         }

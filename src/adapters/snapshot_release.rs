@@ -1,8 +1,9 @@
 //! A release's code, frozen when it is started: the code directory copied
 //! into `<data-dir>/releases/<app>/<release>-<8 hex of its digest>/`, so
 //! that a rollback starts the code that release ran, not whatever the
-//! code directory holds today. The copy honours `.gitignore` and
-//! `.deployflowignore` (as git and ripgrep read them), and never takes
+//! code directory holds today. The copy honours `.gitignore` inside a git
+//! repository (the parents' too, as git reads them), `.ignore` and
+//! `.deployflowignore` everywhere, and never takes
 //! `.git`, the data directory or deployflow's own reports
 //! (`docs/deployments/`). Its digest is a SHA-256 over every file's path,
 //! kind and bytes in path order: the release's identity, the same however
@@ -50,11 +51,16 @@ pub fn take(code: &Path, data_dir: &Path, app: &str, release: &str) -> io::Resul
     if marked(&dir).as_deref() == Some(digest.as_str()) {
         return Ok(Snapshot { dir, digest });
     }
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir)?;
-    }
     std::fs::write(staging.path().join(MARKER), format!("{digest}\n"))?;
-    std::fs::rename(staging.keep(), &dir)?;
+    let staged = staging.keep();
+    if let Err(e) = std::fs::rename(&staged, &dir) {
+        let _ = std::fs::remove_dir_all(&staged);
+        // Another take of the same code got there first: that one serves.
+        if marked(&dir).as_deref() == Some(digest.as_str()) {
+            return Ok(Snapshot { dir, digest });
+        }
+        return Err(e);
+    }
     Ok(Snapshot { dir, digest })
 }
 
@@ -139,8 +145,11 @@ fn copy_tree(code: &Path, data_dir: &Path, into: &Path) -> io::Result<String> {
         .git_ignore(true)
         .git_exclude(true)
         .git_global(false)
-        .require_git(false)
-        .parents(false)
+        // `.gitignore`s count as git reads them: inside a repository, the
+        // parents' included (a release in a monorepo's subdirectory);
+        // `.deployflowignore` counts everywhere.
+        .require_git(true)
+        .parents(true)
         .add_custom_ignore_filename(".deployflowignore")
         .filter_entry(move |entry| !excluded.iter().any(|x| entry.path() == x))
         .sort_by_file_path(|a, b| a.cmp(b))

@@ -155,7 +155,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Report { id } => report::run(g, &data_dir, id),
         Command::Serve(args) => serve::run(&data_dir, args),
         Command::Verify => verify::run(g, &data_dir),
-        Command::Stop => stop::run(g),
+        Command::Stop => stop::run(g, &data_dir),
         Command::Events(args) => events::run(g, &data_dir, args),
         Command::Router(args) => router::run(&data_dir, args),
     }

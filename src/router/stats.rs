@@ -81,11 +81,12 @@ impl UpstreamStats {
             .fetch_add(latency.as_micros() as u64, Ordering::Relaxed);
     }
 
-    /// Records a request the upstream never answered (the router sent 502/504).
+    /// Records a connect tried again before the request was written.
     pub fn retried(&self) {
         self.retries.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Records a request the upstream never answered (the router sent 502/504).
     pub fn failed(&self) {
         self.failures.fetch_add(1, Ordering::Relaxed);
         self.responses_5xx.fetch_add(1, Ordering::Relaxed);

@@ -131,7 +131,6 @@ pub fn status(model: &ReadModel, app: Option<&str>) -> Vec<Value> {
     out
 }
 
-/// A deployment's state as of global sequence `at` (or now).
 /// What a replay found.
 pub enum Replayed {
     State(Value),
@@ -143,6 +142,7 @@ pub enum Replayed {
     },
 }
 
+/// A deployment's state as of global sequence `at` (or now).
 pub fn replay(store: &EventStore, id: StreamId, at: Option<u64>) -> Result<Replayed, StoreError> {
     let all = store.read_stream(id, 0)?;
     let Some(first_seq) = all.first().map(|e| e.seq) else {
