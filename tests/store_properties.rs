@@ -81,7 +81,7 @@ proptest! {
                 prop_assert_eq!(envelope.version, v as u64);
             }
         }
-        let report = verify(store.raw());
+        let report = verify(&store.raw().unwrap());
         prop_assert!(report.is_whole(), "{:?}", report);
         prop_assert_eq!(report.checked, planned as u64);
     }

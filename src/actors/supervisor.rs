@@ -3,7 +3,8 @@
 //! per-app lock (one deployment per app at a time), taken by appending the
 //! deployment's first event, so the lock survives a crash with the log.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
 
 use ractor::{
     Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent,
@@ -20,6 +21,9 @@ use crate::flow::Input;
 /// How often a Driver that failed is started again before its deployment
 /// is left for `deployflow resume`.
 const DRIVER_RESTARTS: u32 = 3;
+
+/// How often a log whose writer stopped (a full disk) is tried again.
+const LOG_RETRY: Duration = Duration::from_secs(1);
 
 /// A request to deploy, as the API receives it.
 #[derive(Debug, Clone)]
@@ -68,6 +72,9 @@ pub enum SupervisorMsg {
     Resume(RpcReplyPort<Vec<Resumed>>),
     /// A Driver's deployment reached its end.
     Ended(StreamId),
+    /// From `keep_log_writable`, every second: once the log can be
+    /// written, the deployments parked for it resume.
+    CheckLog,
 }
 
 /// A deployment a Driver was started for, and where it stood.
@@ -102,7 +109,8 @@ async fn resume_all(
             })
             .collect()
     };
-    for resumed in &in_flight {
+    let mut started = Vec::with_capacity(in_flight.len());
+    for resumed in in_flight {
         tracing::warn!(
             deployment = %resumed.id,
             "resuming {} {} from phase {}",
@@ -110,9 +118,11 @@ async fn resume_all(
             resumed.release,
             resumed.phase
         );
-        start_driver(myself, state, resumed.id, true).await?;
+        if start_driver(myself, state, resumed.id, true).await.is_ok() {
+            started.push(resumed);
+        }
     }
-    Ok(in_flight)
+    Ok(started)
 }
 
 pub struct Supervisor;
@@ -124,6 +134,9 @@ pub struct SupervisorState {
     by_actor: HashMap<ActorId, StreamId>,
     worker_kinds: HashMap<ActorId, WorkerKind>,
     restarts: HashMap<StreamId, u32>,
+    /// Deployments whose Driver stopped because the log could not be
+    /// written: they resume from the log once it can be.
+    parked: HashSet<StreamId>,
 }
 
 #[ractor::async_trait]
@@ -160,9 +173,14 @@ impl Actor for Supervisor {
             by_actor: HashMap::new(),
             worker_kinds,
             restarts: HashMap::new(),
+            parked: HashSet::new(),
         };
         catch_up(&mut state)?;
         resume_all(&myself, &mut state).await?;
+        tokio::spawn(keep_log_writable(
+            state.services.store.clone(),
+            myself.clone(),
+        ));
         Ok(state)
     }
 
@@ -188,7 +206,13 @@ impl Actor for Supervisor {
                         let _ = reply.send(Err(crate::flow::Refusal::Finished(outcome).into()));
                     }
                     Some(None) => {
-                        let driver = start_driver(&myself, state, id, false).await?;
+                        let driver = match start_driver(&myself, state, id, false).await {
+                            Ok(driver) => driver,
+                            Err(e) => {
+                                let _ = reply.send(Err(Refused::Failed(e.to_string())));
+                                return Ok(());
+                            }
+                        };
                         // The Driver's answer, its refusal kept as it is;
                         // awaited in a task, so this mailbox does not wait.
                         tokio::spawn(async move {
@@ -223,6 +247,7 @@ impl Actor for Supervisor {
                 }
                 catch_up(state)?;
             }
+            SupervisorMsg::CheckLog => resume_parked(&myself, state).await,
         }
         Ok(())
     }
@@ -258,6 +283,79 @@ fn catch_up(state: &mut SupervisorState) -> Result<(), ActorProcessingErr> {
     Ok(())
 }
 
+/// Keeps the log writable, on its own task so the Supervisor's mailbox
+/// never waits on the disk: every `LOG_RETRY` it opens a log whose writer
+/// stopped again (after an IO error sled met), and tells the Supervisor to
+/// resume what was parked (also after a commit refused for want of space,
+/// once space is freed).
+async fn keep_log_writable(store: crate::events::EventStore, supervisor: ActorRef<SupervisorMsg>) {
+    let mut every = tokio::time::interval(LOG_RETRY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    // Why the last reopen failed, so each reason is said once, not every second.
+    let mut said: Option<String> = None;
+    loop {
+        every.tick().await;
+        let probe = store.clone();
+        let stopped = tokio::task::spawn_blocking(move || {
+            let reason = probe.writer_stopped()?;
+            Some((reason, probe.reopen()))
+        })
+        .await;
+        match stopped {
+            Ok(None) | Ok(Some((_, Ok(false)))) => {}
+            Ok(Some((reason, Ok(true)))) => {
+                said = None;
+                tracing::warn!(
+                    "the event log was opened again after its writer stopped ({reason})"
+                );
+            }
+            Ok(Some((_, Err(e)))) => {
+                let reason = e.to_string();
+                if said.as_ref() != Some(&reason) {
+                    tracing::warn!("the event log cannot be opened again yet: {reason}");
+                    said = Some(reason);
+                }
+            }
+            Err(e) => tracing::error!("keeping the event log writable panicked: {e}"),
+        }
+        if supervisor.cast(SupervisorMsg::CheckLog).is_err() {
+            return;
+        }
+    }
+}
+
+/// Once the log can be written, the read model catches up with what the
+/// reopen found and the deployments parked for it resume from the log, as
+/// after a restart.
+async fn resume_parked(myself: &ActorRef<SupervisorMsg>, state: &mut SupervisorState) {
+    let writable = state.services.store.writer_stopped().is_none();
+    let behind = state.services.model.trouble().is_some();
+    if !writable || (state.parked.is_empty() && !behind) {
+        return;
+    }
+    if let Err(e) = state.services.model.catch_up() {
+        tracing::debug!("the read model cannot follow the log yet: {e}");
+        return;
+    }
+    for id in std::mem::take(&mut state.parked) {
+        let in_flight = state
+            .services
+            .model
+            .read()
+            .record(id)
+            .is_some_and(|record| record.outcome.is_none());
+        if !in_flight {
+            continue;
+        }
+        tracing::warn!(deployment = %id, "the event log can be written again: resuming it");
+        if let Err(e) = start_driver(myself, state, id, true).await {
+            tracing::error!(deployment = %id, "cannot resume it: {e}");
+        }
+    }
+}
+
+/// Starts the Driver of `id` (or finds it running). While the log cannot
+/// be written, none starts: the deployment is parked until it can.
 async fn start_driver(
     myself: &ActorRef<SupervisorMsg>,
     state: &mut SupervisorState,
@@ -266,6 +364,12 @@ async fn start_driver(
 ) -> Result<ActorRef<DriverMsg>, ActorProcessingErr> {
     if let Some(driver) = state.drivers.get(&id) {
         return Ok(driver.clone());
+    }
+    if let Some(reason) = state.services.store.writer_stopped() {
+        if state.parked.insert(id) {
+            tracing::warn!(deployment = %id, "the event log cannot be written ({reason}): its Driver resumes once it can");
+        }
+        return Err(format!("the event log cannot be written: {reason}").into());
     }
     let args = DriverArgs {
         id,
@@ -445,6 +549,13 @@ async fn on_failure(
         return Ok(());
     };
     state.drivers.remove(&id);
+    if let Some(reason) = state.services.store.writer_stopped() {
+        // Not the Driver's fault: it goes on from the log once the log
+        // can be written, without spending its restarts.
+        tracing::warn!(deployment = %id, "its Driver stopped ({error}): the event log cannot be written ({reason}); it resumes once it can");
+        state.parked.insert(id);
+        return Ok(());
+    }
     let restarts = state.restarts.entry(id).or_insert(0);
     *restarts += 1;
     if *restarts > DRIVER_RESTARTS {
@@ -461,7 +572,9 @@ async fn on_failure(
     // A Driver's state is its stream: a new one folds it and goes on.
     tracing::warn!(deployment = %id, "its Driver failed ({error}); starting it again");
     catch_up(state)?;
-    start_driver(myself, state, id, true).await?;
+    if let Err(e) = start_driver(myself, state, id, true).await {
+        tracing::error!(deployment = %id, "cannot start its Driver again: {e}");
+    }
     Ok(())
 }
 

@@ -11,16 +11,16 @@
 //! commit's work overlaps the disk's work on the last one.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, TryRecvError};
-use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
 use tokio::sync::{oneshot, watch};
 use uuid::Uuid;
 
 use super::error::StoreError;
-use super::raw_log::{MAX_SEQ, RawLog, event_key, index_key};
+use super::raw_log::{MAX_SEQ, MIN_FREE_BYTES, RawLog, event_key, index_key};
 use super::record::Header;
 use super::seal::{Seal, SealWriter};
 use super::segment;
@@ -38,24 +38,6 @@ pub(super) struct Request {
     pub reply: Reply,
 }
 
-/// Set after a failed write or sync: sled's state is then unknown, so
-/// nothing more is written or acknowledged until the store is reopened and
-/// reads its real tail.
-#[derive(Default)]
-pub(super) struct Poison(Mutex<Option<String>>);
-
-impl Poison {
-    pub(super) fn reason(&self) -> Option<String> {
-        self.0.lock().ok().and_then(|reason| reason.clone())
-    }
-
-    fn set(&self, reason: String) {
-        if let Ok(mut slot) = self.0.lock() {
-            slot.get_or_insert(reason);
-        }
-    }
-}
-
 type Reply = oneshot::Sender<Result<Appended, StoreError>>;
 
 /// A commit written and flushed by sled, waiting for the fdatasync.
@@ -69,7 +51,6 @@ pub(super) struct Committer {
     /// Where the log ends once everything handed to the syncer is synced.
     pub head: Head,
     pub syncer: Sender<Flushed>,
-    pub poison: Arc<Poison>,
     /// Known stream lengths; a stream not here is looked up in the index.
     pub stream_lens: HashMap<StreamId, u64>,
 }
@@ -77,8 +58,7 @@ pub(super) struct Committer {
 pub(super) struct Syncer {
     pub log: Arc<RawLog>,
     pub seal: SealWriter,
-    pub head_tx: watch::Sender<Head>,
-    pub poison: Arc<Poison>,
+    pub head_tx: Arc<watch::Sender<Head>>,
     /// Syncs done so far, for `EventStore::commits`.
     pub commits: Arc<AtomicU64>,
 }
@@ -102,7 +82,7 @@ impl Committer {
     }
 
     fn commit(&mut self, batch: Vec<Request>) {
-        if let Some(reason) = self.poison.reason() {
+        if let Some(reason) = self.log.poison().reason() {
             for request in batch {
                 let _ = request
                     .reply
@@ -173,10 +153,23 @@ impl Committer {
         if accepted.is_empty() {
             return;
         }
+        if let Err(free) = self.log.room_for(records.len()) {
+            // Refused before sled sees it: nothing is written and nothing
+            // breaks, so the writer goes on once there is room. The lengths
+            // cached for these requests did not happen.
+            for (reply, _) in accepted {
+                let _ = reply.send(Err(StoreError::NoSpace {
+                    free,
+                    floor: MIN_FREE_BYTES,
+                }));
+            }
+            self.stream_lens.clear();
+            return;
+        }
         writes.insert(&event_key(commit_first_seq), records);
         if let Err(e) = self.log.write(writes) {
             let reason = e.to_string();
-            self.poison.set(reason.clone());
+            self.log.poison().set(reason.clone());
             for (reply, _) in accepted {
                 let _ = reply.send(Err(StoreError::Poisoned(reason.clone())));
             }
@@ -188,7 +181,7 @@ impl Committer {
             replies: accepted,
         };
         if let Err(lost) = self.syncer.send(flushed) {
-            self.poison.set("the syncer stopped".into());
+            self.log.poison().set("the syncer stopped".into());
             for (reply, _) in lost.0.replies {
                 let _ = reply.send(Err(StoreError::Closed));
             }
@@ -217,11 +210,11 @@ impl Syncer {
     /// Everything in `pending` was written and flushed before this sync
     /// began, so the sync makes all of it durable.
     fn sync(&self, pending: Vec<Flushed>) {
-        let outcome = match self.poison.reason() {
+        let outcome = match self.log.poison().reason() {
             Some(reason) => Err(reason),
             None => self.log.sync_data().map_err(|e| {
                 let reason = e.to_string();
-                self.poison.set(reason.clone());
+                self.log.poison().set(reason.clone());
                 reason
             }),
         };
@@ -241,7 +234,9 @@ impl Syncer {
         }) {
             // The records are durable, so their appends succeeded; but without
             // a current seal a later loss could go unnoticed, so stop writing.
-            self.poison.set(format!("cannot update the seal: {e}"));
+            self.log
+                .poison()
+                .set(format!("cannot update the seal: {e}"));
         }
         self.head_tx.send_replace(head);
         for (reply, appended) in pending.into_iter().flat_map(|f| f.replies) {

@@ -62,6 +62,10 @@ pub enum StoreError {
         expected: u64,
         actual: u64,
     },
+    #[error(
+        "the disk holding the event log is full: {free} bytes free, and a commit keeps {floor} free; appends resume by themselves once space is freed"
+    )]
+    NoSpace { free: u64, floor: u64 },
     #[error("the log holds its maximum of {max} records")]
     Full { max: u64 },
     #[error("cannot encode an event: {0}")]

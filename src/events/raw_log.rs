@@ -15,6 +15,7 @@
 
 use std::ops::{Deref, Range};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use sled::IVec;
 
@@ -29,6 +30,42 @@ pub struct RawLog {
     file: std::fs::File,
     tree: sled::Tree,
     dir: PathBuf,
+    /// Shared with the iterators reading it, which can meet sled's IO
+    /// error as well.
+    poison: Arc<Poison>,
+    /// The free space the last refused commit needed, until one is written.
+    short_of: Mutex<Option<u64>>,
+}
+
+/// Set after a failed write or sync, or any IO error sled met, reading
+/// or writing: sled keeps a failed IO as its state (every later call
+/// fails with it) and what reached the disk is unknown, so nothing more is
+/// written or acknowledged until the log is opened again and reads its
+/// real tail. Every sled error of this opening goes through `storage`.
+#[derive(Default)]
+pub(super) struct Poison(Mutex<Option<String>>);
+
+impl Poison {
+    pub(super) fn reason(&self) -> Option<String> {
+        self.0.lock().ok().and_then(|reason| reason.clone())
+    }
+
+    /// Keeps the first reason: what broke the log, not its echoes.
+    pub(super) fn set(&self, reason: String) {
+        if let Ok(mut slot) = self.0.lock() {
+            slot.get_or_insert(reason);
+        }
+    }
+
+    /// The error for a failed sled call; an IO error stops the writer.
+    fn storage(&self, doing: &'static str, source: sled::Error) -> StoreError {
+        let io = matches!(source, sled::Error::Io(_));
+        let error = StoreError::Storage { doing, source };
+        if io {
+            self.set(error.to_string());
+        }
+        error
+    }
 }
 
 /// The first byte of every stream index key.
@@ -62,12 +99,23 @@ impl RawLog {
             file,
             tree,
             dir: data_dir.to_path_buf(),
+            poison: Arc::default(),
+            short_of: Mutex::new(None),
         })
     }
 
     /// Whether `data_dir` holds a log (without creating one).
     pub fn exists(data_dir: &Path) -> bool {
         data_dir.join("events").join("conf").exists()
+    }
+
+    /// Why this opening stopped taking writes, if it did.
+    pub fn stopped(&self) -> Option<String> {
+        self.poison.reason()
+    }
+
+    pub(super) fn poison(&self) -> &Poison {
+        &self.poison
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -85,9 +133,10 @@ impl RawLog {
         let start = match self.segment_before(from) {
             Ok(Some((key, _))) => key,
             Ok(None) => from.min(MAX_SEQ + 1),
-            Err(e) => return Records::failed(e),
+            Err(e) => return Records::failed(e, self.poison.clone()),
         };
         Records {
+            poison: self.poison.clone(),
             segments: Some(self.tree.range(event_key(start)..END_OF_RECORDS)),
             current: None,
             next_key: None,
@@ -140,10 +189,7 @@ impl RawLog {
         range: impl std::ops::RangeBounds<[u8; 8]>,
     ) -> Result<Option<(u64, IVec)>, StoreError> {
         let entry = self.tree.range(range).next_back().transpose();
-        let entry = entry.map_err(|source| StoreError::Storage {
-            doing: "finding a record",
-            source,
-        })?;
+        let entry = entry.map_err(|source| self.poison.storage("finding a record", source))?;
         entry
             .map(|(key, value)| Ok((seq_of(&key)?, value)))
             .transpose()
@@ -158,10 +204,8 @@ impl RawLog {
         let start = index_key(stream, from_version);
         let end = index_key(stream, u64::MAX);
         self.tree.range(start..=end).map(|entry| {
-            let (key, value) = entry.map_err(|source| StoreError::Storage {
-                doing: "reading the stream index",
-                source,
-            })?;
+            let (key, value) =
+                entry.map_err(|source| self.poison.storage("reading the stream index", source))?;
             let version = seq_of(&key[17..])?;
             Ok((version, seq_of(&value)?))
         })
@@ -182,15 +226,54 @@ impl RawLog {
     pub(super) fn write(&self, batch: sled::Batch) -> Result<(), StoreError> {
         self.tree
             .apply_batch(batch)
-            .map_err(|source| StoreError::Storage {
-                doing: "writing records",
-                source,
-            })?;
-        self.db.flush().map_err(|source| StoreError::Storage {
-            doing: "flushing to disk",
-            source,
-        })?;
+            .map_err(|source| self.poison.storage("writing records", source))?;
+        self.db
+            .flush()
+            .map_err(|source| self.poison.storage("flushing to disk", source))?;
         Ok(())
+    }
+
+    /// Refuses a commit of `len` bytes that would leave less than
+    /// `MIN_FREE_BYTES` on the log's disk, before sled sees it. sled 0.34
+    /// does not survive running out of space: a write that fails for want
+    /// of it can leave its flush, and every later one, waiting forever, and
+    /// its database impossible to close, so the log could not be opened
+    /// again without a restart. Refused here, a commit fails cleanly and
+    /// the next one is written once space is freed. A disk whose free
+    /// space cannot be read is written to, as before.
+    /// `Err` holds the bytes free.
+    pub(super) fn room_for(&self, len: usize) -> Result<(), u64> {
+        let needed = MIN_FREE_BYTES.saturating_add(len as u64);
+        let free = self.free_space().unwrap_or(u64::MAX);
+        let mut short_of = self.short_of.lock().unwrap_or_else(|p| p.into_inner());
+        if free >= needed {
+            *short_of = None;
+            return Ok(());
+        }
+        *short_of = Some(needed);
+        Err(free)
+    }
+
+    /// Why appends are refused for want of space, while they still would be.
+    pub fn short_of_space(&self) -> Option<StoreError> {
+        let needed = (*self.short_of.lock().unwrap_or_else(|p| p.into_inner()))?;
+        let free = self.free_space().unwrap_or(u64::MAX);
+        (free < needed).then_some(StoreError::NoSpace {
+            free,
+            floor: MIN_FREE_BYTES,
+        })
+    }
+
+    /// The bytes an unprivileged writer can still use on the log's disk.
+    fn free_space(&self) -> Option<u64> {
+        let stat = nix::sys::statvfs::statvfs(&self.dir).ok()?;
+        // Both are u64 on Linux; the conversion keeps other targets building.
+        #[allow(clippy::useless_conversion)]
+        let (blocks, size) = (
+            u64::from(stat.blocks_available()),
+            u64::from(stat.fragment_size()),
+        );
+        Some(blocks.saturating_mul(size))
     }
 
     /// fdatasync of sled's file: makes everything flushed before it durable.
@@ -212,6 +295,10 @@ impl RawLog {
         &self.tree
     }
 }
+
+/// The free space a commit leaves on the log's disk: sled grows its file
+/// by 512 KiB segments and the read model's checkpoints share the disk.
+pub const MIN_FREE_BYTES: u64 = 2 << 20;
 
 /// How long an open waits for a log that is being closed to let go of it.
 const LOCK_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
@@ -349,6 +436,7 @@ fn empty_commit(seq: u64) -> StoreError {
 
 /// The iterator of `RawLog::records`.
 pub struct Records {
+    poison: Arc<Poison>,
     segments: Option<sled::Iter>,
     current: Option<Segment>,
     /// Where the next segment must start: no earlier, or it overlaps.
@@ -366,8 +454,9 @@ struct Segment {
 }
 
 impl Records {
-    fn failed(error: StoreError) -> Self {
+    fn failed(error: StoreError, poison: Arc<Poison>) -> Self {
         Self {
+            poison,
             segments: None,
             current: None,
             next_key: None,
@@ -437,10 +526,8 @@ impl Iterator for Records {
             let (key, bytes) = match self.segments.as_mut()?.next()? {
                 Ok(entry) => entry,
                 Err(source) => {
-                    return self.fail(StoreError::Storage {
-                        doing: "reading records",
-                        source,
-                    });
+                    let error = self.poison.storage("reading records", source);
+                    return self.fail(error);
                 }
             };
             if let Err(e) = self.open_segment(&key, bytes) {

@@ -536,9 +536,10 @@ async fn resume(State(shared): S) -> Result<Json<Value>, ApiError> {
     responses((status = 200, description = "`{checked, acknowledged, first_bad}`", body = Object)))]
 async fn verify(State(shared): S) -> Result<Json<Value>, ApiError> {
     let store = shared.store.clone();
-    let report = tokio::task::spawn_blocking(move || crate::events::verify(store.raw()))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let report =
+        tokio::task::spawn_blocking(move || store.raw().map(|log| crate::events::verify(&log)))
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))??;
     Ok(Json(json!(report)))
 }
 
