@@ -10,9 +10,8 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use super::context::{Context, Services};
 use super::effects;
-use super::messages::{DriverMsg, Job, WorkerMsg};
+use super::messages::{DriverMsg, Job, SupervisorMsg, WorkerMsg};
 use super::redact::redact;
-use super::supervisor::SupervisorMsg;
 use super::workers::{WorkerKind, perform};
 use crate::events::{Event, StreamId};
 use crate::flow::{Deployment, Effect, Input, Step, decide, next_step};

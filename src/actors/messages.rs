@@ -1,4 +1,5 @@
-//! The messages between actors. Effects go out from a Driver to the actor
+//! The messages between actors, in a leaf file so the actors that send
+//! them do not import each other. Effects go out from a Driver to the actor
 //! that does them; results come back as `DriverMsg::Results` carrying the
 //! token of the effect they answer, so a late answer to an effect the
 //! Driver no longer waits for is recognised and dropped.
@@ -57,7 +58,63 @@ pub enum WorkerMsg {
     Perform(Job),
 }
 
-/// What the Supervisor hears from Drivers.
-pub enum SupervisorEvent {
+/// A request to deploy, as the API receives it.
+#[derive(Debug, Clone)]
+pub struct DeployRequest {
+    pub config_text: String,
+    /// The config file's directory, which its paths are relative to.
+    pub base_dir: String,
+    pub release: String,
+    pub requested_by: String,
+    pub commit: Option<String>,
+    pub committed_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Refused {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{app} is being deployed by {holder}")]
+    Locked { app: String, holder: StreamId },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Failed(String),
+    /// The deployment's state does not allow it (the flow's own refusal).
+    #[error(transparent)]
+    Flow(#[from] crate::flow::Refusal),
+}
+
+pub enum SupervisorMsg {
+    Deploy(DeployRequest, RpcReplyPort<Result<StreamId, Refused>>),
+    /// Approve, reject or abort a deployment.
+    Command {
+        id: StreamId,
+        input: Input,
+        reply: RpcReplyPort<Result<u64, Refused>>,
+    },
+    /// Roll an app back to a retained release after its promotion. The
+    /// answer is the deployment and the version its rollback starts at.
+    Rollback {
+        app: String,
+        input: Input,
+        to: Option<String>,
+        reply: RpcReplyPort<Result<(StreamId, u64), Refused>>,
+    },
+    /// Start a Driver for every deployment in flight that has none.
+    Resume(RpcReplyPort<Vec<Resumed>>),
+    /// A Driver's deployment reached its end.
     Ended(StreamId),
+    /// From `keep_log_writable`, every second: once the log can be
+    /// written, the deployments parked for it resume.
+    CheckLog,
+}
+
+/// A deployment a Driver was started for, and where it stood.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Resumed {
+    pub id: StreamId,
+    pub app: String,
+    pub release: String,
+    pub phase: String,
 }

@@ -14,7 +14,8 @@ mod workers;
 use ractor::{Actor, ActorRef};
 
 pub use context::Services;
-pub use supervisor::{DeployRequest, Refused, Supervisor, SupervisorMsg};
+pub use messages::{DeployRequest, Refused, SupervisorMsg};
+pub use supervisor::Supervisor;
 
 /// Starts the actor system; in-flight deployments resume at once.
 pub async fn start(

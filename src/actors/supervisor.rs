@@ -6,13 +6,11 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use ractor::{
-    Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent,
-};
+use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
 
 use super::context::Services;
 use super::driver::{Driver, DriverArgs, WorkerRefs, Workers};
-use super::messages::DriverMsg;
+use super::messages::{DeployRequest, DriverMsg, Refused, Resumed, SupervisorMsg};
 use super::workers::{Worker, WorkerKind};
 use crate::config::Config;
 use crate::events::{Event, StreamId};
@@ -24,67 +22,6 @@ const DRIVER_RESTARTS: u32 = 3;
 
 /// How often a log whose writer stopped (a full disk) is tried again.
 const LOG_RETRY: Duration = Duration::from_secs(1);
-
-/// A request to deploy, as the API receives it.
-#[derive(Debug, Clone)]
-pub struct DeployRequest {
-    pub config_text: String,
-    /// The config file's directory, which its paths are relative to.
-    pub base_dir: String,
-    pub release: String,
-    pub requested_by: String,
-    pub commit: Option<String>,
-    pub committed_at: Option<chrono::DateTime<chrono::Utc>>,
-}
-
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum Refused {
-    #[error("{0}")]
-    Invalid(String),
-    #[error("{app} is being deployed by {holder}")]
-    Locked { app: String, holder: StreamId },
-    #[error("{0}")]
-    NotFound(String),
-    #[error("{0}")]
-    Failed(String),
-    /// The deployment's state does not allow it (the flow's own refusal).
-    #[error(transparent)]
-    Flow(#[from] crate::flow::Refusal),
-}
-
-pub enum SupervisorMsg {
-    Deploy(DeployRequest, RpcReplyPort<Result<StreamId, Refused>>),
-    /// Approve, reject or abort a deployment.
-    Command {
-        id: StreamId,
-        input: Input,
-        reply: RpcReplyPort<Result<u64, Refused>>,
-    },
-    /// Roll an app back to a retained release after its promotion. The
-    /// answer is the deployment and the version its rollback starts at.
-    Rollback {
-        app: String,
-        input: Input,
-        to: Option<String>,
-        reply: RpcReplyPort<Result<(StreamId, u64), Refused>>,
-    },
-    /// Start a Driver for every deployment in flight that has none.
-    Resume(RpcReplyPort<Vec<Resumed>>),
-    /// A Driver's deployment reached its end.
-    Ended(StreamId),
-    /// From `keep_log_writable`, every second: once the log can be
-    /// written, the deployments parked for it resume.
-    CheckLog,
-}
-
-/// A deployment a Driver was started for, and where it stood.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Resumed {
-    pub id: StreamId,
-    pub app: String,
-    pub release: String,
-    pub phase: String,
-}
 
 /// The deployments in flight without a Driver, each given one; said in the
 /// control plane's log so a restart never resumes silently.

@@ -12,6 +12,7 @@
 use serde::{Deserialize, Serialize};
 
 mod capture;
+mod counts;
 mod junit;
 mod process;
 mod reports;

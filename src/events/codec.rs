@@ -2,12 +2,8 @@
 
 use super::error::CodecError;
 use super::event::Event;
+pub use super::upcast::SCHEMA_VERSION;
 use super::upcast::Upcasters;
-
-/// The payload schema this build writes. Bump it, and register an upcaster
-/// from the old version, whenever an existing kind's shape changes in a way
-/// `#[serde(default)]` cannot absorb.
-pub const SCHEMA_VERSION: u16 = 1;
 
 pub fn encode_payload(event: &Event) -> Result<Vec<u8>, CodecError> {
     Ok(rmp_serde::to_vec_named(event)?)

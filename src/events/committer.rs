@@ -20,11 +20,11 @@ use tokio::sync::{oneshot, watch};
 use uuid::Uuid;
 
 use super::error::StoreError;
+use super::position::{Appended, Head};
 use super::raw_log::{MAX_SEQ, MIN_FREE_BYTES, RawLog, event_key, index_key};
 use super::record::Header;
 use super::seal::{Seal, SealWriter};
 use super::segment;
-use super::store::{Appended, Head};
 use super::{Hash, SCHEMA_VERSION, StreamId};
 
 /// More than this many events waiting are left for the next commit, which

@@ -13,34 +13,12 @@ use tokio::sync::{oneshot, watch};
 
 use super::committer::{Committer, Request, Syncer};
 use super::error::StoreError;
+pub use super::position::{Appended, Head};
 use super::raw_log::{Commit, RawLog};
 use super::record::{MAX_PAYLOAD, RecordView};
 use super::seal::{self, Seal, SealWriter};
 use super::upcast::Upcasters;
 use super::{Envelope, Event, Hash, StreamId, encode_payload};
-
-/// Where the log ends: the sequence the next record gets and the hash it chains to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Head {
-    pub next_seq: u64,
-    pub last_hash: Hash,
-}
-
-/// What an append wrote: `count` events from `first_seq` and `first_version`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Appended {
-    pub stream: StreamId,
-    pub first_seq: u64,
-    pub first_version: u64,
-    pub count: u64,
-}
-
-impl Appended {
-    /// The stream's length after this append: the next append's expected version.
-    pub fn next_version(&self) -> u64 {
-        self.first_version + self.count
-    }
-}
 
 /// The event log. Cheap to clone; the writer stops when the last clone drops.
 ///

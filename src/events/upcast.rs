@@ -5,8 +5,12 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-use super::codec::SCHEMA_VERSION;
 use super::error::CodecError;
+
+/// The payload schema this build writes. Bump it, and register an upcaster
+/// from the old version, whenever an existing kind's shape changes in a way
+/// `#[serde(default)]` cannot absorb.
+pub const SCHEMA_VERSION: u16 = 1;
 
 /// Rewrites one payload (the whole `{kind: {fields}}` map) from schema
 /// version `v` to `v + 1`.

@@ -1,59 +1,33 @@
 //! The control plane's JSON API. Writes go to the Supervisor actor; reads
 //! fold the log. Errors carry `error` and the exit `code` the CLI uses.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
+use axum::Json;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use ractor::ActorRef;
 use ractor::rpc::CallResult;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
-use utoipa::{IntoParams, OpenApi, ToSchema};
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::error::{ApiError, ApiQuery, ErrorBody, not_found, parse_id};
 use super::queries;
-use crate::actors::{DeployRequest, Refused, SupervisorMsg};
-use crate::events::{EventStore, StoreError, StreamId};
+use super::state::Shared;
+use crate::actors::{DeployRequest, SupervisorMsg};
 use crate::exit::Exit;
 use crate::flow::Input;
 
-#[derive(Clone)]
-pub struct Shared {
-    pub supervisor: ActorRef<SupervisorMsg>,
-    pub store: EventStore,
-    pub model: crate::projections::runner::ReadModel,
-    pub data_dir: PathBuf,
-    pub auth: super::auth::Auth,
-    /// Told when `POST /api/stop` asks the control plane to stop.
-    pub stop: std::sync::Arc<tokio::sync::Notify>,
-}
-
 type S = State<Shared>;
 
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "deployflow control plane",
-        description = "Blue/Green deployments as an event-sourced actor system. Errors are `{error, code}`, `code` being the exit code the command line gives."
-    ),
-    components(schemas(ErrorBody))
-)]
-struct ApiDoc;
-
-/// Every route, each documented where it is declared: the OpenAPI
-/// document (`GET /api/openapi.json`) is built from the same list as the
-/// router, so the two cannot disagree.
-pub fn router(shared: Shared) -> Router {
-    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(super::stream::events))
-        .routes(routes!(super::exposition::metrics))
+/// This file's routes, each documented where it is declared; `server::router`
+/// merges them with the others into one router and one OpenAPI document.
+pub fn routes() -> OpenApiRouter<Shared> {
+    OpenApiRouter::new()
         .routes(routes!(health))
         .routes(routes!(health_root))
         .routes(routes!(deploy, history))
@@ -69,162 +43,6 @@ pub fn router(shared: Shared) -> Router {
         .routes(routes!(rebuild))
         .routes(routes!(verify))
         .routes(routes!(stop))
-        .split_for_parts();
-    let doc = std::sync::Arc::new(doc);
-    router
-        .merge(super::dashboard::routes())
-        .route(
-            "/api/openapi.json",
-            axum::routing::get(move || {
-                let doc = doc.clone();
-                async move { Json(doc.as_ref().clone()) }
-            }),
-        )
-        .with_state(shared)
-}
-
-/// What every error answers.
-#[derive(Serialize, ToSchema)]
-pub struct ErrorBody {
-    /// What went wrong, for people.
-    error: String,
-    /// The exit code it means (0 success, 1 error, 2 bad input, 3 rolled back,
-    /// 4 returned, 5 log integrity, 6 refused).
-    code: i32,
-}
-
-/// An error as the CLI reads it: a message and the exit code it means.
-pub struct ApiError {
-    status: StatusCode,
-    message: String,
-    code: Exit,
-    extra: Value,
-}
-
-impl ApiError {
-    pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, Exit::Error, message)
-    }
-
-    pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, Exit::Error, message)
-    }
-
-    fn new(status: StatusCode, code: Exit, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            message: message.into(),
-            code,
-            extra: Value::Null,
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let mut body = json!({ "error": self.message, "code": self.code as i32 });
-        if let Value::Object(extra) = self.extra {
-            for (k, v) in extra {
-                body[k] = v;
-            }
-        }
-        (self.status, Json(body)).into_response()
-    }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        let code = if e.is_corruption() {
-            Exit::Integrity
-        } else {
-            Exit::Error
-        };
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, code, e.to_string())
-    }
-}
-
-impl From<crate::projections::runner::ProjectionError> for ApiError {
-    fn from(e: crate::projections::runner::ProjectionError) -> Self {
-        match e {
-            crate::projections::runner::ProjectionError::Store(e) => e.into(),
-            other => ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                Exit::Error,
-                other.to_string(),
-            ),
-        }
-    }
-}
-
-impl From<JsonRejection> for ApiError {
-    fn from(e: JsonRejection) -> Self {
-        ApiError::new(StatusCode::BAD_REQUEST, Exit::BadInput, e.body_text())
-    }
-}
-
-impl From<Refused> for ApiError {
-    fn from(refused: Refused) -> Self {
-        match &refused {
-            Refused::Invalid(m) => {
-                ApiError::new(StatusCode::BAD_REQUEST, Exit::BadInput, m.clone())
-            }
-            Refused::Locked { holder, .. } => ApiError {
-                status: StatusCode::CONFLICT,
-                message: refused.to_string(),
-                code: Exit::Refused,
-                extra: json!({ "holder": holder }),
-            },
-            Refused::NotFound(m) => ApiError::new(StatusCode::NOT_FOUND, Exit::Error, m.clone()),
-            Refused::Failed(m) => {
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, Exit::Error, m.clone())
-            }
-            // A request that names nothing possible is bad input; any
-            // other refusal is a conflict with the deployment's state. Said
-            // as the flow says it.
-            Refused::Flow(refusal @ crate::flow::Refusal::NothingToRollBackTo) => {
-                ApiError::new(StatusCode::BAD_REQUEST, Exit::BadInput, refusal.to_string())
-            }
-            Refused::Flow(refusal) => {
-                ApiError::new(StatusCode::CONFLICT, Exit::Error, refusal.to_string())
-            }
-        }
-    }
-}
-
-/// A query string read like `Query`, refused like every other bad input:
-/// a JSON `{error, code}` with status 400 and exit code 2, not axum's text.
-pub struct ApiQuery<T>(pub T);
-
-impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        state: &S,
-    ) -> Result<Self, ApiError> {
-        Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|Query(query)| ApiQuery(query))
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, Exit::BadInput, e.body_text()))
-    }
-}
-
-pub fn parse_id(id: &str) -> Result<StreamId, ApiError> {
-    id.parse().map(StreamId).map_err(|_| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            Exit::BadInput,
-            format!("`{id}` is not a deployment id"),
-        )
-    })
-}
-
-fn not_found(id: StreamId) -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        Exit::Error,
-        format!("no deployment {id}"),
-    )
 }
 
 /// Asks the Supervisor and waits for its answer.
@@ -336,7 +154,7 @@ async fn history(
     State(shared): S,
     ApiQuery(q): ApiQuery<HistoryQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    shared.model.catch_up()?;
+    shared.caught_up().await?;
     let rows = queries::history(&shared.model, q.app.as_deref(), q.limit.unwrap_or(20));
     Ok(Json(json!(rows)))
 }
@@ -358,7 +176,10 @@ async fn show(
     ApiQuery(q): ApiQuery<ShowQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id)?;
-    queries::show(&shared.store, id, q.after.unwrap_or(0))?
+    let after = q.after.unwrap_or(0);
+    shared
+        .read(move |store| Ok(queries::show(store, id, after)?))
+        .await?
         .map(Json)
         .ok_or_else(|| not_found(id))
 }
@@ -369,7 +190,10 @@ async fn show(
     responses((status = 200, body = Vec<Object>), (status = 404, body = ErrorBody)))]
 async fn audit(State(shared): S, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id)?;
-    let entries = queries::audit(&shared.store, id)?.ok_or_else(|| not_found(id))?;
+    let entries = shared
+        .read(move |store| Ok(queries::audit(store, id)?))
+        .await?
+        .ok_or_else(|| not_found(id))?;
     Ok(Json(json!(entries)))
 }
 
@@ -379,7 +203,9 @@ async fn audit(State(shared): S, Path(id): Path<String>) -> Result<Json<Value>, 
     responses((status = 200, description = "`{id, report}`", body = Object), (status = 404, body = ErrorBody)))]
 async fn report(State(shared): S, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id)?;
-    let events = shared.store.read_stream(id, 0)?;
+    let events = shared
+        .read(move |store| Ok(store.read_stream(id, 0)?))
+        .await?;
     if events.is_empty() {
         return Err(not_found(id));
     }
@@ -404,7 +230,11 @@ async fn replay(
     ApiQuery(q): ApiQuery<ReplayQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id)?;
-    match queries::replay(&shared.store, id, q.at)? {
+    let at = q.at;
+    match shared
+        .read(move |store| Ok(queries::replay(store, id, at)?))
+        .await?
+    {
         queries::Replayed::State(state) => Ok(Json(state)),
         queries::Replayed::NoDeployment => Err(not_found(id)),
         queries::Replayed::NotStartedYet { first_seq } => Err(ApiError::not_found(format!(
@@ -500,7 +330,7 @@ async fn status(
     State(shared): S,
     ApiQuery(q): ApiQuery<AppQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    shared.model.catch_up()?;
+    shared.caught_up().await?;
     Ok(Json(json!(queries::status(
         &shared.model,
         q.app.as_deref()
@@ -514,7 +344,7 @@ async fn metrics(
     State(shared): S,
     ApiQuery(q): ApiQuery<AppQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    shared.model.catch_up()?;
+    shared.caught_up().await?;
     Ok(Json(json!(queries::metrics(
         &shared.model,
         q.app.as_deref(),

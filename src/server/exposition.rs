@@ -17,7 +17,7 @@ use prometheus::{
 };
 use serde_json::Value;
 
-use super::api::Shared;
+use super::state::Shared;
 use crate::adapters::router_client::RouterClient;
 use crate::projections::history;
 use crate::projections::model::Model;

@@ -6,14 +6,20 @@
 mod api;
 pub mod auth;
 mod dashboard;
+mod error;
 mod exposition;
 mod queries;
+mod state;
 mod stream;
 
 use std::net::SocketAddr;
 use std::path::Path;
 
 use anyhow::Context as _;
+use axum::{Json, Router};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::actors::{self, Services};
 use crate::events::EventStore;
@@ -40,6 +46,38 @@ pub struct ServeOptions {
     pub auth: auth::Auth,
     pub hosts: AllowedHosts,
     pub limits: Limits,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "deployflow control plane",
+        description = "Blue/Green deployments as an event-sourced actor system. Errors are `{error, code}`, `code` being the exit code the command line gives."
+    ),
+    components(schemas(error::ErrorBody))
+)]
+struct ApiDoc;
+
+/// Every route, each documented where it is declared: the OpenAPI
+/// document (`GET /api/openapi.json`) is built from the same list as the
+/// router, so the two cannot disagree.
+fn router(shared: state::Shared) -> Router {
+    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(stream::events))
+        .routes(routes!(exposition::metrics))
+        .merge(api::routes())
+        .split_for_parts();
+    let doc = std::sync::Arc::new(doc);
+    router
+        .merge(dashboard::routes())
+        .route(
+            "/api/openapi.json",
+            axum::routing::get(move || {
+                let doc = doc.clone();
+                async move { Json(doc.as_ref().clone()) }
+            }),
+        )
+        .with_state(shared)
 }
 
 /// Runs the control plane until `shutdown` resolves (or forever).
@@ -78,7 +116,7 @@ pub async fn serve(
         .await
         .context("starting the actor system")?;
     let stop = std::sync::Arc::new(tokio::sync::Notify::new());
-    let app = api::router(api::Shared {
+    let app = router(state::Shared {
         supervisor: supervisor.clone(),
         store,
         model: model.clone(),

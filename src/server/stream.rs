@@ -14,7 +14,8 @@ use futures_util::Stream;
 use serde::Deserialize;
 use tokio::sync::watch;
 
-use super::api::Shared;
+use super::error::{ApiError, ApiQuery, ErrorBody, parse_id};
+use super::state::Shared;
 use crate::events::{EventStore, Head, JsonLine, StreamId};
 
 /// Events read from the log at a time: a client far behind is caught up in
@@ -36,19 +37,19 @@ pub struct Params {
 /// event's JSON line.
 #[utoipa::path(get, path = "/api/events", tag = "events", params(Params),
     responses((status = 200, description = "text/event-stream", content_type = "text/event-stream", body = String),
-        (status = 400, body = super::api::ErrorBody)))]
+        (status = 400, body = ErrorBody)))]
 pub async fn events(
     State(shared): State<Shared>,
-    super::api::ApiQuery(params): super::api::ApiQuery<Params>,
+    ApiQuery(params): ApiQuery<Params>,
     headers: HeaderMap,
-) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, super::api::ApiError> {
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let resumed = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(|seen| seen.saturating_add(1));
     let only = match &params.stream {
-        Some(id) => Some(super::api::parse_id(id)?),
+        Some(id) => Some(parse_id(id)?),
         None => None,
     };
     let tail = Tail {

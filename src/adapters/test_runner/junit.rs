@@ -4,7 +4,7 @@
 use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
 
-use super::summary::{Counts, Summary};
+use super::counts::{Counts, Summary};
 
 /// Reads the counts of a JUnit report: the `<testsuites>` totals when it
 /// has them, else the sum of its outermost `<testsuite>`s (a suite's own

@@ -6,17 +6,10 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
+pub use super::counts::Summary;
+use super::counts::{Counts, count};
 use super::junit::junit_in_text;
 use super::tap::TapTally;
-
-/// The counts a test tool reported, and which tool's format they came in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Summary {
-    pub passed: u32,
-    pub failed: u32,
-    pub skipped: u32,
-    pub format: &'static str,
-}
 
 /// Reads the test summaries in a run's output, summing the blocks of one
 /// format when a command runs several suites. Cargo wins over pytest, and
@@ -28,38 +21,6 @@ pub fn parse_summary(output: &str) -> Option<Summary> {
         parser.line(line);
     }
     parser.finish().or_else(|| junit_in_text(output))
-}
-
-/// Passed, failed and skipped, added without overflow: the numbers come
-/// from a command's output and can be anything.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(super) struct Counts {
-    pub passed: u32,
-    pub failed: u32,
-    pub skipped: u32,
-}
-
-impl Counts {
-    pub fn add(&mut self, other: Counts) {
-        self.passed = self.passed.saturating_add(other.passed);
-        self.failed = self.failed.saturating_add(other.failed);
-        self.skipped = self.skipped.saturating_add(other.skipped);
-    }
-
-    pub fn into_summary(self, format: &'static str) -> Summary {
-        Summary {
-            passed: self.passed,
-            failed: self.failed,
-            skipped: self.skipped,
-            format,
-        }
-    }
-}
-
-/// A count as printed; only the regexes' `\d+` reach it, so the one way
-/// to fail is overflow, which saturates.
-pub(super) fn count(digits: &str) -> u32 {
-    digits.parse().unwrap_or(u32::MAX)
 }
 
 /// The incremental form of [`parse_summary`], for output read as it comes.

@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::summary::{Counts, count};
+use super::counts::{Counts, count};
 
 static TEST: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^(not )?ok(?:\s+(\d+))?(?:\s|$)(.*)$").expect("TAP test pattern")

@@ -16,8 +16,9 @@ use axum::{Form, Router};
 use maud::{DOCTYPE, Markup, html};
 use serde::Deserialize;
 
-use super::api::{ApiError, Shared, parse_id};
 use super::auth;
+use super::error::{ApiError, parse_id};
+use super::state::Shared;
 
 pub fn routes() -> Router<Shared> {
     Router::new()
@@ -53,10 +54,7 @@ fn page(title: &str, live: Markup, refresh: &str, stream: &str) -> Markup {
 }
 
 async fn overview_data(shared: &Shared) -> Result<overview::Overview, ApiError> {
-    let model = shared.model.clone();
-    tokio::task::spawn_blocking(move || model.catch_up())
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))??;
+    shared.caught_up().await?;
     let apps = super::queries::status(&shared.model, None);
     let metrics = super::queries::metrics(&shared.model, None, None);
     let rows = super::queries::history(&shared.model, None, overview::LISTED);
@@ -89,7 +87,9 @@ async fn deployment_events(
     id: &str,
 ) -> Result<(String, Vec<crate::events::Envelope>), ApiError> {
     let id = parse_id(id)?;
-    let events = shared.store.read_stream(id, 0)?;
+    let events = shared
+        .read(move |store| Ok(store.read_stream(id, 0)?))
+        .await?;
     if events.is_empty() {
         return Err(ApiError::not_found(format!("no deployment {id}")));
     }

@@ -1,0 +1,54 @@
+//! What every handler shares: the Supervisor, the log, the read model.
+
+use std::path::PathBuf;
+
+use axum::http::StatusCode;
+use ractor::ActorRef;
+
+use super::error::ApiError;
+use crate::actors::SupervisorMsg;
+use crate::events::EventStore;
+use crate::exit::Exit;
+
+#[derive(Clone)]
+pub struct Shared {
+    pub supervisor: ActorRef<SupervisorMsg>,
+    pub store: EventStore,
+    pub model: crate::projections::runner::ReadModel,
+    pub data_dir: PathBuf,
+    pub auth: super::auth::Auth,
+    /// Told when `POST /api/stop` asks the control plane to stop.
+    pub stop: std::sync::Arc<tokio::sync::Notify>,
+}
+
+impl Shared {
+    /// Folds what the log gained into the read model.
+    pub async fn caught_up(&self) -> Result<(), ApiError> {
+        let model = self.model.clone();
+        self.blocking(move || model.catch_up().map_err(ApiError::from))
+            .await
+    }
+
+    /// Runs a read of the log off the runtime's threads: reading sled is
+    /// blocking IO, which would stall every connection on that thread.
+    pub async fn read<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&EventStore) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let store = self.store.clone();
+        self.blocking(move || read(&store)).await
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        tokio::task::spawn_blocking(work).await.map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Exit::Error,
+                format!("reading the event log panicked: {e}"),
+            )
+        })?
+    }
+}
