@@ -10,9 +10,10 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use super::context::{Context, Services};
 use super::effects;
+use super::messages::WorkerKind;
 use super::messages::{DriverMsg, Job, SupervisorMsg, WorkerMsg};
 use super::redact::redact;
-use super::workers::{WorkerKind, perform};
+use super::workers::perform;
 use crate::events::{Event, StreamId};
 use crate::flow::{Deployment, Effect, Input, Step, decide, next_step};
 
@@ -297,29 +298,12 @@ async fn advance(
     };
     crate::crash_points::before_effect(job.effect.name());
     let workers = state.workers.load();
-    let worker = match &job.effect {
-        Effect::StartInstance { .. }
-        | Effect::WaitHealthy { .. }
-        | Effect::StopInstance { .. }
-        | Effect::SwitchTraffic { .. }
-        | Effect::Drain { .. } => Some(&workers.environment),
-        Effect::ApplyFix { tier, .. } => Some(match tier {
-            crate::events::Tier::Driver => &workers.environment,
-            crate::events::Tier::Senior => &workers.senior,
-            crate::events::Tier::Trio => &workers.trio,
-        }),
-        Effect::Review { role, .. } => Some(match role {
-            crate::events::Role::Junior => &workers.junior,
-            _ => &workers.trio,
-        }),
-        Effect::Synthesize { .. } => Some(&workers.senior),
-        // The Driver's own work, done in a task it spawns.
-        Effect::ValidateInputs
-        | Effect::RunTests { .. }
-        | Effect::WriteReport
-        | Effect::CommitReport { .. }
-        | Effect::FindIssues
-        | Effect::CloseIssue { .. } => None,
+    let worker = match effects::worker_of(&job.effect) {
+        WorkerKind::Driver => None,
+        WorkerKind::Environment => Some(&workers.environment),
+        WorkerKind::Trio => Some(&workers.trio),
+        WorkerKind::Senior => Some(&workers.senior),
+        WorkerKind::Junior => Some(&workers.junior),
     };
     match worker {
         Some(worker) => {

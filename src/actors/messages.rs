@@ -54,6 +54,17 @@ impl Job {
     }
 }
 
+/// Who does an effect (`effects::worker_of`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkerKind {
+    /// Not an actor: the Driver's own effects, run in a task it spawns.
+    Driver,
+    Environment,
+    Trio,
+    Senior,
+    Junior,
+}
+
 pub enum WorkerMsg {
     Perform(Job),
 }

@@ -8,18 +8,8 @@
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use super::effects;
-use super::messages::{DriverMsg, WorkerMsg};
+use super::messages::{DriverMsg, WorkerKind, WorkerMsg};
 use crate::flow::Input;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WorkerKind {
-    /// Not an actor: the Driver's own effects, run in a task it spawns.
-    Driver,
-    Environment,
-    Trio,
-    Senior,
-    Junior,
-}
 
 pub struct Worker;
 
@@ -60,13 +50,7 @@ pub fn perform(kind: WorkerKind, job: crate::actors::messages::Job) {
             std::future::pending::<()>().await;
         }
     };
-    let work = match kind {
-        WorkerKind::Driver => tokio::spawn(effects::driver_own(job)),
-        WorkerKind::Environment => tokio::spawn(effects::environment(job)),
-        WorkerKind::Trio => tokio::spawn(effects::trio(job)),
-        WorkerKind::Senior => tokio::spawn(effects::senior(job)),
-        WorkerKind::Junior => tokio::spawn(effects::junior(job)),
-    };
+    let work = tokio::spawn(effects::perform(job));
     tokio::spawn(async move {
         let mut work = work;
         tokio::select! {

@@ -118,8 +118,9 @@ pub struct Runtime {
     /// How long `build_command` may take.
     #[serde(default = "half_an_hour")]
     pub build_timeout_s: Seconds,
-    #[serde(default)]
-    pub container_port: Option<u16>,
+    /// Docker: the port the app listens on inside its container.
+    #[serde(default = "default_container_port")]
+    pub container_port: u16,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
     #[serde(default)]
@@ -141,6 +142,10 @@ pub struct Runtime {
 
 fn ten() -> Bounded<0, 3_600> {
     Bounded(10)
+}
+
+fn default_container_port() -> u16 {
+    8080
 }
 
 fn half_an_hour() -> Seconds {
@@ -498,17 +503,50 @@ pub struct Member {
     /// fixes by answering a patch, and a command member does not fix.
     #[serde(default)]
     pub fix_command: Option<String>,
-    #[serde(default)]
-    pub timeout_s: Option<Seconds>,
+    /// How long the member may take before it counts as abstaining.
+    #[serde(default = "member_timeout")]
+    pub timeout_s: Seconds,
     /// Tokens of the release's code a review bundle may carry.
-    #[serde(default)]
-    pub budget_tokens: Option<Bounded<1, 10_000_000>>,
+    #[serde(default = "budget_tokens")]
+    pub budget_tokens: Bounded<1, 10_000_000>,
     /// Models: the answer's length limit.
-    #[serde(default)]
-    pub max_tokens: Option<Bounded<1, 1_000_000>>,
+    #[serde(default = "max_tokens")]
+    pub max_tokens: Bounded<1, 1_000_000>,
     /// Models: calls after the first for 429, 5xx and network errors.
-    #[serde(default)]
-    pub retries: Option<Bounded<0, 10>>,
+    #[serde(default = "model_retries")]
+    pub retries: Bounded<0, 10>,
+}
+
+/// How long a member may take when its config does not say, and how long
+/// a built-in one (which has no config) may.
+pub const MEMBER_TIMEOUT_S: u64 = 300;
+
+fn member_timeout() -> Seconds {
+    Bounded(MEMBER_TIMEOUT_S)
+}
+
+fn budget_tokens() -> Bounded<1, 10_000_000> {
+    Bounded(60_000)
+}
+
+fn max_tokens() -> Bounded<1, 1_000_000> {
+    Bounded(4_000)
+}
+
+fn model_retries() -> Bounded<0, 10> {
+    Bounded(3)
+}
+
+impl Member {
+    /// Where its API is: `base_url`, or the kind's public endpoint.
+    pub fn api_base_url(&self) -> String {
+        let public = match self.kind {
+            MemberKind::Openai => "https://api.openai.com/v1",
+            MemberKind::Anthropic => "https://api.anthropic.com",
+            MemberKind::Command => "",
+        };
+        self.base_url.clone().unwrap_or_else(|| public.into())
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

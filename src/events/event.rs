@@ -10,16 +10,22 @@ use serde::{Deserialize, Serialize};
 use strum::{EnumDiscriminants, EnumIter, IntoStaticStr};
 
 /// One of the two physical slots of an app; the candidate takes the idle one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, EnumIter, IntoStaticStr,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Slot {
     Blue,
     Green,
 }
 
 /// The escalation tiers of the fix loop, in the order they are tried.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, EnumIter, IntoStaticStr,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Tier {
     Driver,
     Senior,
@@ -27,8 +33,11 @@ pub enum Tier {
 }
 
 /// Where a reviewer sits in the review loop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, EnumIter, IntoStaticStr,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Role {
     Trio,
     Senior,
@@ -38,8 +47,11 @@ pub enum Role {
 
 /// A reviewer's answer. `Abstain` is what a missing, late or malformed answer
 /// becomes: it never counts as approval.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, EnumIter, IntoStaticStr,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Verdict {
     Approve,
     FixesNeeded,
@@ -47,32 +59,11 @@ pub enum Verdict {
     Abstain,
 }
 
-impl Role {
-    /// As serialized.
-    pub fn name(self) -> &'static str {
-        match self {
-            Role::Trio => "trio",
-            Role::Senior => "senior",
-            Role::Junior => "junior",
-            Role::Manual => "manual",
-        }
-    }
-}
-
-impl Verdict {
-    /// As serialized.
-    pub fn name(self) -> &'static str {
-        match self {
-            Verdict::Approve => "approve",
-            Verdict::FixesNeeded => "fixes_needed",
-            Verdict::MajorFlaw => "major_flaw",
-            Verdict::Abstain => "abstain",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, EnumIter, IntoStaticStr,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Severity {
     Critical,
     High,
@@ -119,8 +110,11 @@ pub struct Patch {
 }
 
 /// What the review loop concluded for a round.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, EnumIter, IntoStaticStr,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Decision {
     Promote,
     AwaitManualApproval,
@@ -130,8 +124,11 @@ pub enum Decision {
 }
 
 /// How a fix attempt ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, EnumIter, IntoStaticStr,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum FixOutcome {
     /// The fix was applied; green is redeployed to find out whether it helped.
     Applied,
@@ -142,8 +139,11 @@ pub enum FixOutcome {
 }
 
 /// What became of one issue a promoted release's commits name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, EnumIter, IntoStaticStr,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum IssueOutcome {
     /// Commented on with the report's link, then closed.
     Closed,
@@ -155,21 +155,12 @@ pub enum IssueOutcome {
     Failed,
 }
 
-impl IssueOutcome {
-    /// Its name, as in the encoding and `--json` output.
-    pub fn name(self) -> &'static str {
-        match self {
-            IssueOutcome::Closed => "closed",
-            IssueOutcome::AlreadyClosed => "already_closed",
-            IssueOutcome::Skipped => "skipped",
-            IssueOutcome::Failed => "failed",
-        }
-    }
-}
-
 /// The terminal status a deployment ends in (history's `status`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, EnumIter, IntoStaticStr,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Outcome {
     Promoted,
     RolledBack,
@@ -216,14 +207,33 @@ impl Slot {
             Slot::Green => Slot::Blue,
         }
     }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Slot::Blue => "blue",
-            Slot::Green => "green",
-        }
-    }
 }
+
+/// `name()` for the small enums above: their encoding's words, derived
+/// (`IntoStaticStr`, the same `snake_case` as serde's), so no table can
+/// drift from what the log holds. Pinned by `names_are_the_encodings`.
+macro_rules! named_as_encoded {
+    ($($ty:ty),+) => {$(
+        impl $ty {
+            /// As serialized: in the log, the `--json` output and the API.
+            pub fn name(self) -> &'static str {
+                self.into()
+            }
+        }
+    )+};
+}
+
+named_as_encoded!(
+    Slot,
+    Tier,
+    Role,
+    Verdict,
+    Severity,
+    Decision,
+    FixOutcome,
+    IssueOutcome,
+    Outcome
+);
 
 /// Event payloads, one variant per kind. `EventKind` names the kinds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, EnumDiscriminants)]
@@ -462,26 +472,25 @@ impl EventKind {
 mod tests {
     use super::*;
 
+    use strum::IntoEnumIterator;
+
+    /// Every variant of every named enum: the derived name is serde's.
+    fn same_as_serde<T: IntoEnumIterator + Serialize + Copy>(name: fn(T) -> &'static str) {
+        for value in T::iter() {
+            assert_eq!(serde_json::to_value(value).unwrap(), name(value));
+        }
+    }
+
     #[test]
-    fn names_are_the_serialized_forms() {
-        for role in [Role::Trio, Role::Senior, Role::Junior, Role::Manual] {
-            assert_eq!(serde_json::to_value(role).unwrap(), role.name());
-        }
-        for outcome in [
-            IssueOutcome::Closed,
-            IssueOutcome::AlreadyClosed,
-            IssueOutcome::Skipped,
-            IssueOutcome::Failed,
-        ] {
-            assert_eq!(serde_json::to_value(outcome).unwrap(), outcome.name());
-        }
-        for verdict in [
-            Verdict::Approve,
-            Verdict::FixesNeeded,
-            Verdict::MajorFlaw,
-            Verdict::Abstain,
-        ] {
-            assert_eq!(serde_json::to_value(verdict).unwrap(), verdict.name());
-        }
+    fn names_are_the_encodings() {
+        same_as_serde(Slot::name);
+        same_as_serde(Tier::name);
+        same_as_serde(Role::name);
+        same_as_serde(Verdict::name);
+        same_as_serde(Severity::name);
+        same_as_serde(Decision::name);
+        same_as_serde(FixOutcome::name);
+        same_as_serde(IssueOutcome::name);
+        same_as_serde(Outcome::name);
     }
 }

@@ -1,5 +1,6 @@
-//! The review loop's rules: how the Senior's built-in synthesis merges the
-//! Trio's verdicts, and how a round's verdicts become a decision. Each rule
+//! The review loop's rules: the quorum, and how a round's verdicts become a
+//! decision (the Senior's built-in merge, which counts by the same quorum,
+//! is `adapters::members::synthesis`). Each rule
 //! is written out in the decision it produces, for the audit.
 
 use super::state::{Deployment, Review};
@@ -25,61 +26,17 @@ pub fn anonymous_label(index: usize) -> String {
     }
 }
 
-fn approvals_needed(quorum: Quorum, members: usize) -> usize {
+/// How many approvals `quorum` asks of `members` reviewers.
+pub fn approvals_needed(quorum: Quorum, members: usize) -> usize {
     match quorum {
         Quorum::All => members,
         Quorum::TwoThirds => (2 * members).div_ceil(3),
     }
 }
 
-fn counted(reviews: &[Review], verdict: Verdict) -> usize {
+/// How many of `reviews` gave `verdict`.
+pub fn counted(reviews: &[Review], verdict: Verdict) -> usize {
     reviews.iter().filter(|r| r.verdict == verdict).count()
-}
-
-/// The built-in Senior: a major flaw is upheld when a majority calls it one
-/// or one reviewer backs it with a critical finding; any fix request or
-/// serious finding asks for fixes; approval needs the quorum.
-pub fn synthesize(trio: &[Review], quorum: Quorum) -> Synthesis {
-    let mut findings: Vec<Finding> = Vec::new();
-    for finding in trio.iter().flat_map(|r| &r.findings) {
-        if !findings.contains(finding) {
-            findings.push(finding.clone());
-        }
-    }
-    let majors = counted(trio, Verdict::MajorFlaw);
-    let backed_major = trio.iter().any(|r| {
-        r.verdict == Verdict::MajorFlaw
-            && r.findings.iter().any(|f| f.severity == Severity::Critical)
-    });
-    let fixes = counted(trio, Verdict::FixesNeeded);
-    let approvals = counted(trio, Verdict::Approve);
-    let abstains = counted(trio, Verdict::Abstain);
-    let serious = findings
-        .iter()
-        .any(|f| matches!(f.severity, Severity::Critical | Severity::High));
-    let tally = format!(
-        "{approvals} approve, {fixes} fixes needed, {majors} major flaw, {abstains} abstain"
-    );
-    let (verdict, why) = if majors * 2 > trio.len() || backed_major {
-        (
-            Verdict::MajorFlaw,
-            "a major flaw is upheld (a majority, or a critical finding behind it)",
-        )
-    } else if majors + fixes > 0 || serious {
-        (Verdict::FixesNeeded, "fixes are needed before promotion")
-    } else if approvals >= approvals_needed(quorum, trio.len()) {
-        (Verdict::Approve, "the quorum approves")
-    } else {
-        (
-            Verdict::Abstain,
-            "too few answers to approve: an abstention is never an approval",
-        )
-    };
-    Synthesis {
-        verdict,
-        summary: format!("{why} ({tally}; {} findings)", findings.len()),
-        findings,
-    }
 }
 
 /// A round's decision and the rule that gave it.
@@ -157,19 +114,9 @@ pub fn decide_round(state: &Deployment) -> (Decision, String) {
 }
 
 /// What the fix loop is asked to fix after a round that needs fixes.
-pub fn fix_request(state: &Deployment) -> String {
-    let mut lines = vec![format!("review round {} asks for fixes", state.round)];
-    let findings = state
-        .synthesis
-        .iter()
-        .chain(&state.junior_reviews)
-        .flat_map(|r| &r.findings);
-    let mut seen: Vec<&Finding> = Vec::new();
+pub fn fix_request(round: u32, findings: &[Finding]) -> String {
+    let mut lines = vec![format!("review round {round} asks for fixes")];
     for finding in findings {
-        if seen.contains(&finding) {
-            continue;
-        }
-        seen.push(finding);
         let place = match (&finding.file, finding.line) {
             (Some(file), Some(line)) => format!(" {file}:{line}"),
             (Some(file), None) => format!(" {file}"),
@@ -208,49 +155,6 @@ mod tests {
                 })
                 .collect(),
         }
-    }
-
-    #[test]
-    fn one_major_flaw_without_a_critical_finding_asks_for_fixes() {
-        let trio = [
-            review(Verdict::MajorFlaw, &[Severity::High]),
-            review(Verdict::Approve, &[]),
-            review(Verdict::Approve, &[]),
-        ];
-        assert_eq!(synthesize(&trio, Quorum::All).verdict, Verdict::FixesNeeded);
-    }
-
-    #[test]
-    fn a_major_flaw_backed_by_a_critical_finding_is_upheld() {
-        let trio = [
-            review(Verdict::MajorFlaw, &[Severity::Critical]),
-            review(Verdict::Approve, &[]),
-            review(Verdict::Approve, &[]),
-        ];
-        assert_eq!(synthesize(&trio, Quorum::All).verdict, Verdict::MajorFlaw);
-    }
-
-    #[test]
-    fn abstentions_never_approve() {
-        let trio = [
-            review(Verdict::Abstain, &[]),
-            review(Verdict::Abstain, &[]),
-            review(Verdict::Abstain, &[]),
-        ];
-        assert_eq!(
-            synthesize(&trio, Quorum::TwoThirds).verdict,
-            Verdict::Abstain
-        );
-        let two = [
-            review(Verdict::Approve, &[]),
-            review(Verdict::Approve, &[]),
-            review(Verdict::Abstain, &[]),
-        ];
-        assert_eq!(synthesize(&two, Quorum::All).verdict, Verdict::Abstain);
-        assert_eq!(
-            synthesize(&two, Quorum::TwoThirds).verdict,
-            Verdict::Approve
-        );
     }
 
     #[test]

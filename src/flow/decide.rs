@@ -5,9 +5,10 @@
 
 use serde::Serialize;
 
-use super::completion::{self, Stage};
+use super::completion;
 use super::consensus;
-use super::fix_loop::{self, tier_name};
+use super::fix_loop;
+use super::phase::{Stage, stage_of};
 use super::state::{Deployment, Ending, Phase, RestoreStage, ReviewStage};
 use super::step::{Step, next_step, target_url};
 use crate::events::{
@@ -299,8 +300,7 @@ fn finish_completion(out: &mut Emitter, done: Stage) {
 fn fail(out: &mut Emitter, state: &Deployment, reason: String) -> Result<(), Refusal> {
     // A completion step that fails is noted; the deployment ends as it was
     // going to.
-    if let (Some(stage), Step::Do(effect)) = (completion::stage_of(&state.phase), next_step(state))
-    {
+    if let (Some(stage), Step::Do(effect)) = (stage_of(&state.phase), next_step(state)) {
         out.push(Event::CompletionStepFailed {
             step: effect.name().to_string(),
             reason,
@@ -449,7 +449,7 @@ fn answer(out: &mut Emitter, state: &Deployment, input: Input) -> Result<(), Ref
             }
         }
         (
-            Phase::Fixing { diagnosis },
+            Phase::Fixing { cause },
             Input::FixDone {
                 action,
                 outcome,
@@ -460,7 +460,7 @@ fn answer(out: &mut Emitter, state: &Deployment, input: Input) -> Result<(), Ref
             out.push(Event::FixAttempted {
                 tier,
                 attempt: state.fixes.get(tier) + 1,
-                diagnosis: diagnosis.clone(),
+                diagnosis: fix_loop::diagnosis(cause),
                 action,
                 outcome,
                 patches,
@@ -472,12 +472,12 @@ fn answer(out: &mut Emitter, state: &Deployment, input: Input) -> Result<(), Ref
                     attempt: state.deploy_attempt + 1,
                 }),
                 FixOutcome::NotApplied => {
-                    let why = format!("the {} tier's fixes did not apply", tier_name(tier));
+                    let why = format!("the {} tier's fixes did not apply", tier.name());
                     let entry = fix_loop::enter(&out.state, tier, &why);
                     out.extend(entry);
                 }
                 FixOutcome::GaveUp => {
-                    let why = format!("the {} tier gave up", tier_name(tier));
+                    let why = format!("the {} tier gave up", tier.name());
                     let entry = match fix_loop::above(tier) {
                         Some(higher) => fix_loop::enter(&out.state, higher, &why),
                         None => vec![rollback_before_promotion(
@@ -508,7 +508,7 @@ fn answer(out: &mut Emitter, state: &Deployment, input: Input) -> Result<(), Ref
                 exit_code,
                 output_tail,
             });
-            if fix_loop::tests_passed(failed, exit_code) {
+            if super::state::tests_passed(failed, exit_code) {
                 out.push(Event::ReviewRequested {
                     round: state.round + 1,
                     members: state.policy.trio.clone(),

@@ -2,8 +2,8 @@
 //! when the loop is exhausted. Attempts count over the whole deployment and
 //! the tier only moves up, so the loop always ends.
 
-use serde::Serialize;
-
+use super::phase::FixCause;
+pub use super::remedy::{Remedy, driver_remedy, remedy};
 use super::state::Deployment;
 use crate::events::{Event, Tier};
 
@@ -12,42 +12,19 @@ pub const RECREATE: &str = "recreate";
 pub const NEW_PORT: &str = "new port";
 pub const BACK_OFF: &str = "back-off";
 
-/// What a fix attempt does.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case", tag = "remedy")]
-pub enum Remedy {
-    /// Stop green and start it again as it was.
-    Recreate,
-    /// Start green again on another port (something else may hold its port).
-    NewPort,
-    /// Wait, then start again: a dependency may still be coming up.
-    BackOff { ms: u64 },
-    /// Ask the tier's fixers (Senior: the Senior member; Trio: its members)
-    /// to change the release; it is then rebuilt and redeployed.
-    Fixer { tier: Tier },
-}
-
-/// The Driver tier's built-in remedy for its `attempt`-th try.
-pub fn driver_remedy(attempt: u32) -> Remedy {
-    match attempt {
-        0 | 1 => Remedy::Recreate,
-        2 => Remedy::NewPort,
-        n => Remedy::BackOff {
-            ms: 1000u64.saturating_mul(1 << (n - 3).min(5)),
-        },
+/// The fixers' words for why a fix is next, as the log records them.
+pub fn diagnosis(cause: &FixCause) -> String {
+    match cause {
+        FixCause::Unhealthy { diagnosis } => diagnosis.clone(),
+        FixCause::TestsFailed {
+            failed,
+            exit_code,
+            output_tail,
+        } => test_diagnosis(*failed, *exit_code, output_tail),
+        FixCause::ReviewAsked { round, findings } => {
+            super::consensus::fix_request(*round, findings)
+        }
     }
-}
-
-pub fn remedy(tier: Tier, attempt: u32) -> Remedy {
-    match tier {
-        Tier::Driver => driver_remedy(attempt),
-        tier => Remedy::Fixer { tier },
-    }
-}
-
-/// A run passes when nothing failed and the command exited 0.
-pub fn tests_passed(failed: u32, exit_code: Option<i32>) -> bool {
-    failed == 0 && exit_code == Some(0)
 }
 
 pub fn test_diagnosis(failed: u32, exit_code: Option<i32>, output_tail: &str) -> String {
@@ -68,14 +45,6 @@ fn rank(tier: Tier) -> u8 {
         Tier::Driver => 0,
         Tier::Senior => 1,
         Tier::Trio => 2,
-    }
-}
-
-pub fn tier_name(tier: Tier) -> &'static str {
-    match tier {
-        Tier::Driver => "driver",
-        Tier::Senior => "senior",
-        Tier::Trio => "trio",
     }
 }
 
@@ -132,6 +101,7 @@ mod tests {
 
     #[test]
     fn tests_pass_only_with_no_failure_and_exit_zero() {
+        use super::super::state::tests_passed;
         assert!(tests_passed(0, Some(0)));
         assert!(!tests_passed(1, Some(0)));
         assert!(!tests_passed(0, Some(1)));

@@ -15,9 +15,11 @@ mod completion;
 pub mod consensus;
 mod decide;
 pub mod fix_loop;
+mod phase;
 mod policy;
 #[cfg(test)]
 mod properties;
+mod remedy;
 pub mod simulate;
 mod state;
 mod step;
@@ -26,6 +28,7 @@ pub use decide::{Input, Refusal, decide};
 pub use fix_loop::Remedy;
 pub use policy::Policy;
 pub use state::{
-    Deployment, Ending, FixCounts, Phase, RestoreStage, Review, ReviewStage, TestResult,
+    Deployment, Ending, FixCounts, Phase, PolicyParsed, RestoreStage, Review, ReviewStage,
+    TestResult,
 };
 pub use step::{Effect, Step, next_step, target_url};

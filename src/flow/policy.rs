@@ -32,36 +32,15 @@ pub struct Policy {
     pub router_admin: String,
 }
 
-thread_local! {
-    /// Policies by config text: a replay of many deployments of one app
-    /// parses its config once, not once per deployment. Memoizing a pure
-    /// function changes no result.
-    static PARSED: std::cell::RefCell<std::collections::HashMap<(String, String), Result<Policy, String>>> =
-        Default::default();
-}
-
-/// How many distinct configs the memo keeps before it starts again.
-const PARSED_KEPT: usize = 256;
-
 impl Policy {
     /// The policy of a logged config, whose paths are relative to `base`.
+    /// A caller that folds many deployments of one config (the read
+    /// model's rebuild) keeps its own memo: see `Deployment::apply_with`.
     pub fn parse(config: &str, base: &str) -> Result<Policy, String> {
-        let key = (config.to_string(), base.to_string());
-        if let Some(known) = PARSED.with(|p| p.borrow().get(&key).cloned()) {
-            return known;
-        }
         let path = std::path::Path::new(base).join("deployflow.toml");
-        let parsed = Config::parse(config, &path)
+        Config::parse(config, &path)
             .map(|c| Policy::of(&c))
-            .map_err(|e| e.to_string());
-        PARSED.with(|p| {
-            let mut p = p.borrow_mut();
-            if p.len() >= PARSED_KEPT {
-                p.clear();
-            }
-            p.insert(key, parsed.clone());
-        });
-        parsed
+            .map_err(|e| e.to_string())
     }
 
     pub fn of(config: &Config) -> Policy {

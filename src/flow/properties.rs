@@ -188,10 +188,10 @@ proptest! {
         let mut state = Deployment::empty();
         for event in &events {
             state.apply(event);
-            if super::completion::stage_of(&state.phase).is_none() {
+            if super::phase::stage_of(&state.phase).is_none() {
                 continue;
             }
-            let ending = super::completion::ending(&state.phase);
+            let ending = super::phase::ending(&state.phase);
             let mut failed = state.clone();
             let input = Input::EffectFailed { reason: "disk full".into() };
             for event in decide(&failed, input).expect("a completion step may fail") {

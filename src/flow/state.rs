@@ -4,98 +4,21 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::completion::{self, Stage};
+use super::phase::{CompletionNeeds, Stage, ending, next_completion_phase, stage_of};
+pub use super::phase::{Ending, FixCause, Phase, RestoreStage, ReviewStage};
 use super::policy::Policy;
+use super::remedy::{Remedy, remedy};
 use crate::events::{
-    Decision, Event, Finding, IssueOutcome, LiveRelease, Outcome, Role, Slot, Tier, Verdict,
+    Decision, Event, Finding, FixOutcome, IssueOutcome, LiveRelease, Outcome, Role, Slot, Tier,
+    Verdict,
 };
 
-/// Where a deployment is. Each phase has exactly one thing to do next
-/// (`step::next_step`); the event that ends it moves to the next phase.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Phase {
-    /// Requested; its inputs are not checked yet.
-    Validating,
-    /// Green is to be started (again) for `attempt`.
-    StartingGreen,
-    /// Green runs; waiting for its health check.
-    AwaitingHealth,
-    /// Something is wrong with green; a fix at the current tier is next.
-    Fixing {
-        diagnosis: String,
-    },
-    Testing,
-    /// The Trio reviews, then the Senior synthesizes, then the Juniors.
-    Reviewing {
-        stage: ReviewStage,
-    },
-    AwaitingApproval,
-    Switching,
-    /// Traffic is on green; blue's in-flight requests finish.
-    DrainingBlue,
-    StoppingBlue,
-    /// The instances are settled; the report of how it `ending`s is next.
-    Reporting {
-        ending: Outcome,
-    },
-    /// The report is committed to the code directory's repository.
-    CommittingReport {
-        ending: Outcome,
-    },
-    /// A promotion: the issues its commits name are looked up.
-    FindingIssues,
-    /// A promotion: the first of `issues_pending` is closed on the forge.
-    ClosingIssues,
-    /// Green is being stopped because the deployment ends without it.
-    StoppingGreen {
-        ending: Ending,
-    },
-    /// After promotion: the retained release is started again in the idle slot.
-    Restoring(RestoreStage),
-    Done(Outcome),
-}
+/// A logged config's policy, or why it no longer parses.
+pub type PolicyParsed = Result<Policy, String>;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ReviewStage {
-    Trio,
-    Synthesis,
-    Juniors,
-}
-
-/// Why green is being stopped, which decides how the deployment ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Ending {
-    RolledBack,
-    Returned,
-    Aborted,
-    Failed,
-}
-
-impl Ending {
-    /// How a deployment that ends this way is recorded.
-    pub fn outcome(self) -> Outcome {
-        match self {
-            Ending::RolledBack => Outcome::RolledBack,
-            Ending::Returned => Outcome::Returned,
-            Ending::Aborted => Outcome::Aborted,
-            Ending::Failed => Outcome::Failed,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RestoreStage {
-    Starting,
-    AwaitingHealth,
-    /// It never became healthy: stop it, traffic stays where it is.
-    Abandoning,
-    Switching,
-    Draining,
-    Stopping,
+/// A run passes when nothing failed and the command exited 0.
+pub fn tests_passed(failed: u32, exit_code: Option<i32>) -> bool {
+    failed == 0 && exit_code == Some(0)
 }
 
 /// A verdict as the review loop keeps it.
@@ -266,7 +189,7 @@ impl Deployment {
 
     /// How it ends, once its completion has begun (before `completed`).
     pub fn completing_as(&self) -> Option<Outcome> {
-        completion::stage_of(&self.phase).map(|_| completion::ending(&self.phase))
+        stage_of(&self.phase).map(|_| ending(&self.phase))
     }
 
     /// History's stage name for the phase.
@@ -301,12 +224,50 @@ impl Deployment {
     /// `stage` of the completion is done: on to the next one the policy
     /// asks for, or stay until `decide` records the end.
     fn complete_step(&mut self, stage: Stage) {
-        if let Some(next) = completion::next_phase(self, stage) {
+        if let Some(next) = next_completion_phase(&self.phase, stage, self.completion_needs()) {
             self.phase = next;
         }
     }
 
+    /// The findings a round that asks for fixes passes on: the synthesis'
+    /// and the Juniors', each once, in order.
+    fn review_findings(&self) -> Vec<Finding> {
+        let mut findings: Vec<Finding> = Vec::new();
+        for finding in self
+            .synthesis
+            .iter()
+            .chain(&self.junior_reviews)
+            .flat_map(|r| &r.findings)
+        {
+            if !findings.contains(finding) {
+                findings.push(finding.clone());
+            }
+        }
+        findings
+    }
+
+    /// What the completion's next step depends on.
+    pub fn completion_needs(&self) -> CompletionNeeds {
+        CompletionNeeds {
+            forge: self.policy.forge,
+            commit: self.policy.commit,
+            report_written: self.report_path.is_some(),
+            issues_pending: !self.issues_pending.is_empty(),
+        }
+    }
+
     pub fn apply(&mut self, event: &Event) {
+        self.apply_with(event, &mut Policy::parse);
+    }
+
+    /// `apply`, reading a logged config's policy through `policy_of`: a
+    /// caller folding many deployments of one config passes a memo of
+    /// `Policy::parse` (a pure function, so the result is the same).
+    pub fn apply_with(
+        &mut self,
+        event: &Event,
+        policy_of: &mut dyn FnMut(&str, &str) -> PolicyParsed,
+    ) {
         self.version += 1;
         // Whatever follows an announced effect answers it.
         self.started = None;
@@ -326,7 +287,7 @@ impl Deployment {
                 self.base_dir = base_dir.clone();
                 self.green_slot = blue.as_ref().map_or(Slot::Blue, |b| b.slot.other());
                 let base = base_dir.as_deref().unwrap_or(".");
-                match Policy::parse(config, base) {
+                match policy_of(config, base) {
                     Ok(policy) => self.policy = policy,
                     Err(e) => self.config_error = Some(e),
                 }
@@ -363,13 +324,23 @@ impl Deployment {
                 Phase::Restoring(_) => self.phase = Phase::Restoring(RestoreStage::Abandoning),
                 _ => {
                     self.phase = Phase::Fixing {
-                        diagnosis: diagnosis.clone(),
+                        cause: FixCause::Unhealthy {
+                            diagnosis: diagnosis.clone(),
+                        },
                     }
                 }
             },
-            Event::FixAttempted { tier, action, .. } => {
+            Event::FixAttempted {
+                tier,
+                attempt,
+                outcome,
+                ..
+            } => {
                 self.fixes.bump(*tier);
-                self.fresh_port = action.starts_with(super::fix_loop::NEW_PORT);
+                // The remedy is a function of the tier and the attempt, so
+                // the fold derives it rather than reading the shell's words.
+                self.fresh_port =
+                    *outcome == FixOutcome::Applied && remedy(*tier, *attempt) == Remedy::NewPort;
             }
             Event::Escalated { to, .. } => self.tier = *to,
             Event::TestRunIntended { .. } => self.phase = Phase::Testing,
@@ -387,13 +358,13 @@ impl Deployment {
                     skipped: *skipped,
                     exit_code: *exit_code,
                 });
-                if !super::fix_loop::tests_passed(*failed, *exit_code) {
+                if !tests_passed(*failed, *exit_code) {
                     self.phase = Phase::Fixing {
-                        diagnosis: super::fix_loop::test_diagnosis(
-                            *failed,
-                            *exit_code,
-                            output_tail,
-                        ),
+                        cause: FixCause::TestsFailed {
+                            failed: *failed,
+                            exit_code: *exit_code,
+                            output_tail: output_tail.clone(),
+                        },
                     };
                 }
             }
@@ -452,7 +423,10 @@ impl Deployment {
                     Decision::AwaitManualApproval => self.phase = Phase::AwaitingApproval,
                     Decision::FixesNeeded => {
                         self.phase = Phase::Fixing {
-                            diagnosis: super::consensus::fix_request(self),
+                            cause: FixCause::ReviewAsked {
+                                round: self.round,
+                                findings: self.review_findings(),
+                            },
                         }
                     }
                     // The events that follow say how the deployment ends.
@@ -510,7 +484,7 @@ impl Deployment {
                 self.complete_step(Stage::CloseIssue);
             }
             Event::CompletionStepFailed { .. } => {
-                if let Some(stage) = completion::stage_of(&self.phase) {
+                if let Some(stage) = stage_of(&self.phase) {
                     if stage == Stage::CloseIssue && !self.issues_pending.is_empty() {
                         self.issues_pending.remove(0);
                     }

@@ -114,13 +114,13 @@ pub fn next_step(state: &Deployment) -> Step {
             slot: state.green_slot,
             endpoint,
         }),
-        Phase::Fixing { diagnosis } => {
+        Phase::Fixing { cause } => {
             let attempt = state.fixes.get(state.tier) + 1;
             Step::Do(Effect::ApplyFix {
                 tier: state.tier,
                 attempt,
                 remedy: fix_loop::remedy(state.tier, attempt),
-                diagnosis: diagnosis.clone(),
+                diagnosis: fix_loop::diagnosis(cause),
             })
         }
         Phase::Testing => Step::Do(Effect::RunTests {

@@ -24,26 +24,6 @@ pub struct AuditEntry {
     pub usage: Option<Usage>,
 }
 
-fn verdict_name(verdict: crate::events::Verdict) -> &'static str {
-    use crate::events::Verdict::*;
-    match verdict {
-        Approve => "approve",
-        FixesNeeded => "fixes_needed",
-        MajorFlaw => "major_flaw",
-        Abstain => "abstain",
-    }
-}
-
-fn role_name(role: crate::events::Role) -> &'static str {
-    use crate::events::Role::*;
-    match role {
-        Trio => "trio",
-        Senior => "senior",
-        Junior => "junior",
-        Manual => "manual",
-    }
-}
-
 pub fn entries(events: &[Envelope]) -> Vec<AuditEntry> {
     let mut round = 0;
     let mut out = Vec::new();
@@ -73,13 +53,7 @@ pub fn entries(events: &[Envelope]) -> Vec<AuditEntry> {
                 ..
             } => out.push(AuditEntry {
                 usage: usage.clone(),
-                ..entry(
-                    role_name(*role),
-                    member,
-                    model,
-                    Some(verdict_name(*verdict)),
-                    findings,
-                )
+                ..entry(role.name(), member, model, Some(verdict.name()), findings)
             }),
             Event::SynthesisRecorded {
                 member,
@@ -90,13 +64,7 @@ pub fn entries(events: &[Envelope]) -> Vec<AuditEntry> {
                 ..
             } => out.push(AuditEntry {
                 usage: usage.clone(),
-                ..entry(
-                    "senior",
-                    member,
-                    model,
-                    Some(verdict_name(*verdict)),
-                    findings,
-                )
+                ..entry("senior", member, model, Some(verdict.name()), findings)
             }),
             Event::DecisionMade { decision, rule, .. } => {
                 let mut e = entry("senior", "decision", "rules", None, &[]);

@@ -23,16 +23,9 @@ pub struct HistoryRow {
     pub digest: Option<String>,
 }
 
+/// History's `status`: the ending's name, or `in_progress` before it.
 pub fn status_name(outcome: Option<Outcome>) -> &'static str {
-    match outcome {
-        None => "in_progress",
-        Some(Outcome::Promoted) => "promoted",
-        Some(Outcome::RolledBack) => "rolled_back",
-        Some(Outcome::Returned) => "returned",
-        Some(Outcome::Rejected) => "rejected",
-        Some(Outcome::Failed) => "failed",
-        Some(Outcome::Aborted) => "aborted",
-    }
+    outcome.map_or("in_progress", Outcome::name)
 }
 
 /// The row of a deployment the read model keeps.

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::apps::{AppState, Retained};
 use crate::events::{Decision, Envelope, Event, LiveRelease, Outcome, StreamId};
-use crate::flow::{Deployment, FixCounts, Phase};
+use crate::flow::{Deployment, FixCounts, Phase, Policy, PolicyParsed};
 
 /// What history and metrics keep of one deployment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -68,6 +68,40 @@ pub struct Model {
     /// Verdicts recorded, by member, then role, then verdict.
     #[serde(default)]
     verdicts: BTreeMap<String, BTreeMap<String, BTreeMap<String, u64>>>,
+    /// Policies by config text: a rebuild over many deployments of one
+    /// app parses its config once, not once per deployment.
+    #[serde(skip)]
+    policies: PolicyMemo,
+}
+
+/// A memo of `Policy::parse`, which is pure: a cache, not part of the
+/// model's value (it is not saved, and two models are equal whatever it
+/// holds).
+#[derive(Debug, Default, Clone)]
+struct PolicyMemo(HashMap<(String, String), PolicyParsed>);
+
+/// How many distinct configs the memo keeps before it starts again.
+const POLICIES_KEPT: usize = 256;
+
+impl PolicyMemo {
+    fn parse(&mut self, config: &str, base: &str) -> PolicyParsed {
+        let key = (config.to_string(), base.to_string());
+        if let Some(known) = self.0.get(&key) {
+            return known.clone();
+        }
+        let parsed = Policy::parse(config, base);
+        if self.0.len() >= POLICIES_KEPT {
+            self.0.clear();
+        }
+        self.0.insert(key, parsed.clone());
+        parsed
+    }
+}
+
+impl PartialEq for PolicyMemo {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 impl Model {
@@ -152,7 +186,10 @@ impl Model {
             .as_ref()
             .filter(|blue| Some(&blue.release) == restore_release.as_ref())
             .and_then(LiveRelease::deployment_id);
-        flow.apply(&envelope.event);
+        let policies = &mut self.policies;
+        flow.apply_with(&envelope.event, &mut |config, base| {
+            policies.parse(config, base)
+        });
         let router_admin = matches!(envelope.event, Event::DeploymentRequested { .. })
             .then(|| flow.policy.router_admin.clone())
             .filter(|admin| !admin.is_empty());

@@ -219,6 +219,7 @@ impl Backend for ProcessBackend {
             }
             self.stop_record(&spec.app, spec.slot, &record).await?;
         }
+        stop_unrecorded(&dir);
         if !spec.dir.is_dir() {
             return Err(start_error(format!(
                 "the code directory {} does not exist",
@@ -262,6 +263,7 @@ impl Backend for ProcessBackend {
             .env("PORT", port.to_string())
             .env("DEPLOYFLOW_SLOT", spec.slot.name())
             .env("DEPLOYFLOW_RELEASE", &spec.release)
+            .env(INSTANCE_MARK, &dir)
             .envs(spec.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(stdout)
@@ -310,13 +312,13 @@ impl Backend for ProcessBackend {
     /// A process leaves nothing to keep: a rollback starts the release again
     /// from its recorded code directory and command, whatever `retain` says.
     async fn stop(&self, app: &str, slot: Slot, _retain: bool) -> Result<(), BackendError> {
-        let Some(record) = self.record(app, slot) else {
-            return Ok(());
-        };
-        self.stop_record(app, slot, &record).await?;
         let dir = self.slot_dir(app, slot);
-        // Kept as `last.json`: what ran there, for diagnoses and audits.
-        let _ = std::fs::rename(dir.join("instance.json"), dir.join("last.json"));
+        if let Some(record) = self.record(app, slot) {
+            self.stop_record(app, slot, &record).await?;
+            // Kept as `last.json`: what ran there, for diagnoses and audits.
+            let _ = std::fs::rename(dir.join("instance.json"), dir.join("last.json"));
+        }
+        stop_unrecorded(&dir);
         Ok(())
     }
 
@@ -349,6 +351,59 @@ impl Backend for ProcessBackend {
             "{status}\n--- stderr (last lines) ---\n{stderr}\n--- stdout (last lines) ---\n{stdout}"
         )
     }
+}
+
+/// Marks every process of a slot's instance (in its environment, which its
+/// children inherit) with the slot's directory, so one whose record was
+/// never written, the control plane killed between the spawn and the
+/// record, is still found and stopped instead of running on unseen.
+const INSTANCE_MARK: &str = "DEPLOYFLOW_INSTANCE";
+
+/// Kills every process group carrying `slot_dir`'s mark: called once the
+/// recorded instance is stopped, what is left is what a start lost track
+/// of. It never served: no route pointed at an unrecorded instance.
+fn stop_unrecorded(slot_dir: &Path) {
+    let mark = format!("{INSTANCE_MARK}={}", slot_dir.display());
+    let Ok(processes) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for entry in processes.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        // Another user's processes are unreadable, and not ours to stop.
+        let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
+            continue;
+        };
+        if !environ.split(|b| *b == 0).any(|var| var == mark.as_bytes()) {
+            continue;
+        }
+        let Some(group) = process_group(pid) else {
+            continue;
+        };
+        if killpg(Pid::from_raw(group as i32), Signal::SIGKILL).is_ok() {
+            tracing::warn!(
+                "stopped process group {group}, an instance in {} that was never recorded",
+                slot_dir.display()
+            );
+        }
+    }
+}
+
+/// The process group of `pid`, from /proc/<pid>/stat.
+fn process_group(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // pid (comm) state ppid pgrp ...: fields after the last ')'.
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(2)?
+        .parse()
+        .ok()
 }
 
 fn instance(record: &Record) -> Instance {
@@ -400,6 +455,51 @@ mod tests {
                 .unwrap_or_default();
             fields.len() > 2 && fields[0] != "Z" && fields[2] == pgid.to_string()
         })
+    }
+
+    /// A start cut short between its spawn and its record leaves a marked,
+    /// unrecorded instance: the slot's next start, or its stop, ends it.
+    #[tokio::test]
+    async fn an_instance_whose_record_was_never_written_is_stopped_by_the_next_start() {
+        use std::os::unix::process::CommandExt;
+        let data = tempfile::tempdir().unwrap();
+        let backend = ProcessBackend::new(data.path());
+        let slot_dir = backend.slot_dir("app", Slot::Green);
+        std::fs::create_dir_all(&slot_dir).unwrap();
+        let mut orphans = Vec::new();
+        for _ in 0..2 {
+            let orphan = crate::adapters::child::std_command("sh")
+                .args(["-c", "sleep 100; true"])
+                .env(INSTANCE_MARK, &slot_dir)
+                .process_group(0)
+                .spawn()
+                .unwrap();
+            orphans.push(orphan);
+        }
+        let gone = |orphans: &[std::process::Child]| {
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            while orphans
+                .iter()
+                .any(|o| group_has_live_process(o.id() as i32))
+            {
+                assert!(std::time::Instant::now() < deadline, "an orphan runs on");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        };
+        let first = backend
+            .start(&spec(data.path(), "sleep 30", 1))
+            .await
+            .unwrap();
+        gone(&orphans[..1]);
+        gone(&orphans[1..]);
+        // The instance it started is the recorded one, and runs.
+        let pid: i32 = first.id.trim_start_matches("pid:").parse().unwrap();
+        assert!(group_has_live_process(pid));
+        backend.stop("app", Slot::Green, false).await.unwrap();
+        assert!(!group_has_live_process(pid));
+        for mut orphan in orphans {
+            let _ = orphan.wait();
+        }
     }
 
     #[tokio::test]
@@ -536,18 +636,25 @@ mod tests {
 
     #[tokio::test]
     async fn a_pid_that_now_belongs_to_another_process_is_left_alone() {
+        use std::os::unix::process::CommandExt;
         let data = tempfile::tempdir().unwrap();
         let backend = ProcessBackend::new(data.path());
-        let started = backend
+        backend
             .start(&spec(data.path(), "sleep 30", 1))
             .await
             .unwrap();
-        let pid: i32 = started.id.trim_start_matches("pid:").parse().unwrap();
-        // As after a reboot: the record's pid now names a process that
-        // started at another time.
+        // As after a reboot: the record's pid now names another program's
+        // process (one without the slot's mark), started at another time.
+        let mut other = crate::adapters::child::std_command("sh")
+            .args(["-c", "sleep 30; true"])
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let pid = other.id() as i32;
         let file = data.path().join("instances/app/green/instance.json");
         let mut record: Record = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
-        record.started = record.started.map(|s| s + 1);
+        record.pid = other.id();
+        record.started = stat(other.id()).map(|(_, s)| s + 1);
         std::fs::write(&file, serde_json::to_vec(&record).unwrap()).unwrap();
         assert!(backend.running("app", Slot::Green).await.is_none());
         backend.stop("app", Slot::Green, false).await.unwrap();
@@ -556,5 +663,6 @@ mod tests {
             "a process not ours was signalled"
         );
         killpg(Pid::from_raw(pid), Signal::SIGKILL).unwrap();
+        let _ = other.wait();
     }
 }

@@ -15,7 +15,6 @@ use super::snapshot::Snapshot;
 use super::{FixReport, FixRequest, Fixer, recorded};
 use crate::adapters::shell::{STDERR_LINES, last_lines, run};
 use crate::events::FixOutcome;
-use crate::flow::fix_loop::tier_name;
 
 /// The diagnosis in `DEPLOYFLOW_DIAGNOSIS` is cut to this (environment
 /// strings have a size limit); the file and stdin carry all of it.
@@ -48,7 +47,7 @@ impl Fixer for CommandFixer {
             ("DEPLOYFLOW_DIAGNOSIS", short.as_str()),
             ("DEPLOYFLOW_APP", request.app.as_str()),
             ("DEPLOYFLOW_RELEASE", request.release.as_str()),
-            ("DEPLOYFLOW_TIER", tier_name(request.tier)),
+            ("DEPLOYFLOW_TIER", request.tier.name()),
             ("DEPLOYFLOW_ATTEMPT", attempt.as_str()),
         ];
         let input = format!(

@@ -15,7 +15,6 @@ use crate::adapters::members::prompt::{
     CodeExcerpt, Fence, Prompt, collect_code_off_thread, fence_tag, push_code,
 };
 use crate::events::{FixOutcome, Usage};
-use crate::flow::fix_loop::tier_name;
 
 pub struct ModelFixer {
     pub member: ModelMember,
@@ -123,7 +122,7 @@ fn render(
         request.release,
         request.app,
         request.attempt,
-        tier_name(request.tier),
+        request.tier.name(),
         fence.wrap("diagnosis", &request.diagnosis, redact),
         fence.wrap("requirements", &request.requirements, redact),
     );

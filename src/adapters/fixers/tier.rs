@@ -5,7 +5,6 @@
 
 use super::{FixReport, FixRequest, Fixer};
 use crate::events::FixOutcome;
-use crate::flow::fix_loop::tier_name;
 
 /// A member's fixer, or why it has none (a built-in reviewer, a command
 /// member without `fix_command`, a missing API key).
@@ -47,10 +46,7 @@ impl TierFixers {
         let outcome = if tried {
             FixOutcome::NotApplied
         } else {
-            notes.insert(
-                0,
-                format!("no fixer at the {} tier", tier_name(request.tier)),
-            );
+            notes.insert(0, format!("no fixer at the {} tier", request.tier.name()));
             FixOutcome::GaveUp
         };
         FixReport {

@@ -89,16 +89,6 @@ fn severity_rank(severity: Severity) -> u8 {
     }
 }
 
-/// The verdict's name as the contract spells it.
-fn verdict_name(verdict: Verdict) -> &'static str {
-    match verdict {
-        Verdict::Approve => "approve",
-        Verdict::FixesNeeded => "fixes_needed",
-        Verdict::MajorFlaw => "major_flaw",
-        Verdict::Abstain => "abstain",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::fs;

@@ -1,14 +1,15 @@
 //! `synthesis`: the Senior's built-in, rule-based merge of the Trio's
-//! anonymized verdicts (`flow::consensus::synthesize`). It sees only the
+//! anonymized verdicts (`synthesize`). It sees only the
 //! labels (Reviewer A, B, C), so its answer can name nobody.
 
 use async_trait::async_trait;
 
-use super::{answer, verdict_name};
+use super::answer;
 use crate::adapters::review::{Anonymized, Answer, ReviewBundle, Synthesizer};
 use crate::config::Quorum;
+use crate::events::{Finding, Severity, Verdict};
 use crate::flow::Review;
-use crate::flow::consensus::synthesize;
+use crate::flow::consensus::{Synthesis, approvals_needed, counted};
 
 /// The built-in Senior. The quorum is fixed at construction because the
 /// `Synthesizer` trait does not carry it.
@@ -20,6 +21,52 @@ pub struct SynthesisMember {
 impl SynthesisMember {
     pub fn new(quorum: Quorum) -> Self {
         Self { quorum }
+    }
+}
+
+/// The built-in Senior: a major flaw is upheld when a majority calls it one
+/// or one reviewer backs it with a critical finding; any fix request or
+/// serious finding asks for fixes; approval needs the quorum.
+pub fn synthesize(trio: &[Review], quorum: Quorum) -> Synthesis {
+    let mut findings: Vec<Finding> = Vec::new();
+    for finding in trio.iter().flat_map(|r| &r.findings) {
+        if !findings.contains(finding) {
+            findings.push(finding.clone());
+        }
+    }
+    let majors = counted(trio, Verdict::MajorFlaw);
+    let backed_major = trio.iter().any(|r| {
+        r.verdict == Verdict::MajorFlaw
+            && r.findings.iter().any(|f| f.severity == Severity::Critical)
+    });
+    let fixes = counted(trio, Verdict::FixesNeeded);
+    let approvals = counted(trio, Verdict::Approve);
+    let abstains = counted(trio, Verdict::Abstain);
+    let serious = findings
+        .iter()
+        .any(|f| matches!(f.severity, Severity::Critical | Severity::High));
+    let tally = format!(
+        "{approvals} approve, {fixes} fixes needed, {majors} major flaw, {abstains} abstain"
+    );
+    let (verdict, why) = if majors * 2 > trio.len() || backed_major {
+        (
+            Verdict::MajorFlaw,
+            "a major flaw is upheld (a majority, or a critical finding behind it)",
+        )
+    } else if majors + fixes > 0 || serious {
+        (Verdict::FixesNeeded, "fixes are needed before promotion")
+    } else if approvals >= approvals_needed(quorum, trio.len()) {
+        (Verdict::Approve, "the quorum approves")
+    } else {
+        (
+            Verdict::Abstain,
+            "too few answers to approve: an abstention is never an approval",
+        )
+    };
+    Synthesis {
+        verdict,
+        summary: format!("{why} ({tally}; {} findings)", findings.len()),
+        findings,
     }
 }
 
@@ -46,7 +93,7 @@ impl Synthesizer for SynthesisMember {
         let merged = synthesize(&reviews, self.quorum);
         let who: Vec<String> = verdicts
             .iter()
-            .map(|v| format!("{}: {}", v.label, verdict_name(v.answer.verdict)))
+            .map(|v| format!("{}: {}", v.label, v.answer.verdict.name()))
             .collect();
         answer(
             merged.verdict,
@@ -65,7 +112,6 @@ impl Synthesizer for SynthesisMember {
 mod tests {
     use super::super::test_support::bundle;
     use super::*;
-    use crate::events::{Finding, Severity, Verdict};
     use crate::flow::consensus::anonymous_label;
 
     fn anonymized(verdicts: &[(Verdict, Option<Severity>)]) -> Vec<Anonymized> {
@@ -159,6 +205,35 @@ mod tests {
     #[tokio::test]
     async fn no_verdict_is_no_approval() {
         let answer = merge(Quorum::All, &[]).await;
+        assert_eq!(answer.verdict, Verdict::Abstain);
+    }
+
+    #[tokio::test]
+    async fn one_major_flaw_without_a_critical_finding_asks_for_fixes() {
+        let trio = [
+            (Verdict::MajorFlaw, Some(Severity::High)),
+            (Verdict::Approve, None),
+            (Verdict::Approve, None),
+        ];
+        let answer = merge(Quorum::All, &trio).await;
+        assert_eq!(answer.verdict, Verdict::FixesNeeded);
+    }
+
+    #[tokio::test]
+    async fn a_major_flaw_backed_by_a_critical_finding_is_upheld() {
+        let trio = [
+            (Verdict::MajorFlaw, Some(Severity::Critical)),
+            (Verdict::Approve, None),
+            (Verdict::Approve, None),
+        ];
+        let answer = merge(Quorum::All, &trio).await;
+        assert_eq!(answer.verdict, Verdict::MajorFlaw);
+    }
+
+    #[tokio::test]
+    async fn abstentions_never_approve() {
+        let trio = [(Verdict::Abstain, None); 3];
+        let answer = merge(Quorum::TwoThirds, &trio).await;
         assert_eq!(answer.verdict, Verdict::Abstain);
     }
 }
