@@ -7,6 +7,7 @@
 //! exact, since a short secret value could match inside one.
 
 use crate::adapters::secrets::Redactor;
+use crate::events::payloads::Redact;
 use crate::events::{Finding, MissingInput, Patch};
 use crate::flow::Input;
 
@@ -52,21 +53,7 @@ pub fn redact(input: Input, redactor: &Redactor) -> Input {
                 })
                 .collect(),
         },
-        Input::TestsRan {
-            passed,
-            failed,
-            skipped,
-            duration_ms,
-            exit_code,
-            output_tail,
-        } => Input::TestsRan {
-            passed,
-            failed,
-            skipped,
-            duration_ms,
-            exit_code,
-            output_tail: r(output_tail),
-        },
+        Input::TestsRan(run) => Input::TestsRan(run.redact(&|text| redactor.redact(text))),
         Input::Verdict {
             role,
             member,

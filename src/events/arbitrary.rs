@@ -241,14 +241,14 @@ pub fn event() -> impl Strategy<Value = Event> {
         )
             .prop_map(
                 |(passed, failed, skipped, duration_ms, exit_code, output_tail)| {
-                    Event::TestRunCompleted {
+                    Event::TestRunCompleted(super::payloads::TestRunCompleted {
                         passed,
                         failed,
                         skipped,
                         duration_ms,
                         exit_code,
                         output_tail,
-                    }
+                    })
                 }
             ),
         (any::<u32>(), vec(text(), 0..4))

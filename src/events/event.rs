@@ -9,6 +9,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use strum::{EnumDiscriminants, EnumIter, IntoStaticStr};
 
+use super::payloads::TestRunCompleted;
+
 /// One of the two physical slots of an app; the candidate takes the idle one.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, EnumIter, IntoStaticStr,
@@ -314,14 +316,7 @@ pub enum Event {
         command: String,
         target_url: String,
     },
-    TestRunCompleted {
-        passed: u32,
-        failed: u32,
-        skipped: u32,
-        duration_ms: u64,
-        exit_code: Option<i32>,
-        output_tail: String,
-    },
+    TestRunCompleted(TestRunCompleted),
     ReviewRequested {
         round: u32,
         members: Vec<String>,

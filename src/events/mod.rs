@@ -12,6 +12,7 @@ mod envelope;
 mod error;
 mod event;
 mod json_line;
+pub mod payloads;
 mod position;
 pub mod raw_log;
 pub mod record;

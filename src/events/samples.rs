@@ -4,6 +4,8 @@
 
 use chrono::DateTime;
 
+use super::payloads::TestRunCompleted;
+
 use super::event::{
     Decision, Event, EventKind, Finding, FixOutcome, IssueOutcome, MissingInput, Outcome, Role,
     Severity, Slot, Tier, Verdict,
@@ -80,14 +82,14 @@ pub fn sample(kind: EventKind) -> Event {
             command: "./smoke-test.sh".into(),
             target_url: "http://127.0.0.1:41002".into(),
         },
-        EventKind::TestRunCompleted => Event::TestRunCompleted {
+        EventKind::TestRunCompleted => Event::TestRunCompleted(TestRunCompleted {
             passed: 12,
             failed: 0,
             skipped: 1,
             duration_ms: 840,
             exit_code: Some(0),
             output_tail: "test result: ok. 12 passed; 0 failed; 1 ignored".into(),
-        },
+        }),
         EventKind::ReviewRequested => Event::ReviewRequested {
             round: 1,
             members: vec!["tests".into(), "requirements".into(), "hygiene".into()],

@@ -11,6 +11,7 @@ use super::fix_loop;
 use super::phase::{Stage, stage_of};
 use super::state::{Deployment, Ending, Phase, RestoreStage, ReviewStage};
 use super::step::{Step, next_step, target_url};
+use crate::events::payloads::TestRunCompleted;
 use crate::events::{
     Decision, Event, Finding, FixOutcome, IssueOutcome, MissingInput, Outcome, Patch, Role, Tier,
     Usage, Verdict,
@@ -44,14 +45,7 @@ pub enum Input {
         outcome: FixOutcome,
         patches: Vec<Patch>,
     },
-    TestsRan {
-        passed: u32,
-        failed: u32,
-        skipped: u32,
-        duration_ms: u64,
-        exit_code: Option<i32>,
-        output_tail: String,
-    },
+    TestsRan(TestRunCompleted),
     Verdict {
         role: Role,
         member: String,
@@ -127,7 +121,7 @@ impl Input {
             Input::InstanceFailed { .. } => "instance failed",
             Input::Health { .. } => "health result",
             Input::FixDone { .. } => "fix result",
-            Input::TestsRan { .. } => "test result",
+            Input::TestsRan(_) => "test result",
             Input::Verdict { .. } => "verdict",
             Input::Synthesis { .. } => "synthesis",
             Input::Switched => "traffic switched",
@@ -489,26 +483,10 @@ fn answer(out: &mut Emitter, state: &Deployment, input: Input) -> Result<(), Ref
                 }
             }
         }
-        (
-            Phase::Testing,
-            Input::TestsRan {
-                passed,
-                failed,
-                skipped,
-                duration_ms,
-                exit_code,
-                output_tail,
-            },
-        ) => {
-            out.push(Event::TestRunCompleted {
-                passed,
-                failed,
-                skipped,
-                duration_ms,
-                exit_code,
-                output_tail,
-            });
-            if super::state::tests_passed(failed, exit_code) {
+        (Phase::Testing, Input::TestsRan(run)) => {
+            let passed = super::state::tests_passed(run.failed, run.exit_code);
+            out.push(Event::TestRunCompleted(run));
+            if passed {
                 out.push(Event::ReviewRequested {
                     round: state.round + 1,
                     members: state.policy.trio.clone(),

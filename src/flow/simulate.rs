@@ -165,14 +165,14 @@ pub fn world_answer(step: &Step, choice: u8) -> Option<Input> {
             },
             Effect::RunTests { .. } => {
                 let failed = u32::from(choice.is_multiple_of(4));
-                Input::TestsRan {
+                Input::TestsRan(crate::events::payloads::TestRunCompleted {
                     passed: 5,
                     failed,
                     skipped: 0,
                     duration_ms: 120,
                     exit_code: Some(failed as i32),
                     output_tail: "test result".into(),
-                }
+                })
             }
             Effect::Review { role, members, .. } => Input::Verdict {
                 role: *role,

@@ -8,6 +8,7 @@ use super::phase::{CompletionNeeds, Stage, ending, next_completion_phase, stage_
 pub use super::phase::{Ending, FixCause, Phase, RestoreStage, ReviewStage};
 use super::policy::Policy;
 use super::remedy::{Remedy, remedy};
+use crate::events::payloads::TestRunCompleted;
 use crate::events::{
     Decision, Event, Finding, FixOutcome, IssueOutcome, LiveRelease, Outcome, Role, Slot, Tier,
     Verdict,
@@ -344,14 +345,14 @@ impl Deployment {
             }
             Event::Escalated { to, .. } => self.tier = *to,
             Event::TestRunIntended { .. } => self.phase = Phase::Testing,
-            Event::TestRunCompleted {
+            Event::TestRunCompleted(TestRunCompleted {
                 passed,
                 failed,
                 skipped,
                 exit_code,
                 output_tail,
                 ..
-            } => {
+            }) => {
                 self.tests = Some(TestResult {
                     passed: *passed,
                     failed: *failed,

@@ -320,9 +320,9 @@ impl Model {
             record.digest.clone_from(&flow.digest);
         }
         match event {
-            Event::TestRunCompleted { passed, failed, .. } => {
-                record.tests_passed = Some(*passed);
-                record.tests_failed = Some(*failed);
+            Event::TestRunCompleted(run) => {
+                record.tests_passed = Some(run.passed);
+                record.tests_failed = Some(run.failed);
             }
             Event::DecisionMade { decision, .. } => match decision {
                 Decision::Promote | Decision::AwaitManualApproval => record.consensus += 1,

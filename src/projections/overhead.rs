@@ -45,7 +45,7 @@ pub fn timing(events: &[Envelope]) -> Timing {
             Event::GreenStarted { .. }
             | Event::GreenHealthy { .. }
             | Event::GreenUnhealthy { .. } => t.app_start_ms += span,
-            Event::TestRunCompleted { .. } => t.tests_ms += span,
+            Event::TestRunCompleted(_) => t.tests_ms += span,
             Event::VerdictRecorded { .. } | Event::SynthesisRecorded { .. } => t.reviews_ms += span,
             Event::ManuallyApproved { .. } | Event::ManuallyRejected { .. } => t.gate_ms += span,
             Event::FixAttempted { .. } => t.fixes_ms += span,

@@ -67,14 +67,14 @@ pub fn render(id: &str, events: &[Envelope]) -> String {
     let _ = writeln!(out, "\n## Test results\n");
     let mut runs = 0;
     for event in events.iter().map(|e| &e.event) {
-        if let Event::TestRunCompleted {
+        if let Event::TestRunCompleted(crate::events::payloads::TestRunCompleted {
             passed,
             failed,
             skipped,
             duration_ms,
             exit_code,
             ..
-        } = event
+        }) = event
         {
             runs += 1;
             let exit = exit_code.map_or("killed".to_string(), |c| format!("exit {c}"));
@@ -132,8 +132,8 @@ pub fn render(id: &str, events: &[Envelope]) -> String {
             Event::Escalated { from, to, reason } => {
                 Some(format!("Escalated from {from:?} to {to:?}: {reason}"))
             }
-            Event::TestRunCompleted { failed, .. } if *failed > 0 => {
-                Some(format!("{failed} tests failed"))
+            Event::TestRunCompleted(run) if run.failed > 0 => {
+                Some(format!("{} tests failed", run.failed))
             }
             Event::DecisionMade { round, rule, .. } => {
                 Some(format!("Review round {round}: {rule}"))

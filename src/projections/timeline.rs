@@ -81,15 +81,10 @@ pub fn describe(event: &Event) -> String {
             command,
             target_url,
         } => format!("{command} against {target_url}"),
-        Event::TestRunCompleted {
-            passed,
-            failed,
-            skipped,
-            duration_ms,
-            ..
-        } => {
-            format!("{passed} passed, {failed} failed, {skipped} skipped in {duration_ms} ms")
-        }
+        Event::TestRunCompleted(run) => format!(
+            "{} passed, {} failed, {} skipped in {} ms",
+            run.passed, run.failed, run.skipped, run.duration_ms
+        ),
         Event::ReviewRequested { round, members } => {
             format!("round {round}: {}", members.join(", "))
         }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::super::context::Context;
 use crate::adapters::test_runner::{TestRun, TestSpec, run_tests};
+use crate::events::payloads::TestRunCompleted;
 use crate::flow::{Deployment, Input};
 
 /// How long a test run may take.
@@ -36,23 +37,23 @@ pub async fn run(ctx: &Context, state: &Deployment, command: &str, target_url: &
                 output: ctx.redactor().redact(&run.output),
                 ..run
             };
-            Input::TestsRan {
+            Input::TestsRan(TestRunCompleted {
                 passed: run.passed,
                 failed: run.failed,
                 skipped: run.skipped,
                 duration_ms: run.duration_ms,
                 exit_code: run.exit_code,
                 output_tail: run.tail(40),
-            }
+            })
         }
-        Err(e) => Input::TestsRan {
+        Err(e) => Input::TestsRan(TestRunCompleted {
             passed: 0,
             failed: 0,
             skipped: 0,
             duration_ms: 0,
             exit_code: None,
             output_tail: e.to_string(),
-        },
+        }),
     }
 }
 

@@ -74,12 +74,12 @@ pub fn render(id: &str, events: &[Envelope]) -> Markup {
                 }
             }
         }
-        @let runs: Vec<&Event> = events.iter().map(|e| &e.event).filter(|e| matches!(e, Event::TestRunCompleted { .. })).collect();
+        @let runs: Vec<&Event> = events.iter().map(|e| &e.event).filter(|e| matches!(e, Event::TestRunCompleted(_))).collect();
         @if !runs.is_empty() {
             section {
                 h2 { "Tests" }
                 @for run in runs {
-                    @if let Event::TestRunCompleted { passed, failed, skipped, duration_ms, exit_code, output_tail } = run {
+                    @if let Event::TestRunCompleted(crate::events::payloads::TestRunCompleted { passed, failed, skipped, duration_ms, exit_code, output_tail }) = run {
                         p {
                             b { (passed) " passed, " (failed) " failed, " (skipped) " skipped" }
                             " in " (seconds(*duration_ms as i64)) ", exit "
