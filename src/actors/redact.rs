@@ -8,21 +8,11 @@
 
 use crate::adapters::secrets::Redactor;
 use crate::events::payloads::Redact;
-use crate::events::{Finding, MissingInput, Patch};
+use crate::events::{MissingInput, Patch};
 use crate::flow::Input;
 
 pub fn redact(input: Input, redactor: &Redactor) -> Input {
     let r = |text: String| redactor.redact(&text);
-    let findings = |list: Vec<Finding>| {
-        list.into_iter()
-            .map(|f| Finding {
-                message: redactor.redact(&f.message),
-                requirement: f.requirement.map(|t| redactor.redact(&t)),
-                file: f.file.map(|t| redactor.redact(&t)),
-                ..f
-            })
-            .collect()
-    };
     match input {
         Input::InstanceFailed { diagnosis } => Input::InstanceFailed {
             diagnosis: r(diagnosis),
@@ -54,38 +44,8 @@ pub fn redact(input: Input, redactor: &Redactor) -> Input {
                 .collect(),
         },
         Input::TestsRan(run) => Input::TestsRan(run.redact(&|text| redactor.redact(text))),
-        Input::Verdict {
-            role,
-            member,
-            model,
-            verdict,
-            summary,
-            findings: list,
-            usage,
-        } => Input::Verdict {
-            role,
-            member,
-            model,
-            verdict,
-            summary: r(summary),
-            findings: findings(list),
-            usage,
-        },
-        Input::Synthesis {
-            member,
-            model,
-            verdict,
-            summary,
-            findings: list,
-            usage,
-        } => Input::Synthesis {
-            member,
-            model,
-            verdict,
-            summary: r(summary),
-            findings: findings(list),
-            usage,
-        },
+        Input::Verdict(answer) => Input::Verdict(answer.redact(&|text| redactor.redact(text))),
+        Input::Synthesis(answer) => Input::Synthesis(answer.redact(&|text| redactor.redact(text))),
         Input::EffectFailed { reason } => Input::EffectFailed { reason: r(reason) },
         Input::InputsChecked { checked, missing } => Input::InputsChecked {
             checked: checked.into_iter().map(r).collect(),

@@ -1,5 +1,6 @@
 //! proptest strategies for events: every kind, with arbitrary field values.
 
+use super::payloads::{SynthesisRecorded, VerdictRecorded};
 use chrono::{DateTime, Utc};
 use proptest::collection::vec;
 use proptest::option;
@@ -265,7 +266,7 @@ pub fn event() -> impl Strategy<Value = Event> {
         )
             .prop_map(
                 |(round, role, member, model, verdict, summary, findings, usage)| {
-                    Event::VerdictRecorded {
+                    Event::VerdictRecorded(VerdictRecorded {
                         round,
                         role,
                         member,
@@ -274,7 +275,7 @@ pub fn event() -> impl Strategy<Value = Event> {
                         summary,
                         findings,
                         usage,
-                    }
+                    })
                 }
             ),
         (
@@ -288,7 +289,7 @@ pub fn event() -> impl Strategy<Value = Event> {
         )
             .prop_map(
                 |(round, member, model, verdict, summary, findings, usage)| {
-                    Event::SynthesisRecorded {
+                    Event::SynthesisRecorded(SynthesisRecorded {
                         round,
                         member,
                         model,
@@ -296,7 +297,7 @@ pub fn event() -> impl Strategy<Value = Event> {
                         summary,
                         findings,
                         usage,
-                    }
+                    })
                 }
             ),
         (any::<u32>(), decision, text()).prop_map(|(round, decision, rule)| Event::DecisionMade {

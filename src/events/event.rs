@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use strum::{EnumDiscriminants, EnumIter, IntoStaticStr};
 
-use super::payloads::TestRunCompleted;
+use super::payloads::{SynthesisRecorded, TestRunCompleted, VerdictRecorded};
 
 /// One of the two physical slots of an app; the candidate takes the idle one.
 #[derive(
@@ -321,28 +321,8 @@ pub enum Event {
         round: u32,
         members: Vec<String>,
     },
-    VerdictRecorded {
-        round: u32,
-        role: Role,
-        member: String,
-        model: String,
-        verdict: Verdict,
-        summary: String,
-        findings: Vec<Finding>,
-        /// Built-in members have none.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        usage: Option<Usage>,
-    },
-    SynthesisRecorded {
-        round: u32,
-        member: String,
-        model: String,
-        verdict: Verdict,
-        summary: String,
-        findings: Vec<Finding>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        usage: Option<Usage>,
-    },
+    VerdictRecorded(VerdictRecorded),
+    SynthesisRecorded(SynthesisRecorded),
     DecisionMade {
         round: u32,
         decision: Decision,

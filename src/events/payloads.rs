@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::event::{Finding, Role, Usage, Verdict};
+
 /// A test run against green, its output cut to its last lines (redacted
 /// first, so the cut cannot split a secret).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -16,6 +18,36 @@ pub struct TestRunCompleted {
     pub duration_ms: u64,
     pub exit_code: Option<i32>,
     pub output_tail: String,
+}
+
+/// A reviewer's answer in a review round: a Trio member's or a Junior's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerdictRecorded {
+    /// The round it counts in: the deployment's, set when it is recorded.
+    pub round: u32,
+    pub role: Role,
+    pub member: String,
+    pub model: String,
+    pub verdict: Verdict,
+    pub summary: String,
+    pub findings: Vec<Finding>,
+    /// Built-in members have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+}
+
+/// The Senior's synthesis of the Trio's anonymized verdicts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SynthesisRecorded {
+    /// The round it counts in: the deployment's, set when it is recorded.
+    pub round: u32,
+    pub member: String,
+    pub model: String,
+    pub verdict: Verdict,
+    pub summary: String,
+    pub findings: Vec<Finding>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
 }
 
 /// Scrubbing secret values out of a payload before it is recorded. Each
@@ -45,6 +77,77 @@ impl Redact for TestRunCompleted {
             duration_ms,
             exit_code,
             output_tail: scrub(&output_tail),
+        }
+    }
+}
+
+/// A finding's words are the reviewer's; its severity is a choice.
+fn scrub_findings(findings: Vec<Finding>, scrub: &dyn Fn(&str) -> String) -> Vec<Finding> {
+    findings
+        .into_iter()
+        .map(|finding| {
+            let Finding {
+                severity,
+                requirement,
+                file,
+                line,
+                message,
+            } = finding;
+            Finding {
+                severity,
+                requirement: requirement.map(|t| scrub(&t)),
+                file: file.map(|t| scrub(&t)),
+                line,
+                message: scrub(&message),
+            }
+        })
+        .collect()
+}
+
+impl Redact for VerdictRecorded {
+    fn redact(self, scrub: &dyn Fn(&str) -> String) -> Self {
+        let VerdictRecorded {
+            round,
+            role,
+            member,
+            model,
+            verdict,
+            summary,
+            findings,
+            usage,
+        } = self;
+        VerdictRecorded {
+            round,
+            role,
+            member,
+            model,
+            verdict,
+            summary: scrub(&summary),
+            findings: scrub_findings(findings, scrub),
+            usage,
+        }
+    }
+}
+
+impl Redact for SynthesisRecorded {
+    fn redact(self, scrub: &dyn Fn(&str) -> String) -> Self {
+        let SynthesisRecorded {
+            round,
+            member,
+            model,
+            verdict,
+            summary,
+            findings,
+            usage,
+        } = self;
+        SynthesisRecorded {
+            round,
+            member,
+            model,
+            verdict,
+            summary: scrub(&summary),
+            findings: scrub_findings(findings, scrub),
+            usage,
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use chrono::DateTime;
 
-use super::payloads::TestRunCompleted;
+use super::payloads::{SynthesisRecorded, TestRunCompleted, VerdictRecorded};
 
 use super::event::{
     Decision, Event, EventKind, Finding, FixOutcome, IssueOutcome, MissingInput, Outcome, Role,
@@ -94,7 +94,7 @@ pub fn sample(kind: EventKind) -> Event {
             round: 1,
             members: vec!["tests".into(), "requirements".into(), "hygiene".into()],
         },
-        EventKind::VerdictRecorded => Event::VerdictRecorded {
+        EventKind::VerdictRecorded => Event::VerdictRecorded(VerdictRecorded {
             round: 1,
             role: Role::Trio,
             member: "requirements".into(),
@@ -103,8 +103,8 @@ pub fn sample(kind: EventKind) -> Event {
             summary: "REQ-3 is not covered".into(),
             findings: vec![finding()],
             usage: None,
-        },
-        EventKind::SynthesisRecorded => Event::SynthesisRecorded {
+        }),
+        EventKind::SynthesisRecorded => Event::SynthesisRecorded(SynthesisRecorded {
             round: 1,
             member: "synthesis".into(),
             model: "builtin".into(),
@@ -112,7 +112,7 @@ pub fn sample(kind: EventKind) -> Event {
             summary: "Reviewer B found an uncovered requirement".into(),
             findings: vec![finding()],
             usage: None,
-        },
+        }),
         EventKind::DecisionMade => Event::DecisionMade {
             round: 1,
             decision: Decision::FixesNeeded,

@@ -11,10 +11,9 @@ use super::fix_loop;
 use super::phase::{Stage, stage_of};
 use super::state::{Deployment, Ending, Phase, RestoreStage, ReviewStage};
 use super::step::{Step, next_step, target_url};
-use crate::events::payloads::TestRunCompleted;
+use crate::events::payloads::{SynthesisRecorded, TestRunCompleted, VerdictRecorded};
 use crate::events::{
-    Decision, Event, Finding, FixOutcome, IssueOutcome, MissingInput, Outcome, Patch, Role, Tier,
-    Usage, Verdict,
+    Decision, Event, FixOutcome, IssueOutcome, MissingInput, Outcome, Patch, Role, Tier,
 };
 
 /// What the shell reports back, or what a person asks.
@@ -46,23 +45,8 @@ pub enum Input {
         patches: Vec<Patch>,
     },
     TestsRan(TestRunCompleted),
-    Verdict {
-        role: Role,
-        member: String,
-        model: String,
-        verdict: Verdict,
-        summary: String,
-        findings: Vec<Finding>,
-        usage: Option<Usage>,
-    },
-    Synthesis {
-        member: String,
-        model: String,
-        verdict: Verdict,
-        summary: String,
-        findings: Vec<Finding>,
-        usage: Option<Usage>,
-    },
+    Verdict(VerdictRecorded),
+    Synthesis(SynthesisRecorded),
     Switched,
     Drained {
         remaining: u32,
@@ -122,8 +106,8 @@ impl Input {
             Input::Health { .. } => "health result",
             Input::FixDone { .. } => "fix result",
             Input::TestsRan(_) => "test result",
-            Input::Verdict { .. } => "verdict",
-            Input::Synthesis { .. } => "synthesis",
+            Input::Verdict(_) => "verdict",
+            Input::Synthesis(_) => "synthesis",
             Input::Switched => "traffic switched",
             Input::Drained { .. } => "drain result",
             Input::InstanceStopped => "instance stopped",
@@ -496,18 +480,8 @@ fn answer(out: &mut Emitter, state: &Deployment, input: Input) -> Result<(), Ref
                 out.extend(entry);
             }
         }
-        (
-            Phase::Reviewing { stage },
-            Input::Verdict {
-                role,
-                member,
-                model,
-                verdict,
-                summary,
-                findings,
-                usage,
-            },
-        ) => {
+        (Phase::Reviewing { stage }, Input::Verdict(answer)) => {
+            let (role, member) = (answer.role, answer.member.clone());
             let (seats, heard) = match (stage, role) {
                 (ReviewStage::Trio, Role::Trio) => (&state.policy.trio, &state.trio_reviews),
                 (ReviewStage::Juniors, Role::Junior) => {
@@ -523,16 +497,11 @@ fn answer(out: &mut Emitter, state: &Deployment, input: Input) -> Result<(), Ref
             if !seats.contains(&member) || heard.iter().any(|r| r.member == member) {
                 return Err(Refusal::NotASeat(member));
             }
-            out.push(Event::VerdictRecorded {
+            // It counts in the deployment's round, whatever it was asked in.
+            out.push(Event::VerdictRecorded(VerdictRecorded {
                 round: state.round,
-                role,
-                member,
-                model,
-                verdict,
-                summary,
-                findings,
-                usage,
-            });
+                ..answer
+            }));
             if role == Role::Junior && out.state.junior_reviews.len() >= state.policy.juniors.len()
             {
                 conclude(out);
@@ -542,24 +511,12 @@ fn answer(out: &mut Emitter, state: &Deployment, input: Input) -> Result<(), Ref
             Phase::Reviewing {
                 stage: ReviewStage::Synthesis,
             },
-            Input::Synthesis {
-                member,
-                model,
-                verdict,
-                summary,
-                findings,
-                usage,
-            },
+            Input::Synthesis(answer),
         ) => {
-            out.push(Event::SynthesisRecorded {
+            out.push(Event::SynthesisRecorded(SynthesisRecorded {
                 round: state.round,
-                member,
-                model,
-                verdict,
-                summary,
-                findings,
-                usage,
-            });
+                ..answer
+            }));
             if state.policy.juniors.is_empty() {
                 conclude(out);
             }

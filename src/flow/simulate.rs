@@ -4,6 +4,7 @@
 //! benchmark, so both drive the flow the same way.
 
 use super::{Effect, Input, Step};
+use crate::events::payloads::{SynthesisRecorded, VerdictRecorded};
 use crate::events::{
     Event, Finding, FixOutcome, IssueOutcome, LiveRelease, MissingInput, Outcome, Role, Severity,
     Slot, Verdict,
@@ -174,7 +175,8 @@ pub fn world_answer(step: &Step, choice: u8) -> Option<Input> {
                     output_tail: "test result".into(),
                 })
             }
-            Effect::Review { role, members, .. } => Input::Verdict {
+            Effect::Review { role, members, .. } => Input::Verdict(VerdictRecorded {
+                round: 0,
                 role: *role,
                 member: members.first().cloned().unwrap_or_default(),
                 model: "built-in".into(),
@@ -182,15 +184,16 @@ pub fn world_answer(step: &Step, choice: u8) -> Option<Input> {
                 summary: "s".into(),
                 findings: findings_of(choice / 8),
                 usage: None,
-            },
-            Effect::Synthesize { member, .. } => Input::Synthesis {
+            }),
+            Effect::Synthesize { member, .. } => Input::Synthesis(SynthesisRecorded {
+                round: 0,
                 member: member.clone(),
                 model: "built-in".into(),
                 verdict: verdict_of(choice / 3),
                 summary: "s".into(),
                 findings: findings_of(choice),
                 usage: None,
-            },
+            }),
             Effect::SwitchTraffic { .. } => Input::Switched,
             Effect::Drain { .. } => Input::Drained {
                 remaining: 0,
@@ -257,7 +260,8 @@ pub fn stray_input(choice: u8) -> Input {
             waited_ms: 1,
             timed_out: true,
         },
-        8 => Input::Verdict {
+        8 => Input::Verdict(VerdictRecorded {
+            round: 0,
             role: Role::Trio,
             member: "stranger".into(),
             model: "m".into(),
@@ -265,7 +269,7 @@ pub fn stray_input(choice: u8) -> Input {
             summary: String::new(),
             findings: Vec::new(),
             usage: None,
-        },
+        }),
         _ => Input::Health {
             healthy: true,
             checks: 1,

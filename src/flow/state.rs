@@ -2,6 +2,7 @@
 //! the same events always give the same state, which is what makes replay
 //! and crash recovery exact.
 
+use crate::events::payloads::{SynthesisRecorded, VerdictRecorded};
 use serde::{Deserialize, Serialize};
 
 use super::phase::{CompletionNeeds, Stage, ending, next_completion_phase, stage_of};
@@ -378,13 +379,13 @@ impl Deployment {
                     stage: ReviewStage::Trio,
                 };
             }
-            Event::VerdictRecorded {
+            Event::VerdictRecorded(VerdictRecorded {
                 role,
                 member,
                 verdict,
                 findings,
                 ..
-            } => {
+            }) => {
                 let review = Review {
                     member: member.clone(),
                     verdict: *verdict,
@@ -402,12 +403,12 @@ impl Deployment {
                     }
                 }
             }
-            Event::SynthesisRecorded {
+            Event::SynthesisRecorded(SynthesisRecorded {
                 member,
                 verdict,
                 findings,
                 ..
-            } => {
+            }) => {
                 self.synthesis = Some(Review {
                     member: member.clone(),
                     verdict: *verdict,

@@ -1,6 +1,7 @@
 //! The review audit of one deployment: every verdict and decision in order,
 //! with DESIGN.md's `--json` field names.
 
+use crate::events::payloads::{SynthesisRecorded, VerdictRecorded};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -43,7 +44,7 @@ pub fn entries(events: &[Envelope]) -> Vec<AuditEntry> {
         };
         match &envelope.event {
             Event::ReviewRequested { round: r, .. } => round = *r,
-            Event::VerdictRecorded {
+            Event::VerdictRecorded(VerdictRecorded {
                 role,
                 member,
                 model,
@@ -51,18 +52,18 @@ pub fn entries(events: &[Envelope]) -> Vec<AuditEntry> {
                 findings,
                 usage,
                 ..
-            } => out.push(AuditEntry {
+            }) => out.push(AuditEntry {
                 usage: usage.clone(),
                 ..entry(role.name(), member, model, Some(verdict.name()), findings)
             }),
-            Event::SynthesisRecorded {
+            Event::SynthesisRecorded(SynthesisRecorded {
                 member,
                 model,
                 verdict,
                 findings,
                 usage,
                 ..
-            } => out.push(AuditEntry {
+            }) => out.push(AuditEntry {
                 usage: usage.clone(),
                 ..entry("senior", member, model, Some(verdict.name()), findings)
             }),

@@ -9,6 +9,7 @@
 //! to it: while in flight, and while its release is live or retained (a
 //! rollback after promotion reopens it).
 
+use crate::events::payloads::{SynthesisRecorded, VerdictRecorded};
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
@@ -351,15 +352,15 @@ impl Model {
 
     fn count_verdict(&mut self, event: &Event) {
         let (member, role, verdict) = match event {
-            Event::VerdictRecorded {
+            Event::VerdictRecorded(VerdictRecorded {
                 member,
                 role,
                 verdict,
                 ..
-            } => (member, role.name(), verdict),
-            Event::SynthesisRecorded {
+            }) => (member, role.name(), verdict),
+            Event::SynthesisRecorded(SynthesisRecorded {
                 member, verdict, ..
-            } => (member, "senior", verdict),
+            }) => (member, "senior", verdict),
             _ => return,
         };
         *self

@@ -46,7 +46,7 @@ pub fn timing(events: &[Envelope]) -> Timing {
             | Event::GreenHealthy { .. }
             | Event::GreenUnhealthy { .. } => t.app_start_ms += span,
             Event::TestRunCompleted(_) => t.tests_ms += span,
-            Event::VerdictRecorded { .. } | Event::SynthesisRecorded { .. } => t.reviews_ms += span,
+            Event::VerdictRecorded(_) | Event::SynthesisRecorded(_) => t.reviews_ms += span,
             Event::ManuallyApproved { .. } | Event::ManuallyRejected { .. } => t.gate_ms += span,
             Event::FixAttempted { .. } => t.fixes_ms += span,
             Event::Drained { .. } | Event::BlueStopped { .. } | Event::RollbackCompleted { .. } => {

@@ -3,6 +3,7 @@
 //! any rollback. Rendered from a deployment's events alone, so `deployflow
 //! report ID` regenerates exactly what the completion wrote.
 
+use crate::events::payloads::{SynthesisRecorded, VerdictRecorded};
 use std::fmt::Write;
 
 use super::phases;
@@ -162,7 +163,7 @@ pub fn render(id: &str, events: &[Envelope]) -> String {
     let mut any = false;
     for event in events.iter().map(|e| &e.event) {
         match event {
-            Event::VerdictRecorded {
+            Event::VerdictRecorded(VerdictRecorded {
                 round,
                 role,
                 member,
@@ -170,7 +171,7 @@ pub fn render(id: &str, events: &[Envelope]) -> String {
                 summary,
                 findings,
                 ..
-            } => {
+            }) => {
                 any = true;
                 let _ = writeln!(
                     out,
@@ -178,12 +179,12 @@ pub fn render(id: &str, events: &[Envelope]) -> String {
                     findings.len()
                 );
             }
-            Event::SynthesisRecorded {
+            Event::SynthesisRecorded(SynthesisRecorded {
                 round,
                 verdict,
                 summary,
                 ..
-            } => {
+            }) => {
                 any = true;
                 let _ = writeln!(out, "- Round {round}, synthesis: {verdict:?}: {summary}");
             }
@@ -266,12 +267,12 @@ fn efficiency(out: &mut String, state: &Deployment, events: &[Envelope]) {
     );
     let (mut tokens_in, mut tokens_out, mut calls) = (0u64, 0u64, 0u32);
     for event in events.iter().map(|e| &e.event) {
-        if let Event::VerdictRecorded {
+        if let Event::VerdictRecorded(VerdictRecorded {
             usage: Some(usage), ..
-        }
-        | Event::SynthesisRecorded {
+        })
+        | Event::SynthesisRecorded(SynthesisRecorded {
             usage: Some(usage), ..
-        } = event
+        }) = event
         {
             tokens_in += usage.tokens_in;
             tokens_out += usage.tokens_out;

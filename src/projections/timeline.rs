@@ -1,5 +1,6 @@
 //! One deployment's events as a timeline people read (`deployflow show`).
 
+use crate::events::payloads::{SynthesisRecorded, VerdictRecorded};
 use crate::events::{Envelope, Event};
 
 /// A line per event: time since the start, the kind and what it says.
@@ -88,21 +89,21 @@ pub fn describe(event: &Event) -> String {
         Event::ReviewRequested { round, members } => {
             format!("round {round}: {}", members.join(", "))
         }
-        Event::VerdictRecorded {
+        Event::VerdictRecorded(VerdictRecorded {
             role,
             member,
             verdict,
             findings,
             ..
-        } => {
+        }) => {
             format!(
                 "{role:?} {member}: {verdict:?} ({} findings)",
                 findings.len()
             )
         }
-        Event::SynthesisRecorded {
+        Event::SynthesisRecorded(SynthesisRecorded {
             member, verdict, ..
-        } => format!("{member}: {verdict:?}"),
+        }) => format!("{member}: {verdict:?}"),
         Event::DecisionMade { decision, rule, .. } => format!("{decision:?}: {rule}"),
         Event::ManuallyApproved { by, .. } => format!("by {by}"),
         Event::ManuallyRejected { by, reason } => format!("by {by}: {reason}"),

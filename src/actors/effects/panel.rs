@@ -9,6 +9,7 @@ use super::bundle::bundle;
 use super::seats::{member, member_timeout, synthesizer};
 use crate::adapters::review::{Anonymized, Answer, ReviewBundle};
 use crate::events::Role;
+use crate::events::payloads::{SynthesisRecorded, VerdictRecorded};
 use crate::flow::consensus::anonymous_label;
 use crate::flow::{Deployment, Input};
 
@@ -65,19 +66,21 @@ pub async fn synthesize(ctx: &Context, state: &Deployment, member: &str) -> Inpu
         }
         Err(why) => Answer::abstain("unavailable", why),
     };
-    Input::Synthesis {
+    Input::Synthesis(SynthesisRecorded {
+        round: state.round,
         member: member.to_string(),
         model: answer.model,
         verdict: answer.verdict,
         summary: answer.summary,
         findings: answer.findings,
         usage: answer.usage,
-    }
+    })
 }
 
 /// Every member asked at once, every one awaited; a late or crashed one
 /// abstains.
 async fn panel(ctx: &Context, role: Role, members: &[String], bundle: ReviewBundle) -> Vec<Input> {
+    let round = bundle.round;
     let bundle = Arc::new(bundle);
     let mut asks = tokio::task::JoinSet::new();
     for (index, name) in members.iter().enumerate() {
@@ -108,7 +111,8 @@ async fn panel(ctx: &Context, role: Role, members: &[String], bundle: ReviewBund
         .map(|(member, answer)| {
             let answer =
                 answer.unwrap_or_else(|| Answer::abstain("crashed", "the review task panicked"));
-            Input::Verdict {
+            Input::Verdict(VerdictRecorded {
+                round,
                 role,
                 member: member.to_string(),
                 model: answer.model,
@@ -116,7 +120,7 @@ async fn panel(ctx: &Context, role: Role, members: &[String], bundle: ReviewBund
                 summary: answer.summary,
                 findings: answer.findings,
                 usage: answer.usage,
-            }
+            })
         })
         .collect()
 }
