@@ -10,8 +10,7 @@ use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, Supervisio
 
 use super::context::Services;
 use super::driver::{Driver, DriverArgs, WorkerRefs, Workers};
-use super::messages::WorkerKind;
-use super::messages::{DeployRequest, DriverMsg, Refused, Resumed, SupervisorMsg};
+use super::messages::{DeployRequest, DriverMsg, Refused, Resumed, SupervisorMsg, WorkerKind};
 use super::workers::Worker;
 use crate::config::Config;
 use crate::events::{Event, StreamId};

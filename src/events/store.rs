@@ -104,7 +104,9 @@ impl Writer {
 
 impl Drop for Writer {
     fn drop(&mut self) {
-        if !self.stop(STOP_GRACE) {
+        // A writer `close` already stopped, or gave up on, is not waited
+        // for again.
+        if self.requests.is_some() && !self.stop(STOP_GRACE) {
             tracing::error!("the event log's writer threads did not stop; left running");
         }
     }

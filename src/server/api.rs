@@ -365,11 +365,12 @@ async fn resume(State(shared): S) -> Result<Json<Value>, ApiError> {
 #[utoipa::path(get, path = "/api/verify", tag = "control plane",
     responses((status = 200, description = "`{checked, acknowledged, first_bad}`", body = Object)))]
 async fn verify(State(shared): S) -> Result<Json<Value>, ApiError> {
-    let store = shared.store.clone();
-    let report =
-        tokio::task::spawn_blocking(move || store.raw().map(|log| crate::events::verify(&log)))
-            .await
-            .map_err(|e| ApiError::internal(e.to_string()))??;
+    let report = shared
+        .read(|store| {
+            let log = store.raw()?;
+            Ok(crate::events::verify(&log))
+        })
+        .await?;
     Ok(Json(json!(report)))
 }
 

@@ -2,13 +2,11 @@
 
 use std::path::PathBuf;
 
-use axum::http::StatusCode;
 use ractor::ActorRef;
 
 use super::error::ApiError;
 use crate::actors::SupervisorMsg;
 use crate::events::EventStore;
-use crate::exit::Exit;
 
 #[derive(Clone)]
 pub struct Shared {
@@ -43,12 +41,8 @@ impl Shared {
         &self,
         work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
     ) -> Result<T, ApiError> {
-        tokio::task::spawn_blocking(work).await.map_err(|e| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                Exit::Error,
-                format!("reading the event log panicked: {e}"),
-            )
-        })?
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| ApiError::internal(format!("reading the event log panicked: {e}")))?
     }
 }
