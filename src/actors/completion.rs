@@ -12,6 +12,7 @@ use crate::adapters::forge::{self, DEFAULT_API_URL, GitHub};
 use crate::adapters::git::{Author, Repo};
 use crate::adapters::owner_only;
 use crate::adapters::secrets::Secrets;
+use crate::events::payloads::{IssueClosed, IssuesReferenced, ReportCommitted, ReportWritten};
 use crate::events::{Event, IssueOutcome, Outcome, StreamId};
 use crate::flow::{Deployment, Input};
 use crate::projections::report;
@@ -49,10 +50,10 @@ pub async fn write_report(ctx: &Context) -> Result<Input, String> {
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(Input::ReportWritten {
+    Ok(Input::ReportWritten(ReportWritten {
         path: path.display().to_string(),
         sha256,
-    })
+    }))
 }
 
 pub fn report_path(code: &Path, date: &str, app: &str, release: &str) -> PathBuf {
@@ -99,11 +100,11 @@ fn sanitize(label: &str) -> String {
 /// `completion.push`; what could not be done is in the notes.
 pub async fn commit_report(ctx: &Context, state: &Deployment, path: &str) -> Input {
     let code = &ctx.paths.code;
-    let not_committed = |note: String| Input::ReportCommitted {
-        commit: None,
-        branch: None,
-        pushed: false,
-        notes: vec![note],
+    let not_committed = |note: String| {
+        Input::ReportCommitted(ReportCommitted {
+            notes: vec![note],
+            ..ReportCommitted::default()
+        })
     };
     let repo = match Repo::open(code).await {
         Ok(Some(repo)) => repo,
@@ -134,13 +135,7 @@ pub async fn commit_report(ctx: &Context, state: &Deployment, path: &str) -> Inp
         .commit_report(Path::new(path), &author, &message, completion.push)
         .await;
     crate::crash_points::inside("between_commit_and_event");
-    let redactor = ctx.redactor();
-    Input::ReportCommitted {
-        commit: done.commit,
-        branch: done.branch,
-        pushed: done.pushed,
-        notes: done.notes.iter().map(|n| redactor.redact(n)).collect(),
-    }
+    Input::ReportCommitted(done)
 }
 
 /// The issues named by the commits since the previously promoted release.
@@ -175,11 +170,11 @@ pub async fn find_issues(ctx: &Context, state: &Deployment) -> Result<Input, Str
         .messages(since.as_deref(), &until, limit)
         .await
         .map_err(|e| e.to_string())?;
-    Ok(Input::IssuesFound {
+    Ok(Input::IssuesFound(IssuesReferenced {
         issues: forge::closed_issues(messages.iter().map(String::as_str), &forge.repo),
         commits: u32::try_from(messages.len()).unwrap_or(u32::MAX),
         since,
-    })
+    }))
 }
 
 /// The commit a deployment was requested at, from its first event.
@@ -193,10 +188,12 @@ fn commit_of(ctx: &Context, deployment: StreamId) -> Option<String> {
 
 /// Comments on `issue` with the report's link and closes it.
 pub async fn close_issue(ctx: &Context, state: &Deployment, issue: u64, resumed: bool) -> Input {
-    let handled = |outcome, detail| Input::IssueHandled {
-        issue,
-        outcome,
-        detail,
+    let handled = |outcome, detail| {
+        Input::IssueHandled(IssueClosed {
+            issue,
+            outcome,
+            detail,
+        })
     };
     let Some(config) = &ctx.config.forge else {
         return handled(IssueOutcome::Failed, "no [forge] is configured".into());

@@ -7,6 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::events::payloads::ReportCommitted;
+
 /// How long one git command may take; a push to an unreachable remote must
 /// not hold the deployment's completion.
 const GIT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -44,15 +46,6 @@ impl Author {
     }
 }
 
-/// What committing the report came to.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ReportCommit {
-    pub commit: Option<String>,
-    pub branch: Option<String>,
-    pub pushed: bool,
-    pub notes: Vec<String>,
-}
-
 /// A repository the code directory is in.
 pub struct Repo {
     /// The code directory: git runs there.
@@ -85,8 +78,8 @@ impl Repo {
         author: &Author,
         message: &str,
         push: bool,
-    ) -> ReportCommit {
-        let mut result = ReportCommit::default();
+    ) -> ReportCommitted {
+        let mut result = ReportCommitted::default();
         let Ok(branch) = self
             .git(&["symbolic-ref", "--quiet", "--short", "HEAD"])
             .await

@@ -6,15 +6,11 @@ use std::time::{Duration, Instant};
 
 use super::backend::{Backend, NativeHealth};
 use crate::events::Slot;
+use crate::events::payloads::{GreenHealthy, GreenUnhealthy};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HealthReport {
-    pub healthy: bool,
-    pub checks: u32,
-    pub elapsed_ms: u64,
-    /// Why not: the last answer or error, and the backend's diagnosis.
-    pub diagnosis: String,
-}
+/// Healthy, or why not: the last answer or error, and the backend's
+/// diagnosis. The payloads the flow records.
+pub type HealthReport = Result<GreenHealthy, GreenUnhealthy>;
 
 pub struct HealthCheck {
     pub app: String,
@@ -35,25 +31,36 @@ pub async fn wait_healthy(check: &HealthCheck, backend: Arc<dyn Backend>) -> Hea
     let mut checks = 0;
     loop {
         checks += 1;
-        let report = |healthy: bool, diagnosis: String| HealthReport {
-            healthy,
-            checks,
-            elapsed_ms: started.elapsed().as_millis() as u64,
-            diagnosis,
+        let elapsed_ms = started.elapsed().as_millis() as u64;
+        let healthy = || {
+            Ok(GreenHealthy {
+                slot: check.slot,
+                endpoint: check.endpoint.clone(),
+                checks,
+                elapsed_ms,
+            })
+        };
+        let unhealthy = |diagnosis: String| {
+            Err(GreenUnhealthy {
+                slot: check.slot,
+                checks,
+                elapsed_ms,
+                diagnosis,
+            })
         };
         // An instance with its own health check (a Docker HEALTHCHECK) is
         // judged by it; the others by the HTTP health path.
         let last = match backend.native_health(&check.app, check.slot).await {
-            NativeHealth::Healthy => return report(true, String::new()),
+            NativeHealth::Healthy => return healthy(),
             NativeHealth::Unhealthy(why) => {
                 let details = backend.diagnose(&check.app, check.slot).await;
-                return report(false, format!("{why}\n{details}"));
+                return unhealthy(format!("{why}\n{details}"));
             }
             NativeHealth::Starting => "its HEALTHCHECK has not passed yet".to_string(),
             NativeHealth::None => http_check(&client, &url, &check.path).await,
         };
         if last.is_empty() {
-            return report(true, String::new());
+            return healthy();
         }
         let ended = backend.running(&check.app, check.slot).await.is_none();
         if ended || started.elapsed() >= check.deadline {
@@ -63,7 +70,7 @@ pub async fn wait_healthy(check: &HealthCheck, backend: Arc<dyn Backend>) -> Hea
                 format!("no 2xx within {} s", check.deadline.as_secs())
             };
             let details = backend.diagnose(&check.app, check.slot).await;
-            return report(false, format!("{why}; {last}\n{details}"));
+            return unhealthy(format!("{why}; {last}\n{details}"));
         }
         tokio::time::sleep(check.interval).await;
     }

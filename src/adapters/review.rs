@@ -5,10 +5,11 @@
 use std::path::PathBuf;
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::test_runner::TestRun;
-use crate::events::{Finding, FixOutcome, Tier, Usage, Verdict};
+pub use crate::events::payloads::Answer;
+use crate::events::{FixOutcome, Tier};
 
 /// Everything a member reviews. Built by the shell from the log and the
 /// files the log names; it never carries a secret's value.
@@ -42,32 +43,6 @@ pub struct FixRecord {
     pub diagnosis: String,
     pub action: String,
     pub outcome: FixOutcome,
-}
-
-/// One member's verdict.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Answer {
-    pub verdict: Verdict,
-    pub summary: String,
-    pub findings: Vec<Finding>,
-    /// Which model or program answered (`built-in` for the built-in members).
-    pub model: String,
-    /// What a model or command reviewer cost and saw; none for built-ins.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub usage: Option<Usage>,
-}
-
-impl Answer {
-    /// The answer recorded when a member could not give one.
-    pub fn abstain(model: &str, why: impl Into<String>) -> Answer {
-        Answer {
-            verdict: Verdict::Abstain,
-            summary: why.into(),
-            findings: Vec::new(),
-            model: model.to_string(),
-            usage: None,
-        }
-    }
 }
 
 /// A reviewer: a Trio member or a Junior.

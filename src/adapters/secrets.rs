@@ -145,6 +145,14 @@ pub struct Redactor {
 }
 
 impl Redactor {
+    /// A redactor of one value, for tests elsewhere in the crate.
+    #[cfg(test)]
+    pub(crate) fn of(name: &str, value: &str) -> Redactor {
+        Redactor {
+            values: vec![(value.to_string(), format!("[secret {name}]"))],
+        }
+    }
+
     /// Both redactors' values: a rollback's results may quote the restored
     /// release's secrets as well as this deployment's.
     pub fn and(mut self, other: Redactor) -> Redactor {

@@ -1,12 +1,16 @@
 //! proptest strategies for events: every kind, with arbitrary field values.
 
-use super::payloads::{SynthesisRecorded, VerdictRecorded};
+use super::payloads::{
+    Answer, Drained, FixAttempted, GreenHealthy, GreenStarted, GreenUnhealthy, Intervention,
+    IssueClosed, IssuesReferenced, ReportCommitted, ReportWritten, SynthesisRecorded,
+    VerdictRecorded,
+};
 use chrono::{DateTime, Utc};
 use proptest::collection::vec;
 use proptest::option;
 use proptest::prelude::*;
 
-use super::event::{
+use super::{
     Decision, Event, Finding, FixOutcome, IssueOutcome, LiveRelease, MissingInput, Outcome, Patch,
     Role, Severity, Slot, Tier, Usage, Verdict,
 };
@@ -54,6 +58,18 @@ fn patches() -> impl Strategy<Value = Vec<Patch>> {
             diff,
         }),
         0..3,
+    )
+}
+
+fn answer() -> impl Strategy<Value = Answer> {
+    (text(), verdict(), text(), findings(), usage()).prop_map(
+        |(model, verdict, summary, findings, usage)| Answer {
+            model,
+            verdict,
+            summary,
+            findings,
+            usage,
+        },
     )
 }
 
@@ -186,42 +202,44 @@ pub fn event() -> impl Strategy<Value = Event> {
             }
         }),
         (slot(), text(), text(), proptest::option::of(text())).prop_map(
-            |(slot, endpoint, instance, digest)| Event::GreenStarted {
+            |(slot, endpoint, instance, digest)| Event::GreenStarted(GreenStarted {
                 slot,
                 endpoint,
                 instance,
                 digest,
-            }
+            })
         ),
         (slot(), text(), any::<u32>(), any::<u64>()).prop_map(
             |(slot, endpoint, checks, elapsed_ms)| {
-                Event::GreenHealthy {
+                Event::GreenHealthy(GreenHealthy {
                     slot,
                     endpoint,
                     checks,
                     elapsed_ms,
-                }
+                })
             }
         ),
         (slot(), any::<u32>(), any::<u64>(), text()).prop_map(
             |(slot, checks, elapsed_ms, diagnosis)| {
-                Event::GreenUnhealthy {
+                Event::GreenUnhealthy(GreenUnhealthy {
                     slot,
                     checks,
                     elapsed_ms,
                     diagnosis,
-                }
+                })
             }
         ),
         (tier(), any::<u32>(), text(), text(), fix_outcome, patches()).prop_map(
-            |(tier, attempt, diagnosis, action, outcome, patches)| Event::FixAttempted {
-                tier,
-                attempt,
-                diagnosis,
-                action,
-                outcome,
-                patches,
-            }
+            |(tier, attempt, diagnosis, action, outcome, patches)| Event::FixAttempted(
+                FixAttempted {
+                    tier,
+                    attempt,
+                    diagnosis,
+                    action,
+                    outcome,
+                    patches,
+                }
+            )
         ),
         (tier(), tier(), text()).prop_map(|(from, to, reason)| Event::Escalated {
             from,
@@ -254,69 +272,40 @@ pub fn event() -> impl Strategy<Value = Event> {
             ),
         (any::<u32>(), vec(text(), 0..4))
             .prop_map(|(round, members)| Event::ReviewRequested { round, members }),
-        (
-            any::<u32>(),
-            role,
-            text(),
-            text(),
-            verdict(),
-            text(),
-            findings(),
-            usage()
-        )
-            .prop_map(
-                |(round, role, member, model, verdict, summary, findings, usage)| {
-                    Event::VerdictRecorded(VerdictRecorded {
-                        round,
-                        role,
-                        member,
-                        model,
-                        verdict,
-                        summary,
-                        findings,
-                        usage,
-                    })
-                }
-            ),
-        (
-            any::<u32>(),
-            text(),
-            text(),
-            verdict(),
-            text(),
-            findings(),
-            usage()
-        )
-            .prop_map(
-                |(round, member, model, verdict, summary, findings, usage)| {
-                    Event::SynthesisRecorded(SynthesisRecorded {
-                        round,
-                        member,
-                        model,
-                        verdict,
-                        summary,
-                        findings,
-                        usage,
-                    })
-                }
-            ),
+        (any::<u32>(), role, text(), answer()).prop_map(|(round, role, member, answer)| {
+            Event::VerdictRecorded(VerdictRecorded {
+                round,
+                role,
+                member,
+                answer,
+            })
+        }),
+        (any::<u32>(), text(), answer()).prop_map(|(round, member, answer)| {
+            Event::SynthesisRecorded(SynthesisRecorded {
+                round,
+                member,
+                answer,
+            })
+        }),
         (any::<u32>(), decision, text()).prop_map(|(round, decision, rule)| Event::DecisionMade {
             round,
             decision,
             rule
         }),
-        (text(), text()).prop_map(|(by, reason)| Event::ManuallyApproved { by, reason }),
-        (text(), text()).prop_map(|(by, reason)| Event::ManuallyRejected { by, reason }),
+        (text(), text())
+            .prop_map(|(by, reason)| Event::ManuallyApproved(Intervention { by, reason })),
+        (text(), text())
+            .prop_map(|(by, reason)| Event::ManuallyRejected(Intervention { by, reason })),
         (option::of(slot()), slot(), text())
             .prop_map(|(from, to, endpoint)| Event::TrafficSwitched { from, to, endpoint }),
         (slot(), any::<u32>(), any::<u64>(), any::<bool>()).prop_map(
             |(slot, remaining, waited_ms, timed_out)| {
-                Event::Drained {
+                Event::Drained(Drained {
                     slot,
                     remaining,
                     waited_ms,
                     timed_out,
-                }
+                })
             }
         ),
         (slot(), text(), any::<bool>()).prop_map(|(slot, release, retained)| Event::BlueStopped {
@@ -324,7 +313,8 @@ pub fn event() -> impl Strategy<Value = Event> {
             release,
             retained
         }),
-        (text(), text()).prop_map(|(path, sha256)| Event::ReportWritten { path, sha256 }),
+        (text(), text())
+            .prop_map(|(path, sha256)| Event::ReportWritten(ReportWritten { path, sha256 })),
         vec(any::<u64>(), 0..4).prop_map(|issues| Event::IssuesClosed { issues }),
         outcome.prop_map(|outcome| Event::Completed { outcome }),
         (slot(), text()).prop_map(|(slot, release)| Event::GreenStopped { slot, release }),
@@ -334,25 +324,27 @@ pub fn event() -> impl Strategy<Value = Event> {
             any::<bool>(),
             vec(text(), 0..3)
         )
-            .prop_map(|(commit, branch, pushed, notes)| Event::ReportCommitted {
-                commit,
-                branch,
-                pushed,
-                notes
-            }),
+            .prop_map(|(commit, branch, pushed, notes)| Event::ReportCommitted(
+                ReportCommitted {
+                    commit,
+                    branch,
+                    pushed,
+                    notes
+                }
+            )),
         (vec(any::<u64>(), 0..4), any::<u32>(), option::of(text())).prop_map(
-            |(issues, commits, since)| Event::IssuesReferenced {
+            |(issues, commits, since)| Event::IssuesReferenced(IssuesReferenced {
                 issues,
                 commits,
                 since
-            }
+            })
         ),
         (any::<u64>(), issue_outcome(), text()).prop_map(|(issue, outcome, detail)| {
-            Event::IssueClosed {
+            Event::IssueClosed(IssueClosed {
                 issue,
                 outcome,
                 detail,
-            }
+            })
         }),
         (text(), text()).prop_map(|(step, reason)| Event::CompletionStepFailed { step, reason }),
         (text(), any::<bool>(), option::of(text())).prop_map(
@@ -372,7 +364,7 @@ pub fn event() -> impl Strategy<Value = Event> {
         }),
         (text(), findings())
             .prop_map(|(reason, findings)| Event::ReturnedToDevelopment { reason, findings }),
-        (text(), text()).prop_map(|(by, reason)| Event::Aborted { by, reason }),
+        (text(), text()).prop_map(|(by, reason)| Event::Aborted(Intervention { by, reason })),
         text().prop_map(|reason| Event::Failed { reason }),
         text().prop_map(|reason| Event::RollbackFailed { reason }),
         text().prop_map(|effect| Event::EffectStarted { effect }),

@@ -21,6 +21,7 @@ pub mod samples;
 mod seal;
 pub mod segment;
 mod store;
+mod terms;
 mod upcast;
 mod verify;
 
@@ -32,14 +33,15 @@ use uuid::Uuid;
 pub use codec::{SCHEMA_VERSION, decode_payload, encode_payload};
 pub use envelope::Envelope;
 pub use error::{CodecError, RecordError, StoreError};
-pub use event::{
-    Decision, Event, EventKind, Finding, FixOutcome, IssueOutcome, LiveRelease, MissingInput,
-    Outcome, Patch, Role, Severity, Slot, Tier, Usage, Verdict,
-};
+pub use event::{Event, EventKind};
 pub use json_line::JsonLine;
 pub use raw_log::RawLog;
 pub use recover::Recovery;
 pub use store::{Appended, EventStore, Head};
+pub use terms::{
+    Decision, Finding, FixOutcome, IssueOutcome, LiveRelease, MissingInput, Outcome, Patch, Role,
+    Severity, Slot, Tier, Usage, Verdict,
+};
 pub use upcast::Upcasters;
 pub use verify::{VerifyFailure, VerifyReport, verify};
 

@@ -6,7 +6,105 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::event::{Finding, Role, Usage, Verdict};
+use super::terms::{Finding, FixOutcome, IssueOutcome, Patch, Role, Slot, Tier, Usage, Verdict};
+
+/// An instance of the release (or, in a rollback, of the release coming
+/// back) started in `slot`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GreenStarted {
+    pub slot: Slot,
+    pub endpoint: String,
+    pub instance: String,
+    /// The digest of the code it runs (its snapshot's), where known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+}
+
+/// The instance in `slot` answered its health check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GreenHealthy {
+    pub slot: Slot,
+    pub endpoint: String,
+    pub checks: u32,
+    pub elapsed_ms: u64,
+}
+
+/// The instance in `slot` did not answer its health check in time, or
+/// never started (no check at all).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GreenUnhealthy {
+    pub slot: Slot,
+    pub checks: u32,
+    pub elapsed_ms: u64,
+    pub diagnosis: String,
+}
+
+/// One attempt of the fix loop: what the tier was told and what it did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FixAttempted {
+    pub tier: Tier,
+    /// Counted per tier over the whole deployment, from 1.
+    pub attempt: u32,
+    pub diagnosis: String,
+    pub action: String,
+    pub outcome: FixOutcome,
+    /// What the tier's fixers changed or proposed; the Driver tier's
+    /// remedies change no code and have none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub patches: Vec<Patch>,
+}
+
+/// What was still in flight to `slot` when its drain ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Drained {
+    pub slot: Slot,
+    pub remaining: u32,
+    pub waited_ms: u64,
+    pub timed_out: bool,
+}
+
+/// The deployment report, written to `path`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportWritten {
+    pub path: String,
+    pub sha256: String,
+}
+
+/// The report committed to the code directory's repository, or why not
+/// (`commit` is `None`): a detached HEAD, no repository, git's refusal.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ReportCommitted {
+    pub commit: Option<String>,
+    pub branch: Option<String>,
+    pub pushed: bool,
+    /// What the user should know: why nothing was committed, changes of
+    /// theirs left uncommitted, a push that failed.
+    pub notes: Vec<String>,
+}
+
+/// The issues named by `fixes #N`, `closes #N` or `resolves #N` in the
+/// commits since the previously promoted release (`since`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssuesReferenced {
+    pub issues: Vec<u64>,
+    pub commits: u32,
+    pub since: Option<String>,
+}
+
+/// One named issue handled on the forge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssueClosed {
+    pub issue: u64,
+    pub outcome: IssueOutcome,
+    pub detail: String,
+}
+
+/// A person's call on a deployment (approve, reject, abort): who, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Intervention {
+    pub by: String,
+    pub reason: String,
+}
 
 /// A test run against green, its output cut to its last lines (redacted
 /// first, so the cut cannot split a secret).
@@ -20,6 +118,47 @@ pub struct TestRunCompleted {
     pub output_tail: String,
 }
 
+/// One member's verdict, as the member gives it. Recorded inside the
+/// round's `VerdictRecorded` or `SynthesisRecorded`, its fields inline (the
+/// field order is the encoding's).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Answer {
+    /// Which model or program answered (`built-in` for the built-in members).
+    pub model: String,
+    pub verdict: Verdict,
+    pub summary: String,
+    pub findings: Vec<Finding>,
+    /// What a model or command reviewer cost and saw; none for built-ins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+}
+
+impl Answer {
+    /// The answer recorded when a member could not give one.
+    pub fn abstain(model: &str, why: impl Into<String>) -> Answer {
+        Answer {
+            model: model.to_string(),
+            verdict: Verdict::Abstain,
+            summary: why.into(),
+            findings: Vec::new(),
+            usage: None,
+        }
+    }
+
+    /// Only what a later reader of the round may see: the verdict and the
+    /// findings, not who answered or what it cost (the Senior reads the
+    /// Trio anonymized; the Juniors read the synthesis).
+    pub fn anonymous(verdict: Verdict, findings: Vec<Finding>) -> Answer {
+        Answer {
+            model: String::new(),
+            verdict,
+            summary: String::new(),
+            findings,
+            usage: None,
+        }
+    }
+}
+
 /// A reviewer's answer in a review round: a Trio member's or a Junior's.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VerdictRecorded {
@@ -27,13 +166,8 @@ pub struct VerdictRecorded {
     pub round: u32,
     pub role: Role,
     pub member: String,
-    pub model: String,
-    pub verdict: Verdict,
-    pub summary: String,
-    pub findings: Vec<Finding>,
-    /// Built-in members have none.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub usage: Option<Usage>,
+    #[serde(flatten)]
+    pub answer: Answer,
 }
 
 /// The Senior's synthesis of the Trio's anonymized verdicts.
@@ -42,12 +176,8 @@ pub struct SynthesisRecorded {
     /// The round it counts in: the deployment's, set when it is recorded.
     pub round: u32,
     pub member: String,
-    pub model: String,
-    pub verdict: Verdict,
-    pub summary: String,
-    pub findings: Vec<Finding>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub usage: Option<Usage>,
+    #[serde(flatten)]
+    pub answer: Answer,
 }
 
 /// Scrubbing secret values out of a payload before it is recorded. Each
@@ -104,22 +234,18 @@ fn scrub_findings(findings: Vec<Finding>, scrub: &dyn Fn(&str) -> String) -> Vec
         .collect()
 }
 
-impl Redact for VerdictRecorded {
+impl Redact for Answer {
+    /// The words are the reviewer's; the verdict, the model's name and
+    /// the usage are counted or chosen.
     fn redact(self, scrub: &dyn Fn(&str) -> String) -> Self {
-        let VerdictRecorded {
-            round,
-            role,
-            member,
+        let Answer {
             model,
             verdict,
             summary,
             findings,
             usage,
         } = self;
-        VerdictRecorded {
-            round,
-            role,
-            member,
+        Answer {
             model,
             verdict,
             summary: scrub(&summary),
@@ -129,25 +255,208 @@ impl Redact for VerdictRecorded {
     }
 }
 
+impl Redact for VerdictRecorded {
+    fn redact(self, scrub: &dyn Fn(&str) -> String) -> Self {
+        let VerdictRecorded {
+            round,
+            role,
+            member,
+            answer,
+        } = self;
+        VerdictRecorded {
+            round,
+            role,
+            member,
+            answer: answer.redact(scrub),
+        }
+    }
+}
+
 impl Redact for SynthesisRecorded {
     fn redact(self, scrub: &dyn Fn(&str) -> String) -> Self {
         let SynthesisRecorded {
             round,
             member,
-            model,
-            verdict,
-            summary,
-            findings,
-            usage,
+            answer,
         } = self;
         SynthesisRecorded {
             round,
             member,
-            model,
-            verdict,
-            summary: scrub(&summary),
-            findings: scrub_findings(findings, scrub),
-            usage,
+            answer: answer.redact(scrub),
+        }
+    }
+}
+
+impl Redact for GreenStarted {
+    /// Addresses, ids and digests deployflow made: kept exact.
+    fn redact(self, _scrub: &dyn Fn(&str) -> String) -> Self {
+        let GreenStarted {
+            slot,
+            endpoint,
+            instance,
+            digest,
+        } = self;
+        GreenStarted {
+            slot,
+            endpoint,
+            instance,
+            digest,
+        }
+    }
+}
+
+impl Redact for GreenHealthy {
+    fn redact(self, _scrub: &dyn Fn(&str) -> String) -> Self {
+        let GreenHealthy {
+            slot,
+            endpoint,
+            checks,
+            elapsed_ms,
+        } = self;
+        GreenHealthy {
+            slot,
+            endpoint,
+            checks,
+            elapsed_ms,
+        }
+    }
+}
+
+impl Redact for GreenUnhealthy {
+    /// A diagnosis quotes the app's own output.
+    fn redact(self, scrub: &dyn Fn(&str) -> String) -> Self {
+        let GreenUnhealthy {
+            slot,
+            checks,
+            elapsed_ms,
+            diagnosis,
+        } = self;
+        GreenUnhealthy {
+            slot,
+            checks,
+            elapsed_ms,
+            diagnosis: scrub(&diagnosis),
+        }
+    }
+}
+
+impl Redact for FixAttempted {
+    /// The diagnosis quotes the app; the action and the diffs are a
+    /// fixer's, which read the code and its logs.
+    fn redact(self, scrub: &dyn Fn(&str) -> String) -> Self {
+        let FixAttempted {
+            tier,
+            attempt,
+            diagnosis,
+            action,
+            outcome,
+            patches,
+        } = self;
+        FixAttempted {
+            tier,
+            attempt,
+            diagnosis: scrub(&diagnosis),
+            action: scrub(&action),
+            outcome,
+            patches: patches
+                .into_iter()
+                .map(
+                    |Patch {
+                         member,
+                         applied,
+                         diff,
+                     }| Patch {
+                        member,
+                        applied,
+                        diff: scrub(&diff),
+                    },
+                )
+                .collect(),
+        }
+    }
+}
+
+impl Redact for Drained {
+    fn redact(self, _scrub: &dyn Fn(&str) -> String) -> Self {
+        let Drained {
+            slot,
+            remaining,
+            waited_ms,
+            timed_out,
+        } = self;
+        Drained {
+            slot,
+            remaining,
+            waited_ms,
+            timed_out,
+        }
+    }
+}
+
+impl Redact for ReportWritten {
+    /// A path and a hash deployflow made: kept exact.
+    fn redact(self, _scrub: &dyn Fn(&str) -> String) -> Self {
+        let ReportWritten { path, sha256 } = self;
+        ReportWritten { path, sha256 }
+    }
+}
+
+impl Redact for ReportCommitted {
+    /// Notes quote git, which may echo a remote's credentials.
+    fn redact(self, scrub: &dyn Fn(&str) -> String) -> Self {
+        let ReportCommitted {
+            commit,
+            branch,
+            pushed,
+            notes,
+        } = self;
+        ReportCommitted {
+            commit,
+            branch,
+            pushed,
+            notes: notes.iter().map(|note| scrub(note)).collect(),
+        }
+    }
+}
+
+impl Redact for IssuesReferenced {
+    fn redact(self, _scrub: &dyn Fn(&str) -> String) -> Self {
+        let IssuesReferenced {
+            issues,
+            commits,
+            since,
+        } = self;
+        IssuesReferenced {
+            issues,
+            commits,
+            since,
+        }
+    }
+}
+
+impl Redact for IssueClosed {
+    /// The detail quotes the forge's answer.
+    fn redact(self, scrub: &dyn Fn(&str) -> String) -> Self {
+        let IssueClosed {
+            issue,
+            outcome,
+            detail,
+        } = self;
+        IssueClosed {
+            issue,
+            outcome,
+            detail: scrub(&detail),
+        }
+    }
+}
+
+impl Redact for Intervention {
+    /// People's words: a reason may paste a token.
+    fn redact(self, scrub: &dyn Fn(&str) -> String) -> Self {
+        let Intervention { by, reason } = self;
+        Intervention {
+            by: scrub(&by),
+            reason: scrub(&reason),
         }
     }
 }

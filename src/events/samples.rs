@@ -4,9 +4,13 @@
 
 use chrono::DateTime;
 
-use super::payloads::{SynthesisRecorded, TestRunCompleted, VerdictRecorded};
+use super::payloads::{
+    Answer, Drained, FixAttempted, GreenHealthy, GreenStarted, GreenUnhealthy, Intervention,
+    IssueClosed, IssuesReferenced, ReportCommitted, ReportWritten, SynthesisRecorded,
+    TestRunCompleted, VerdictRecorded,
+};
 
-use super::event::{
+use super::{
     Decision, Event, EventKind, Finding, FixOutcome, IssueOutcome, MissingInput, Outcome, Role,
     Severity, Slot, Tier, Verdict,
 };
@@ -46,33 +50,33 @@ pub fn sample(kind: EventKind) -> Event {
             release: "v2".into(),
             attempt: 1,
         },
-        EventKind::GreenStarted => Event::GreenStarted {
+        EventKind::GreenStarted => Event::GreenStarted(GreenStarted {
             slot: Slot::Green,
             endpoint: "127.0.0.1:41002".into(),
             instance: "pid:4242".into(),
             // The golden bytes of schema 1 have none.
             digest: None,
-        },
-        EventKind::GreenHealthy => Event::GreenHealthy {
+        }),
+        EventKind::GreenHealthy => Event::GreenHealthy(GreenHealthy {
             slot: Slot::Green,
             endpoint: "127.0.0.1:41002".into(),
             checks: 3,
             elapsed_ms: 600,
-        },
-        EventKind::GreenUnhealthy => Event::GreenUnhealthy {
+        }),
+        EventKind::GreenUnhealthy => Event::GreenUnhealthy(GreenUnhealthy {
             slot: Slot::Green,
             checks: 150,
             elapsed_ms: 30_000,
             diagnosis: "exit status 1: address already in use".into(),
-        },
-        EventKind::FixAttempted => Event::FixAttempted {
+        }),
+        EventKind::FixAttempted => Event::FixAttempted(FixAttempted {
             tier: Tier::Driver,
             attempt: 1,
             diagnosis: "address already in use".into(),
             action: "new port".into(),
             outcome: FixOutcome::Applied,
             patches: Vec::new(),
-        },
+        }),
         EventKind::Escalated => Event::Escalated {
             from: Tier::Driver,
             to: Tier::Senior,
@@ -98,54 +102,58 @@ pub fn sample(kind: EventKind) -> Event {
             round: 1,
             role: Role::Trio,
             member: "requirements".into(),
-            model: "builtin".into(),
-            verdict: Verdict::FixesNeeded,
-            summary: "REQ-3 is not covered".into(),
-            findings: vec![finding()],
-            usage: None,
+            answer: Answer {
+                model: "builtin".into(),
+                verdict: Verdict::FixesNeeded,
+                summary: "REQ-3 is not covered".into(),
+                findings: vec![finding()],
+                usage: None,
+            },
         }),
         EventKind::SynthesisRecorded => Event::SynthesisRecorded(SynthesisRecorded {
             round: 1,
             member: "synthesis".into(),
-            model: "builtin".into(),
-            verdict: Verdict::FixesNeeded,
-            summary: "Reviewer B found an uncovered requirement".into(),
-            findings: vec![finding()],
-            usage: None,
+            answer: Answer {
+                model: "builtin".into(),
+                verdict: Verdict::FixesNeeded,
+                summary: "Reviewer B found an uncovered requirement".into(),
+                findings: vec![finding()],
+                usage: None,
+            },
         }),
         EventKind::DecisionMade => Event::DecisionMade {
             round: 1,
             decision: Decision::FixesNeeded,
             rule: "synthesis asks for fixes: back to the fix loop".into(),
         },
-        EventKind::ManuallyApproved => Event::ManuallyApproved {
+        EventKind::ManuallyApproved => Event::ManuallyApproved(Intervention {
             by: "ana".into(),
             reason: "smoke-tested by hand".into(),
-        },
-        EventKind::ManuallyRejected => Event::ManuallyRejected {
+        }),
+        EventKind::ManuallyRejected => Event::ManuallyRejected(Intervention {
             by: "ana".into(),
             reason: "wrong copy on the landing page".into(),
-        },
+        }),
         EventKind::TrafficSwitched => Event::TrafficSwitched {
             from: Some(Slot::Blue),
             to: Slot::Green,
             endpoint: "127.0.0.1:41002".into(),
         },
-        EventKind::Drained => Event::Drained {
+        EventKind::Drained => Event::Drained(Drained {
             slot: Slot::Blue,
             remaining: 0,
             waited_ms: 120,
             timed_out: false,
-        },
+        }),
         EventKind::BlueStopped => Event::BlueStopped {
             slot: Slot::Blue,
             release: "v1".into(),
             retained: true,
         },
-        EventKind::ReportWritten => Event::ReportWritten {
+        EventKind::ReportWritten => Event::ReportWritten(ReportWritten {
             path: "docs/deployments/2026-11-25-hello-v2.md".into(),
             sha256: "5d41402abc4b2a76b9719d911017c592".into(),
-        },
+        }),
         EventKind::IssuesClosed => Event::IssuesClosed {
             issues: vec![12, 15],
         },
@@ -153,22 +161,22 @@ pub fn sample(kind: EventKind) -> Event {
             slot: Slot::Green,
             release: "v2".into(),
         },
-        EventKind::ReportCommitted => Event::ReportCommitted {
+        EventKind::ReportCommitted => Event::ReportCommitted(ReportCommitted {
             commit: Some("9fceb02d0ae598e95dc970b74767f19372d61af8".into()),
             branch: Some("main".into()),
             pushed: false,
             notes: vec!["left uncommitted: src/main.rs".into()],
-        },
-        EventKind::IssuesReferenced => Event::IssuesReferenced {
+        }),
+        EventKind::IssuesReferenced => Event::IssuesReferenced(IssuesReferenced {
             issues: vec![12, 15],
             commits: 3,
             since: Some("1a2b3c4".into()),
-        },
-        EventKind::IssueClosed => Event::IssueClosed {
+        }),
+        EventKind::IssueClosed => Event::IssueClosed(IssueClosed {
             issue: 12,
             outcome: IssueOutcome::Closed,
             detail: "commented and closed".into(),
-        },
+        }),
         EventKind::CompletionStepFailed => Event::CompletionStepFailed {
             step: "write_report".into(),
             reason: "docs/deployments: permission denied".into(),
@@ -198,10 +206,10 @@ pub fn sample(kind: EventKind) -> Event {
                 ..finding()
             }],
         },
-        EventKind::Aborted => Event::Aborted {
+        EventKind::Aborted => Event::Aborted(Intervention {
             by: "ana".into(),
             reason: "wrong release".into(),
-        },
+        }),
         EventKind::Failed => Event::Failed {
             reason: "backend unreachable".into(),
         },

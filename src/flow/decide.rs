@@ -11,10 +11,12 @@ use super::fix_loop;
 use super::phase::{Stage, stage_of};
 use super::state::{Deployment, Ending, Phase, RestoreStage, ReviewStage};
 use super::step::{Step, next_step, target_url};
-use crate::events::payloads::{SynthesisRecorded, TestRunCompleted, VerdictRecorded};
-use crate::events::{
-    Decision, Event, FixOutcome, IssueOutcome, MissingInput, Outcome, Patch, Role, Tier,
+use crate::events::payloads::{
+    Drained, FixAttempted, GreenHealthy, GreenStarted, GreenUnhealthy, Intervention, IssueClosed,
+    IssuesReferenced, ReportCommitted, ReportWritten, SynthesisRecorded, TestRunCompleted,
+    VerdictRecorded,
 };
+use crate::events::{Decision, Event, FixOutcome, MissingInput, Outcome, Role, Tier};
 
 /// What the shell reports back, or what a person asks.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -24,68 +26,26 @@ pub enum Input {
         checked: Vec<String>,
         missing: Vec<MissingInput>,
     },
-    InstanceStarted {
-        endpoint: String,
-        instance: String,
-        /// The digest of the code the instance runs.
-        digest: Option<String>,
-    },
+    InstanceStarted(GreenStarted),
     InstanceFailed {
         diagnosis: String,
     },
-    Health {
-        healthy: bool,
-        checks: u32,
-        elapsed_ms: u64,
-        diagnosis: String,
-    },
-    FixDone {
-        action: String,
-        outcome: FixOutcome,
-        patches: Vec<Patch>,
-    },
+    Healthy(GreenHealthy),
+    Unhealthy(GreenUnhealthy),
+    FixDone(FixAttempted),
     TestsRan(TestRunCompleted),
     Verdict(VerdictRecorded),
     Synthesis(SynthesisRecorded),
     Switched,
-    Drained {
-        remaining: u32,
-        waited_ms: u64,
-        timed_out: bool,
-    },
+    Drained(Drained),
     InstanceStopped,
-    ReportWritten {
-        path: String,
-        sha256: String,
-    },
-    ReportCommitted {
-        commit: Option<String>,
-        branch: Option<String>,
-        pushed: bool,
-        notes: Vec<String>,
-    },
-    IssuesFound {
-        issues: Vec<u64>,
-        commits: u32,
-        since: Option<String>,
-    },
-    IssueHandled {
-        issue: u64,
-        outcome: IssueOutcome,
-        detail: String,
-    },
-    Approve {
-        by: String,
-        reason: String,
-    },
-    Reject {
-        by: String,
-        reason: String,
-    },
-    Abort {
-        by: String,
-        reason: String,
-    },
+    ReportWritten(ReportWritten),
+    ReportCommitted(ReportCommitted),
+    IssuesFound(IssuesReferenced),
+    IssueHandled(IssueClosed),
+    Approve(Intervention),
+    Reject(Intervention),
+    Abort(Intervention),
     Rollback {
         by: String,
         reason: String,
@@ -101,23 +61,23 @@ impl Input {
     fn name(&self) -> &'static str {
         match self {
             Input::InputsChecked { .. } => "inputs checked",
-            Input::InstanceStarted { .. } => "instance started",
+            Input::InstanceStarted(_) => "instance started",
             Input::InstanceFailed { .. } => "instance failed",
-            Input::Health { .. } => "health result",
-            Input::FixDone { .. } => "fix result",
+            Input::Healthy(_) | Input::Unhealthy(_) => "health result",
+            Input::FixDone(_) => "fix result",
             Input::TestsRan(_) => "test result",
             Input::Verdict(_) => "verdict",
             Input::Synthesis(_) => "synthesis",
             Input::Switched => "traffic switched",
-            Input::Drained { .. } => "drain result",
+            Input::Drained(_) => "drain result",
             Input::InstanceStopped => "instance stopped",
-            Input::ReportWritten { .. } => "report written",
-            Input::ReportCommitted { .. } => "report commit",
-            Input::IssuesFound { .. } => "issues found",
-            Input::IssueHandled { .. } => "issue handled",
-            Input::Approve { .. } => "approve",
-            Input::Reject { .. } => "reject",
-            Input::Abort { .. } => "abort",
+            Input::ReportWritten(_) => "report written",
+            Input::ReportCommitted(_) => "report commit",
+            Input::IssuesFound(_) => "issues found",
+            Input::IssueHandled(_) => "issue handled",
+            Input::Approve(_) => "approve",
+            Input::Reject(_) => "reject",
+            Input::Abort(_) => "abort",
             Input::Rollback { .. } => "rollback",
             Input::EffectFailed { .. } => "effect failed",
         }
@@ -171,28 +131,26 @@ pub fn decide(state: &Deployment, input: Input) -> Result<Vec<Event>, Refusal> {
         events: Vec::new(),
     };
     match input {
-        Input::Approve { by, reason } => match state.phase {
-            Phase::AwaitingApproval => out.push(Event::ManuallyApproved { by, reason }),
+        Input::Approve(call) => match state.phase {
+            Phase::AwaitingApproval => out.push(Event::ManuallyApproved(call)),
             Phase::Done(outcome) => return Err(Refusal::Finished(outcome)),
             _ => return Err(Refusal::NotAtGate),
         },
-        Input::Reject { by, reason } => match state.phase {
+        Input::Reject(call) => match state.phase {
             Phase::AwaitingApproval => {
-                out.push(Event::ManuallyRejected {
-                    by: by.clone(),
-                    reason: reason.clone(),
-                });
-                out.push(rollback_before_promotion(
-                    state,
-                    format!("rejected at the manual gate by {by}: {reason}"),
-                ));
+                let why = format!(
+                    "rejected at the manual gate by {}: {}",
+                    call.by, call.reason
+                );
+                out.push(Event::ManuallyRejected(call));
+                out.push(rollback_before_promotion(state, why));
             }
             Phase::Done(outcome) => return Err(Refusal::Finished(outcome)),
             _ => return Err(Refusal::NotAtGate),
         },
-        Input::Abort { by, reason } => {
+        Input::Abort(call) => {
             ongoing_before_switch(state)?;
-            out.push(Event::Aborted { by, reason });
+            out.push(Event::Aborted(call));
             if state.deploy_attempt == 0 {
                 out.push(Event::Completed {
                     outcome: Outcome::Aborted,
@@ -323,12 +281,12 @@ fn fail(out: &mut Emitter, state: &Deployment, reason: String) -> Result<(), Ref
 
 /// An instance that never got to answer: unhealthy after no check.
 fn did_not_start(slot: crate::events::Slot, diagnosis: String) -> Event {
-    Event::GreenUnhealthy {
+    Event::GreenUnhealthy(GreenUnhealthy {
         slot,
         checks: 0,
         elapsed_ms: 0,
         diagnosis,
-    }
+    })
 }
 
 fn restored(state: &Deployment) -> Event {
@@ -375,74 +333,39 @@ fn answer(out: &mut Emitter, state: &Deployment, input: Input) -> Result<(), Ref
                 });
             }
         }
-        (
-            Phase::StartingGreen,
-            Input::InstanceStarted {
-                endpoint,
-                instance,
-                digest,
-            },
-        ) => {
-            out.push(Event::GreenStarted {
-                slot,
-                endpoint,
-                instance,
-                digest,
-            });
+        (Phase::StartingGreen, Input::InstanceStarted(started)) => {
+            out.push(Event::GreenStarted(GreenStarted { slot, ..started }));
         }
         (Phase::StartingGreen, Input::InstanceFailed { diagnosis }) => {
             out.push(did_not_start(slot, diagnosis));
             let entry = fix_loop::enter(&out.state, Tier::Driver, "green did not start");
             out.extend(entry);
         }
-        (
-            Phase::AwaitingHealth,
-            Input::Health {
-                healthy,
-                checks,
-                elapsed_ms,
-                diagnosis,
-            },
-        ) => {
-            if healthy {
-                out.push(Event::GreenHealthy {
-                    slot,
-                    endpoint: green_endpoint.clone(),
-                    checks,
-                    elapsed_ms,
-                });
-                out.push(Event::TestRunIntended {
-                    command: state.policy.tests.clone(),
-                    target_url: target_url(&green_endpoint),
-                });
-            } else {
-                out.push(Event::GreenUnhealthy {
-                    slot,
-                    checks,
-                    elapsed_ms,
-                    diagnosis,
-                });
-                let entry = fix_loop::enter(&out.state, Tier::Driver, "green is not healthy");
-                out.extend(entry);
-            }
+        (Phase::AwaitingHealth, Input::Healthy(healthy)) => {
+            out.push(Event::GreenHealthy(GreenHealthy {
+                slot,
+                endpoint: green_endpoint.clone(),
+                ..healthy
+            }));
+            out.push(Event::TestRunIntended {
+                command: state.policy.tests.clone(),
+                target_url: target_url(&green_endpoint),
+            });
         }
-        (
-            Phase::Fixing { cause },
-            Input::FixDone {
-                action,
-                outcome,
-                patches,
-            },
-        ) => {
-            let tier = state.tier;
-            out.push(Event::FixAttempted {
+        (Phase::AwaitingHealth, Input::Unhealthy(unhealthy)) => {
+            out.push(Event::GreenUnhealthy(GreenUnhealthy { slot, ..unhealthy }));
+            let entry = fix_loop::enter(&out.state, Tier::Driver, "green is not healthy");
+            out.extend(entry);
+        }
+        (Phase::Fixing { cause }, Input::FixDone(fix)) => {
+            let (tier, outcome) = (state.tier, fix.outcome);
+            // What was asked is the state's to say, whatever the shell echoed.
+            out.push(Event::FixAttempted(FixAttempted {
                 tier,
                 attempt: state.fixes.get(tier) + 1,
                 diagnosis: fix_loop::diagnosis(cause),
-                action,
-                outcome,
-                patches,
-            });
+                ..fix
+            }));
             match outcome {
                 FixOutcome::Applied => out.push(Event::GreenDeployIntended {
                     slot,
@@ -526,19 +449,10 @@ fn answer(out: &mut Emitter, state: &Deployment, input: Input) -> Result<(), Ref
             to: slot,
             endpoint: green_endpoint,
         }),
-        (
-            Phase::DrainingBlue,
-            Input::Drained {
-                remaining,
-                waited_ms,
-                timed_out,
-            },
-        ) => out.push(Event::Drained {
+        (Phase::DrainingBlue, Input::Drained(drained)) => out.push(Event::Drained(Drained {
             slot: slot.other(),
-            remaining,
-            waited_ms,
-            timed_out,
-        }),
+            ..drained
+        })),
         (Phase::StoppingBlue, Input::InstanceStopped) => out.push(Event::BlueStopped {
             slot: slot.other(),
             release: state
@@ -548,55 +462,22 @@ fn answer(out: &mut Emitter, state: &Deployment, input: Input) -> Result<(), Ref
                 .unwrap_or_default(),
             retained: state.policy.retain > 0,
         }),
-        (Phase::Reporting { .. }, Input::ReportWritten { path, sha256 }) => {
-            out.push(Event::ReportWritten { path, sha256 });
+        (Phase::Reporting { .. }, Input::ReportWritten(report)) => {
+            out.push(Event::ReportWritten(report));
             finish_completion(out, Stage::Report);
         }
-        (
-            Phase::CommittingReport { .. },
-            Input::ReportCommitted {
-                commit,
-                branch,
-                pushed,
-                notes,
-            },
-        ) => {
-            out.push(Event::ReportCommitted {
-                commit,
-                branch,
-                pushed,
-                notes,
-            });
+        (Phase::CommittingReport { .. }, Input::ReportCommitted(commit)) => {
+            out.push(Event::ReportCommitted(commit));
             finish_completion(out, Stage::Commit);
         }
-        (
-            Phase::FindingIssues,
-            Input::IssuesFound {
-                issues,
-                commits,
-                since,
-            },
-        ) => {
-            out.push(Event::IssuesReferenced {
-                issues,
-                commits,
-                since,
-            });
+        (Phase::FindingIssues, Input::IssuesFound(found)) => {
+            out.push(Event::IssuesReferenced(found));
             finish_completion(out, Stage::FindIssues);
         }
-        (
-            Phase::ClosingIssues,
-            Input::IssueHandled {
-                issue,
-                outcome,
-                detail,
-            },
-        ) if state.issues_pending.first() == Some(&issue) => {
-            out.push(Event::IssueClosed {
-                issue,
-                outcome,
-                detail,
-            });
+        (Phase::ClosingIssues, Input::IssueHandled(handled))
+            if state.issues_pending.first() == Some(&handled.issue) =>
+        {
+            out.push(Event::IssueClosed(handled));
             finish_completion(out, Stage::CloseIssue);
         }
         (Phase::StoppingGreen { ending }, Input::InstanceStopped) => {
@@ -663,46 +544,21 @@ fn restore(
         .unwrap_or_else(|| (String::new(), state.green_slot.other()));
     let endpoint = state.restore_endpoint.clone().unwrap_or_default();
     match (stage, input) {
-        (
-            RestoreStage::Starting,
-            Input::InstanceStarted {
-                endpoint,
-                instance,
-                digest,
-            },
-        ) => out.push(Event::GreenStarted {
-            slot,
-            endpoint,
-            instance,
-            digest,
-        }),
+        (RestoreStage::Starting, Input::InstanceStarted(started)) => {
+            out.push(Event::GreenStarted(GreenStarted { slot, ..started }))
+        }
         (RestoreStage::Starting, Input::InstanceFailed { diagnosis }) => {
             out.push(did_not_start(slot, diagnosis))
         }
-        (
-            RestoreStage::AwaitingHealth,
-            Input::Health {
-                healthy,
-                checks,
-                elapsed_ms,
-                diagnosis,
-            },
-        ) => {
-            if healthy {
-                out.push(Event::GreenHealthy {
-                    slot,
-                    endpoint,
-                    checks,
-                    elapsed_ms,
-                });
-            } else {
-                out.push(Event::GreenUnhealthy {
-                    slot,
-                    checks,
-                    elapsed_ms,
-                    diagnosis,
-                });
-            }
+        (RestoreStage::AwaitingHealth, Input::Healthy(healthy)) => {
+            out.push(Event::GreenHealthy(GreenHealthy {
+                slot,
+                endpoint,
+                ..healthy
+            }))
+        }
+        (RestoreStage::AwaitingHealth, Input::Unhealthy(unhealthy)) => {
+            out.push(Event::GreenUnhealthy(GreenUnhealthy { slot, ..unhealthy }))
         }
         (RestoreStage::Abandoning, Input::InstanceStopped) => out.push(Event::RollbackFailed {
             reason: format!(
@@ -715,19 +571,10 @@ fn restore(
             to: slot,
             endpoint,
         }),
-        (
-            RestoreStage::Draining,
-            Input::Drained {
-                remaining,
-                waited_ms,
-                timed_out,
-            },
-        ) => out.push(Event::Drained {
+        (RestoreStage::Draining, Input::Drained(drained)) => out.push(Event::Drained(Drained {
             slot: state.green_slot,
-            remaining,
-            waited_ms,
-            timed_out,
-        }),
+            ..drained
+        })),
         (RestoreStage::Stopping, Input::InstanceStopped) => {
             out.push(Event::BlueStopped {
                 slot: state.green_slot,

@@ -2,6 +2,7 @@
 //! verdicts, people's commands) drive deployments under random policies,
 //! and every path is checked against the invariants of DESIGN.md.
 
+use crate::events::payloads::{Drained, FixAttempted, Intervention};
 use proptest::prelude::*;
 
 use super::simulate::*;
@@ -117,7 +118,7 @@ fn check_blue_safety(world: &World, events: &[Event], steps: &[Step]) {
                 serving = Some(*to);
                 drained.clear();
             }
-            Event::Drained { slot, .. } => drained.push(*slot),
+            Event::Drained(Drained { slot, .. }) => drained.push(*slot),
             Event::BlueStopped { slot, .. } => {
                 assert_ne!(Some(*slot), serving, "stopped the serving slot");
                 assert!(drained.contains(slot), "stopped {slot:?} before it drained");
@@ -295,7 +296,7 @@ fn a_green_that_never_gets_healthy_climbs_every_tier_then_rolls_back() {
     let tiers: Vec<Tier> = events
         .iter()
         .filter_map(|e| match e {
-            Event::FixAttempted { tier, .. } => Some(*tier),
+            Event::FixAttempted(FixAttempted { tier, .. }) => Some(*tier),
             _ => None,
         })
         .collect();
@@ -380,10 +381,10 @@ fn nothing_stops_green_once_its_switch_has_begun() {
         events.extend(new);
     }
     let by = || "someone".to_string();
-    let abort = Input::Abort {
+    let abort = Input::Abort(Intervention {
         by: by(),
         reason: "stop".into(),
-    };
+    });
     assert_eq!(decide(&state, abort), Err(Refusal::AlreadySwitching));
     let rollback = Input::Rollback {
         by: by(),

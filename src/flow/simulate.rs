@@ -4,7 +4,11 @@
 //! benchmark, so both drive the flow the same way.
 
 use super::{Effect, Input, Step};
-use crate::events::payloads::{SynthesisRecorded, VerdictRecorded};
+use crate::events::payloads::{
+    Answer, Drained, FixAttempted, GreenHealthy, GreenStarted, GreenUnhealthy, Intervention,
+    IssueClosed, IssuesReferenced, ReportCommitted, ReportWritten, SynthesisRecorded,
+    VerdictRecorded,
+};
 use crate::events::{
     Event, Finding, FixOutcome, IssueOutcome, LiveRelease, MissingInput, Outcome, Role, Severity,
     Slot, Verdict,
@@ -121,14 +125,14 @@ pub fn world_answer(step: &Step, choice: u8) -> Option<Input> {
             to_release: None,
         },
         Step::Finished(_) => return None,
-        Step::AwaitApproval if choice.is_multiple_of(2) => Input::Approve {
+        Step::AwaitApproval if choice.is_multiple_of(2) => Input::Approve(Intervention {
             by: by(),
             reason: "looks good".into(),
-        },
-        Step::AwaitApproval => Input::Reject {
+        }),
+        Step::AwaitApproval => Input::Reject(Intervention {
             by: by(),
             reason: "not today".into(),
-        },
+        }),
         Step::Do(effect) => match effect {
             Effect::ValidateInputs => Input::InputsChecked {
                 checked: vec!["code".into()],
@@ -144,18 +148,35 @@ pub fn world_answer(step: &Step, choice: u8) -> Option<Input> {
             Effect::StartInstance { .. } if choice.is_multiple_of(5) => Input::InstanceFailed {
                 diagnosis: "exit status 1".into(),
             },
-            Effect::StartInstance { slot, attempt, .. } => Input::InstanceStarted {
+            Effect::StartInstance { slot, attempt, .. } => Input::InstanceStarted(GreenStarted {
+                slot: *slot,
                 endpoint: format!("127.0.0.1:{}", 9100 + *attempt),
                 instance: format!("{slot:?}-{attempt}"),
                 digest: Some(format!("{attempt:064x}")),
-            },
-            Effect::WaitHealthy { .. } => Input::Health {
-                healthy: !choice.is_multiple_of(3),
+            }),
+            Effect::WaitHealthy { slot, endpoint } if choice.is_multiple_of(3) => {
+                Input::Unhealthy(GreenUnhealthy {
+                    slot: *slot,
+                    checks: 3,
+                    elapsed_ms: 600,
+                    diagnosis: format!("{endpoint}: connection refused"),
+                })
+            }
+            Effect::WaitHealthy { slot, endpoint } => Input::Healthy(GreenHealthy {
+                slot: *slot,
+                endpoint: endpoint.clone(),
                 checks: 3,
                 elapsed_ms: 600,
-                diagnosis: "connection refused".into(),
-            },
-            Effect::ApplyFix { tier, .. } => Input::FixDone {
+            }),
+            Effect::ApplyFix {
+                tier,
+                attempt,
+                diagnosis,
+                ..
+            } => Input::FixDone(FixAttempted {
+                tier: *tier,
+                attempt: *attempt,
+                diagnosis: diagnosis.clone(),
                 action: format!("{tier:?} fix"),
                 outcome: match choice % 4 {
                     0 => FixOutcome::NotApplied,
@@ -163,7 +184,7 @@ pub fn world_answer(step: &Step, choice: u8) -> Option<Input> {
                     _ => FixOutcome::Applied,
                 },
                 patches: Vec::new(),
-            },
+            }),
             Effect::RunTests { .. } => {
                 let failed = u32::from(choice.is_multiple_of(4));
                 Input::TestsRan(crate::events::payloads::TestRunCompleted {
@@ -179,44 +200,49 @@ pub fn world_answer(step: &Step, choice: u8) -> Option<Input> {
                 round: 0,
                 role: *role,
                 member: members.first().cloned().unwrap_or_default(),
-                model: "built-in".into(),
-                verdict: verdict_of(choice),
-                summary: "s".into(),
-                findings: findings_of(choice / 8),
-                usage: None,
+                answer: Answer {
+                    model: "built-in".into(),
+                    verdict: verdict_of(choice),
+                    summary: "s".into(),
+                    findings: findings_of(choice / 8),
+                    usage: None,
+                },
             }),
             Effect::Synthesize { member, .. } => Input::Synthesis(SynthesisRecorded {
                 round: 0,
                 member: member.clone(),
-                model: "built-in".into(),
-                verdict: verdict_of(choice / 3),
-                summary: "s".into(),
-                findings: findings_of(choice),
-                usage: None,
+                answer: Answer {
+                    model: "built-in".into(),
+                    verdict: verdict_of(choice / 3),
+                    summary: "s".into(),
+                    findings: findings_of(choice),
+                    usage: None,
+                },
             }),
             Effect::SwitchTraffic { .. } => Input::Switched,
-            Effect::Drain { .. } => Input::Drained {
+            Effect::Drain { slot } => Input::Drained(Drained {
+                slot: *slot,
                 remaining: 0,
                 waited_ms: 10,
                 timed_out: false,
-            },
+            }),
             Effect::StopInstance { .. } => Input::InstanceStopped,
-            Effect::WriteReport => Input::ReportWritten {
+            Effect::WriteReport => Input::ReportWritten(ReportWritten {
                 path: "docs/deployments/x.md".into(),
                 sha256: "00".into(),
-            },
-            Effect::CommitReport { .. } => Input::ReportCommitted {
+            }),
+            Effect::CommitReport { .. } => Input::ReportCommitted(ReportCommitted {
                 commit: choice.is_multiple_of(2).then(|| "abc1234".into()),
                 branch: Some("main".into()),
                 pushed: false,
                 notes: Vec::new(),
-            },
-            Effect::FindIssues => Input::IssuesFound {
+            }),
+            Effect::FindIssues => Input::IssuesFound(IssuesReferenced {
                 issues: (0..u64::from(choice % 3)).collect(),
                 commits: 2,
                 since: None,
-            },
-            Effect::CloseIssue { issue } => Input::IssueHandled {
+            }),
+            Effect::CloseIssue { issue } => Input::IssueHandled(IssueClosed {
                 issue: *issue,
                 outcome: if choice.is_multiple_of(4) {
                     IssueOutcome::AlreadyClosed
@@ -224,7 +250,7 @@ pub fn world_answer(step: &Step, choice: u8) -> Option<Input> {
                     IssueOutcome::Closed
                 },
                 detail: "closed".into(),
-            },
+            }),
         },
     })
 }
@@ -233,48 +259,51 @@ pub fn world_answer(step: &Step, choice: u8) -> Option<Input> {
 pub fn stray_input(choice: u8) -> Input {
     let by = "someone".to_string();
     match choice % 10 {
-        0 => Input::Abort {
+        0 => Input::Abort(Intervention {
             by,
             reason: "stop".into(),
-        },
+        }),
         1 => Input::Rollback {
             by,
             reason: "manual".into(),
             to_release: None,
         },
-        2 => Input::Approve {
+        2 => Input::Approve(Intervention {
             by,
             reason: "ok".into(),
-        },
-        3 => Input::Reject {
+        }),
+        3 => Input::Reject(Intervention {
             by,
             reason: "no".into(),
-        },
+        }),
         4 => Input::EffectFailed {
             reason: "backend down".into(),
         },
         5 => Input::Switched,
         6 => Input::InstanceStopped,
-        7 => Input::Drained {
+        7 => Input::Drained(Drained {
+            slot: Slot::Blue,
             remaining: 1,
             waited_ms: 1,
             timed_out: true,
-        },
+        }),
         8 => Input::Verdict(VerdictRecorded {
             round: 0,
             role: Role::Trio,
             member: "stranger".into(),
-            model: "m".into(),
-            verdict: Verdict::Approve,
-            summary: String::new(),
-            findings: Vec::new(),
-            usage: None,
+            answer: Answer {
+                model: "m".into(),
+                verdict: Verdict::Approve,
+                summary: String::new(),
+                findings: Vec::new(),
+                usage: None,
+            },
         }),
-        _ => Input::Health {
-            healthy: true,
+        _ => Input::Healthy(GreenHealthy {
+            slot: Slot::Green,
+            endpoint: "127.0.0.1:1".into(),
             checks: 1,
             elapsed_ms: 1,
-            diagnosis: String::new(),
-        },
+        }),
     }
 }

@@ -2,7 +2,10 @@
 //! the same events always give the same state, which is what makes replay
 //! and crash recovery exact.
 
-use crate::events::payloads::{SynthesisRecorded, VerdictRecorded};
+use crate::events::payloads::{
+    Answer, FixAttempted, GreenStarted, GreenUnhealthy, IssueClosed, IssuesReferenced,
+    ReportCommitted, ReportWritten, SynthesisRecorded, VerdictRecorded,
+};
 use serde::{Deserialize, Serialize};
 
 use super::phase::{CompletionNeeds, Stage, ending, next_completion_phase, stage_of};
@@ -301,9 +304,9 @@ impl Deployment {
                 self.green_endpoint = None;
                 self.phase = Phase::StartingGreen;
             }
-            Event::GreenStarted {
+            Event::GreenStarted(GreenStarted {
                 endpoint, digest, ..
-            } => match self.phase {
+            }) => match self.phase {
                 Phase::Restoring(_) => {
                     self.restore_endpoint = Some(endpoint.clone());
                     self.phase = Phase::Restoring(RestoreStage::AwaitingHealth);
@@ -317,12 +320,12 @@ impl Deployment {
                     self.phase = Phase::AwaitingHealth;
                 }
             },
-            Event::GreenHealthy { .. } => {
+            Event::GreenHealthy(_) => {
                 if let Phase::Restoring(_) = self.phase {
                     self.phase = Phase::Restoring(RestoreStage::Switching);
                 }
             }
-            Event::GreenUnhealthy { diagnosis, .. } => match self.phase {
+            Event::GreenUnhealthy(GreenUnhealthy { diagnosis, .. }) => match self.phase {
                 Phase::Restoring(_) => self.phase = Phase::Restoring(RestoreStage::Abandoning),
                 _ => {
                     self.phase = Phase::Fixing {
@@ -332,12 +335,12 @@ impl Deployment {
                     }
                 }
             },
-            Event::FixAttempted {
+            Event::FixAttempted(FixAttempted {
                 tier,
                 attempt,
                 outcome,
                 ..
-            } => {
+            }) => {
                 self.fixes.bump(*tier);
                 // The remedy is a function of the tier and the attempt, so
                 // the fold derives it rather than reading the shell's words.
@@ -382,8 +385,9 @@ impl Deployment {
             Event::VerdictRecorded(VerdictRecorded {
                 role,
                 member,
-                verdict,
-                findings,
+                answer: Answer {
+                    verdict, findings, ..
+                },
                 ..
             }) => {
                 let review = Review {
@@ -405,8 +409,9 @@ impl Deployment {
             }
             Event::SynthesisRecorded(SynthesisRecorded {
                 member,
-                verdict,
-                findings,
+                answer: Answer {
+                    verdict, findings, ..
+                },
                 ..
             }) => {
                 self.synthesis = Some(Review {
@@ -435,8 +440,8 @@ impl Deployment {
                     Decision::ReturnToDevelopment | Decision::Rollback => {}
                 }
             }
-            Event::ManuallyApproved { .. } => self.phase = Phase::Switching,
-            Event::ManuallyRejected { .. } => {}
+            Event::ManuallyApproved(_) => self.phase = Phase::Switching,
+            Event::ManuallyRejected(_) => {}
             Event::TrafficSwitched { .. } => {
                 self.switched = true;
                 match (&self.phase, &self.blue) {
@@ -447,7 +452,7 @@ impl Deployment {
                     (_, None) => self.enter_reporting(Outcome::Promoted),
                 }
             }
-            Event::Drained { .. } => match self.phase {
+            Event::Drained(_) => match self.phase {
                 Phase::Restoring(_) => self.phase = Phase::Restoring(RestoreStage::Stopping),
                 _ => {
                     self.drained = true;
@@ -465,20 +470,20 @@ impl Deployment {
                     self.enter_reporting(ending.outcome());
                 }
             }
-            Event::ReportWritten { path, .. } => {
+            Event::ReportWritten(ReportWritten { path, .. }) => {
                 self.report_path = Some(path.clone());
                 self.complete_step(Stage::Report);
             }
-            Event::ReportCommitted { commit, pushed, .. } => {
+            Event::ReportCommitted(ReportCommitted { commit, pushed, .. }) => {
                 self.report_commit = commit.clone();
                 self.report_pushed = *pushed;
                 self.complete_step(Stage::Commit);
             }
-            Event::IssuesReferenced { issues, .. } => {
+            Event::IssuesReferenced(IssuesReferenced { issues, .. }) => {
                 self.issues_pending = issues.clone();
                 self.complete_step(Stage::FindIssues);
             }
-            Event::IssueClosed { issue, outcome, .. } => {
+            Event::IssueClosed(IssueClosed { issue, outcome, .. }) => {
                 self.issues_pending.retain(|i| i != issue);
                 if *outcome == IssueOutcome::Closed {
                     self.issues_closed.push(*issue);
@@ -531,7 +536,7 @@ impl Deployment {
                     ending: Ending::Returned,
                 }
             }
-            Event::Aborted { .. } => {
+            Event::Aborted(_) => {
                 self.phase = Phase::StoppingGreen {
                     ending: Ending::Aborted,
                 }

@@ -1,7 +1,7 @@
 //! The review audit of one deployment: every verdict and decision in order,
 //! with DESIGN.md's `--json` field names.
 
-use crate::events::payloads::{SynthesisRecorded, VerdictRecorded};
+use crate::events::payloads::{Answer, Intervention, SynthesisRecorded, VerdictRecorded};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -23,6 +23,25 @@ pub struct AuditEntry {
     /// prompt hash; absent for built-in members and decisions.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
+}
+
+/// A member's answer as an audit row.
+fn heard(
+    entry: impl Fn(&'static str, &str, &str, Option<&'static str>, &[Finding]) -> AuditEntry,
+    role: &'static str,
+    member: &str,
+    answer: &Answer,
+) -> AuditEntry {
+    AuditEntry {
+        usage: answer.usage.clone(),
+        ..entry(
+            role,
+            member,
+            &answer.model,
+            Some(answer.verdict.name()),
+            &answer.findings,
+        )
+    }
 }
 
 pub fn entries(events: &[Envelope]) -> Vec<AuditEntry> {
@@ -47,26 +66,12 @@ pub fn entries(events: &[Envelope]) -> Vec<AuditEntry> {
             Event::VerdictRecorded(VerdictRecorded {
                 role,
                 member,
-                model,
-                verdict,
-                findings,
-                usage,
+                answer,
                 ..
-            }) => out.push(AuditEntry {
-                usage: usage.clone(),
-                ..entry(role.name(), member, model, Some(verdict.name()), findings)
-            }),
-            Event::SynthesisRecorded(SynthesisRecorded {
-                member,
-                model,
-                verdict,
-                findings,
-                usage,
-                ..
-            }) => out.push(AuditEntry {
-                usage: usage.clone(),
-                ..entry("senior", member, model, Some(verdict.name()), findings)
-            }),
+            }) => out.push(heard(entry, role.name(), member, answer)),
+            Event::SynthesisRecorded(SynthesisRecorded { member, answer, .. }) => {
+                out.push(heard(entry, "senior", member, answer))
+            }
             Event::DecisionMade { decision, rule, .. } => {
                 let mut e = entry("senior", "decision", "rules", None, &[]);
                 e.decision = Some(
@@ -78,8 +83,9 @@ pub fn entries(events: &[Envelope]) -> Vec<AuditEntry> {
                 e.rule = Some(rule.clone());
                 out.push(e);
             }
-            Event::ManuallyApproved { by, reason } | Event::ManuallyRejected { by, reason } => {
-                let approved = matches!(envelope.event, Event::ManuallyApproved { .. });
+            Event::ManuallyApproved(Intervention { by, reason })
+            | Event::ManuallyRejected(Intervention { by, reason }) => {
+                let approved = matches!(envelope.event, Event::ManuallyApproved(_));
                 let mut e = entry("manual", by, "person", None, &[]);
                 e.verdict = Some(if approved { "approve" } else { "major_flaw" });
                 e.decision = Some(if approved { "promote" } else { "rollback" }.into());

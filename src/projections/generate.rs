@@ -116,7 +116,7 @@ fn deployment(
         }
         // As the Driver does: each effect announced before it is done.
         if let Step::Do(effect) = &step
-            && !matches!(input, Input::Abort { .. } | Input::Rollback { .. })
+            && !matches!(input, Input::Abort(_) | Input::Rollback { .. })
         {
             let started = Event::EffectStarted {
                 effect: effect.name().to_string(),

@@ -9,7 +9,7 @@
 //! to it: while in flight, and while its release is live or retained (a
 //! rollback after promotion reopens it).
 
-use crate::events::payloads::{SynthesisRecorded, VerdictRecorded};
+use crate::events::payloads::{Answer, SynthesisRecorded, VerdictRecorded};
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
@@ -355,11 +355,13 @@ impl Model {
             Event::VerdictRecorded(VerdictRecorded {
                 member,
                 role,
-                verdict,
+                answer: Answer { verdict, .. },
                 ..
             }) => (member, role.name(), verdict),
             Event::SynthesisRecorded(SynthesisRecorded {
-                member, verdict, ..
+                member,
+                answer: Answer { verdict, .. },
+                ..
             }) => (member, "senior", verdict),
             _ => return,
         };

@@ -42,14 +42,14 @@ pub fn timing(events: &[Envelope]) -> Timing {
         let span = ms(previous, envelope.recorded_at);
         previous = envelope.recorded_at;
         match &envelope.event {
-            Event::GreenStarted { .. }
-            | Event::GreenHealthy { .. }
-            | Event::GreenUnhealthy { .. } => t.app_start_ms += span,
+            Event::GreenStarted(_) | Event::GreenHealthy(_) | Event::GreenUnhealthy(_) => {
+                t.app_start_ms += span
+            }
             Event::TestRunCompleted(_) => t.tests_ms += span,
             Event::VerdictRecorded(_) | Event::SynthesisRecorded(_) => t.reviews_ms += span,
-            Event::ManuallyApproved { .. } | Event::ManuallyRejected { .. } => t.gate_ms += span,
-            Event::FixAttempted { .. } => t.fixes_ms += span,
-            Event::Drained { .. } | Event::BlueStopped { .. } | Event::RollbackCompleted { .. } => {
+            Event::ManuallyApproved(_) | Event::ManuallyRejected(_) => t.gate_ms += span,
+            Event::FixAttempted(_) => t.fixes_ms += span,
+            Event::Drained(_) | Event::BlueStopped { .. } | Event::RollbackCompleted { .. } => {
                 t.drain_and_stop_ms += span
             }
             Event::Completed { .. } if stopping => t.drain_and_stop_ms += span,
@@ -58,7 +58,7 @@ pub fn timing(events: &[Envelope]) -> Timing {
         // Green is stopped between these and the `Completed` that follows.
         stopping = matches!(
             envelope.event,
-            Event::Aborted { .. } | Event::ReturnedToDevelopment { .. } | Event::Failed { .. }
+            Event::Aborted(_) | Event::ReturnedToDevelopment { .. } | Event::Failed { .. }
         );
     }
     t.overhead_ms = t.total_ms

@@ -3,7 +3,10 @@
 //! any rollback. Rendered from a deployment's events alone, so `deployflow
 //! report ID` regenerates exactly what the completion wrote.
 
-use crate::events::payloads::{SynthesisRecorded, VerdictRecorded};
+use crate::events::payloads::{
+    Answer, FixAttempted, GreenUnhealthy, Intervention, IssueClosed, ReportCommitted,
+    SynthesisRecorded, VerdictRecorded,
+};
 use std::fmt::Write;
 
 use super::phases;
@@ -93,17 +96,17 @@ pub fn render(id: &str, events: &[Envelope]) -> String {
     let mut issues = 0;
     for event in events.iter().map(|e| &e.event) {
         let line = match event {
-            Event::GreenUnhealthy { diagnosis, .. } => {
+            Event::GreenUnhealthy(GreenUnhealthy { diagnosis, .. }) => {
                 Some(format!("Green was not healthy: {}", first_line(diagnosis)))
             }
-            Event::FixAttempted {
+            Event::FixAttempted(FixAttempted {
                 tier,
                 attempt,
                 action,
                 outcome,
                 patches,
                 ..
-            } => {
+            }) => {
                 let mut line =
                     format!("Fix {attempt} at the {tier:?} tier: {action} ({outcome:?})");
                 for patch in patches {
@@ -144,7 +147,9 @@ pub fn render(id: &str, events: &[Envelope]) -> String {
                 Some(format!("Returned to development: {reason}"))
             }
             Event::Failed { reason } => Some(format!("Failed: {reason}")),
-            Event::Aborted { by, reason } => Some(format!("Aborted by {by}: {reason}")),
+            Event::Aborted(Intervention { by, reason }) => {
+                Some(format!("Aborted by {by}: {reason}"))
+            }
             _ => None,
         };
         if let Some(line) = line {
@@ -167,9 +172,13 @@ pub fn render(id: &str, events: &[Envelope]) -> String {
                 round,
                 role,
                 member,
-                verdict,
-                summary,
-                findings,
+                answer:
+                    Answer {
+                        verdict,
+                        summary,
+                        findings,
+                        ..
+                    },
                 ..
             }) => {
                 any = true;
@@ -181,17 +190,18 @@ pub fn render(id: &str, events: &[Envelope]) -> String {
             }
             Event::SynthesisRecorded(SynthesisRecorded {
                 round,
-                verdict,
-                summary,
+                answer: Answer {
+                    verdict, summary, ..
+                },
                 ..
             }) => {
                 any = true;
                 let _ = writeln!(out, "- Round {round}, synthesis: {verdict:?}: {summary}");
             }
-            Event::ManuallyApproved { by, reason } => {
+            Event::ManuallyApproved(Intervention { by, reason }) => {
                 let _ = writeln!(out, "- Approved at the manual gate by {by}: {reason}");
             }
-            Event::ManuallyRejected { by, reason } => {
+            Event::ManuallyRejected(Intervention { by, reason }) => {
                 let _ = writeln!(out, "- Rejected at the manual gate by {by}: {reason}");
             }
             _ => {}
@@ -219,7 +229,7 @@ fn ending_reason(events: &[Envelope]) -> Option<String> {
         Event::ReturnedToDevelopment { reason, .. } => {
             Some(format!("returned to development: {reason}"))
         }
-        Event::Aborted { by, reason } => Some(format!("aborted by {by}: {reason}")),
+        Event::Aborted(Intervention { by, reason }) => Some(format!("aborted by {by}: {reason}")),
         Event::Failed { reason } => Some(format!("failed: {reason}")),
         Event::InputsRejected { missing } => Some(format!(
             "rejected at prepare: {}",
@@ -268,10 +278,16 @@ fn efficiency(out: &mut String, state: &Deployment, events: &[Envelope]) {
     let (mut tokens_in, mut tokens_out, mut calls) = (0u64, 0u64, 0u32);
     for event in events.iter().map(|e| &e.event) {
         if let Event::VerdictRecorded(VerdictRecorded {
-            usage: Some(usage), ..
+            answer: Answer {
+                usage: Some(usage), ..
+            },
+            ..
         })
         | Event::SynthesisRecorded(SynthesisRecorded {
-            usage: Some(usage), ..
+            answer: Answer {
+                usage: Some(usage), ..
+            },
+            ..
         }) = event
         {
             tokens_in += usage.tokens_in;
@@ -293,27 +309,27 @@ fn completion(out: &mut String, events: &[Envelope]) {
     let lines: Vec<String> = events
         .iter()
         .filter_map(|e| match &e.event {
-            Event::ReportCommitted {
+            Event::ReportCommitted(ReportCommitted {
                 commit: Some(commit),
                 branch,
                 pushed,
                 notes,
-            } => Some(format!(
+            }) => Some(format!(
                 "Report committed as {commit} on {}{}{}",
                 branch.as_deref().unwrap_or("HEAD"),
                 if *pushed { ", pushed" } else { "" },
                 notes.iter().map(|n| format!("; {n}")).collect::<String>()
             )),
-            Event::ReportCommitted {
+            Event::ReportCommitted(ReportCommitted {
                 commit: None,
                 notes,
                 ..
-            } => Some(format!("Report {}", notes.join("; "))),
-            Event::IssueClosed {
+            }) => Some(format!("Report {}", notes.join("; "))),
+            Event::IssueClosed(IssueClosed {
                 issue,
                 outcome,
                 detail,
-            } => Some(format!("Issue #{issue}: {}: {detail}", outcome.name())),
+            }) => Some(format!("Issue #{issue}: {}: {detail}", outcome.name())),
             Event::CompletionStepFailed { step, reason } => {
                 Some(format!("{step} did not work: {reason}"))
             }

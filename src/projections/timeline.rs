@@ -1,6 +1,10 @@
 //! One deployment's events as a timeline people read (`deployflow show`).
 
-use crate::events::payloads::{SynthesisRecorded, VerdictRecorded};
+use crate::events::payloads::{
+    Answer, Drained, FixAttempted, GreenHealthy, GreenStarted, GreenUnhealthy, Intervention,
+    IssueClosed, IssuesReferenced, ReportCommitted, ReportWritten, SynthesisRecorded,
+    VerdictRecorded,
+};
 use crate::events::{Envelope, Event};
 
 /// A line per event: time since the start, the kind and what it says.
@@ -48,33 +52,33 @@ pub fn describe(event: &Event) -> String {
         } => {
             format!("{release} into {} (attempt {attempt})", slot.name())
         }
-        Event::GreenStarted {
+        Event::GreenStarted(GreenStarted {
             endpoint,
             instance,
             digest,
             ..
-        } => match digest {
+        }) => match digest {
             Some(digest) => format!(
                 "{instance} on {endpoint}, code {}",
                 digest.get(..12).unwrap_or(digest)
             ),
             None => format!("{instance} on {endpoint}"),
         },
-        Event::GreenHealthy {
+        Event::GreenHealthy(GreenHealthy {
             checks, elapsed_ms, ..
-        } => {
+        }) => {
             format!("healthy after {checks} checks, {elapsed_ms} ms")
         }
-        Event::GreenUnhealthy { diagnosis, .. } => {
+        Event::GreenUnhealthy(GreenUnhealthy { diagnosis, .. }) => {
             diagnosis.lines().next().unwrap_or_default().to_string()
         }
-        Event::FixAttempted {
+        Event::FixAttempted(FixAttempted {
             tier,
             attempt,
             action,
             outcome,
             ..
-        } => {
+        }) => {
             format!("{tier:?} tier, attempt {attempt}: {action} ({outcome:?})")
         }
         Event::Escalated { from, to, reason } => format!("{from:?} -> {to:?}: {reason}"),
@@ -92,8 +96,9 @@ pub fn describe(event: &Event) -> String {
         Event::VerdictRecorded(VerdictRecorded {
             role,
             member,
-            verdict,
-            findings,
+            answer: Answer {
+                verdict, findings, ..
+            },
             ..
         }) => {
             format!(
@@ -102,22 +107,24 @@ pub fn describe(event: &Event) -> String {
             )
         }
         Event::SynthesisRecorded(SynthesisRecorded {
-            member, verdict, ..
+            member,
+            answer: Answer { verdict, .. },
+            ..
         }) => format!("{member}: {verdict:?}"),
         Event::DecisionMade { decision, rule, .. } => format!("{decision:?}: {rule}"),
-        Event::ManuallyApproved { by, .. } => format!("by {by}"),
-        Event::ManuallyRejected { by, reason } => format!("by {by}: {reason}"),
+        Event::ManuallyApproved(Intervention { by, .. }) => format!("by {by}"),
+        Event::ManuallyRejected(Intervention { by, reason }) => format!("by {by}: {reason}"),
         Event::TrafficSwitched { from, to, endpoint } => format!(
             "{} -> {} ({endpoint})",
             from.map_or("none", |s| s.name()),
             to.name()
         ),
-        Event::Drained {
+        Event::Drained(Drained {
             slot,
             remaining,
             waited_ms,
             timed_out,
-        } => format!(
+        }) => format!(
             "{}: {remaining} left after {waited_ms} ms{}",
             slot.name(),
             if *timed_out { " (timed out)" } else { "" }
@@ -131,15 +138,15 @@ pub fn describe(event: &Event) -> String {
             slot.name(),
             if *retained { ", retained" } else { "" }
         ),
-        Event::ReportWritten { path, .. } => path.clone(),
+        Event::ReportWritten(ReportWritten { path, .. }) => path.clone(),
         Event::IssuesClosed { issues } => format!("{issues:?}"),
         Event::GreenStopped { slot, release } => format!("{release} in {}", slot.name()),
-        Event::ReportCommitted {
+        Event::ReportCommitted(ReportCommitted {
             commit,
             branch,
             pushed,
             notes,
-        } => match commit {
+        }) => match commit {
             Some(commit) => format!(
                 "{commit} on {}{}",
                 branch.as_deref().unwrap_or("HEAD"),
@@ -147,14 +154,14 @@ pub fn describe(event: &Event) -> String {
             ),
             None => format!("not committed: {}", notes.join("; ")),
         },
-        Event::IssuesReferenced {
+        Event::IssuesReferenced(IssuesReferenced {
             issues, commits, ..
-        } => format!("{issues:?} in {commits} commits"),
-        Event::IssueClosed {
+        }) => format!("{issues:?} in {commits} commits"),
+        Event::IssueClosed(IssueClosed {
             issue,
             outcome,
             detail,
-        } => format!("#{issue}: {outcome:?}: {detail}"),
+        }) => format!("#{issue}: {outcome:?}: {detail}"),
         Event::CompletionStepFailed { step, reason } => format!("{step}: {reason}"),
         Event::Completed { outcome } => format!("{outcome:?}"),
         Event::RollbackStarted { reason, .. } => reason.clone(),
@@ -164,7 +171,7 @@ pub fn describe(event: &Event) -> String {
         Event::RollbackFailed { reason } => reason.clone(),
         Event::EffectStarted { effect } => effect.clone(),
         Event::ReturnedToDevelopment { reason, .. } => reason.clone(),
-        Event::Aborted { by, reason } => format!("by {by}: {reason}"),
+        Event::Aborted(Intervention { by, reason }) => format!("by {by}: {reason}"),
         Event::Failed { reason } => reason.clone(),
     }
 }

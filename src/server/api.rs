@@ -1,6 +1,7 @@
 //! The control plane's JSON API. Writes go to the Supervisor actor; reads
 //! fold the log. Errors carry `error` and the exit `code` the CLI uses.
 
+use crate::events::payloads::Intervention;
 use std::time::Duration;
 
 use axum::Json;
@@ -272,9 +273,9 @@ async fn command(
     let Json(body) = body?;
     let (by, reason) = (by(&body), body.reason);
     let input = match action.as_str() {
-        "approve" => Input::Approve { by, reason },
-        "reject" => Input::Reject { by, reason },
-        "abort" => Input::Abort { by, reason },
+        "approve" => Input::Approve(Intervention { by, reason }),
+        "reject" => Input::Reject(Intervention { by, reason }),
+        "abort" => Input::Abort(Intervention { by, reason }),
         other => {
             return Err(ApiError::new(
                 StatusCode::NOT_FOUND,

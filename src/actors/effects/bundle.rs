@@ -5,6 +5,7 @@ use super::super::context::Context;
 use super::test_runs::last_test_run;
 use crate::adapters::review::{Answer, FixRecord, ReviewBundle};
 use crate::events::Event;
+use crate::events::payloads::FixAttempted;
 use crate::flow::Deployment;
 
 /// Lines of a fix attempt's diagnosis a reviewer is shown.
@@ -18,14 +19,14 @@ fn fix_history(ctx: &Context) -> Vec<FixRecord> {
     envelopes
         .into_iter()
         .filter_map(|envelope| match envelope.event {
-            Event::FixAttempted {
+            Event::FixAttempted(FixAttempted {
                 tier,
                 attempt,
                 diagnosis,
                 action,
                 outcome,
                 ..
-            } => Some(FixRecord {
+            }) => Some(FixRecord {
                 tier,
                 attempt,
                 diagnosis: diagnosis

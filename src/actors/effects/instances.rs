@@ -11,7 +11,8 @@ use super::failed;
 use crate::adapters::backend::{BuildSpec, InstanceSpec};
 use crate::adapters::health::{HealthCheck, wait_healthy};
 use crate::adapters::snapshot_release;
-use crate::events::{FixOutcome, Slot};
+use crate::events::payloads::{Drained, FixAttempted, GreenStarted};
+use crate::events::{FixOutcome, Slot, Tier};
 use crate::flow::fix_loop::{BACK_OFF, NEW_PORT, RECREATE};
 use crate::flow::{Deployment, Input, Remedy};
 
@@ -99,12 +100,9 @@ pub async fn wait_until_healthy(job: &Job, slot: Slot, endpoint: &str) -> Input 
         interval: Duration::from_millis(health.interval_ms.0),
         deadline: Duration::from_secs(health.deadline_s.0),
     };
-    let report = wait_healthy(&check, ctx.backend()).await;
-    Input::Health {
-        healthy: report.healthy,
-        checks: report.checks,
-        elapsed_ms: report.elapsed_ms,
-        diagnosis: report.diagnosis,
+    match wait_healthy(&check, ctx.backend()).await {
+        Ok(healthy) => Input::Healthy(healthy),
+        Err(unhealthy) => Input::Unhealthy(unhealthy),
     }
 }
 
@@ -152,21 +150,23 @@ pub async fn drain(ctx: &Context, state: &Deployment, slot: Slot) -> Input {
         router.drain(&upstream, timeout).await
     };
     match drained.await {
-        Ok(report) => Input::Drained {
+        Ok(report) => Input::Drained(Drained {
+            slot,
             remaining: report.in_flight,
             waited_ms: report.waited_ms,
             timed_out: !report.drained,
-        },
+        }),
         // Traffic is on the new release already; what cannot be
         // counted is waited out, as a drain that timed out.
         Err(e) => {
             tracing::warn!(app = %ctx.app, "drain not measured ({e}); waiting it out");
             tokio::time::sleep(timeout).await;
-            Input::Drained {
+            Input::Drained(Drained {
+                slot,
                 remaining: 0,
                 waited_ms: timeout.as_millis() as u64,
                 timed_out: true,
-            }
+            })
         }
     }
 }
@@ -246,11 +246,12 @@ async fn start(
         restoring,
     };
     match backend.start(&spec).await {
-        Ok(instance) => Input::InstanceStarted {
+        Ok(instance) => Input::InstanceStarted(GreenStarted {
+            slot,
             endpoint: instance.endpoint,
             instance: instance.id,
             digest: code.digest,
-        },
+        }),
         Err(e) => Input::InstanceFailed {
             diagnosis: e.to_string(),
         },
@@ -343,13 +344,29 @@ fn absolute_volume(base: &std::path::Path, volume: &str) -> String {
     }
 }
 
-pub async fn driver_remedy(ctx: &Context, state: &Deployment, remedy: &Remedy) -> Input {
-    if let Err(e) = ctx.backend().stop(&ctx.app, state.green_slot, false).await {
-        return Input::FixDone {
-            action: format!("could not stop green to restart it: {e}"),
-            outcome: FixOutcome::NotApplied,
+/// The Driver tier's remedies: restarts that change no code.
+pub async fn driver_remedy(
+    ctx: &Context,
+    state: &Deployment,
+    attempt: u32,
+    diagnosis: &str,
+    remedy: &Remedy,
+) -> Input {
+    let attempted = |action: String, outcome| {
+        Input::FixDone(FixAttempted {
+            tier: Tier::Driver,
+            attempt,
+            diagnosis: diagnosis.to_string(),
+            action,
+            outcome,
             patches: Vec::new(),
-        };
+        })
+    };
+    if let Err(e) = ctx.backend().stop(&ctx.app, state.green_slot, false).await {
+        return attempted(
+            format!("could not stop green to restart it: {e}"),
+            FixOutcome::NotApplied,
+        );
     }
     let action = match remedy {
         Remedy::Recreate => format!("{RECREATE}: stopped green to start it afresh"),
@@ -360,11 +377,7 @@ pub async fn driver_remedy(ctx: &Context, state: &Deployment, remedy: &Remedy) -
         }
         Remedy::Fixer { tier } => format!("{tier:?} fixes are not the Driver tier's"),
     };
-    Input::FixDone {
-        action,
-        outcome: FixOutcome::Applied,
-        patches: Vec::new(),
-    }
+    attempted(action, FixOutcome::Applied)
 }
 
 /// The context of the deployment that brought `release` of this app live,

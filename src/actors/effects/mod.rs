@@ -86,9 +86,10 @@ pub async fn perform(job: Job) {
         Effect::Drain { slot } => vec![instances::drain(ctx, state, *slot).await],
         Effect::ApplyFix {
             tier: Tier::Driver,
+            attempt,
             remedy,
-            ..
-        } => vec![instances::driver_remedy(ctx, state, remedy).await],
+            diagnosis,
+        } => vec![instances::driver_remedy(ctx, state, *attempt, diagnosis, remedy).await],
         Effect::ApplyFix {
             tier,
             attempt,

@@ -7,9 +7,9 @@ use std::time::Duration;
 use super::super::context::Context;
 use super::bundle::bundle;
 use super::seats::{member, member_timeout, synthesizer};
-use crate::adapters::review::{Anonymized, Answer, ReviewBundle};
+use crate::adapters::review::{Anonymized, ReviewBundle};
 use crate::events::Role;
-use crate::events::payloads::{SynthesisRecorded, VerdictRecorded};
+use crate::events::payloads::{Answer, SynthesisRecorded, VerdictRecorded};
 use crate::flow::consensus::anonymous_label;
 use crate::flow::{Deployment, Input};
 
@@ -22,13 +22,10 @@ pub async fn review(
     members: &[String],
 ) -> Vec<Input> {
     let synthesis = match role {
-        Role::Junior => state.synthesis.as_ref().map(|s| Answer {
-            verdict: s.verdict,
-            summary: String::new(),
-            findings: s.findings.clone(),
-            model: String::new(),
-            usage: None,
-        }),
+        Role::Junior => state
+            .synthesis
+            .as_ref()
+            .map(|s| Answer::anonymous(s.verdict, s.findings.clone())),
         Role::Trio | Role::Senior | Role::Manual => None,
     };
     let bundle = bundle(ctx, state, synthesis);
@@ -46,13 +43,7 @@ pub async fn synthesize(ctx: &Context, state: &Deployment, member: &str) -> Inpu
                 .enumerate()
                 .map(|(i, review)| Anonymized {
                     label: anonymous_label(i),
-                    answer: Answer {
-                        verdict: review.verdict,
-                        summary: String::new(),
-                        findings: review.findings.clone(),
-                        model: String::new(),
-                        usage: None,
-                    },
+                    answer: Answer::anonymous(review.verdict, review.findings.clone()),
                 })
                 .collect();
             let bundle = bundle(ctx, state, None);
@@ -69,11 +60,7 @@ pub async fn synthesize(ctx: &Context, state: &Deployment, member: &str) -> Inpu
     Input::Synthesis(SynthesisRecorded {
         round: state.round,
         member: member.to_string(),
-        model: answer.model,
-        verdict: answer.verdict,
-        summary: answer.summary,
-        findings: answer.findings,
-        usage: answer.usage,
+        answer,
     })
 }
 
@@ -115,11 +102,7 @@ async fn panel(ctx: &Context, role: Role, members: &[String], bundle: ReviewBund
                 round,
                 role,
                 member: member.to_string(),
-                model: answer.model,
-                verdict: answer.verdict,
-                summary: answer.summary,
-                findings: answer.findings,
-                usage: answer.usage,
+                answer,
             })
         })
         .collect()

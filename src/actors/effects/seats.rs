@@ -180,10 +180,5 @@ pub async fn fix(ctx: &Context, tier: Tier, attempt: u32, diagnosis: &str) -> In
         code_dir: ctx.paths.code.clone(),
         requirements: std::fs::read_to_string(&ctx.paths.requirements).unwrap_or_default(),
     };
-    let report = tier_fixers(ctx, tier).fix(&request).await;
-    Input::FixDone {
-        action: report.action,
-        outcome: report.outcome,
-        patches: report.patches,
-    }
+    Input::FixDone(tier_fixers(ctx, tier).fix(&request).await)
 }

@@ -3,8 +3,9 @@
 //! after another, in the configured order, until one's fix applies; what
 //! every one of them did or proposed is recorded.
 
-use super::{FixReport, FixRequest, Fixer};
+use super::{FixRequest, Fixer};
 use crate::events::FixOutcome;
+use crate::events::payloads::FixAttempted;
 
 /// A member's fixer, or why it has none (a built-in reviewer, a command
 /// member without `fix_command`, a missing API key).
@@ -19,7 +20,15 @@ impl TierFixers {
     /// Applied as soon as one member's fix applies; not applied when some
     /// tried and none applied; given up (the loop escalates) when no member
     /// can fix at all.
-    pub async fn fix(&self, request: &FixRequest) -> FixReport {
+    pub async fn fix(&self, request: &FixRequest) -> FixAttempted {
+        let attempted = |notes: Vec<String>, outcome, patches| FixAttempted {
+            tier: request.tier,
+            attempt: request.attempt,
+            diagnosis: request.diagnosis.clone(),
+            action: notes.join("; "),
+            outcome,
+            patches,
+        };
         let mut notes = Vec::new();
         let mut patches = Vec::new();
         let mut tried = false;
@@ -36,11 +45,7 @@ impl TierFixers {
             patches.extend(report.patches);
             notes.push(format!("{name}: {}", report.action));
             if report.outcome == FixOutcome::Applied {
-                return FixReport {
-                    action: notes.join("; "),
-                    outcome: FixOutcome::Applied,
-                    patches,
-                };
+                return attempted(notes, FixOutcome::Applied, patches);
             }
         }
         let outcome = if tried {
@@ -49,11 +54,7 @@ impl TierFixers {
             notes.insert(0, format!("no fixer at the {} tier", request.tier.name()));
             FixOutcome::GaveUp
         };
-        FixReport {
-            action: notes.join("; "),
-            outcome,
-            patches,
-        }
+        attempted(notes, outcome, patches)
     }
 }
 
@@ -62,6 +63,7 @@ mod tests {
     use async_trait::async_trait;
 
     use super::*;
+    use crate::adapters::fixers::FixReport;
     use crate::events::{Patch, Tier};
 
     struct Scripted(FixOutcome);

@@ -104,7 +104,7 @@ mod tests {
     fn assert_contract(answer: &Answer) {
         let mut json = serde_json::to_value(answer).expect("serialize");
         let object = json.as_object_mut().expect("an object");
-        object.remove("model");
+        object.shift_remove("model");
         let keys: Vec<&str> = object.keys().map(String::as_str).collect();
         assert_eq!(keys, ["verdict", "summary", "findings"], "{answer:?}");
         let verdict = object["verdict"].as_str().expect("verdict is a string");

@@ -3,6 +3,7 @@
 //! review rounds with every verdict and the rule each decision applied; and
 //! the manual gate, abort and rollback, each asking for a reason.
 
+use crate::events::payloads::{FixAttempted, GreenUnhealthy};
 use maud::{Markup, html};
 
 use super::overview::seconds;
@@ -48,17 +49,17 @@ pub fn render(id: &str, events: &[Envelope]) -> Markup {
                 }
             }
         }
-        @let fixes: Vec<&Event> = events.iter().map(|e| &e.event).filter(|e| matches!(e, Event::FixAttempted { .. } | Event::GreenUnhealthy { .. } | Event::Escalated { .. })).collect();
+        @let fixes: Vec<&Event> = events.iter().map(|e| &e.event).filter(|e| matches!(e, Event::FixAttempted(_) | Event::GreenUnhealthy(_) | Event::Escalated { .. })).collect();
         @if !fixes.is_empty() {
             section {
                 h2 { "Fix loop" }
                 @for event in fixes {
                     @match event {
-                        Event::GreenUnhealthy { diagnosis, checks, elapsed_ms, .. } => {
+                        Event::GreenUnhealthy(GreenUnhealthy { diagnosis, checks, elapsed_ms, .. }) => {
                             p { b { "Green unhealthy" } " after " (checks) " checks, " (seconds(*elapsed_ms as i64)) ": " (diagnosis.lines().next().unwrap_or_default()) }
                             details { summary { "diagnosis" } pre { (diagnosis) } }
                         }
-                        Event::FixAttempted { tier, attempt, diagnosis, action, outcome, patches } => {
+                        Event::FixAttempted(FixAttempted { tier, attempt, diagnosis, action, outcome, patches }) => {
                             p { b { (format!("{tier:?}")) " tier, attempt " (attempt) ": " } (format!("{outcome:?}")) }
                             p { (action) }
                             details { summary { "diagnosis" } pre { (diagnosis) } }
