@@ -221,6 +221,7 @@ fn cancellable(effect: &Effect) -> bool {
             | Effect::RunTests { .. }
             | Effect::Review { .. }
             | Effect::Synthesize { .. }
+            | Effect::Measure { .. }
     )
 }
 

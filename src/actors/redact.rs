@@ -50,6 +50,12 @@ impl Redact for Input {
             Input::Approve(call) => Input::Approve(call.redact(scrub)),
             Input::Reject(call) => Input::Reject(call.redact(scrub)),
             Input::Abort(call) => Input::Abort(call.redact(scrub)),
+            Input::Measured(measurements) => Input::Measured(
+                measurements
+                    .into_iter()
+                    .map(|measured| measured.redact(scrub))
+                    .collect(),
+            ),
             Input::Rollback {
                 by,
                 reason,

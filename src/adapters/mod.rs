@@ -1,6 +1,7 @@
 //! The imperative shell's hands: everything that touches processes, files
 //! and the network, each behind a trait or a small function the actors call.
 
+pub mod analysis;
 pub mod backend;
 pub mod child;
 pub mod fixers;

@@ -1,6 +1,7 @@
 //! The command line: one file per subcommand, each printing for people or,
 //! with `--json`, for scripts.
 
+mod analysis;
 mod audit;
 mod client;
 mod demo;
@@ -80,6 +81,8 @@ pub enum Command {
     Show { id: String },
     /// Every verdict and decision of a deployment.
     Audit { id: String },
+    /// Every analysis measurement of a deployment, and each run's verdict.
+    Analysis { id: String },
     /// Success and efficiency metrics.
     Metrics(metrics::Args),
     /// Pass the manual gate.
@@ -145,6 +148,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::History(args) => history::run(g, &data_dir, args),
         Command::Show { id } => show::run(g, &data_dir, id),
         Command::Audit { id } => audit::run(g, &data_dir, id),
+        Command::Analysis { id } => analysis::run(g, &data_dir, id),
         Command::Metrics(args) => metrics::run(g, &data_dir, args),
         Command::Approve { id, reason } => gate::run(g, &data_dir, "approve", id, reason),
         Command::Reject { id, reason } => gate::run(g, &data_dir, "reject", id, reason),

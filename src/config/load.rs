@@ -126,6 +126,7 @@ impl Config {
                 ));
             }
         }
+        super::analysis::check(&self.analysis, &self.rollout)?;
         if let Some(problem) = self.completion_problem() {
             return Err((problem.0.into(), None, problem.1));
         }

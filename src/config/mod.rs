@@ -2,11 +2,15 @@
 //! errors that name the key, line and column (`load`). Paths in the file are
 //! relative to the file's own directory.
 
+mod analysis;
+mod condition;
 mod load;
 mod schema;
 
 use std::path::{Path, PathBuf};
 
+pub use analysis::*;
+pub use condition::{Condition, ConditionError};
 pub use load::{BUILT_IN_MEMBERS, ConfigError};
 pub use schema::*;
 

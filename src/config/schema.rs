@@ -28,6 +28,10 @@ pub struct Config {
     pub completion: Completion,
     #[serde(default)]
     pub forge: Option<Forge>,
+    #[serde(default)]
+    pub analysis: BTreeMap<String, Spanned<super::AnalysisTemplate>>,
+    #[serde(default)]
+    pub rollout: super::Rollout,
 }
 
 #[derive(Debug, Clone, Deserialize)]

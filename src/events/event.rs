@@ -12,9 +12,9 @@ use strum::{EnumDiscriminants, EnumIter, IntoStaticStr};
 use super::terms::{Decision, Finding, LiveRelease, MissingInput, Outcome, Slot, Tier};
 
 use super::payloads::{
-    Drained, FixAttempted, GreenHealthy, GreenStarted, GreenUnhealthy, Intervention, IssueClosed,
-    IssuesReferenced, ReportCommitted, ReportWritten, SynthesisRecorded, TestRunCompleted,
-    VerdictRecorded,
+    AnalysisCompleted, AnalysisMeasured, AnalysisStarted, Drained, FixAttempted, GreenHealthy,
+    GreenStarted, GreenUnhealthy, Intervention, IssueClosed, IssuesReferenced, ReportCommitted,
+    ReportWritten, SynthesisRecorded, TestRunCompleted, VerdictRecorded,
 };
 
 /// Event payloads, one variant per kind. `EventKind` names the kinds.
@@ -149,6 +149,9 @@ pub enum Event {
     Failed {
         reason: String,
     },
+    AnalysisStarted(AnalysisStarted),
+    AnalysisMeasured(AnalysisMeasured),
+    AnalysisCompleted(AnalysisCompleted),
 }
 
 impl Event {

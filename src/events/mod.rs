@@ -39,8 +39,8 @@ pub use raw_log::RawLog;
 pub use recover::Recovery;
 pub use store::{Appended, EventStore, Head};
 pub use terms::{
-    Decision, Finding, FixOutcome, IssueOutcome, LiveRelease, MissingInput, Outcome, Patch, Role,
-    Severity, Slot, Tier, Usage, Verdict,
+    AnalysisPhase, Decision, Finding, FixOutcome, IssueOutcome, LiveRelease, MeasurementVerdict,
+    MissingInput, Outcome, Patch, Role, RunVerdict, Severity, Slot, Tier, Usage, Verdict,
 };
 pub use upcast::Upcasters;
 pub use verify::{VerifyFailure, VerifyReport, verify};

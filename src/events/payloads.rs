@@ -6,7 +6,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::terms::{Finding, FixOutcome, IssueOutcome, Patch, Role, Slot, Tier, Usage, Verdict};
+use super::terms::{
+    AnalysisPhase, Finding, FixOutcome, IssueOutcome, MeasurementVerdict, Patch, Role, RunVerdict,
+    Slot, Tier, Usage, Verdict,
+};
 
 /// An instance of the release (or, in a rollback, of the release coming
 /// back) started in `slot`.
@@ -180,6 +183,41 @@ pub struct SynthesisRecorded {
     pub answer: Answer,
 }
 
+/// An analysis run begins: template `name`, the deployment's `run`th.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnalysisStarted {
+    pub name: String,
+    pub phase: AnalysisPhase,
+    pub run: u32,
+}
+
+/// One metric measured once: what the provider gave (`value`, and for a
+/// comparison the baseline's), the verdict its conditions gave, and why
+/// in words (`detail`: the condition that decided, the provider's error,
+/// too few requests).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnalysisMeasured {
+    pub name: String,
+    pub metric: String,
+    /// The measurement's place in the run, from 0; every metric of the
+    /// template is measured once per index.
+    pub index: u32,
+    pub value: serde_json::Value,
+    #[serde(default)]
+    pub baseline: Option<serde_json::Value>,
+    pub verdict: MeasurementVerdict,
+    pub detail: String,
+}
+
+/// An analysis run ended, with the rule that decided.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnalysisCompleted {
+    pub name: String,
+    pub phase: AnalysisPhase,
+    pub verdict: RunVerdict,
+    pub reason: String,
+}
+
 /// Scrubbing secret values out of a payload before it is recorded. Each
 /// payload destructures itself whole, with no `..`: a new field does not
 /// compile until someone decides whether it is text from outside (scrubbed:
@@ -284,6 +322,49 @@ impl Redact for SynthesisRecorded {
             member,
             answer: answer.redact(scrub),
         }
+    }
+}
+
+impl Redact for AnalysisMeasured {
+    /// A provider's error or an exec command's output may quote anything;
+    /// the value is a number or a map of numbers the provider parsed.
+    fn redact(self, scrub: &dyn Fn(&str) -> String) -> Self {
+        let AnalysisMeasured {
+            name,
+            metric,
+            index,
+            value,
+            baseline,
+            verdict,
+            detail,
+        } = self;
+        AnalysisMeasured {
+            name,
+            metric,
+            index,
+            value: scrub_json(value, scrub),
+            baseline: baseline.map(|b| scrub_json(b, scrub)),
+            verdict,
+            detail: scrub(&detail),
+        }
+    }
+}
+
+/// A JSON value with every string in it scrubbed (a `web` or `exec`
+/// provider's answer may hold text).
+fn scrub_json(value: serde_json::Value, scrub: &dyn Fn(&str) -> String) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::String(text) => Value::String(scrub(&text)),
+        Value::Array(items) => {
+            Value::Array(items.into_iter().map(|v| scrub_json(v, scrub)).collect())
+        }
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (scrub(&k), scrub_json(v, scrub)))
+                .collect(),
+        ),
+        number_bool_or_null => number_bool_or_null,
     }
 }
 

@@ -5,14 +5,14 @@
 use chrono::DateTime;
 
 use super::payloads::{
-    Answer, Drained, FixAttempted, GreenHealthy, GreenStarted, GreenUnhealthy, Intervention,
-    IssueClosed, IssuesReferenced, ReportCommitted, ReportWritten, SynthesisRecorded,
-    TestRunCompleted, VerdictRecorded,
+    AnalysisCompleted, AnalysisMeasured, AnalysisStarted, Answer, Drained, FixAttempted,
+    GreenHealthy, GreenStarted, GreenUnhealthy, Intervention, IssueClosed, IssuesReferenced,
+    ReportCommitted, ReportWritten, SynthesisRecorded, TestRunCompleted, VerdictRecorded,
 };
 
 use super::{
-    Decision, Event, EventKind, Finding, FixOutcome, IssueOutcome, MissingInput, Outcome, Role,
-    Severity, Slot, Tier, Verdict,
+    AnalysisPhase, Decision, Event, EventKind, Finding, FixOutcome, IssueOutcome,
+    MeasurementVerdict, MissingInput, Outcome, Role, RunVerdict, Severity, Slot, Tier, Verdict,
 };
 
 pub fn sample(kind: EventKind) -> Event {
@@ -213,6 +213,26 @@ pub fn sample(kind: EventKind) -> Event {
         EventKind::Failed => Event::Failed {
             reason: "backend unreachable".into(),
         },
+        EventKind::AnalysisStarted => Event::AnalysisStarted(AnalysisStarted {
+            name: "errors".into(),
+            phase: AnalysisPhase::PrePromotion,
+            run: 1,
+        }),
+        EventKind::AnalysisMeasured => Event::AnalysisMeasured(AnalysisMeasured {
+            name: "errors".into(),
+            metric: "success".into(),
+            index: 2,
+            value: serde_json::json!(0.97),
+            baseline: Some(serde_json::json!({"p_value": 0.2, "rate": 0.01})),
+            verdict: MeasurementVerdict::Failed,
+            detail: "success `result >= 0.99` does not hold".into(),
+        }),
+        EventKind::AnalysisCompleted => Event::AnalysisCompleted(AnalysisCompleted {
+            name: "errors".into(),
+            phase: AnalysisPhase::PrePromotion,
+            verdict: RunVerdict::Failed,
+            reason: "metric `success` failed 1 time (failure_limit 0)".into(),
+        }),
     }
 }
 

@@ -166,6 +166,47 @@ pub enum Outcome {
     Aborted,
 }
 
+/// When an analysis runs: on green before the switch, after the switch
+/// while blue is kept, at a canary's step, or beside a whole canary.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, EnumIter, IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum AnalysisPhase {
+    PrePromotion,
+    PostPromotion,
+    Canary,
+    Background,
+}
+
+/// One measurement's verdict. `Error` is a measurement that could not be
+/// taken (the provider failed); `Inconclusive` one that was taken but says
+/// nothing either way (too few requests, neither condition true).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, EnumIter, IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum MeasurementVerdict {
+    Successful,
+    Failed,
+    Inconclusive,
+    Error,
+}
+
+/// How a whole analysis run ended: too many errors in a row fail it.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, EnumIter, IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum RunVerdict {
+    Successful,
+    Failed,
+    Inconclusive,
+}
+
 /// An input the deployment could not use, named so the user can fix it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MissingInput {
@@ -228,7 +269,10 @@ named_as_encoded!(
     Decision,
     FixOutcome,
     IssueOutcome,
-    Outcome
+    Outcome,
+    AnalysisPhase,
+    MeasurementVerdict,
+    RunVerdict
 );
 
 #[cfg(test)]
@@ -255,5 +299,8 @@ mod tests {
         same_as_serde(FixOutcome::name);
         same_as_serde(IssueOutcome::name);
         same_as_serde(Outcome::name);
+        same_as_serde(AnalysisPhase::name);
+        same_as_serde(MeasurementVerdict::name);
+        same_as_serde(RunVerdict::name);
     }
 }

@@ -5,6 +5,7 @@
 
 use serde::Serialize;
 
+use super::analysis::{self, RunTally};
 use super::completion;
 use super::consensus;
 use super::fix_loop;
@@ -12,11 +13,13 @@ use super::phase::{Stage, stage_of};
 use super::state::{Deployment, Ending, Phase, RestoreStage, ReviewStage};
 use super::step::{Step, next_step, target_url};
 use crate::events::payloads::{
-    Drained, FixAttempted, GreenHealthy, GreenStarted, GreenUnhealthy, Intervention, IssueClosed,
-    IssuesReferenced, ReportCommitted, ReportWritten, SynthesisRecorded, TestRunCompleted,
-    VerdictRecorded,
+    AnalysisCompleted, AnalysisMeasured, AnalysisStarted, Drained, FixAttempted, GreenHealthy,
+    GreenStarted, GreenUnhealthy, Intervention, IssueClosed, IssuesReferenced, ReportCommitted,
+    ReportWritten, SynthesisRecorded, TestRunCompleted, VerdictRecorded,
 };
-use crate::events::{Decision, Event, FixOutcome, MissingInput, Outcome, Role, Tier};
+use crate::events::{
+    AnalysisPhase, Decision, Event, FixOutcome, MissingInput, Outcome, Role, RunVerdict, Tier,
+};
 
 /// What the shell reports back, or what a person asks.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -46,6 +49,8 @@ pub enum Input {
     Approve(Intervention),
     Reject(Intervention),
     Abort(Intervention),
+    /// Every metric of the running analysis, measured once.
+    Measured(Vec<AnalysisMeasured>),
     Rollback {
         by: String,
         reason: String,
@@ -78,6 +83,7 @@ impl Input {
             Input::Approve(_) => "approve",
             Input::Reject(_) => "reject",
             Input::Abort(_) => "abort",
+            Input::Measured(_) => "measurement",
             Input::Rollback { .. } => "rollback",
             Input::EffectFailed { .. } => "effect failed",
         }
@@ -132,7 +138,10 @@ pub fn decide(state: &Deployment, input: Input) -> Result<Vec<Event>, Refusal> {
     };
     match input {
         Input::Approve(call) => match state.phase {
-            Phase::AwaitingApproval => out.push(Event::ManuallyApproved(call)),
+            Phase::AwaitingApproval => {
+                out.push(Event::ManuallyApproved(call));
+                start_next_analysis(&mut out);
+            }
             Phase::Done(outcome) => return Err(Refusal::Finished(outcome)),
             _ => return Err(Refusal::NotAtGate),
         },
@@ -444,6 +453,9 @@ fn answer(out: &mut Emitter, state: &Deployment, input: Input) -> Result<(), Ref
                 conclude(out);
             }
         }
+        (Phase::Analyzing(tally), Input::Measured(measurements)) => {
+            measured(out, state, tally, measurements)
+        }
         (Phase::Switching, Input::Switched) => out.push(Event::TrafficSwitched {
             from: state.blue.as_ref().map(|b| b.slot),
             to: slot,
@@ -505,7 +517,8 @@ fn conclude(out: &mut Emitter) {
         rule: rule.clone(),
     });
     match decision {
-        Decision::Promote | Decision::AwaitManualApproval => {}
+        Decision::Promote => start_next_analysis(out),
+        Decision::AwaitManualApproval => {}
         Decision::FixesNeeded => {
             // The Driver tier's remedies restart; they do not change code.
             let why = format!("review round {round} asks for code fixes");
@@ -526,6 +539,82 @@ fn conclude(out: &mut Emitter) {
         }
         Decision::Rollback => {
             let event = rollback_before_promotion(&out.state, rule);
+            out.push(event);
+        }
+    }
+}
+
+/// On the way to the switch: the next pre-promotion template starts, if
+/// one is left.
+fn start_next_analysis(out: &mut Emitter) {
+    let state = &out.state;
+    if state.phase != Phase::Switching {
+        return;
+    }
+    let next = usize::try_from(state.pre_promotion_done)
+        .ok()
+        .and_then(|done| state.policy.pre_promotion.get(done));
+    if let Some(name) = next {
+        let event = Event::AnalysisStarted(AnalysisStarted {
+            name: name.clone(),
+            phase: AnalysisPhase::PrePromotion,
+            run: state.analysis_runs + 1,
+        });
+        out.push(event);
+    }
+}
+
+/// A round of measurements: each counts once, at the run's next index;
+/// when the limits decide, the run ends, and its verdict moves the
+/// deployment on (the next template or the switch), back (a rollback
+/// that leaves blue untouched) or to a person (the manual gate).
+fn measured(
+    out: &mut Emitter,
+    state: &Deployment,
+    tally: &RunTally,
+    measurements: Vec<AnalysisMeasured>,
+) {
+    let index = tally.next_index();
+    for measurement in measurements {
+        let counts = tally
+            .metrics
+            .iter()
+            .any(|t| t.metric == measurement.metric && t.measured == index);
+        if counts {
+            out.push(Event::AnalysisMeasured(AnalysisMeasured {
+                name: tally.name.clone(),
+                index,
+                ..measurement
+            }));
+        }
+    }
+    let limits = state
+        .policy
+        .analyses
+        .get(&tally.name)
+        .cloned()
+        .unwrap_or_default();
+    let Phase::Analyzing(now) = &out.state.phase else {
+        return;
+    };
+    let Some((verdict, reason)) = analysis::judge(&limits, now) else {
+        return;
+    };
+    let (name, phase) = (tally.name.clone(), tally.phase);
+    out.push(Event::AnalysisCompleted(AnalysisCompleted {
+        name: name.clone(),
+        phase,
+        verdict,
+        reason: reason.clone(),
+    }));
+    match verdict {
+        RunVerdict::Successful => start_next_analysis(out),
+        RunVerdict::Inconclusive => {}
+        RunVerdict::Failed => {
+            let event = rollback_before_promotion(
+                &out.state,
+                format!("analysis `{name}` failed: {reason}"),
+            );
             out.push(event);
         }
     }

@@ -11,10 +11,12 @@
 //! adapters and feeds their results back, so replaying a stream's events
 //! always rebuilds the state the live run had.
 
+pub mod analysis;
 mod completion;
 pub mod consensus;
 mod decide;
 pub mod fix_loop;
+pub mod measurement;
 mod phase;
 mod policy;
 #[cfg(test)]

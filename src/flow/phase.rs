@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::analysis::RunTally;
 use crate::events::{Finding, Outcome};
 
 /// Where a deployment is. Each phase has exactly one thing to do next
@@ -27,6 +28,9 @@ pub enum Phase {
         stage: ReviewStage,
     },
     AwaitingApproval,
+    /// An analysis template runs on green before the switch (or, later,
+    /// after it): the run's tally so far.
+    Analyzing(RunTally),
     Switching,
     /// Traffic is on green; blue's in-flight requests finish.
     DrainingBlue,

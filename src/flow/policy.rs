@@ -2,7 +2,11 @@
 //! panel and gates. Read from the config text the `DeploymentRequested`
 //! event carries, so a replay decides exactly as the first run did.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
+
+use super::analysis::AnalysisLimits;
 
 use crate::config::{Config, Quorum};
 use crate::events::Tier;
@@ -30,6 +34,12 @@ pub struct Policy {
     /// its counters.
     #[serde(default)]
     pub router_admin: String,
+    /// The config's analysis templates, by name.
+    #[serde(default)]
+    pub analyses: BTreeMap<String, AnalysisLimits>,
+    /// Templates run on green before the switch, in order.
+    #[serde(default)]
+    pub pre_promotion: Vec<String>,
 }
 
 impl Policy {
@@ -62,6 +72,17 @@ impl Policy {
             forge: config.forge.is_some(),
             commit: config.completion.commit,
             router_admin: config.router.admin.0.to_string(),
+            analyses: config
+                .analysis
+                .iter()
+                .map(|(name, template)| (name.clone(), AnalysisLimits::of(template.get_ref())))
+                .collect(),
+            pre_promotion: config
+                .rollout
+                .pre_promotion
+                .iter()
+                .map(|name| name.get_ref().clone())
+                .collect(),
         }
     }
 
@@ -94,6 +115,8 @@ impl Default for Policy {
             forge: false,
             commit: false,
             router_admin: String::new(),
+            analyses: BTreeMap::new(),
+            pre_promotion: Vec::new(),
         }
     }
 }

@@ -7,7 +7,9 @@ use proptest::prelude::*;
 
 use super::simulate::*;
 use super::*;
-use crate::events::{Event, Outcome, Slot, Tier, decode_payload, encode_payload};
+use crate::events::{
+    AnalysisPhase, Event, Outcome, RunVerdict, Slot, Tier, decode_payload, encode_payload,
+};
 
 fn world() -> impl Strategy<Value = World> {
     (
@@ -19,10 +21,22 @@ fn world() -> impl Strategy<Value = World> {
         any::<bool>(),
         any::<bool>(),
         any::<bool>(),
+        0usize..3,
     )
         .prop_map(
-            |(fix, quorum_all, manual_gate, juniors, max_rounds, forge, commit, first_deploy)| {
+            |(
+                fix,
+                quorum_all,
+                manual_gate,
+                juniors,
+                max_rounds,
+                forge,
+                commit,
+                first_deploy,
+                analyses,
+            )| {
                 World {
+                    analyses,
                     fix,
                     quorum_all,
                     manual_gate,
@@ -129,6 +143,43 @@ fn check_blue_safety(world: &World, events: &[Event], steps: &[Step]) {
     let _ = steps;
 }
 
+/// Traffic moves to green only after every pre-promotion analysis ended
+/// well (or a person approved an inconclusive one); a failed one rolls back
+/// with blue never having stopped serving.
+fn check_analyses(world: &World, events: &[Event]) {
+    let mut passed = 0;
+    let mut failed = false;
+    let mut switched = false;
+    for event in events {
+        match event {
+            Event::AnalysisCompleted(done) if done.phase == AnalysisPhase::PrePromotion => {
+                match done.verdict {
+                    RunVerdict::Failed => failed = true,
+                    RunVerdict::Successful | RunVerdict::Inconclusive => passed += 1,
+                }
+            }
+            // The promotion's switch; later ones bring a release back.
+            Event::TrafficSwitched { .. } if !switched => {
+                switched = true;
+                assert_eq!(
+                    passed, world.analyses,
+                    "switched before every analysis ended well"
+                );
+            }
+            _ => {}
+        }
+        if failed {
+            assert!(
+                !matches!(
+                    event,
+                    Event::TrafficSwitched { .. } | Event::BlueStopped { .. }
+                ),
+                "a failed analysis went on to {event:?}"
+            );
+        }
+    }
+}
+
 fn check_ending(events: &[Event]) {
     let completions: Vec<usize> = events
         .iter()
@@ -181,6 +232,7 @@ proptest! {
         prop_assert!(matches!(next_step(&state), Step::Finished(_)), "did not end: {:?}", state.phase);
         check_ending(&events);
         check_blue_safety(&world, &events, &steps);
+        check_analyses(&world, &events);
     }
 
     #[test]
@@ -316,6 +368,7 @@ fn the_random_worlds_reach_every_ending() {
     use std::collections::HashSet;
     let mut seen = HashSet::new();
     let mut restored = false;
+    let mut verdicts = HashSet::new();
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut next = || {
         seed = seed
@@ -333,9 +386,15 @@ fn the_random_worlds_reach_every_ending() {
             forge: case % 4 == 0,
             commit: case % 3 == 1,
             first_deploy: case % 7 == 0,
+            analyses: (case % 3) as usize,
         };
         let choices: Vec<u8> = (0..400).map(|_| next()).collect();
         let (events, _) = run(&world, &choices);
+        for event in &events {
+            if let Event::AnalysisCompleted(done) = event {
+                verdicts.insert(done.verdict);
+            }
+        }
         restored |= events.iter().any(|e| {
             matches!(e, Event::RollbackCompleted { .. })
                 && events.iter().any(|e| {
@@ -350,6 +409,11 @@ fn the_random_worlds_reach_every_ending() {
         });
         seen.insert(Deployment::fold(&events).outcome());
     }
+    assert_eq!(
+        verdicts.len(),
+        3,
+        "not every analysis verdict was reached: {verdicts:?}"
+    );
     for outcome in [
         Outcome::Promoted,
         Outcome::RolledBack,

@@ -5,13 +5,13 @@
 
 use super::{Effect, Input, Step};
 use crate::events::payloads::{
-    Answer, Drained, FixAttempted, GreenHealthy, GreenStarted, GreenUnhealthy, Intervention,
-    IssueClosed, IssuesReferenced, ReportCommitted, ReportWritten, SynthesisRecorded,
+    AnalysisMeasured, Answer, Drained, FixAttempted, GreenHealthy, GreenStarted, GreenUnhealthy,
+    Intervention, IssueClosed, IssuesReferenced, ReportCommitted, ReportWritten, SynthesisRecorded,
     VerdictRecorded,
 };
 use crate::events::{
-    Event, Finding, FixOutcome, IssueOutcome, LiveRelease, MissingInput, Outcome, Role, Severity,
-    Slot, Verdict,
+    Event, Finding, FixOutcome, IssueOutcome, LiveRelease, MeasurementVerdict, MissingInput,
+    Outcome, Role, Severity, Slot, Verdict,
 };
 
 /// A random policy, written as the config file a user would write.
@@ -26,6 +26,8 @@ pub struct World {
     /// `completion.commit`: the report is committed.
     pub commit: bool,
     pub first_deploy: bool,
+    /// Pre-promotion analysis templates (0 to 2), each of two metrics.
+    pub analyses: usize,
 }
 
 impl World {
@@ -40,6 +42,7 @@ impl World {
             forge: false,
             commit: false,
             first_deploy: false,
+            analyses: 0,
         }
     }
 }
@@ -54,12 +57,33 @@ pub fn config_text(world: &World) -> String {
     } else {
         ""
     };
+    let templates: Vec<String> = (0..world.analyses).map(|i| format!("\"a{i}\"")).collect();
+    let analyses: String = (0..world.analyses)
+        .map(|i| {
+            format!(
+                "[analysis.a{i}]\ncount = {}\nfailure_limit = {}\nconsecutive_error_limit = 1\n\
+                 [[analysis.a{i}.metrics]]\nname = \"{}\"\nprovider = \"exec\"\ncommand = \"./m.sh\"\n\
+                 success = \"result < 0.1\"\n\
+                 [[analysis.a{i}.metrics]]\nname = \"{}\"\nprovider = \"exec\"\ncommand = \"./m.sh\"\n\
+                 success = \"result < 100.0\"\nfailure = \"result > 500.0\"\n",
+                i + 1,
+                i,
+                SIMULATED_METRICS[0],
+                SIMULATED_METRICS[1],
+            )
+        })
+        .collect();
+    let rollout = if world.analyses > 0 {
+        format!("[rollout]\npre_promotion = [{}]\n", templates.join(", "))
+    } else {
+        String::new()
+    };
     format!(
         "[app]\nname = \"hello\"\n[inputs]\nrequirements = \"REQ.md\"\ntests = \"./t.sh\"\n\
          [runtime]\ncommand = \"./hello\"\n\
          [fix]\ndriver_attempts = {}\nsenior_attempts = {}\ntrio_attempts = {}\n\
          [review]\njuniors = [{}]\nquorum = \"{}\"\nmax_rounds = {}\nmanual_gate = {}\n\
-         [completion]\ncommit = {}\n{forge}",
+         [completion]\ncommit = {}\n{forge}{analyses}{rollout}",
         world.fix[0],
         world.fix[1],
         world.fix[2],
@@ -70,6 +94,9 @@ pub fn config_text(world: &World) -> String {
         world.commit,
     )
 }
+
+/// The metrics of every simulated analysis template.
+pub const SIMULATED_METRICS: [&str; 2] = ["errors", "latency"];
 
 pub fn requested(world: &World) -> Event {
     Event::DeploymentRequested {
@@ -96,6 +123,16 @@ pub fn verdict_of(choice: u8) -> Verdict {
         1 => Verdict::MajorFlaw,
         2 => Verdict::Abstain,
         _ => Verdict::Approve,
+    }
+}
+
+/// Mostly successful, now and then any other verdict.
+pub fn measurement_of(choice: u8) -> MeasurementVerdict {
+    match choice % 7 {
+        0 => MeasurementVerdict::Failed,
+        1 => MeasurementVerdict::Inconclusive,
+        2 => MeasurementVerdict::Error,
+        _ => MeasurementVerdict::Successful,
     }
 }
 
@@ -219,6 +256,21 @@ pub fn world_answer(step: &Step, choice: u8) -> Option<Input> {
                     usage: None,
                 },
             }),
+            Effect::Measure { name, index, .. } => Input::Measured(
+                SIMULATED_METRICS
+                    .iter()
+                    .enumerate()
+                    .map(|(i, metric)| AnalysisMeasured {
+                        name: name.clone(),
+                        metric: (*metric).to_string(),
+                        index: *index,
+                        value: serde_json::json!(choice),
+                        baseline: None,
+                        verdict: measurement_of(choice.rotate_left(i as u32 * 3)),
+                        detail: "simulated".into(),
+                    })
+                    .collect(),
+            ),
             Effect::SwitchTraffic { .. } => Input::Switched,
             Effect::Drain { slot } => Input::Drained(Drained {
                 slot: *slot,

@@ -2,20 +2,21 @@
 //! the same events always give the same state, which is what makes replay
 //! and crash recovery exact.
 
-use crate::events::payloads::{
-    Answer, FixAttempted, GreenStarted, GreenUnhealthy, IssueClosed, IssuesReferenced,
-    ReportCommitted, ReportWritten, SynthesisRecorded, VerdictRecorded,
-};
 use serde::{Deserialize, Serialize};
 
+use super::analysis::RunTally;
 use super::phase::{CompletionNeeds, Stage, ending, next_completion_phase, stage_of};
 pub use super::phase::{Ending, FixCause, Phase, RestoreStage, ReviewStage};
 use super::policy::Policy;
 use super::remedy::{Remedy, remedy};
-use crate::events::payloads::TestRunCompleted;
+use crate::events::payloads::{
+    AnalysisCompleted, AnalysisStarted, Answer, FixAttempted, GreenStarted, GreenUnhealthy,
+    IssueClosed, IssuesReferenced, ReportCommitted, ReportWritten, SynthesisRecorded,
+    TestRunCompleted, VerdictRecorded,
+};
 use crate::events::{
-    Decision, Event, Finding, FixOutcome, IssueOutcome, LiveRelease, Outcome, Role, Slot, Tier,
-    Verdict,
+    AnalysisPhase, Decision, Event, Finding, FixOutcome, IssueOutcome, LiveRelease, Outcome, Role,
+    RunVerdict, Slot, Tier, Verdict,
 };
 
 /// A logged config's policy, or why it no longer parses.
@@ -132,6 +133,16 @@ pub struct Deployment {
     /// not answered yet: after a crash, it may have happened already.
     #[serde(default)]
     pub started: Option<String>,
+    /// Analysis runs started so far (the next run's number less one).
+    #[serde(default)]
+    pub analysis_runs: u32,
+    /// Pre-promotion templates that have ended (successful, or
+    /// inconclusive and then approved).
+    #[serde(default)]
+    pub pre_promotion_done: u32,
+    /// Why the manual gate is open when an analysis opened it.
+    #[serde(default)]
+    pub gate_reason: Option<String>,
     /// Events folded so far: the stream version to append after.
     pub version: u64,
 }
@@ -172,6 +183,9 @@ impl Deployment {
             digest: None,
             completions: Vec::new(),
             started: None,
+            analysis_runs: 0,
+            pre_promotion_done: 0,
+            gate_reason: None,
             version: 0,
         }
     }
@@ -205,6 +219,7 @@ impl Deployment {
             Phase::Testing => "test",
             Phase::Reviewing { .. } => "review",
             Phase::AwaitingApproval => "manual_gate",
+            Phase::Analyzing(_) => "analysis",
             Phase::Switching
             | Phase::DrainingBlue
             | Phase::StoppingBlue
@@ -440,7 +455,40 @@ impl Deployment {
                     Decision::ReturnToDevelopment | Decision::Rollback => {}
                 }
             }
-            Event::ManuallyApproved(_) => self.phase = Phase::Switching,
+            Event::ManuallyApproved(_) => {
+                self.gate_reason = None;
+                self.phase = Phase::Switching;
+            }
+            Event::AnalysisStarted(AnalysisStarted { name, phase, run }) => {
+                self.analysis_runs = *run;
+                let limits = self.policy.analyses.get(name).cloned().unwrap_or_default();
+                self.phase = Phase::Analyzing(RunTally::new(name, *phase, *run, &limits));
+            }
+            Event::AnalysisMeasured(measured) => {
+                if let Phase::Analyzing(tally) = &mut self.phase {
+                    tally.add(measured);
+                }
+            }
+            Event::AnalysisCompleted(AnalysisCompleted {
+                phase,
+                verdict,
+                reason,
+                ..
+            }) => {
+                if *phase == AnalysisPhase::PrePromotion {
+                    self.pre_promotion_done += 1;
+                }
+                match verdict {
+                    // The next template's start, if any, follows at once.
+                    RunVerdict::Successful => self.phase = Phase::Switching,
+                    RunVerdict::Inconclusive => {
+                        self.gate_reason = Some(reason.clone());
+                        self.phase = Phase::AwaitingApproval;
+                    }
+                    // The rollback that follows says where it goes.
+                    RunVerdict::Failed => {}
+                }
+            }
             Event::ManuallyRejected(_) => {}
             Event::TrafficSwitched { .. } => {
                 self.switched = true;

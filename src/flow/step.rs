@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::fix_loop::{self, Remedy};
 use super::state::{Deployment, Ending, Phase, RestoreStage, ReviewStage};
-use crate::events::{Outcome, Role, Slot, Tier};
+use crate::events::{AnalysisPhase, Outcome, Role, Slot, Tier};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -53,6 +53,14 @@ pub enum Effect {
     Synthesize {
         round: u32,
         member: String,
+    },
+    /// Measure every metric of analysis `name` once, after waiting
+    /// `wait_ms` (the window the measurement covers).
+    Measure {
+        name: String,
+        phase: AnalysisPhase,
+        index: u32,
+        wait_ms: u64,
     },
     SwitchTraffic {
         to: Slot,
@@ -144,6 +152,20 @@ pub fn next_step(state: &Deployment) -> Step {
             }),
         },
         Phase::AwaitingApproval => Step::AwaitApproval,
+        Phase::Analyzing(tally) => {
+            let index = tally.next_index();
+            let wait_ms = state
+                .policy
+                .analyses
+                .get(&tally.name)
+                .map_or(0, |limits| limits.wait_ms(index));
+            Step::Do(Effect::Measure {
+                name: tally.name.clone(),
+                phase: tally.phase,
+                index,
+                wait_ms,
+            })
+        }
         Phase::Switching => Step::Do(Effect::SwitchTraffic {
             to: state.green_slot,
             endpoint,

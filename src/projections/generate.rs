@@ -33,6 +33,7 @@ fn world(choices: &mut Choices) -> World {
         commit: c % 7 < 3,
         quorum_all: !c.is_multiple_of(3),
         max_rounds: 1 + u32::from(c % 3),
+        analyses: usize::from(c % 6 == 1),
         ..World::defaults()
     }
 }

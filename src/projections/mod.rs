@@ -2,6 +2,7 @@
 //! per-app rollback state, timelines and the deployment report. Each is a
 //! pure fold over envelopes; `runner` keeps the read model checkpointed.
 
+pub mod analyses;
 pub mod apps;
 pub mod audit;
 pub mod generate;

@@ -29,8 +29,9 @@ pub trait Projection: Default + Serialize + DeserializeOwned {
 
 impl Projection for Model {
     const NAME: &'static str = "model";
-    // 5: a phase that fixes keeps its cause, not its words.
-    const VERSION: u32 = 5;
+    // 5: a phase that fixes keeps its cause, not its words. 6: analyses
+    // (a phase that analyzes keeps its tally).
+    const VERSION: u32 = 6;
 
     fn next_seq(&self) -> u64 {
         self.next_seq

@@ -1,9 +1,9 @@
 //! One deployment's events as a timeline people read (`deployflow show`).
 
 use crate::events::payloads::{
-    Answer, Drained, FixAttempted, GreenHealthy, GreenStarted, GreenUnhealthy, Intervention,
-    IssueClosed, IssuesReferenced, ReportCommitted, ReportWritten, SynthesisRecorded,
-    VerdictRecorded,
+    AnalysisCompleted, AnalysisMeasured, AnalysisStarted, Answer, Drained, FixAttempted,
+    GreenHealthy, GreenStarted, GreenUnhealthy, Intervention, IssueClosed, IssuesReferenced,
+    ReportCommitted, ReportWritten, SynthesisRecorded, VerdictRecorded,
 };
 use crate::events::{Envelope, Event};
 
@@ -173,5 +173,22 @@ pub fn describe(event: &Event) -> String {
         Event::ReturnedToDevelopment { reason, .. } => reason.clone(),
         Event::Aborted(Intervention { by, reason }) => format!("by {by}: {reason}"),
         Event::Failed { reason } => reason.clone(),
+        Event::AnalysisStarted(AnalysisStarted { name, phase, run }) => {
+            format!("{name} ({}, run {run})", phase.name())
+        }
+        Event::AnalysisMeasured(AnalysisMeasured {
+            metric,
+            index,
+            value,
+            verdict,
+            detail,
+            ..
+        }) => format!("{metric} #{index} = {value}: {} ({detail})", verdict.name()),
+        Event::AnalysisCompleted(AnalysisCompleted {
+            name,
+            verdict,
+            reason,
+            ..
+        }) => format!("{name}: {}: {reason}", verdict.name()),
     }
 }

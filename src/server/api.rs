@@ -34,6 +34,7 @@ pub fn routes() -> OpenApiRouter<Shared> {
         .routes(routes!(deploy, history))
         .routes(routes!(show))
         .routes(routes!(audit))
+        .routes(routes!(analysis))
         .routes(routes!(report))
         .routes(routes!(replay))
         .routes(routes!(command))
@@ -183,6 +184,19 @@ async fn show(
         .await?
         .map(Json)
         .ok_or_else(|| not_found(id))
+}
+
+/// Every analysis run of a deployment, its measurements and how it ended.
+#[utoipa::path(get, path = "/api/deployments/{id}/analysis", tag = "deployments",
+    params(("id" = String, Path, description = "deployment id")),
+    responses((status = 200, body = Vec<Object>), (status = 404, body = ErrorBody)))]
+async fn analysis(State(shared): S, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let id = parse_id(&id)?;
+    let runs = shared
+        .read(move |store| Ok(queries::analyses(store, id)?))
+        .await?
+        .ok_or_else(|| not_found(id))?;
+    Ok(Json(json!(runs)))
 }
 
 /// Every verdict and decision of a deployment's review.

@@ -9,7 +9,7 @@ use crate::events::{Envelope, EventStore, StoreError, StreamId};
 use crate::flow::{Deployment, next_step};
 use crate::projections::model::Model;
 use crate::projections::runner::ReadModel;
-use crate::projections::{audit, history, metrics, timeline};
+use crate::projections::{analyses, audit, history, metrics, timeline};
 
 pub fn history(model: &ReadModel, app: Option<&str>, limit: usize) -> Vec<history::HistoryRow> {
     let model = model.read();
@@ -74,6 +74,14 @@ pub fn audit(
 ) -> Result<Option<Vec<audit::AuditEntry>>, StoreError> {
     let events = store.read_stream(id, 0)?;
     Ok((!events.is_empty()).then(|| audit::entries(&events)))
+}
+
+pub fn analyses(
+    store: &EventStore,
+    id: StreamId,
+) -> Result<Option<Vec<analyses::Run>>, StoreError> {
+    let events = store.read_stream(id, 0)?;
+    Ok((!events.is_empty()).then(|| analyses::runs(&events)))
 }
 
 pub fn metrics(

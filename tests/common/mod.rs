@@ -9,6 +9,7 @@ pub mod docker;
 pub mod forge;
 pub mod git;
 pub mod http;
+pub mod json_server;
 pub mod router;
 pub mod upstream;
 

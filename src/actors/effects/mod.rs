@@ -4,6 +4,7 @@
 //! one table of who does what; `perform` the one dispatch, exhaustive, so
 //! a new effect is given both or nothing compiles.
 
+mod analysis;
 mod bundle;
 mod instances;
 mod panel;
@@ -25,7 +26,8 @@ pub fn worker_of(effect: &Effect) -> WorkerKind {
         | Effect::WaitHealthy { .. }
         | Effect::StopInstance { .. }
         | Effect::SwitchTraffic { .. }
-        | Effect::Drain { .. } => WorkerKind::Environment,
+        | Effect::Drain { .. }
+        | Effect::Measure { .. } => WorkerKind::Environment,
         Effect::ApplyFix { tier, .. } => match tier {
             Tier::Driver => WorkerKind::Environment,
             Tier::Senior => WorkerKind::Senior,
@@ -84,6 +86,12 @@ pub async fn perform(job: Job) {
             instances::switch_traffic(&job, endpoint, *to).await
         }
         Effect::Drain { slot } => vec![instances::drain(ctx, state, *slot).await],
+        Effect::Measure {
+            name,
+            index,
+            wait_ms,
+            ..
+        } => vec![analysis::measure(ctx, state, name, *index, *wait_ms).await],
         Effect::ApplyFix {
             tier: Tier::Driver,
             attempt,

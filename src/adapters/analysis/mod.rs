@@ -1,0 +1,75 @@
+//! Reading a metric once, from where its template says: the router's own
+//! counters (`router`), a Prometheus server (`prometheus`), a JSON endpoint
+//! (`web`) or a command (`exec`). Each gives a `Reading`; the flow's
+//! `measurement::verdict` judges it. Nothing here decides.
+
+mod exec;
+mod prometheus;
+mod router;
+mod web;
+
+use std::time::Duration;
+
+use crate::config::{Metric, ProviderKind};
+use crate::flow::measurement::Reading;
+
+pub use router::{Window, window_start};
+
+/// What a measurement is of: the candidate's names and address, which
+/// `{{app}}`, `{{release}}`, `{{slot}}` and `{{endpoint}}` name in a query,
+/// a URL or a command.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub app: String,
+    pub release: String,
+    pub slot: String,
+    pub endpoint: String,
+    /// Where `exec` commands run: the release's code.
+    pub code_dir: std::path::PathBuf,
+}
+
+impl Target {
+    pub fn substitute(&self, text: &str) -> String {
+        text.replace("{{app}}", &self.app)
+            .replace("{{release}}", &self.release)
+            .replace("{{slot}}", &self.slot)
+            .replace("{{endpoint}}", &self.endpoint)
+    }
+}
+
+/// Answers past this size are refused: a metric is a number or a few.
+const MAX_ANSWER: usize = 1 << 20;
+
+/// One reading of `metric`; `window` is the router's counters at the start
+/// of the interval (router metrics only).
+pub async fn read(metric: &Metric, target: &Target, window: Option<&Window>) -> Reading {
+    let timeout = Duration::from_secs(metric.timeout_s.0);
+    let value = match metric.provider {
+        ProviderKind::Router => return router::read(metric, window).await,
+        ProviderKind::Prometheus => prometheus::read(metric, target, timeout).await,
+        ProviderKind::Web => web::read(metric, target, timeout).await,
+        ProviderKind::Exec => exec::read(metric, target, timeout).await,
+        // Refused when the config loads (`config::analysis::check`).
+        ProviderKind::Load => Err("the load provider is not in this version".into()),
+    };
+    Reading {
+        value,
+        baseline: None,
+        requests: None,
+    }
+}
+
+/// A client for one provider's requests, giving up after `timeout`.
+fn client(timeout: Duration) -> Result<reqwest::Client, String> {
+    crate::adapters::http::client_builder()
+        .timeout(timeout)
+        .build()
+        .map_err(|e| format!("no HTTP client: {e}"))
+}
+
+/// A number as a JSON value, refusing what JSON cannot hold.
+fn number(value: f64) -> Result<serde_json::Value, String> {
+    serde_json::Number::from_f64(value)
+        .map(serde_json::Value::Number)
+        .ok_or_else(|| format!("{value} is not a finite number"))
+}

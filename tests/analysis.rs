@@ -1,0 +1,362 @@
+//! Analysis before the switch, through the binary (process backend,
+//! built-in members, built-in router): each provider's measurements
+//! recorded, and a run's verdict promoting, rolling back with blue
+//! untouched, or holding the release at the manual gate.
+// Tests start the binary and tools directly: they are not the control
+// plane, whose children go through `adapters::child` (clippy.toml).
+#![allow(clippy::disallowed_methods)]
+
+mod common;
+
+use common::json_server::JsonServer;
+use common::scenario::{Knobs, Scenario, text};
+use serde_json::Value;
+
+fn code(out: &std::process::Output) -> Option<i32> {
+    out.status.code()
+}
+
+fn with_v1() -> Scenario {
+    let mut s = Scenario::new();
+    s.start_server();
+    s.release("v1", &Knobs::default());
+    let out = s.deploy("v1");
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    s
+}
+
+/// A release whose config runs `templates` (TOML) before the switch.
+fn analysed(templates: &str, pre_promotion: &str) -> Knobs {
+    Knobs {
+        review: format!("{templates}\n[rollout]\npre_promotion = [{pre_promotion}]\n"),
+        ..Knobs::default()
+    }
+}
+
+fn exec_template(name: &str, command: &str, extra: &str) -> String {
+    format!(
+        r#"
+[analysis.{name}]
+interval_s = 1
+count = 2
+{extra}
+[[analysis.{name}.metrics]]
+name = "success"
+provider = "exec"
+command = "{command}"
+success = "result >= 0.99"
+"#
+    )
+}
+
+fn kinds(s: &Scenario, id: &str) -> Vec<String> {
+    s.events(id)
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[test]
+fn an_analysis_that_passes_promotes_and_every_measurement_is_in_the_log() {
+    let s = with_v1();
+    s.release(
+        "v2",
+        &analysed(&exec_template("smoke", "echo 0.995", ""), "\"smoke\""),
+    );
+    let out = s.deploy("v2");
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    assert_eq!(s.serving().as_deref(), Some("hello from v2"));
+    let id = s.last_id();
+    let rows = s.json(&["analysis", &id]);
+    let rows = rows.as_array().expect("measurements");
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    for (i, row) in rows.iter().enumerate() {
+        assert_eq!(row["name"], "smoke");
+        assert_eq!(row["phase"], "pre_promotion");
+        assert_eq!(row["metric"], "success");
+        assert_eq!(row["index"], i);
+        assert_eq!(row["value"], 0.995);
+        assert_eq!(row["verdict"], "successful");
+        assert!(
+            row["at"].is_string() && row.get("baseline").is_some(),
+            "{row}"
+        );
+    }
+    let events = kinds(&s, &id);
+    let at = |kind: &str| events.iter().position(|k| k == kind).expect(kind);
+    assert!(at("decision_made") < at("analysis_started"));
+    assert!(
+        at("analysis_completed") < at("traffic_switched"),
+        "{events:?}"
+    );
+    let text_out = s.cli(&["analysis", &id]);
+    let printed = text(&text_out);
+    assert!(
+        printed.contains("smoke (pre_promotion, run 1): successful"),
+        "{printed}"
+    );
+}
+
+#[test]
+fn a_failing_analysis_rolls_back_before_the_switch_and_blue_keeps_serving() {
+    let s = with_v1();
+    s.release(
+        "v2",
+        &analysed(&exec_template("smoke", "echo 0.5", ""), "\"smoke\""),
+    );
+    let out = s.deploy("v2");
+    assert_eq!(code(&out), Some(3), "{}", text(&out));
+    assert_eq!(s.serving().as_deref(), Some("hello from v1"));
+    let id = s.last_id();
+    let events = kinds(&s, &id);
+    assert!(
+        !events.contains(&"traffic_switched".to_string()),
+        "{events:?}"
+    );
+    let completed = s.payloads(&id, "analysis_completed");
+    assert_eq!(completed[0]["verdict"], "failed");
+    assert_eq!(
+        completed[0]["reason"],
+        "metric `success` failed 1 time (failure_limit 0)"
+    );
+    let rollback = s.payloads(&id, "rollback_started");
+    assert_eq!(rollback[0]["after_promotion"], false);
+    assert!(
+        rollback[0]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("analysis `smoke` failed"),
+        "{rollback:?}"
+    );
+    let measured = s.json(&["analysis", &id]);
+    assert_eq!(measured[0]["verdict"], "failed");
+    assert_eq!(
+        measured[0]["detail"],
+        "success `result >= 0.99` does not hold"
+    );
+    assert_eq!(s.json(&["history"])[0]["status"], "rolled_back");
+}
+
+#[test]
+fn an_inconclusive_analysis_waits_at_the_gate_and_a_person_decides() {
+    let s = with_v1();
+    let template = r#"
+[analysis.between]
+interval_s = 1
+count = 1
+[[analysis.between.metrics]]
+name = "errors"
+provider = "exec"
+command = "echo 0.05"
+success = "result < 0.01"
+failure = "result > 0.1"
+"#;
+    s.release("v2", &analysed(template, "\"between\""));
+    let deploy = s.deploy_in_background("v2");
+    let id = s.wait_in_progress("manual_gate");
+    assert_eq!(s.serving().as_deref(), Some("hello from v1"));
+    let measured = s.json(&["analysis", &id]);
+    assert_eq!(measured[0]["verdict"], "inconclusive");
+    let out = s.cli(&["approve", &id, "--reason", "0.05 is fine today"]);
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    let out = deploy.wait_with_output().expect("deploy ends");
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    assert_eq!(s.serving().as_deref(), Some("hello from v2"));
+
+    // The same again, rejected this time: back to v2, untouched.
+    s.release("v3", &analysed(template, "\"between\""));
+    let deploy = s.deploy_in_background("v3");
+    let id = s.wait_in_progress("manual_gate");
+    let out = s.cli(&["reject", &id, "--reason", "too many errors"]);
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    let out = deploy.wait_with_output().expect("deploy ends");
+    assert_eq!(code(&out), Some(3), "{}", text(&out));
+    assert_eq!(s.serving().as_deref(), Some("hello from v2"));
+}
+
+#[test]
+fn errors_in_a_row_past_their_limit_fail_the_run() {
+    let s = with_v1();
+    let template = exec_template(
+        "flaky",
+        "echo broken >&2; exit 7",
+        "consecutive_error_limit = 1\ncount = 5",
+    )
+    .replace("count = 2\n", "");
+    s.release("v2", &analysed(&template, "\"flaky\""));
+    let out = s.deploy("v2");
+    assert_eq!(code(&out), Some(3), "{}", text(&out));
+    let id = s.last_id();
+    let measured = s.json(&["analysis", &id]);
+    let rows = measured.as_array().expect("rows");
+    assert_eq!(rows.len(), 2, "the second error in a row ends it: {rows:?}");
+    assert!(rows.iter().all(|r| r["verdict"] == "error"));
+    assert!(
+        rows[0]["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("exit code 7: broken"),
+        "{rows:?}"
+    );
+    let completed = s.payloads(&id, "analysis_completed");
+    assert_eq!(
+        completed[0]["reason"],
+        "metric `success` could not be measured 2 times in a row (consecutive_error_limit 1)"
+    );
+}
+
+#[test]
+fn a_prometheus_query_and_a_web_endpoint_are_measured_with_the_targets_names() {
+    let prometheus = JsonServer::start(
+        r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1700000000.1,"0.998"]}]}}"#,
+    );
+    let web = JsonServer::start(r#"{"checks": {"error_rate": 0.002}, "ok": true}"#);
+    let s = with_v1();
+    let templates = format!(
+        r#"
+[analysis.prom]
+interval_s = 1
+[[analysis.prom.metrics]]
+name = "success"
+provider = "prometheus"
+address = "http://{prom}"
+query = "sum(rate(ok{{{{app=\"{{{{app}}}}\",release=\"{{{{release}}}}\"}}}}[1m]))"
+success = "result > 0.99"
+
+[analysis.web]
+interval_s = 1
+[[analysis.web.metrics]]
+name = "errors"
+provider = "web"
+url = "http://{web}/status?slot={{{{slot}}}}"
+json_path = "$.checks.error_rate"
+success = "result < 0.01"
+"#,
+        prom = prometheus.addr,
+        web = web.addr,
+    );
+    s.release("v2", &analysed(&templates, "\"prom\", \"web\""));
+    let out = s.deploy("v2");
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    let id = s.last_id();
+    let measured = s.json(&["analysis", &id]);
+    let rows = measured.as_array().expect("rows");
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(
+        (&rows[0]["name"], &rows[0]["value"]),
+        (&Value::from("prom"), &Value::from(0.998))
+    );
+    assert_eq!(
+        (&rows[1]["name"], &rows[1]["value"]),
+        (&Value::from("web"), &Value::from(0.002))
+    );
+    assert_eq!(rows[1]["run"], 2);
+    let asked = prometheus.asked();
+    assert!(
+        asked
+            .iter()
+            .any(|target| target.starts_with("/api/v1/query?query=")
+                && target.contains("app%3D%22hello%22")
+                && target.contains("release%3D%22v2%22")),
+        "{asked:?}"
+    );
+    assert!(
+        web.asked().iter().any(|t| t == "/status?slot=green"),
+        "{:?}",
+        web.asked()
+    );
+
+    // No values found (an idle app, a wrong query) is an error, never a pass.
+    prometheus.answer(r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#);
+    s.release(
+        "v3",
+        &analysed(
+            &templates.replace(
+                "[analysis.prom]\n",
+                "[analysis.prom]\nconsecutive_error_limit = 0\n",
+            ),
+            "\"prom\"",
+        ),
+    );
+    let out = s.deploy("v3");
+    assert_eq!(code(&out), Some(3), "{}", text(&out));
+    let measured = s.json(&["analysis", &s.last_id()]);
+    assert_eq!(measured[0]["verdict"], "error");
+    assert!(
+        measured[0]["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("no values found"),
+        "{measured}"
+    );
+}
+
+#[test]
+fn real_traffic_measured_before_the_switch_is_too_little_to_pass() {
+    // Before the switch no user reaches green: the router's counters for
+    // it stay at zero, which is inconclusive, not a pass (Flagger's
+    // "no values found").
+    let s = with_v1();
+    let template = r#"
+[analysis.live]
+interval_s = 1
+[[analysis.live.metrics]]
+name = "success"
+provider = "router"
+measure = "success_rate"
+success = "result >= 0.99"
+min_requests = 5
+"#;
+    s.release("v2", &analysed(template, "\"live\""));
+    let deploy = s.deploy_in_background("v2");
+    let id = s.wait_in_progress("manual_gate");
+    let measured = s.json(&["analysis", &id]);
+    assert_eq!(measured[0]["verdict"], "inconclusive", "{measured}");
+    assert_eq!(
+        measured[0]["detail"],
+        "0 requests in the window, fewer than min_requests (5)"
+    );
+    let out = s.cli(&["reject", &id, "--reason", "no traffic to judge"]);
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    let out = deploy.wait_with_output().expect("deploy ends");
+    assert_eq!(code(&out), Some(3), "{}", text(&out));
+}
+
+#[test]
+fn a_bad_condition_or_a_missing_template_is_a_config_error_with_its_place() {
+    let s = with_v1();
+    s.release(
+        "v2",
+        &analysed(
+            &exec_template("smoke", "echo 1", "").replace("result >= 0.99", "result >= "),
+            "\"smoke\"",
+        ),
+    );
+    let out = s.deploy("v2");
+    assert_eq!(code(&out), Some(2), "{}", text(&out));
+    let said = text(&out);
+    assert!(
+        said.contains("analysis.smoke.metrics[0].success") && said.contains("not a CEL expression"),
+        "{said}"
+    );
+    let config = std::fs::read_to_string(&s.config).expect("config");
+    let line = config
+        .lines()
+        .position(|l| l.starts_with("success = \"result >= \""))
+        .expect("the line")
+        + 1;
+    assert!(said.contains(&format!(":{line}:")), "line {line}: {said}");
+
+    s.release(
+        "v3",
+        &analysed(&exec_template("smoke", "echo 1", ""), "\"other\""),
+    );
+    let out = s.deploy("v3");
+    assert_eq!(code(&out), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("no [analysis.other] template"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(s.serving().as_deref(), Some("hello from v1"));
+}
