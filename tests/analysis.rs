@@ -360,3 +360,163 @@ fn a_bad_condition_or_a_missing_template_is_a_config_error_with_its_place() {
     );
     assert_eq!(s.serving().as_deref(), Some("hello from v1"));
 }
+
+/// A release whose config watches it after the switch with `templates`
+/// and keeps blue for `keep_s`.
+fn watched(templates: &str, post_promotion: &str, keep_s: u32, env: &str) -> Knobs {
+    Knobs {
+        env: env.to_string(),
+        review: format!(
+            "{templates}\n[rollout]\npost_promotion = [{post_promotion}]\nscale_down_delay_s = {keep_s}\n"
+        ),
+        ..Knobs::default()
+    }
+}
+
+const LIVE_SUCCESS: &str = r#"
+[analysis.live]
+interval_s = 1
+count = 3
+[[analysis.live.metrics]]
+name = "success"
+provider = "router"
+measure = "success_rate"
+success = "result >= 0.95"
+min_requests = 10
+"#;
+
+#[test]
+fn a_release_failing_real_traffic_after_the_switch_goes_back_to_blue_at_once() {
+    let s = with_v1();
+    s.release(
+        "v2",
+        &watched(LIVE_SUCCESS, "\"live\"", 30, ", HELLO_FAIL_PROXIED = \"3\""),
+    );
+    let (out, load) = s.deploy_under_load("v2");
+    assert_eq!(code(&out), Some(3), "{}", text(&out));
+    assert_eq!(s.serving().as_deref(), Some("hello from v1"));
+    // What failed is v2's own answers while it served; no request was
+    // dropped by the switches, and none failed on blue's side.
+    assert!(
+        load.failures.iter().all(|f| f == "500: hello broke"),
+        "{:?}",
+        load.failures
+    );
+    assert_eq!(
+        load.releases,
+        ["v1", "v2", "v1"],
+        "{} answered",
+        load.answered
+    );
+    let id = s.last_id();
+    let events = kinds(&s, &id);
+    let switches: Vec<usize> = events
+        .iter()
+        .enumerate()
+        .filter(|(_, k)| *k == "traffic_switched")
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(switches.len(), 2, "{events:?}");
+    assert!(
+        !events[switches[0]..].iter().any(|k| k == "green_started"),
+        "blue was kept, not started again: {events:?}"
+    );
+    let rollback = s.payloads(&id, "rollback_started");
+    assert_eq!(rollback[0]["after_promotion"], true);
+    assert_eq!(rollback[0]["to_release"], "v1");
+    assert!(
+        rollback[0]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("analysis `live` failed: metric `success` failed"),
+        "{rollback:?}"
+    );
+    let measured = s.json(&["analysis", &id]);
+    assert_eq!(measured[0]["phase"], "post_promotion");
+    assert_eq!(measured[0]["verdict"], "failed");
+    assert!(
+        measured[0]["value"].as_f64().unwrap_or(1.0) < 0.95,
+        "{measured}"
+    );
+    let history = s.json(&["history"]);
+    assert_eq!(history[0]["status"], "rolled_back");
+    // Green, the failing release, is stopped; v1 serves from where it ran.
+    let status = s.json(&["status"]);
+    assert_eq!(status[0]["live"]["release"], "v1");
+}
+
+#[test]
+fn a_release_that_passes_its_watch_stops_blue_only_after_the_scale_down_delay() {
+    let s = with_v1();
+    s.release(
+        "v2",
+        &watched(
+            &LIVE_SUCCESS.replace("count = 3", "count = 2"),
+            "\"live\"",
+            4,
+            "",
+        ),
+    );
+    let (out, load) = s.deploy_under_load("v2");
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    assert!(load.failures.is_empty(), "{:?}", load.failures);
+    assert_eq!(s.serving().as_deref(), Some("hello from v2"));
+    let id = s.last_id();
+    let events = kinds(&s, &id);
+    let at = |kind: &str| events.iter().position(|k| k == kind).expect(kind);
+    assert!(at("traffic_switched") < at("analysis_started"));
+    assert!(at("analysis_completed") < at("blue_kept"));
+    assert!(at("blue_kept") < at("blue_stopped"), "{events:?}");
+    let kept = s.payloads(&id, "blue_kept");
+    assert!(
+        kept[0]["waited_ms"].as_u64().unwrap_or(0) >= 4000,
+        "{kept:?}"
+    );
+    let measured = s.json(&["analysis", &id]);
+    assert!(
+        measured
+            .as_array()
+            .expect("rows")
+            .iter()
+            .all(|m| m["verdict"] == "successful"),
+        "{measured}"
+    );
+}
+
+#[test]
+fn a_rollback_while_blue_is_kept_is_an_instant_switch_back() {
+    let s = with_v1();
+    s.release("v2", &watched("", "", 60, ""));
+    let deploy = s.deploy_in_background("v2");
+    let id = s.wait_in_progress("analysis");
+    assert_eq!(s.serving().as_deref(), Some("hello from v2"));
+    let out = s.cli(&["rollback", "--reason", "customers complain"]);
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    let out = deploy.wait_with_output().expect("deploy ends");
+    assert_eq!(code(&out), Some(3), "{}", text(&out));
+    assert_eq!(s.serving().as_deref(), Some("hello from v1"));
+    let events = kinds(&s, &id);
+    let from = events
+        .iter()
+        .position(|k| k == "rollback_started")
+        .expect("rollback_started");
+    assert!(
+        !events[from..].iter().any(|k| k == "green_started"),
+        "nothing was started again: {events:?}"
+    );
+    // Going anywhere but blue is refused while blue still runs.
+    s.release("v3", &watched("", "", 60, ""));
+    let deploy = s.deploy_in_background("v3");
+    s.wait_in_progress("analysis");
+    let out = s.cli(&["rollback", "--to", "v2", "--reason", "not v1"]);
+    assert_ne!(code(&out), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("still runs beside the release"),
+        "{}",
+        text(&out)
+    );
+    let out = s.cli(&["rollback", "--reason", "back to blue"]);
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    let out = deploy.wait_with_output().expect("deploy ends");
+    assert_eq!(code(&out), Some(3), "{}", text(&out));
+}

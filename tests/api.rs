@@ -300,6 +300,7 @@ fn the_openapi_document_names_exactly_the_routes_served() {
             "/api/apps/{app}/rollback",
             "/api/deployments",
             "/api/deployments/{id}",
+            "/api/deployments/{id}/analysis",
             "/api/deployments/{id}/audit",
             "/api/deployments/{id}/replay",
             "/api/deployments/{id}/report",

@@ -222,6 +222,7 @@ fn cancellable(effect: &Effect) -> bool {
             | Effect::Review { .. }
             | Effect::Synthesize { .. }
             | Effect::Measure { .. }
+            | Effect::KeepBlue { .. }
     )
 }
 

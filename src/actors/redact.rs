@@ -69,7 +69,7 @@ impl Redact for Input {
                 reason: scrub(&reason),
             },
             // Facts without words.
-            kept @ (Input::Switched | Input::InstanceStopped) => kept,
+            kept @ (Input::Switched | Input::InstanceStopped | Input::BlueKept { .. }) => kept,
         }
     }
 }

@@ -173,6 +173,26 @@ pub struct Rollout {
     /// before the switch.
     #[serde(default)]
     pub pre_promotion: Vec<Spanned<String>>,
+    /// Templates run after the switch, one after another, while blue is
+    /// kept running (not serving): a failure switches traffic back at once.
+    #[serde(default)]
+    pub post_promotion: Vec<Spanned<String>>,
+    /// How long blue is kept running after the switch, at least; a manual
+    /// rollback in that time is an instant switch back. Defaults to 30 with
+    /// post-promotion analyses and to 0 (blue stops once drained) without.
+    #[serde(default)]
+    pub scale_down_delay_s: Option<Bounded<0, 86_400>>,
+}
+
+impl Rollout {
+    /// The scale-down delay in effect, in seconds.
+    pub fn scale_down_delay_s(&self) -> u64 {
+        match self.scale_down_delay_s {
+            Some(delay) => delay.0,
+            None if !self.post_promotion.is_empty() => 30,
+            None => 0,
+        }
+    }
 }
 
 /// Checks of `[analysis]` and `[rollout]` that need more than one value:
@@ -234,6 +254,15 @@ pub fn check(
                     ));
                 }
             }
+        }
+    }
+    for (i, name) in rollout.post_promotion.iter().enumerate() {
+        if !analysis.contains_key(name.get_ref()) {
+            return Err((
+                format!("rollout.post_promotion[{i}]"),
+                Some(name.span()),
+                format!("no [analysis.{}] template", name.get_ref()),
+            ));
         }
     }
     for (i, name) in rollout.pre_promotion.iter().enumerate() {

@@ -152,6 +152,11 @@ pub enum Event {
     AnalysisStarted(AnalysisStarted),
     AnalysisMeasured(AnalysisMeasured),
     AnalysisCompleted(AnalysisCompleted),
+    /// Blue was kept running, not serving, for the scale-down delay after
+    /// the switch (and through the post-promotion analyses): it may stop.
+    BlueKept {
+        waited_ms: u64,
+    },
 }
 
 impl Event {

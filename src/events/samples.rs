@@ -227,6 +227,7 @@ pub fn sample(kind: EventKind) -> Event {
             verdict: MeasurementVerdict::Failed,
             detail: "success `result >= 0.99` does not hold".into(),
         }),
+        EventKind::BlueKept => Event::BlueKept { waited_ms: 30_000 },
         EventKind::AnalysisCompleted => Event::AnalysisCompleted(AnalysisCompleted {
             name: "errors".into(),
             phase: AnalysisPhase::PrePromotion,

@@ -132,31 +132,39 @@ impl RunTally {
 
 /// The run's verdict once the limits decide it, with the rule in words;
 /// `None` while it goes on.
-pub fn judge(limits: &AnalysisLimits, tally: &RunTally) -> Option<(RunVerdict, String)> {
+/// `window_ms` is how long a run without a count (`count = 0`) lasts: the
+/// phase's length, as the measurements' windows add up.
+pub fn judge(
+    limits: &AnalysisLimits,
+    tally: &RunTally,
+    window_ms: Option<u64>,
+) -> Option<(RunVerdict, String)> {
+    let measured = tally.next_index();
+    let done = if limits.count > 0 {
+        measured >= limits.count
+    } else {
+        let covered = limits.initial_delay_ms + u64::from(measured) * limits.interval_ms;
+        measured > 0 && window_ms.is_some_and(|window| covered >= window)
+    };
     let verdict = limit_reached(limits, tally).or_else(|| {
-        let done = limits.count > 0 && tally.next_index() >= limits.count;
         done.then(|| {
             (
                 RunVerdict::Successful,
                 format!(
-                    "{} measurement{} of every metric within the limits",
-                    limits.count,
-                    if limits.count == 1 { "" } else { "s" }
+                    "{measured} measurement{} of every metric within the limits",
+                    if measured == 1 { "" } else { "s" }
                 ),
             )
         })
     });
     match verdict {
         Some((RunVerdict::Successful, why)) => Some((RunVerdict::Successful, why)),
-        Some((verdict, why)) if limits.dry_run => {
-            let done = limits.count > 0 && tally.next_index() >= limits.count;
-            done.then(|| {
-                (
-                    RunVerdict::Successful,
-                    format!("dry run: would have been {}: {why}", verdict.name()),
-                )
-            })
-        }
+        Some((verdict, why)) if limits.dry_run => done.then(|| {
+            (
+                RunVerdict::Successful,
+                format!("dry run: would have been {}: {why}", verdict.name()),
+            )
+        }),
         other => other,
     }
 }
@@ -305,7 +313,7 @@ mod tests {
             let want = expected(&limits, &verdicts);
             for (i, v) in verdicts.iter().enumerate() {
                 tally.add(&measured(i as u32, *v));
-                let got = judge(&limits, &tally).map(|(verdict, _)| verdict);
+                let got = judge(&limits, &tally, None).map(|(verdict, _)| verdict);
                 match want {
                     Some((verdict, at)) if at == i => {
                         prop_assert_eq!(got, Some(verdict));
@@ -339,9 +347,9 @@ mod tests {
         let limits = limits(5, 1, 4, 0, false);
         let mut tally = RunTally::new("t", AnalysisPhase::PrePromotion, 1, &limits);
         tally.add(&measured(0, MeasurementVerdict::Failed));
-        assert_eq!(judge(&limits, &tally), None);
+        assert_eq!(judge(&limits, &tally, None), None);
         tally.add(&measured(1, MeasurementVerdict::Failed));
-        let (verdict, why) = judge(&limits, &tally).unwrap();
+        let (verdict, why) = judge(&limits, &tally, None).unwrap();
         assert_eq!(verdict, RunVerdict::Failed);
         assert_eq!(why, "metric `m` failed 2 times (failure_limit 1)");
     }

@@ -51,6 +51,10 @@ pub enum Input {
     Abort(Intervention),
     /// Every metric of the running analysis, measured once.
     Measured(Vec<AnalysisMeasured>),
+    /// Blue was kept for the scale-down delay after the switch.
+    BlueKept {
+        waited_ms: u64,
+    },
     Rollback {
         by: String,
         reason: String,
@@ -84,6 +88,7 @@ impl Input {
             Input::Reject(_) => "reject",
             Input::Abort(_) => "abort",
             Input::Measured(_) => "measurement",
+            Input::BlueKept { .. } => "scale-down delay",
             Input::Rollback { .. } => "rollback",
             Input::EffectFailed { .. } => "effect failed",
         }
@@ -109,6 +114,10 @@ pub enum Refusal {
     Unexpected { input: &'static str, stage: String },
     #[error("{0} has no seat in this review, or was already heard")]
     NotASeat(String),
+    #[error(
+        "blue ({0}) still runs beside the release: rolling back goes to it at once; to go to another release, wait until the deployment ends"
+    )]
+    BlueStillKept(String),
 }
 
 /// Events appended one by one onto a scratch copy of the state, so each
@@ -152,7 +161,7 @@ pub fn decide(state: &Deployment, input: Input) -> Result<Vec<Event>, Refusal> {
                     call.by, call.reason
                 );
                 out.push(Event::ManuallyRejected(call));
-                out.push(rollback_before_promotion(state, why));
+                out.push(roll_back(state, why));
             }
             Phase::Done(outcome) => return Err(Refusal::Finished(outcome)),
             _ => return Err(Refusal::NotAtGate),
@@ -184,6 +193,14 @@ pub fn decide(state: &Deployment, input: Input) -> Result<Vec<Event>, Refusal> {
                 });
             }
             Phase::Done(outcome) => return Err(Refusal::NotPromoted(outcome)),
+            // Blue still runs, kept after the switch: back to it at once.
+            _ if blue_kept(state) => {
+                let blue = state.blue.as_ref().map(|b| b.release.clone());
+                if to_release.is_some() && to_release != blue {
+                    return Err(Refusal::BlueStillKept(blue.unwrap_or_default()));
+                }
+                out.push(roll_back(state, format!("requested by {by}: {reason}")));
+            }
             _ => {
                 ongoing_before_switch(state)?;
                 out.push(rollback_before_promotion(
@@ -218,6 +235,31 @@ fn ongoing_before_switch(state: &Deployment) -> Result<(), Refusal> {
         | Phase::FindingIssues
         | Phase::ClosingIssues => Err(Refusal::AlreadyEnding),
         _ => Ok(()),
+    }
+}
+
+/// Blue has not stopped since the switch: it can serve again at once.
+fn blue_kept(state: &Deployment) -> bool {
+    state.switched
+        && !state.blue_stopped
+        && state.blue.is_some()
+        && matches!(
+            state.phase,
+            Phase::Analyzing(_) | Phase::KeepingBlue | Phase::AwaitingApproval
+        )
+}
+
+/// The rollback that fits where the deployment is: before the switch, blue
+/// was never touched; after it, while blue is kept, traffic goes back to it.
+fn roll_back(state: &Deployment, reason: String) -> Event {
+    if blue_kept(state) {
+        Event::RollbackStarted {
+            reason,
+            after_promotion: true,
+            to_release: state.blue.as_ref().map(|b| b.release.clone()),
+        }
+    } else {
+        rollback_before_promotion(state, reason)
     }
 }
 
@@ -461,10 +503,16 @@ fn answer(out: &mut Emitter, state: &Deployment, input: Input) -> Result<(), Ref
             to: slot,
             endpoint: green_endpoint,
         }),
-        (Phase::DrainingBlue, Input::Drained(drained)) => out.push(Event::Drained(Drained {
-            slot: slot.other(),
-            ..drained
-        })),
+        (Phase::DrainingBlue, Input::Drained(drained)) => {
+            out.push(Event::Drained(Drained {
+                slot: slot.other(),
+                ..drained
+            }));
+            start_next_analysis(out);
+        }
+        (Phase::KeepingBlue, Input::BlueKept { waited_ms }) => {
+            out.push(Event::BlueKept { waited_ms })
+        }
         (Phase::StoppingBlue, Input::InstanceStopped) => out.push(Event::BlueStopped {
             slot: slot.other(),
             release: state
@@ -548,16 +596,18 @@ fn conclude(out: &mut Emitter) {
 /// one is left.
 fn start_next_analysis(out: &mut Emitter) {
     let state = &out.state;
-    if state.phase != Phase::Switching {
-        return;
-    }
-    let next = usize::try_from(state.pre_promotion_done)
+    let (phase, done) = match state.phase {
+        Phase::Switching => (AnalysisPhase::PrePromotion, state.pre_promotion_done),
+        Phase::KeepingBlue => (AnalysisPhase::PostPromotion, state.post_promotion_done),
+        _ => return,
+    };
+    let next = usize::try_from(done)
         .ok()
-        .and_then(|done| state.policy.pre_promotion.get(done));
+        .and_then(|done| state.policy.analyses_of(phase).get(done));
     if let Some(name) = next {
         let event = Event::AnalysisStarted(AnalysisStarted {
             name: name.clone(),
-            phase: AnalysisPhase::PrePromotion,
+            phase,
             run: state.analysis_runs + 1,
         });
         out.push(event);
@@ -597,7 +647,10 @@ fn measured(
     let Phase::Analyzing(now) = &out.state.phase else {
         return;
     };
-    let Some((verdict, reason)) = analysis::judge(&limits, now) else {
+    // A run without a count lasts as long as blue is kept.
+    let window_ms =
+        (tally.phase == AnalysisPhase::PostPromotion).then_some(state.policy.keep_blue_ms);
+    let Some((verdict, reason)) = analysis::judge(&limits, now, window_ms) else {
         return;
     };
     let (name, phase) = (tally.name.clone(), tally.phase);
@@ -611,10 +664,7 @@ fn measured(
         RunVerdict::Successful => start_next_analysis(out),
         RunVerdict::Inconclusive => {}
         RunVerdict::Failed => {
-            let event = rollback_before_promotion(
-                &out.state,
-                format!("analysis `{name}` failed: {reason}"),
-            );
+            let event = roll_back(&out.state, format!("analysis `{name}` failed: {reason}"));
             out.push(event);
         }
     }

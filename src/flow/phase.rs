@@ -34,6 +34,10 @@ pub enum Phase {
     Switching,
     /// Traffic is on green; blue's in-flight requests finish.
     DrainingBlue,
+    /// Traffic is on green and blue has drained; blue keeps running, not
+    /// serving, through the post-promotion analyses and the scale-down
+    /// delay, so traffic can go back to it at once.
+    KeepingBlue,
     StoppingBlue,
     /// The instances are settled; the report of how it `ending`s is next.
     Reporting {

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::analysis::AnalysisLimits;
 
 use crate::config::{Config, Quorum};
-use crate::events::Tier;
+use crate::events::{AnalysisPhase, Tier};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Policy {
@@ -40,6 +40,12 @@ pub struct Policy {
     /// Templates run on green before the switch, in order.
     #[serde(default)]
     pub pre_promotion: Vec<String>,
+    /// Templates run after the switch while blue is kept, in order.
+    #[serde(default)]
+    pub post_promotion: Vec<String>,
+    /// How long blue is kept running after the switch (`scale_down_delay_s`).
+    #[serde(default)]
+    pub keep_blue_ms: u64,
 }
 
 impl Policy {
@@ -77,13 +83,25 @@ impl Policy {
                 .iter()
                 .map(|(name, template)| (name.clone(), AnalysisLimits::of(template.get_ref())))
                 .collect(),
-            pre_promotion: config
-                .rollout
-                .pre_promotion
-                .iter()
-                .map(|name| name.get_ref().clone())
-                .collect(),
+            pre_promotion: names(&config.rollout.pre_promotion),
+            post_promotion: names(&config.rollout.post_promotion),
+            keep_blue_ms: config.rollout.scale_down_delay_s() * 1000,
         }
+    }
+
+    /// The templates of `phase`, in order.
+    pub fn analyses_of(&self, phase: AnalysisPhase) -> &[String] {
+        match phase {
+            AnalysisPhase::PrePromotion => &self.pre_promotion,
+            AnalysisPhase::PostPromotion => &self.post_promotion,
+            AnalysisPhase::Canary | AnalysisPhase::Background => &[],
+        }
+    }
+
+    /// Blue is kept running after the switch: to be watched, or to be
+    /// switched back to at once.
+    pub fn keeps_blue(&self) -> bool {
+        self.keep_blue_ms > 0 || !self.post_promotion.is_empty()
     }
 
     /// How many fix attempts `tier` may make in one deployment.
@@ -117,6 +135,8 @@ impl Default for Policy {
             router_admin: String::new(),
             analyses: BTreeMap::new(),
             pre_promotion: Vec::new(),
+            post_promotion: Vec::new(),
+            keep_blue_ms: 0,
         }
     }
 }

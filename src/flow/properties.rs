@@ -21,7 +21,7 @@ fn world() -> impl Strategy<Value = World> {
         any::<bool>(),
         any::<bool>(),
         any::<bool>(),
-        0usize..3,
+        (0usize..3, 0usize..3),
     )
         .prop_map(
             |(
@@ -33,10 +33,11 @@ fn world() -> impl Strategy<Value = World> {
                 forge,
                 commit,
                 first_deploy,
-                analyses,
+                (analyses, post_analyses),
             )| {
                 World {
                     analyses,
+                    post_analyses,
                     fix,
                     quorum_all,
                     manual_gate,
@@ -145,30 +146,40 @@ fn check_blue_safety(world: &World, events: &[Event], steps: &[Step]) {
 
 /// Traffic moves to green only after every pre-promotion analysis ended
 /// well (or a person approved an inconclusive one); a failed one rolls back
-/// with blue never having stopped serving.
+/// with blue never having stopped serving. After the switch, a failed
+/// post-promotion analysis sends traffic straight back to blue, which was
+/// never stopped, and the deployment ends rolled back.
 fn check_analyses(world: &World, events: &[Event]) {
     let mut passed = 0;
-    let mut failed = false;
-    let mut switched = false;
+    let mut failed_before = false;
+    let mut failed_after = false;
+    let mut switches = 0;
     for event in events {
         match event {
-            Event::AnalysisCompleted(done) if done.phase == AnalysisPhase::PrePromotion => {
-                match done.verdict {
-                    RunVerdict::Failed => failed = true,
-                    RunVerdict::Successful | RunVerdict::Inconclusive => passed += 1,
+            Event::AnalysisCompleted(done) => match (done.phase, done.verdict) {
+                (AnalysisPhase::PrePromotion, RunVerdict::Failed) => failed_before = true,
+                (AnalysisPhase::PrePromotion, _) => passed += 1,
+                (AnalysisPhase::PostPromotion, RunVerdict::Failed) => failed_after = true,
+                _ => {}
+            },
+            Event::TrafficSwitched { to, .. } => {
+                switches += 1;
+                if switches == 1 {
+                    assert_eq!(
+                        passed, world.analyses,
+                        "switched before every analysis ended well"
+                    );
+                }
+                if failed_after && switches == 2 {
+                    assert_eq!(*to, Slot::Blue, "a failed watch goes back to blue");
                 }
             }
-            // The promotion's switch; later ones bring a release back.
-            Event::TrafficSwitched { .. } if !switched => {
-                switched = true;
-                assert_eq!(
-                    passed, world.analyses,
-                    "switched before every analysis ended well"
-                );
+            Event::GreenStarted(_) if failed_after => {
+                panic!("a failed watch started an instance instead of going back to blue")
             }
             _ => {}
         }
-        if failed {
+        if failed_before {
             assert!(
                 !matches!(
                     event,
@@ -177,6 +188,13 @@ fn check_analyses(world: &World, events: &[Event]) {
                 "a failed analysis went on to {event:?}"
             );
         }
+    }
+    if failed_after {
+        assert_eq!(
+            Deployment::fold(events).outcome(),
+            Some(Outcome::RolledBack),
+            "a failed watch ends rolled back"
+        );
     }
 }
 
@@ -198,6 +216,11 @@ fn check_ending(events: &[Event]) {
     });
     match restore {
         None => assert_eq!(completions.len(), 1, "{events:#?}"),
+        // Back to a kept blue during the watch after the switch: the
+        // deployment had not ended; it ends once, rolled back.
+        Some(at) if completions.iter().all(|i| *i > at) => {
+            assert_eq!(completions.len(), 1, "{events:#?}");
+        }
         Some(at) => {
             // One ending before the rollback after promotion, at most one after.
             assert_eq!(completions.iter().filter(|i| **i < at).count(), 1);
@@ -387,6 +410,7 @@ fn the_random_worlds_reach_every_ending() {
             commit: case % 3 == 1,
             first_deploy: case % 7 == 0,
             analyses: (case % 3) as usize,
+            post_analyses: ((case / 3) % 3) as usize,
         };
         let choices: Vec<u8> = (0..400).map(|_| next()).collect();
         let (events, _) = run(&world, &choices);

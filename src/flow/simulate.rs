@@ -28,6 +28,8 @@ pub struct World {
     pub first_deploy: bool,
     /// Pre-promotion analysis templates (0 to 2), each of two metrics.
     pub analyses: usize,
+    /// Post-promotion ones, run while blue is kept.
+    pub post_analyses: usize,
 }
 
 impl World {
@@ -43,6 +45,7 @@ impl World {
             commit: false,
             first_deploy: false,
             analyses: 0,
+            post_analyses: 0,
         }
     }
 }
@@ -57,8 +60,8 @@ pub fn config_text(world: &World) -> String {
     } else {
         ""
     };
-    let templates: Vec<String> = (0..world.analyses).map(|i| format!("\"a{i}\"")).collect();
-    let analyses: String = (0..world.analyses)
+    let names = |n: usize| -> Vec<String> { (0..n).map(|i| format!("\"a{i}\"")).collect() };
+    let analyses: String = (0..world.analyses.max(world.post_analyses))
         .map(|i| {
             format!(
                 "[analysis.a{i}]\ncount = {}\nfailure_limit = {}\nconsecutive_error_limit = 1\n\
@@ -73,8 +76,12 @@ pub fn config_text(world: &World) -> String {
             )
         })
         .collect();
-    let rollout = if world.analyses > 0 {
-        format!("[rollout]\npre_promotion = [{}]\n", templates.join(", "))
+    let rollout = if world.analyses + world.post_analyses > 0 {
+        format!(
+            "[rollout]\npre_promotion = [{}]\npost_promotion = [{}]\nscale_down_delay_s = 5\n",
+            names(world.analyses).join(", "),
+            names(world.post_analyses).join(", ")
+        )
     } else {
         String::new()
     };
@@ -271,6 +278,9 @@ pub fn world_answer(step: &Step, choice: u8) -> Option<Input> {
                     })
                     .collect(),
             ),
+            Effect::KeepBlue { keep_ms } => Input::BlueKept {
+                waited_ms: *keep_ms,
+            },
             Effect::SwitchTraffic { .. } => Input::Switched,
             Effect::Drain { slot } => Input::Drained(Drained {
                 slot: *slot,

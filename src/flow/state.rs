@@ -140,6 +140,9 @@ pub struct Deployment {
     /// inconclusive and then approved).
     #[serde(default)]
     pub pre_promotion_done: u32,
+    /// Post-promotion templates that have ended.
+    #[serde(default)]
+    pub post_promotion_done: u32,
     /// Why the manual gate is open when an analysis opened it.
     #[serde(default)]
     pub gate_reason: Option<String>,
@@ -185,6 +188,7 @@ impl Deployment {
             started: None,
             analysis_runs: 0,
             pre_promotion_done: 0,
+            post_promotion_done: 0,
             gate_reason: None,
             version: 0,
         }
@@ -219,7 +223,7 @@ impl Deployment {
             Phase::Testing => "test",
             Phase::Reviewing { .. } => "review",
             Phase::AwaitingApproval => "manual_gate",
-            Phase::Analyzing(_) => "analysis",
+            Phase::Analyzing(_) | Phase::KeepingBlue => "analysis",
             Phase::Switching
             | Phase::DrainingBlue
             | Phase::StoppingBlue
@@ -457,8 +461,14 @@ impl Deployment {
             }
             Event::ManuallyApproved(_) => {
                 self.gate_reason = None;
-                self.phase = Phase::Switching;
+                // At a gate after the switch, the watch goes on.
+                self.phase = if self.switched {
+                    Phase::KeepingBlue
+                } else {
+                    Phase::Switching
+                };
             }
+            Event::BlueKept { .. } => self.phase = Phase::StoppingBlue,
             Event::AnalysisStarted(AnalysisStarted { name, phase, run }) => {
                 self.analysis_runs = *run;
                 let limits = self.policy.analyses.get(name).cloned().unwrap_or_default();
@@ -475,11 +485,14 @@ impl Deployment {
                 reason,
                 ..
             }) => {
-                if *phase == AnalysisPhase::PrePromotion {
-                    self.pre_promotion_done += 1;
+                match phase {
+                    AnalysisPhase::PrePromotion => self.pre_promotion_done += 1,
+                    AnalysisPhase::PostPromotion => self.post_promotion_done += 1,
+                    AnalysisPhase::Canary | AnalysisPhase::Background => {}
                 }
                 match verdict {
                     // The next template's start, if any, follows at once.
+                    RunVerdict::Successful if self.switched => self.phase = Phase::KeepingBlue,
                     RunVerdict::Successful => self.phase = Phase::Switching,
                     RunVerdict::Inconclusive => {
                         self.gate_reason = Some(reason.clone());
@@ -504,7 +517,11 @@ impl Deployment {
                 Phase::Restoring(_) => self.phase = Phase::Restoring(RestoreStage::Stopping),
                 _ => {
                     self.drained = true;
-                    self.phase = Phase::StoppingBlue;
+                    self.phase = if self.policy.keeps_blue() {
+                        Phase::KeepingBlue
+                    } else {
+                        Phase::StoppingBlue
+                    };
                 }
             },
             Event::BlueStopped { .. } => {
@@ -556,7 +573,18 @@ impl Deployment {
                 to_release,
                 ..
             } => {
-                if *after_promotion {
+                // Blue still running (kept after the switch): traffic goes
+                // back to it at once, nothing to start.
+                let kept = self
+                    .blue
+                    .as_ref()
+                    .filter(|_| self.switched && !self.blue_stopped)
+                    .filter(|blue| to_release.as_deref() == Some(blue.release.as_str()));
+                if let (true, Some(blue)) = (*after_promotion, kept) {
+                    self.restore = Some((blue.release.clone(), blue.slot));
+                    self.restore_endpoint = Some(blue.endpoint.clone());
+                    self.phase = Phase::Restoring(RestoreStage::Switching);
+                } else if *after_promotion {
                     let release = to_release.clone().unwrap_or_default();
                     self.restore = Some((release, self.green_slot.other()));
                     self.restore_endpoint = None;

@@ -69,6 +69,10 @@ pub enum Effect {
     Drain {
         slot: Slot,
     },
+    /// Wait until blue has been kept `keep_ms` since the switch.
+    KeepBlue {
+        keep_ms: u64,
+    },
     /// Stop the instance in `slot`; keep it for rollback when `retain`.
     StopInstance {
         slot: Slot,
@@ -172,6 +176,9 @@ pub fn next_step(state: &Deployment) -> Step {
         }),
         Phase::DrainingBlue => Step::Do(Effect::Drain {
             slot: state.green_slot.other(),
+        }),
+        Phase::KeepingBlue => Step::Do(Effect::KeepBlue {
+            keep_ms: state.policy.keep_blue_ms,
         }),
         Phase::StoppingBlue => Step::Do(Effect::StopInstance {
             slot: state.green_slot.other(),

@@ -56,6 +56,7 @@ fn stage_name(stage: &str) -> &'static str {
         "test",
         "review",
         "manual_gate",
+        "analysis",
         "completion",
         "rollback",
         "done",

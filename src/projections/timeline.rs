@@ -173,6 +173,7 @@ pub fn describe(event: &Event) -> String {
         Event::ReturnedToDevelopment { reason, .. } => reason.clone(),
         Event::Aborted(Intervention { by, reason }) => format!("by {by}: {reason}"),
         Event::Failed { reason } => reason.clone(),
+        Event::BlueKept { waited_ms } => format!("blue kept {waited_ms} ms after the switch"),
         Event::AnalysisStarted(AnalysisStarted { name, phase, run }) => {
             format!("{name} ({}, run {run})", phase.name())
         }

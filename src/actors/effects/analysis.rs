@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::super::context::Context;
 use crate::adapters::analysis::{self, Target, Window, window_start};
 use crate::config::ProviderKind;
+use crate::events::Event;
 use crate::events::payloads::AnalysisMeasured;
 use crate::flow::measurement::verdict;
 use crate::flow::{Deployment, Input};
@@ -59,4 +60,29 @@ pub async fn measure(
         });
     }
     Input::Measured(measurements)
+}
+
+/// Waits until blue has been kept `keep_ms` since the switch, counted from
+/// the switch's event in the log, so a restarted control plane waits only
+/// what is left.
+pub async fn keep_blue(ctx: &Context, keep_ms: u64) -> Input {
+    let switched_at = ctx
+        .services
+        .store
+        .read_stream(ctx.id, 0)
+        .ok()
+        .and_then(|events| {
+            events
+                .iter()
+                .find(|e| matches!(e.event, Event::TrafficSwitched { .. }))
+                .map(|e| e.recorded_at)
+        });
+    let since_switch = switched_at
+        .map(|at| (chrono::Utc::now() - at).num_milliseconds().max(0) as u64)
+        .unwrap_or(0);
+    let left = keep_ms.saturating_sub(since_switch);
+    tokio::time::sleep(Duration::from_millis(left)).await;
+    Input::BlueKept {
+        waited_ms: since_switch.max(keep_ms),
+    }
 }

@@ -27,7 +27,8 @@ pub fn worker_of(effect: &Effect) -> WorkerKind {
         | Effect::StopInstance { .. }
         | Effect::SwitchTraffic { .. }
         | Effect::Drain { .. }
-        | Effect::Measure { .. } => WorkerKind::Environment,
+        | Effect::Measure { .. }
+        | Effect::KeepBlue { .. } => WorkerKind::Environment,
         Effect::ApplyFix { tier, .. } => match tier {
             Tier::Driver => WorkerKind::Environment,
             Tier::Senior => WorkerKind::Senior,
@@ -92,6 +93,7 @@ pub async fn perform(job: Job) {
             wait_ms,
             ..
         } => vec![analysis::measure(ctx, state, name, *index, *wait_ms).await],
+        Effect::KeepBlue { keep_ms } => vec![analysis::keep_blue(ctx, *keep_ms).await],
         Effect::ApplyFix {
             tier: Tier::Driver,
             attempt,

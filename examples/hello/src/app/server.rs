@@ -3,11 +3,12 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
 use serde_json::json;
@@ -20,7 +21,20 @@ use super::smoke::Test;
 /// `/slow` never sleeps longer than this, so a drain test stays bounded.
 const SLOW_MAX_MS: u64 = 10_000;
 
-type Shared = Arc<Settings>;
+struct App {
+    settings: Settings,
+    /// Proxied requests to `/` so far, for `HELLO_FAIL_PROXIED`.
+    proxied: AtomicU64,
+}
+
+impl std::ops::Deref for App {
+    type Target = Settings;
+    fn deref(&self) -> &Settings {
+        &self.settings
+    }
+}
+
+type Shared = Arc<App>;
 
 pub async fn run(settings: Settings) -> Result<(), Fatal> {
     // Signal handlers go in before anything else: a SIGTERM that arrives
@@ -45,7 +59,10 @@ pub async fn run(settings: Settings) -> Result<(), Fatal> {
         .route("/greet", get(greet))
         .route("/slow", get(slow))
         .fallback(not_found)
-        .with_state(Arc::new(settings));
+        .with_state(Arc::new(App {
+            settings,
+            proxied: AtomicU64::new(0),
+        }));
 
     // axum stops accepting on the signal, then waits for in-flight requests
     // (a /slow one included) before `serve` returns: the drain deployflow
@@ -86,7 +103,16 @@ async fn health(State(s): State<Shared>) -> Response {
     "ok".into_response()
 }
 
-async fn root(State(s): State<Shared>) -> Response {
+async fn root(State(s): State<Shared>, headers: HeaderMap) -> Response {
+    if s.delay_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(s.delay_ms)).await;
+    }
+    if let Some(every) = s.fail_proxied
+        && headers.contains_key("x-forwarded-for")
+        && s.proxied.fetch_add(1, Ordering::Relaxed) % every == 0
+    {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "hello broke").into_response();
+    }
     if breaks(&s, Test::Release) {
         return "hello from somewhere".into_response();
     }

@@ -38,6 +38,14 @@ pub struct Settings {
     pub health: Health,
     /// The smoke test `HELLO_FAIL_TEST` asks the server to break.
     pub fail_test: Option<Test>,
+    /// `HELLO_FAIL_PROXIED=N`: one in N requests to `/` that came through a
+    /// proxy (an `x-forwarded-for` header) answers 500. The tests reach the
+    /// app directly and pass; real users, through the router, see errors:
+    /// what only watching the release after the switch catches.
+    pub fail_proxied: Option<u64>,
+    /// `HELLO_DELAY_MS=N`: every answer to `/` waits N ms first (a slow
+    /// release that is otherwise right).
+    pub delay_ms: u64,
 }
 
 impl Settings {
@@ -71,6 +79,22 @@ impl Settings {
                 ))
             })?,
         };
+
+        let whole = |name: &str| -> Result<Option<u64>, Fatal> {
+            non_empty(name)
+                .map(|n| {
+                    n.trim()
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|n| (1..=3_600_000).contains(n))
+                        .ok_or_else(|| {
+                            Fatal::usage(format!("{name}={n:?} is not a whole number from 1"))
+                        })
+                })
+                .transpose()
+        };
+        let fail_proxied = whole("HELLO_FAIL_PROXIED")?;
+        let delay_ms = whole("HELLO_DELAY_MS")?.unwrap_or(0);
 
         let host = match non_empty("HELLO_HOST") {
             None => Ipv4Addr::LOCALHOST,
@@ -107,6 +131,8 @@ impl Settings {
             greeting,
             health,
             fail_test,
+            fail_proxied,
+            delay_ms,
         })
     }
 }
