@@ -440,6 +440,32 @@ fn a_release_failing_real_traffic_after_the_switch_goes_back_to_blue_at_once() {
     );
     let history = s.json(&["history"]);
     assert_eq!(history[0]["status"], "rolled_back");
+    assert_eq!(history[0]["strategy"], "bluegreen");
+    assert!(
+        history[0]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("rolled back: analysis `live` failed"),
+        "{history}"
+    );
+    assert!(
+        history[1]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("promoted: green passed its tests, its review"),
+        "{history}"
+    );
+    let metrics = s.json(&["metrics"]);
+    assert_eq!(metrics["automated_rollbacks"], 1, "{metrics}");
+    assert_eq!(metrics["analysis_runs"]["failed"], 1, "{metrics}");
+    let detected = metrics["time_to_detect_ms"]["max"].as_i64().unwrap_or(0);
+    assert!((1_000..30_000).contains(&detected), "{metrics}");
+    let report = text(&s.cli(&["report", &id]));
+    assert!(report.contains("## Analysis"), "{report}");
+    assert!(
+        report.contains("`live` (post_promotion, run 1): failed: metric `success` failed"),
+        "{report}"
+    );
     // Green, the failing release, is stopped; v1 serves from where it ran.
     let status = s.json(&["status"]);
     assert_eq!(status[0]["live"]["release"], "v1");
@@ -519,4 +545,101 @@ fn a_rollback_while_blue_is_kept_is_an_instant_switch_back() {
     assert_eq!(code(&out), Some(0), "{}", text(&out));
     let out = deploy.wait_with_output().expect("deploy ends");
     assert_eq!(code(&out), Some(3), "{}", text(&out));
+}
+
+/// Green against blue in the same window under the built-in load.
+fn compared(rps: u32) -> String {
+    format!(
+        r#"
+[analysis.speed]
+interval_s = 2
+[[analysis.speed.metrics]]
+name = "latency"
+provider = "load"
+measure = "compare_latency"
+min_requests = 20
+
+[[analysis.speed.metrics]]
+name = "errors"
+provider = "load"
+measure = "compare_errors"
+min_requests = 20
+
+[rollout]
+pre_promotion = ["speed"]
+load = {{ rps = {rps}, path = "/" }}
+"#
+    )
+}
+
+#[test]
+fn a_slower_release_is_stopped_before_the_switch_by_the_comparison_under_load() {
+    let s = with_v1();
+    s.release(
+        "v2",
+        &Knobs {
+            env: ", HELLO_DELAY_MS = \"30\"".into(),
+            review: compared(40),
+            ..Knobs::default()
+        },
+    );
+    let out = s.deploy("v2");
+    assert_eq!(code(&out), Some(3), "{}", text(&out));
+    assert_eq!(s.serving().as_deref(), Some("hello from v1"));
+    let id = s.last_id();
+    let measured = s.json(&["analysis", &id]);
+    let latency = &measured[0];
+    assert_eq!(latency["metric"], "latency");
+    assert_eq!(latency["verdict"], "failed", "{measured}");
+    assert!(
+        latency["value"]["p_value"].as_f64().unwrap_or(1.0) < 0.001,
+        "{measured}"
+    );
+    assert!(
+        latency["value"]["ratio_p50"].as_f64().unwrap_or(0.0) > 5.0,
+        "{measured}"
+    );
+    assert!(latency["baseline"]["p50"].as_f64().is_some(), "{measured}");
+    assert!(
+        latency["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("significantly worse: green against blue"),
+        "{measured}"
+    );
+    // Its errors were no worse: that metric passed in the same window.
+    assert_eq!(measured[1]["metric"], "errors");
+    assert_eq!(measured[1]["verdict"], "successful", "{measured}");
+    // The load went straight to the instances, not through the router.
+    let status = s.json(&["status"]);
+    assert_eq!(status[0]["live"]["release"], "v1");
+}
+
+#[test]
+fn a_release_as_fast_as_blue_passes_the_comparison_under_load() {
+    let s = with_v1();
+    // Explicit conditions, loose enough that noise on a shared machine
+    // does not fail a release that is as fast as its baseline.
+    let template = compared(40).replace(
+        "measure = \"compare_latency\"",
+        "measure = \"compare_latency\"\nsuccess = \"result.ratio_p50 < 3.0\"",
+    );
+    s.release(
+        "v2",
+        &Knobs {
+            review: template,
+            ..Knobs::default()
+        },
+    );
+    let out = s.deploy("v2");
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    let id = s.last_id();
+    let measured = s.json(&["analysis", &id]);
+    for m in measured.as_array().expect("rows") {
+        assert_eq!(m["verdict"], "successful", "{measured}");
+        assert!(m["baseline"].is_object(), "{measured}");
+    }
+    // At 40 requests a second to each side for 2 s.
+    let errors = &measured[1]["value"];
+    assert_eq!(errors["rate"], 0.0, "{measured}");
 }

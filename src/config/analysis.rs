@@ -182,6 +182,53 @@ pub struct Rollout {
     /// post-promotion analyses and to 0 (blue stops once drained) without.
     #[serde(default)]
     pub scale_down_delay_s: Option<Bounded<0, 86_400>>,
+    /// Synthetic load sent to green and blue at once during every analysis
+    /// window (what `provider = "load"` measures).
+    #[serde(default)]
+    pub load: Option<Load>,
+}
+
+/// `rollout.load`: the built-in synthetic load.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Load {
+    /// Requests per second to each side.
+    #[serde(default = "twenty_rps")]
+    pub rps: Bounded<1, 1_000>,
+    #[serde(default = "root_path")]
+    pub path: String,
+    #[serde(default)]
+    pub method: LoadMethod,
+    /// At most this long in each window (default: the whole window).
+    #[serde(default)]
+    pub duration_s: Option<Bounded<1, 3_600>>,
+}
+
+fn twenty_rps() -> Bounded<1, 1_000> {
+    Bounded(20)
+}
+fn root_path() -> String {
+    "/".into()
+}
+
+/// The methods a load may use: the ones that carry no body.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum LoadMethod {
+    #[default]
+    Get,
+    Head,
+    Options,
+}
+
+impl LoadMethod {
+    pub fn as_reqwest(self) -> reqwest::Method {
+        match self {
+            LoadMethod::Get => reqwest::Method::GET,
+            LoadMethod::Head => reqwest::Method::HEAD,
+            LoadMethod::Options => reqwest::Method::OPTIONS,
+        }
+    }
 }
 
 impl Rollout {
@@ -256,6 +303,28 @@ pub fn check(
             }
         }
     }
+    let uses_load = analysis.values().any(|t| {
+        t.get_ref()
+            .metrics
+            .iter()
+            .any(|m| m.get_ref().provider == ProviderKind::Load)
+    });
+    if uses_load && rollout.load.is_none() {
+        return Err((
+            "rollout.load".into(),
+            None,
+            "a `load` metric measures the built-in synthetic load: give rollout.load = { rps = 20, path = \"/\" }".into(),
+        ));
+    }
+    if let Some(load) = &rollout.load
+        && !load.path.starts_with('/')
+    {
+        return Err((
+            "rollout.load.path".into(),
+            None,
+            format!("`{}` is not a path: it starts with `/`", load.path),
+        ));
+    }
     for (i, name) in rollout.post_promotion.iter().enumerate() {
         if !analysis.contains_key(name.get_ref()) {
             return Err((
@@ -309,10 +378,10 @@ fn metric_problem(metric: &Metric) -> Result<(), (&'static str, String)> {
             )),
             Some(_) => Ok(()),
         },
-        ProviderKind::Load => Err((
-            "provider",
-            "the built-in synthetic load (`load`) is not in this version yet; measure real traffic with provider = \"router\", or use prometheus, web or exec".into(),
-        )),
+        ProviderKind::Load => match metric.measure {
+            None => Err(("measure", "a `load` metric needs `measure`".into())),
+            Some(_) => Ok(()),
+        },
         ProviderKind::Prometheus => {
             needs("address", &metric.address)?;
             needs("query", &metric.query)

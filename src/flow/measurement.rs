@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use crate::config::{Condition, Conditions, Metric};
+use crate::config::{Condition, Conditions, Measure, Metric};
 use crate::events::MeasurementVerdict;
 
 /// What a provider read for one metric over one window.
@@ -79,10 +79,60 @@ pub fn verdict(metric: &Metric, reading: &Reading) -> (MeasurementVerdict, Strin
             MeasurementVerdict::Successful,
             format!("failure `{}` does not hold", failure.source()),
         ),
-        (None, None) => (
+        (None, None) => match metric.measure {
+            Some(measure) if measure.compares() => significantly_worse(measure, value),
+            _ => (
+                MeasurementVerdict::Successful,
+                "measured (the metric has no condition)".into(),
+            ),
+        },
+    }
+}
+
+/// How much slower green may be at p50 or p99 before a significant
+/// difference fails it: a p-value alone flags differences too small to
+/// matter once the samples are large.
+pub const LATENCY_RATIO_GUARD: f64 = 1.2;
+/// Below this p-value a difference is taken as real.
+pub const SIGNIFICANCE: f64 = 0.05;
+
+/// A comparison with no condition of its own passes unless green is
+/// significantly worse than blue (and, for latency, by more than the
+/// guard).
+fn significantly_worse(measure: Measure, value: &Value) -> (MeasurementVerdict, String) {
+    let field = |name: &str| value.get(name).and_then(Value::as_f64);
+    let Some(p) = field("p_value") else {
+        return (MeasurementVerdict::Error, format!("no p_value in {value}"));
+    };
+    let (worse, what) = if measure == Measure::CompareLatency {
+        let (p50, p99) = (
+            field("ratio_p50").unwrap_or(1.0),
+            field("ratio_p99").unwrap_or(1.0),
+        );
+        (
+            p < SIGNIFICANCE && p50.max(p99) > LATENCY_RATIO_GUARD,
+            format!("green against blue: p = {p:.4}, p50 ×{p50:.2}, p99 ×{p99:.2}"),
+        )
+    } else {
+        let (rate, baseline) = (
+            field("rate").unwrap_or(0.0),
+            field("baseline_rate").unwrap_or(0.0),
+        );
+        (
+            p < SIGNIFICANCE,
+            format!("green against blue: p = {p:.4}, errors {rate:.4} against {baseline:.4}"),
+        )
+    };
+    if worse {
+        (
+            MeasurementVerdict::Failed,
+            format!("significantly worse: {what}"),
+        )
+    } else {
+        (
             MeasurementVerdict::Successful,
-            "measured (the metric has no condition)".into(),
-        ),
+            format!("not significantly worse: {what}"),
+        )
     }
 }
 

@@ -12,6 +12,7 @@
 //! always rebuilds the state the live run had.
 
 pub mod analysis;
+pub mod compare;
 mod completion;
 pub mod consensus;
 mod decide;

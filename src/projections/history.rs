@@ -21,6 +21,10 @@ pub struct HistoryRow {
     /// The digest of the code the release ran (its snapshot's), once green
     /// started; `null` on the docker backend and before snapshots existed.
     pub digest: Option<String>,
+    /// How traffic moves to the release: `bluegreen` (all at once).
+    pub strategy: &'static str,
+    /// One sentence: why it ended as it did (`null` while in progress).
+    pub reason: Option<String>,
 }
 
 /// History's `status`: the ending's name, or `in_progress` before it.
@@ -45,6 +49,8 @@ pub fn row_of(record: &super::model::Record) -> HistoryRow {
         fix_iterations: record.fixes.total(),
         review_rounds: record.review_rounds,
         digest: record.digest.clone(),
+        strategy: "bluegreen",
+        reason: record.reason.clone().filter(|_| record.outcome.is_some()),
     }
 }
 

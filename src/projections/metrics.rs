@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::model::Record;
+use super::model::{AnalysisRuns, Record};
 use crate::events::Outcome;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -55,6 +55,12 @@ pub struct Metrics {
     /// Share of deployments whose last test run passed.
     pub tests_passed_rate: f64,
     pub in_progress: u32,
+    /// Deployments a failed analysis rolled back, before or after the switch.
+    pub automated_rollbacks: u32,
+    /// Analysis runs by how they ended.
+    pub analysis_runs: AnalysisRuns,
+    /// From the switch to the rollback a post-promotion analysis started.
+    pub time_to_detect_ms: Durations,
 }
 
 fn percentiles(mut values: Vec<i64>) -> Durations {
@@ -161,5 +167,14 @@ pub fn compute(records: &[&Record], from: Option<DateTime<Utc>>, now: DateTime<U
         lead_time_ms: percentiles(lead_times),
         tests_passed_rate: ratio(tests_passed, tested.len() as u32),
         in_progress: total - finished,
+        automated_rollbacks: records.iter().filter(|r| r.automated_rollback).count() as u32,
+        analysis_runs: AnalysisRuns {
+            successful: sum(|r| r.analysis_runs.successful),
+            failed: sum(|r| r.analysis_runs.failed),
+            inconclusive: sum(|r| r.analysis_runs.inconclusive),
+        },
+        time_to_detect_ms: percentiles(
+            records.iter().filter_map(|r| r.time_to_detect_ms).collect(),
+        ),
     }
 }

@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::apps::{AppState, Retained};
-use crate::events::{Decision, Envelope, Event, LiveRelease, Outcome, StreamId};
+use crate::events::{Decision, Envelope, Event, LiveRelease, Outcome, RunVerdict, StreamId};
 use crate::flow::{Deployment, FixCounts, Phase, Policy, PolicyParsed};
 
 /// What history and metrics keep of one deployment.
@@ -54,6 +54,28 @@ pub struct Record {
     /// The digest of the code its green ran (its snapshot's).
     #[serde(default)]
     pub digest: Option<String>,
+    /// Its analysis runs by how they ended.
+    #[serde(default)]
+    pub analysis_runs: AnalysisRuns,
+    /// A failed analysis rolled it back (before or after the switch).
+    #[serde(default)]
+    pub automated_rollback: bool,
+    /// From the switch to the rollback a post-promotion analysis started.
+    #[serde(default)]
+    pub time_to_detect_ms: Option<i64>,
+    /// One sentence: why it ended as it did.
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    analysis_failed: bool,
+}
+
+/// Analysis runs by verdict (`metrics --json`'s `analysis_runs`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnalysisRuns {
+    pub successful: u32,
+    pub failed: u32,
+    pub inconclusive: u32,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
@@ -299,6 +321,11 @@ impl Model {
                 phases_ms: BTreeMap::new(),
                 stage_since: None,
                 digest: None,
+                analysis_runs: AnalysisRuns::default(),
+                automated_rollback: false,
+                time_to_detect_ms: None,
+                reason: None,
+                analysis_failed: false,
             });
         }
         let Some(record) = self.index.get(&id).map(|i| &mut self.records[*i]) else {
@@ -334,10 +361,46 @@ impl Model {
             Event::TrafficSwitched { .. } if !restoring => {
                 record.went_live_at.get_or_insert(at);
             }
+            Event::AnalysisCompleted(done) => match done.verdict {
+                RunVerdict::Successful => record.analysis_runs.successful += 1,
+                RunVerdict::Inconclusive => record.analysis_runs.inconclusive += 1,
+                RunVerdict::Failed => {
+                    record.analysis_runs.failed += 1;
+                    record.analysis_failed = true;
+                }
+            },
             Event::RollbackStarted {
-                after_promotion: true,
+                after_promotion,
+                reason,
                 ..
-            } => record.restore_started = Some(at),
+            } => {
+                if record.analysis_failed {
+                    record.automated_rollback = true;
+                    if *after_promotion {
+                        record.time_to_detect_ms = record
+                            .went_live_at
+                            .map(|live| (at - live).num_milliseconds());
+                    }
+                }
+                if *after_promotion {
+                    record.restore_started = Some(at);
+                }
+                record.reason = Some(format!("rolled back: {reason}"));
+            }
+            Event::ReturnedToDevelopment { reason, .. } => {
+                record.reason = Some(format!("returned to development: {reason}"));
+            }
+            Event::Aborted(call) => {
+                record.reason = Some(format!("aborted by {}: {}", call.by, call.reason));
+            }
+            Event::Failed { reason } => record.reason = Some(format!("failed: {reason}")),
+            Event::InputsRejected { missing } => {
+                let what: Vec<String> = missing
+                    .iter()
+                    .map(|m| format!("{}: {}", m.item, m.reason))
+                    .collect();
+                record.reason = Some(format!("rejected at prepare: {}", what.join("; ")));
+            }
             Event::RollbackCompleted { .. } => {
                 if let Some(started) = record.restore_started.take() {
                     record.restores_ms.push((at - started).num_milliseconds());
@@ -345,7 +408,12 @@ impl Model {
                 }
             }
             Event::RollbackFailed { .. } => record.restore_started = None,
-            Event::Completed { .. } => record.finished_at = Some(at),
+            Event::Completed { outcome } => {
+                record.finished_at = Some(at);
+                if *outcome == Outcome::Promoted {
+                    record.reason = Some(promoted_because(record));
+                }
+            }
             _ => {}
         }
     }
@@ -420,4 +488,23 @@ impl Summary {
             digest: flow.digest.clone(),
         }
     }
+}
+
+/// Why a promoted deployment went live, in one sentence.
+fn promoted_because(record: &Record) -> String {
+    let mut passed = vec!["its tests".to_string(), "its review".to_string()];
+    let runs = record.analysis_runs.successful + record.analysis_runs.inconclusive;
+    if runs > 0 {
+        passed.push(format!(
+            "{runs} analys{}",
+            if runs == 1 { "is" } else { "es" }
+        ));
+    }
+    let fixes = record.fixes.total();
+    let after = if fixes > 0 {
+        format!(" after {fixes} fix{}", if fixes == 1 { "" } else { "es" })
+    } else {
+        String::new()
+    };
+    format!("promoted: green passed {}{after}", passed.join(", "))
 }

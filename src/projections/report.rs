@@ -210,9 +210,49 @@ pub fn render(id: &str, events: &[Envelope]) -> String {
     if !any {
         let _ = writeln!(out, "- No review took place.");
     }
+    analysis(&mut out, events);
     efficiency(&mut out, &state, events);
     completion(&mut out, events);
     out
+}
+
+/// Each analysis run, the rule that ended it, and every measurement.
+fn analysis(out: &mut String, events: &[Envelope]) {
+    let runs = super::analyses::runs(events);
+    if runs.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n## Analysis\n");
+    for run in &runs {
+        let ending = match (&run.verdict, &run.reason) {
+            (Some(verdict), Some(reason)) => format!("{verdict}: {reason}"),
+            _ => "did not end".into(),
+        };
+        let _ = writeln!(
+            out,
+            "- `{}` ({}, run {}): {ending}\n",
+            run.name, run.phase, run.run
+        );
+        let _ = writeln!(out, "  | metric | # | value | baseline | verdict | why |");
+        let _ = writeln!(out, "  | --- | --- | --- | --- | --- | --- |");
+        for m in &run.measurements {
+            let baseline = m
+                .baseline
+                .as_ref()
+                .map(|b| b.to_string())
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "  | {} | {} | {} | {baseline} | {} | {} |",
+                m.metric,
+                m.index,
+                m.value,
+                m.verdict,
+                m.detail.replace('|', "\\|").replace('\n', " ")
+            );
+        }
+        let _ = writeln!(out);
+    }
 }
 
 /// The status line: the ending a completion in progress is recording, so

@@ -13,7 +13,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use prometheus::proto::{Bucket, Histogram, LabelPair, Metric, MetricFamily, MetricType};
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
 };
 use serde_json::Value;
 
@@ -116,6 +116,24 @@ fn from_model(model: &Model) -> Result<Vec<MetricFamily>, prometheus::Error> {
         ),
         &["member", "role", "verdict"],
     )?;
+    let automated = IntCounter::with_opts(Opts::new(
+        "automated_rollbacks_total",
+        "Deployments a failed analysis rolled back.",
+    ))?;
+    let runs = IntCounterVec::new(
+        Opts::new("analysis_runs_total", "Analysis runs by verdict."),
+        &["verdict"],
+    )?;
+    let detect = prometheus::Histogram::with_opts(
+        HistogramOpts::new(
+            "time_to_detect_seconds",
+            "From the switch to the rollback a post-promotion analysis started.",
+        )
+        .buckets(DURATION_BUCKETS.to_vec()),
+    )?;
+    registry.register(Box::new(automated.clone()))?;
+    registry.register(Box::new(runs.clone()))?;
+    registry.register(Box::new(detect.clone()))?;
     registry.register(Box::new(deployments.clone()))?;
     registry.register(Box::new(duration.clone()))?;
     registry.register(Box::new(phases.clone()))?;
@@ -128,7 +146,23 @@ fn from_model(model: &Model) -> Result<Vec<MetricFamily>, prometheus::Error> {
     for tier in ["driver", "senior", "trio"] {
         fixes.with_label_values(&[tier]);
     }
+    for verdict in ["successful", "failed", "inconclusive"] {
+        runs.with_label_values(&[verdict]);
+    }
     for record in model.records() {
+        if record.automated_rollback {
+            automated.inc();
+        }
+        for (verdict, count) in [
+            ("successful", record.analysis_runs.successful),
+            ("failed", record.analysis_runs.failed),
+            ("inconclusive", record.analysis_runs.inconclusive),
+        ] {
+            runs.with_label_values(&[verdict]).inc_by(u64::from(count));
+        }
+        if let Some(ms) = record.time_to_detect_ms {
+            detect.observe(ms.max(0) as f64 / 1000.0);
+        }
         let status = history::status_name(record.outcome);
         deployments.with_label_values(&[status]).inc();
         if let Some(finished) = record.finished_at {

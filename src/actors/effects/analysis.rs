@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::super::context::Context;
-use crate::adapters::analysis::{self, Target, Window, window_start};
+use crate::adapters::analysis::{self, LoadSpec, Target, Window, drive, window_start};
 use crate::config::ProviderKind;
 use crate::events::Event;
 use crate::events::payloads::AnalysisMeasured;
@@ -43,11 +43,32 @@ pub async fn measure(
     } else {
         None
     };
-    tokio::time::sleep(Duration::from_millis(wait_ms)).await;
+    // The window: loaded when the config says so, green and blue at once.
+    let window_length = Duration::from_millis(wait_ms);
+    let load = match &ctx.config.rollout.load {
+        Some(load) => {
+            let spec = LoadSpec {
+                rps: load.rps.count(),
+                method: load.method.as_reqwest(),
+                path: load.path.clone(),
+                duration: load.duration_s.map(|d| Duration::from_secs(d.0)),
+            };
+            let blue = state.blue.as_ref().map(|b| b.endpoint.as_str());
+            let started = std::time::Instant::now();
+            let sample = drive(&spec, &endpoint, blue, window_length).await;
+            // The window lasts its length even when the load was shorter.
+            tokio::time::sleep(window_length.saturating_sub(started.elapsed())).await;
+            Some(sample)
+        }
+        None => {
+            tokio::time::sleep(window_length).await;
+            None
+        }
+    };
     let mut measurements = Vec::with_capacity(metrics.len());
     for metric in metrics {
         let metric = metric.get_ref();
-        let reading = analysis::read(metric, &target, window.as_ref()).await;
+        let reading = analysis::read(metric, &target, window.as_ref(), load.as_ref()).await;
         let (verdict, detail) = verdict(metric, &reading);
         measurements.push(AnalysisMeasured {
             name: name.to_string(),

@@ -4,6 +4,7 @@
 //! `measurement::verdict` judges it. Nothing here decides.
 
 mod exec;
+mod load;
 mod prometheus;
 mod router;
 mod web;
@@ -13,7 +14,11 @@ use std::time::Duration;
 use crate::config::{Metric, ProviderKind};
 use crate::flow::measurement::Reading;
 
+pub use load::{LoadSpec, Side, drive};
 pub use router::{Window, window_start};
+
+/// What the built-in load saw over the window: green's side, and blue's.
+pub type LoadSample = (Side, Option<Side>);
 
 /// What a measurement is of: the candidate's names and address, which
 /// `{{app}}`, `{{release}}`, `{{slot}}` and `{{endpoint}}` name in a query,
@@ -41,16 +46,31 @@ impl Target {
 const MAX_ANSWER: usize = 1 << 20;
 
 /// One reading of `metric`; `window` is the router's counters at the start
-/// of the interval (router metrics only).
-pub async fn read(metric: &Metric, target: &Target, window: Option<&Window>) -> Reading {
+/// of the interval (router metrics only), `load` what the built-in load saw
+/// in it (load metrics only).
+pub async fn read(
+    metric: &Metric,
+    target: &Target,
+    window: Option<&Window>,
+    load: Option<&LoadSample>,
+) -> Reading {
     let timeout = Duration::from_secs(metric.timeout_s.0);
     let value = match metric.provider {
         ProviderKind::Router => return router::read(metric, window).await,
+        ProviderKind::Load => {
+            let measure = metric.measure.unwrap_or(crate::config::Measure::Requests);
+            return match load {
+                Some((green, blue)) => load::measured(measure, green, blue.as_ref()),
+                None => Reading {
+                    value: Err("no load ran in the window (rollout.load)".into()),
+                    baseline: None,
+                    requests: None,
+                },
+            };
+        }
         ProviderKind::Prometheus => prometheus::read(metric, target, timeout).await,
         ProviderKind::Web => web::read(metric, target, timeout).await,
         ProviderKind::Exec => exec::read(metric, target, timeout).await,
-        // Refused when the config loads (`config::analysis::check`).
-        ProviderKind::Load => Err("the load provider is not in this version".into()),
     };
     Reading {
         value,
