@@ -643,3 +643,45 @@ fn a_release_as_fast_as_blue_passes_the_comparison_under_load() {
     let errors = &measured[1]["value"];
     assert_eq!(errors["rate"], 0.0, "{measured}");
 }
+
+#[test]
+fn a_control_plane_killed_mid_analysis_resumes_it_and_counts_each_measurement_once() {
+    let mut s = with_v1();
+    s.release(
+        "v2",
+        &analysed(
+            &exec_template("smoke", "echo 1", "").replace("count = 2", "count = 4"),
+            "\"smoke\"",
+        ),
+    );
+    let deploy = s.deploy_in_background("v2");
+    let id = s.wait_in_progress("analysis");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while s.json(&["analysis", &id]).as_array().map_or(0, Vec::len) < 2 {
+        assert!(std::time::Instant::now() < deadline, "no measurement came");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    s.kill_server();
+    let _ = deploy.wait_with_output();
+    s.start_server();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while s.json(&["show", &id])["deployment"]["status"] == "in_progress" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the deployment did not end"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(s.json(&["show", &id])["deployment"]["status"], "promoted");
+    assert_eq!(s.serving().as_deref(), Some("hello from v2"));
+    let rows = s.json(&["analysis", &id]);
+    let indices: Vec<u64> = rows
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter_map(|r| r["index"].as_u64())
+        .collect();
+    assert_eq!(indices, [0, 1, 2, 3], "{rows}");
+    s.kill_server();
+    assert_eq!(s.cli(&["verify"]).status.code(), Some(0));
+}

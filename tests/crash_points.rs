@@ -29,12 +29,31 @@ enum Case {
     Aborted,
     /// Its requirements are missing: rejected at prepare.
     Missing,
+    /// Analysed before and after the switch: promoted.
+    Analysed,
 }
+
+/// Three measurements of one metric before the switch and three after.
+const ANALYSED: &str = r#"
+[analysis.smoke]
+interval_s = 1
+count = 3
+[[analysis.smoke.metrics]]
+name = "success"
+provider = "exec"
+command = "echo 1"
+success = "result >= 0.99"
+
+[rollout]
+pre_promotion = ["smoke"]
+post_promotion = ["smoke"]
+scale_down_delay_s = 2
+"#;
 
 impl Case {
     fn outcome(self) -> (&'static str, &'static str) {
         match self {
-            Case::Healthy | Case::Approved => ("promoted", "v2"),
+            Case::Healthy | Case::Approved | Case::Analysed => ("promoted", "v2"),
             Case::Broken | Case::Rejected => ("rolled_back", "v1"),
             Case::Flawed => ("returned", "v1"),
             Case::Aborted => ("aborted", "v1"),
@@ -60,6 +79,10 @@ fn crash_at(point: &str, case: Case) {
             ..Knobs::default()
         },
         _ if gated => Knobs::gated(),
+        Case::Analysed => Knobs {
+            review: ANALYSED.into(),
+            ..Knobs::default()
+        },
         _ => Knobs::default(),
     };
     let code = s.release("v2", &knobs);
@@ -129,6 +152,20 @@ fn crash_at(point: &str, case: Case) {
         Some(format!("hello from {serving}").as_str()),
         "{point}"
     );
+    if let Case::Analysed = case {
+        // Each measurement taken before the crash counts once: every run
+        // has its three, each index once.
+        let rows = s.json(&["analysis", &id]);
+        let rows = rows.as_array().expect("measurements");
+        for (run, phase) in [(1, "pre_promotion"), (2, "post_promotion")] {
+            let indices: Vec<u64> = rows
+                .iter()
+                .filter(|r| r["run"] == run && r["phase"] == phase)
+                .filter_map(|r| r["index"].as_u64())
+                .collect();
+            assert_eq!(indices, [0, 1, 2], "{point}: run {run}: {rows:?}");
+        }
+    }
     let load = load.finish();
     assert!(load.failures.is_empty(), "{point}: {:?}", load.failures);
     s.kill_server();
@@ -199,6 +236,21 @@ fn crashes_along_a_rollback_and_the_other_endings() {
     crash_at("after_manually_rejected", Case::Rejected);
     crash_at("after_aborted", Case::Aborted);
     crash_at("after_inputs_rejected", Case::Missing);
+}
+
+#[test]
+fn crashes_during_the_analyses_resume_them_and_count_each_measurement_once() {
+    each(
+        &[
+            "after_analysis_started",
+            "after_analysis_measured",
+            "after_analysis_completed",
+            "after_blue_kept",
+            "before_measure",
+            "before_keep_blue",
+        ],
+        Case::Analysed,
+    );
 }
 
 /// A crash in the completion of a promotion that commits its report and
