@@ -6,7 +6,7 @@
 use std::process::Command;
 
 #[test]
-fn the_demo_deploys_v1_then_v2_under_traffic_rolls_v3_back_and_leaves_nothing_running() {
+fn the_demo_deploys_v1_then_v2_under_traffic_rolls_v3_v4_and_v5_back_and_leaves_nothing_running() {
     let out = Command::new(env!("CARGO_BIN_EXE_deployflow"))
         .arg("demo")
         .output()
@@ -21,6 +21,19 @@ fn the_demo_deploys_v1_then_v2_under_traffic_rolls_v3_back_and_leaves_nothing_ru
         "{stdout}"
     );
     assert!(stdout.contains("-> v3 rolled_back"), "{stdout}");
+    // v4 fails real users after the switch: back to v2 by its analysis.
+    assert!(stdout.contains("-> v4 rolled_back"), "{stdout}");
+    assert!(stdout.contains("served by v2 then v4 then v2"), "{stdout}");
+    assert!(
+        stdout.contains("users (post_promotion, run 1): failed: metric `success` failed"),
+        "{stdout}"
+    );
+    // v5 is slower than v2 under the built-in load: stopped before the switch.
+    assert!(stdout.contains("-> v5 rolled_back"), "{stdout}");
+    assert!(
+        stdout.contains("speed (pre_promotion, run 1): failed: metric `latency` failed"),
+        "{stdout}"
+    );
     assert!(stdout.contains("0 failed, served by v2\n"), "{stdout}");
     assert!(
         stdout.contains("the app answers: hello from v2"),

@@ -29,7 +29,7 @@ pub fn run(global: &Global, data_dir: &Path, id: &str) -> anyhow::Result<Exit> {
     })
 }
 
-fn print_runs(runs: &[Value]) {
+pub fn print_runs(runs: &[Value]) {
     if runs.is_empty() {
         println!("no analysis ran");
     }

@@ -1,8 +1,11 @@
 //! `deployflow demo`: the example app, end to end, on the embedded defaults
 //! (process backend, built-in reviewers, built-in router): v1, then v2
 //! Blue/Green under traffic, then a broken v3 that rolls back while v2 keeps
-//! serving. Prints each timeline, the audit and the metrics, and leaves
-//! nothing running.
+//! serving; a v4 that passes its tests and reviews but fails a third of real
+//! requests, rolled back by the analysis after the switch; and a v5 five
+//! times slower, stopped before the switch by comparing it with v2 under
+//! the built-in load. Prints each timeline, the audit, the analyses and
+//! the metrics, and leaves nothing running.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -11,11 +14,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use serde_json::Value;
 
 use super::client::Client;
 use super::progress::Progress;
-use super::{Exit, Global, audit, deploy, metrics, show};
+use super::{Exit, Global, analysis, audit, deploy, metrics, show};
 
 /// The example's files, written into each release's code directory.
 const FILES: &[(&str, &str)] = &[
@@ -69,7 +71,42 @@ fn free_addrs() -> anyhow::Result<[SocketAddr; 3]> {
     anyhow::bail!("no three free ports between 20000 and 32000")
 }
 
-/// Writes release `label`'s code and config; `env` adds its knobs.
+/// v4's watch after the switch: real users' success rate through the
+/// router, three one-second windows, blue kept meanwhile.
+const WATCHED: &str = r#"
+[analysis.users]
+interval_s = 1
+count = 3
+[[analysis.users.metrics]]
+name = "success"
+provider = "router"
+measure = "success_rate"
+success = "result >= 0.95"
+min_requests = 10
+
+[rollout]
+post_promotion = ["users"]
+scale_down_delay_s = 5
+"#;
+
+/// v5's check before the switch: its latency against blue's, under the
+/// built-in load, in the same two-second window.
+const COMPARED: &str = r#"
+[analysis.speed]
+interval_s = 2
+[[analysis.speed.metrics]]
+name = "latency"
+provider = "load"
+measure = "compare_latency"
+min_requests = 20
+
+[rollout]
+pre_promotion = ["speed"]
+load = { rps = 30, path = "/" }
+"#;
+
+/// Writes release `label`'s code and config; `env` adds its knobs, `more`
+/// sections after the rest.
 fn release(
     workspace: &Path,
     label: &str,
@@ -77,6 +114,7 @@ fn release(
     listen: SocketAddr,
     admin: SocketAddr,
     env: &str,
+    more: &str,
 ) -> anyhow::Result<PathBuf> {
     let dir = workspace.join(format!("hello-{label}"));
     for (name, text) in FILES {
@@ -111,7 +149,7 @@ drain_timeout_s = 10
 
 [review]
 max_rounds = 3
-"#
+{more}"#
     );
     let path = dir.join("deployflow.toml");
     std::fs::write(&path, config)?;
@@ -198,8 +236,8 @@ pub fn run(global: &Global) -> anyhow::Result<Exit> {
     std::fs::create_dir_all(&data_dir)?;
     let [listen, admin, api] = free_addrs()?;
     let configs = [
-        release(&workspace, "v1", &exe, listen, admin, "")?,
-        release(&workspace, "v2", &exe, listen, admin, "")?,
+        release(&workspace, "v1", &exe, listen, admin, "", "")?,
+        release(&workspace, "v2", &exe, listen, admin, "", "")?,
         release(
             &workspace,
             "v3",
@@ -207,6 +245,25 @@ pub fn run(global: &Global) -> anyhow::Result<Exit> {
             listen,
             admin,
             ", HELLO_CRASH_AT_START = \"1\"",
+            "",
+        )?,
+        release(
+            &workspace,
+            "v4",
+            &exe,
+            listen,
+            admin,
+            ", HELLO_FAIL_PROXIED = \"3\"",
+            WATCHED,
+        )?,
+        release(
+            &workspace,
+            "v5",
+            &exe,
+            listen,
+            admin,
+            ", HELLO_DELAY_MS = \"5\"",
+            COMPARED,
         )?,
     ];
     println!("deployflow demo: workspace {}", workspace.display());
@@ -233,7 +290,7 @@ pub fn run(global: &Global) -> anyhow::Result<Exit> {
     let outcome = super::block_on(async {
         let client = Client::attach(&format!("http://{api}")).await?;
         let mut ids = Vec::new();
-        for (label, config) in ["v1", "v2", "v3"].iter().zip(&configs) {
+        for (label, config) in ["v1", "v2", "v3", "v4", "v5"].iter().zip(&configs) {
             println!("== deploy {label} ==");
             let request = match deploy::request(config, Some(label.to_string())) {
                 Ok(request) => request,
@@ -252,12 +309,13 @@ pub fn run(global: &Global) -> anyhow::Result<Exit> {
             );
             let timing = &client.get(&format!("/api/deployments/{id}")).await?["timing"];
             println!(
-                "-> deployflow's own time: {} ms (app start and health {} ms, tests {} ms, reviews {} ms, fixes {} ms, drain and stop {} ms)",
+                "-> deployflow's own time: {} ms (app start and health {} ms, tests {} ms, reviews {} ms, fixes {} ms, analysis {} ms, drain and stop {} ms)",
                 timing["overhead_ms"],
                 timing["app_start_ms"],
                 timing["tests_ms"],
                 timing["reviews_ms"],
                 timing["fixes_ms"],
+                timing["analysis_ms"],
                 timing["drain_and_stop_ms"]
             );
             if let Some(load) = load {
@@ -278,24 +336,42 @@ pub fn run(global: &Global) -> anyhow::Result<Exit> {
         println!("\n== timeline of v3 ==");
         let shown = client.get(&format!("/api/deployments/{}", ids[2])).await?;
         show::print_timeline(&shown);
+        for (label, id) in [("v4", &ids[3]), ("v5", &ids[4])] {
+            println!("\n== analysis of {label} ==");
+            let runs = client
+                .get(&format!("/api/deployments/{id}/analysis"))
+                .await?;
+            analysis::print_runs(runs.as_array().map(Vec::as_slice).unwrap_or_default());
+        }
         println!("\n== metrics ==");
         metrics::print_metrics(&client.get("/api/metrics").await?);
-        Ok::<Value, anyhow::Error>(shown)
+        let mut endings = Vec::new();
+        for id in &ids[2..] {
+            let shown = client.get(&format!("/api/deployments/{id}")).await?;
+            endings.push(
+                shown["deployment"]["status"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            );
+        }
+        Ok::<Vec<String>, anyhow::Error>(endings)
     });
 
     // The control plane first, so no Driver restarts what cleanup stops.
     let _ = stop_serve.send(());
     let _ = server.join();
     cleanup(&data_dir);
-    let shown = outcome?;
+    let endings = outcome?;
     println!(
         "\ndemo done in {:.1} s; nothing left running. The log stays in {} (deployflow --data-dir {} history)",
         started.elapsed().as_secs_f64(),
         data_dir.display(),
         data_dir.display()
     );
-    // v3 was meant to roll back; anything else means the demo went wrong.
-    Ok(if shown["deployment"]["status"] == "rolled_back" {
+    // v3, v4 and v5 were meant to roll back; anything else means the demo
+    // went wrong.
+    Ok(if endings.iter().all(|status| status == "rolled_back") {
         Exit::Success
     } else {
         Exit::Error

@@ -1,7 +1,7 @@
 //! Where a deployment's time went, from its event timestamps: the app's
 //! (start, health wait, drain, shutdown), the tests', the reviewers', the
-//! people's at the gate, deliberate back-offs; and what is left, deployflow's
-//! own overhead.
+//! people's at the gate, deliberate back-offs, the analyses' windows; and
+//! what is left, deployflow's own overhead.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -22,6 +22,9 @@ pub struct Timing {
     pub fixes_ms: i64,
     /// Waiting at the manual gate.
     pub gate_ms: i64,
+    /// Analysis windows (the load in them included) and blue kept after
+    /// the switch.
+    pub analysis_ms: i64,
     /// What is left: deployflow's own time.
     pub overhead_ms: i64,
 }
@@ -49,6 +52,7 @@ pub fn timing(events: &[Envelope]) -> Timing {
             Event::VerdictRecorded(_) | Event::SynthesisRecorded(_) => t.reviews_ms += span,
             Event::ManuallyApproved(_) | Event::ManuallyRejected(_) => t.gate_ms += span,
             Event::FixAttempted(_) => t.fixes_ms += span,
+            Event::AnalysisMeasured(_) | Event::BlueKept { .. } => t.analysis_ms += span,
             Event::Drained(_) | Event::BlueStopped { .. } | Event::RollbackCompleted { .. } => {
                 t.drain_and_stop_ms += span
             }
@@ -67,7 +71,8 @@ pub fn timing(events: &[Envelope]) -> Timing {
         - t.reviews_ms
         - t.drain_and_stop_ms
         - t.fixes_ms
-        - t.gate_ms;
+        - t.gate_ms
+        - t.analysis_ms;
     t
 }
 
