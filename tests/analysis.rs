@@ -685,3 +685,86 @@ fn a_control_plane_killed_mid_analysis_resumes_it_and_counts_each_measurement_on
     s.kill_server();
     assert_eq!(s.cli(&["verify"]).status.code(), Some(0));
 }
+
+/// Alertmanager's webhook for one alert.
+fn alertmanager(status: &str) -> String {
+    format!(
+        r#"{{"version":"4","groupKey":"{{}}:{{alertname=\"HighErrorRate\"}}","status":"{status}","receiver":"deployflow",
+        "groupLabels":{{"alertname":"HighErrorRate"}},"commonLabels":{{}},"commonAnnotations":{{}},"externalURL":"http://am",
+        "alerts":[{{"status":"{status}","labels":{{"alertname":"HighErrorRate","app":"hello"}},
+        "annotations":{{"summary":"5xx above 5% for 2m"}},"startsAt":"2026-12-02T10:00:00Z","endsAt":"0001-01-01T00:00:00Z",
+        "generatorURL":"http://prom","fingerprint":"f00d"}}]}}"#
+    )
+}
+
+fn post_alert(s: &Scenario, status: &str) -> (u16, String) {
+    let (code, _, body) = common::http::request(
+        s.api,
+        "POST",
+        "/api/apps/hello/alerts",
+        &["Content-Type: application/json"],
+        &alertmanager(status),
+    );
+    (code, body)
+}
+
+#[test]
+fn a_firing_alert_soon_after_the_switch_rolls_the_release_back_and_is_recorded() {
+    let s = with_v1();
+    let alerting = Knobs {
+        review: "[rollout]\nrollback_on_alert = true\nalert_window_s = 3600\n".into(),
+        ..Knobs::default()
+    };
+    s.release("v2", &alerting);
+    let out = s.deploy("v2");
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    let id = s.last_id();
+    // A resolved alert is recorded and changes nothing.
+    let (status, body) = post_alert(&s, "resolved");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(s.serving().as_deref(), Some("hello from v2"));
+    let (status, body) = post_alert(&s, "firing");
+    assert_eq!(status, 200, "{body}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while s.serving().as_deref() != Some("hello from v1") {
+        assert!(std::time::Instant::now() < deadline, "not rolled back");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let alerts = s.payloads(&id, "alert_received");
+    assert_eq!(alerts.len(), 2, "{alerts:?}");
+    assert_eq!(alerts[1]["alerts"][0]["name"], "HighErrorRate");
+    assert_eq!(alerts[1]["alerts"][0]["summary"], "5xx above 5% for 2m");
+    assert!(
+        alerts[1]["since_switch_ms"].as_u64().is_some(),
+        "{alerts:?}"
+    );
+    let rollback = s.payloads(&id, "rollback_started");
+    assert_eq!(rollback[0]["reason"], "alert HighErrorRate firing");
+    assert_eq!(rollback[0]["after_promotion"], true);
+
+    // Without rollback_on_alert, an alert is only recorded.
+    s.release("v3", &Knobs::default());
+    assert_eq!(code(&s.deploy("v3")), Some(0));
+    let (status, body) = post_alert(&s, "firing");
+    assert_eq!(status, 200, "{body}");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(s.serving().as_deref(), Some("hello from v3"));
+    assert_eq!(s.payloads(&s.last_id(), "alert_received").len(), 1);
+    // Bad payloads change nothing.
+    let (status, _, _) = common::http::request(
+        s.api,
+        "POST",
+        "/api/apps/hello/alerts",
+        &["Content-Type: application/json"],
+        r#"{"status":"exploded","alerts":[]}"#,
+    );
+    assert_eq!(status, 400);
+    let (status, _, _) = common::http::request(
+        s.api,
+        "POST",
+        "/api/apps/nobody/alerts",
+        &["Content-Type: application/json"],
+        &alertmanager("firing"),
+    );
+    assert_eq!(status, 404);
+}

@@ -297,6 +297,7 @@ fn the_openapi_document_names_exactly_the_routes_served() {
     assert_eq!(
         documented,
         [
+            "/api/apps/{app}/alerts",
             "/api/apps/{app}/rollback",
             "/api/deployments",
             "/api/deployments/{id}",

@@ -104,9 +104,10 @@ pub enum SupervisorMsg {
         input: Input,
         reply: RpcReplyPort<Result<u64, Refused>>,
     },
-    /// Roll an app back to a retained release after its promotion. The
-    /// answer is the deployment and the version its rollback starts at.
-    Rollback {
+    /// A command for an app's current deployment: the one in flight, else
+    /// the one that made its live release live (a rollback, an alert). The
+    /// answer is the deployment and the version its events start at.
+    ForApp {
         app: String,
         input: Input,
         to: Option<String>,

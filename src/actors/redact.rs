@@ -50,6 +50,7 @@ impl Redact for Input {
             Input::Approve(call) => Input::Approve(call.redact(scrub)),
             Input::Reject(call) => Input::Reject(call.redact(scrub)),
             Input::Abort(call) => Input::Abort(call.redact(scrub)),
+            Input::Alert(alert) => Input::Alert(alert.redact(scrub)),
             Input::Measured(measurements) => Input::Measured(
                 measurements
                     .into_iter()

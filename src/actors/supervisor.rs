@@ -158,7 +158,7 @@ impl Actor for Supervisor {
                     }
                 }
             }
-            SupervisorMsg::Rollback {
+            SupervisorMsg::ForApp {
                 app,
                 input,
                 to,

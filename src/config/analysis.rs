@@ -164,7 +164,7 @@ pub enum Strategy {
     Bluegreen,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Rollout {
     #[serde(default)]
@@ -186,6 +186,16 @@ pub struct Rollout {
     /// window (what `provider = "load"` measures).
     #[serde(default)]
     pub load: Option<Load>,
+    /// A firing alert (`POST /api/apps/{app}/alerts`) for a release
+    /// switched to less than `alert_window_s` ago rolls it back.
+    #[serde(default)]
+    pub rollback_on_alert: bool,
+    #[serde(default = "an_hour")]
+    pub alert_window_s: Bounded<1, 2_592_000>,
+}
+
+fn an_hour() -> Bounded<1, 2_592_000> {
+    Bounded(3_600)
 }
 
 /// `rollout.load`: the built-in synthetic load.
@@ -227,6 +237,20 @@ impl LoadMethod {
             LoadMethod::Get => reqwest::Method::GET,
             LoadMethod::Head => reqwest::Method::HEAD,
             LoadMethod::Options => reqwest::Method::OPTIONS,
+        }
+    }
+}
+
+impl Default for Rollout {
+    fn default() -> Self {
+        Rollout {
+            strategy: Strategy::default(),
+            pre_promotion: Vec::new(),
+            post_promotion: Vec::new(),
+            scale_down_delay_s: None,
+            load: None,
+            rollback_on_alert: false,
+            alert_window_s: an_hour(),
         }
     }
 }

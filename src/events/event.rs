@@ -12,9 +12,9 @@ use strum::{EnumDiscriminants, EnumIter, IntoStaticStr};
 use super::terms::{Decision, Finding, LiveRelease, MissingInput, Outcome, Slot, Tier};
 
 use super::payloads::{
-    AnalysisCompleted, AnalysisMeasured, AnalysisStarted, Drained, FixAttempted, GreenHealthy,
-    GreenStarted, GreenUnhealthy, Intervention, IssueClosed, IssuesReferenced, ReportCommitted,
-    ReportWritten, SynthesisRecorded, TestRunCompleted, VerdictRecorded,
+    AlertReceived, AnalysisCompleted, AnalysisMeasured, AnalysisStarted, Drained, FixAttempted,
+    GreenHealthy, GreenStarted, GreenUnhealthy, Intervention, IssueClosed, IssuesReferenced,
+    ReportCommitted, ReportWritten, SynthesisRecorded, TestRunCompleted, VerdictRecorded,
 };
 
 /// Event payloads, one variant per kind. `EventKind` names the kinds.
@@ -157,6 +157,7 @@ pub enum Event {
     BlueKept {
         waited_ms: u64,
     },
+    AlertReceived(AlertReceived),
 }
 
 impl Event {

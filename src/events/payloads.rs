@@ -218,6 +218,43 @@ pub struct AnalysisCompleted {
     pub reason: String,
 }
 
+/// An alert from monitoring (Alertmanager's webhook) about an app's live
+/// release, and how long after its switch it came.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertReceived {
+    /// `firing` or `resolved`, as the group said.
+    pub status: String,
+    /// Each alert of the group: its name, its own status, its summary.
+    pub alerts: Vec<Alert>,
+    /// From the release's switch to the alert; `None` when it never went live.
+    pub since_switch_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alert {
+    pub name: String,
+    pub status: String,
+    pub summary: String,
+    pub fingerprint: String,
+}
+
+impl AlertReceived {
+    pub fn firing(&self) -> bool {
+        self.status == "firing" || self.alerts.iter().any(|a| a.status == "firing")
+    }
+
+    /// The firing alerts' names, for a rollback's reason.
+    pub fn names(&self) -> String {
+        let names: Vec<&str> = self
+            .alerts
+            .iter()
+            .filter(|a| a.status == "firing")
+            .map(|a| a.name.as_str())
+            .collect();
+        names.join(", ")
+    }
+}
+
 /// Scrubbing secret values out of a payload before it is recorded. Each
 /// payload destructures itself whole, with no `..`: a new field does not
 /// compile until someone decides whether it is text from outside (scrubbed:
@@ -365,6 +402,37 @@ fn scrub_json(value: serde_json::Value, scrub: &dyn Fn(&str) -> String) -> serde
                 .collect(),
         ),
         number_bool_or_null => number_bool_or_null,
+    }
+}
+
+impl Redact for AlertReceived {
+    /// Monitoring's words (names, summaries) are text from outside.
+    fn redact(self, scrub: &dyn Fn(&str) -> String) -> Self {
+        let AlertReceived {
+            status,
+            alerts,
+            since_switch_ms,
+        } = self;
+        AlertReceived {
+            status: scrub(&status),
+            alerts: alerts
+                .into_iter()
+                .map(
+                    |Alert {
+                         name,
+                         status,
+                         summary,
+                         fingerprint,
+                     }| Alert {
+                        name: scrub(&name),
+                        status: scrub(&status),
+                        summary: scrub(&summary),
+                        fingerprint,
+                    },
+                )
+                .collect(),
+            since_switch_ms,
+        }
     }
 }
 

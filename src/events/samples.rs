@@ -5,9 +5,10 @@
 use chrono::DateTime;
 
 use super::payloads::{
-    AnalysisCompleted, AnalysisMeasured, AnalysisStarted, Answer, Drained, FixAttempted,
-    GreenHealthy, GreenStarted, GreenUnhealthy, Intervention, IssueClosed, IssuesReferenced,
-    ReportCommitted, ReportWritten, SynthesisRecorded, TestRunCompleted, VerdictRecorded,
+    Alert, AlertReceived, AnalysisCompleted, AnalysisMeasured, AnalysisStarted, Answer, Drained,
+    FixAttempted, GreenHealthy, GreenStarted, GreenUnhealthy, Intervention, IssueClosed,
+    IssuesReferenced, ReportCommitted, ReportWritten, SynthesisRecorded, TestRunCompleted,
+    VerdictRecorded,
 };
 
 use super::{
@@ -228,6 +229,16 @@ pub fn sample(kind: EventKind) -> Event {
             detail: "success `result >= 0.99` does not hold".into(),
         }),
         EventKind::BlueKept => Event::BlueKept { waited_ms: 30_000 },
+        EventKind::AlertReceived => Event::AlertReceived(AlertReceived {
+            status: "firing".into(),
+            alerts: vec![Alert {
+                name: "HighErrorRate".into(),
+                status: "firing".into(),
+                summary: "5xx above 5% for 2m".into(),
+                fingerprint: "a1b2c3".into(),
+            }],
+            since_switch_ms: Some(120_000),
+        }),
         EventKind::AnalysisCompleted => Event::AnalysisCompleted(AnalysisCompleted {
             name: "errors".into(),
             phase: AnalysisPhase::PrePromotion,

@@ -13,9 +13,9 @@ use super::phase::{Stage, stage_of};
 use super::state::{Deployment, Ending, Phase, RestoreStage, ReviewStage};
 use super::step::{Step, next_step, target_url};
 use crate::events::payloads::{
-    AnalysisCompleted, AnalysisMeasured, AnalysisStarted, Drained, FixAttempted, GreenHealthy,
-    GreenStarted, GreenUnhealthy, Intervention, IssueClosed, IssuesReferenced, ReportCommitted,
-    ReportWritten, SynthesisRecorded, TestRunCompleted, VerdictRecorded,
+    AlertReceived, AnalysisCompleted, AnalysisMeasured, AnalysisStarted, Drained, FixAttempted,
+    GreenHealthy, GreenStarted, GreenUnhealthy, Intervention, IssueClosed, IssuesReferenced,
+    ReportCommitted, ReportWritten, SynthesisRecorded, TestRunCompleted, VerdictRecorded,
 };
 use crate::events::{
     AnalysisPhase, Decision, Event, FixOutcome, MissingInput, Outcome, Role, RunVerdict, Tier,
@@ -51,6 +51,8 @@ pub enum Input {
     Abort(Intervention),
     /// Every metric of the running analysis, measured once.
     Measured(Vec<AnalysisMeasured>),
+    /// An alert from monitoring about the release.
+    Alert(AlertReceived),
     /// Blue was kept for the scale-down delay after the switch.
     BlueKept {
         waited_ms: u64,
@@ -89,6 +91,7 @@ impl Input {
             Input::Abort(_) => "abort",
             Input::Measured(_) => "measurement",
             Input::BlueKept { .. } => "scale-down delay",
+            Input::Alert(_) => "alert",
             Input::Rollback { .. } => "rollback",
             Input::EffectFailed { .. } => "effect failed",
         }
@@ -118,6 +121,8 @@ pub enum Refusal {
         "blue ({0}) still runs beside the release: rolling back goes to it at once; to go to another release, wait until the deployment ends"
     )]
     BlueStillKept(String),
+    #[error("the release has not gone live: an alert is about what serves")]
+    NotLive,
 }
 
 /// Events appended one by one onto a scratch copy of the state, so each
@@ -215,6 +220,7 @@ pub fn decide(state: &Deployment, input: Input) -> Result<Vec<Event>, Refusal> {
                 }
             }
         },
+        Input::Alert(alert) => alerted(&mut out, state, alert)?,
         Input::EffectFailed { reason } => fail(&mut out, state, reason)?,
         result => answer(&mut out, state, result)?,
     }
@@ -236,6 +242,43 @@ fn ongoing_before_switch(state: &Deployment) -> Result<(), Refusal> {
         | Phase::ClosingIssues => Err(Refusal::AlreadyEnding),
         _ => Ok(()),
     }
+}
+
+/// An alert is recorded; a firing one soon enough after the switch rolls
+/// the release back when the policy says so: to the blue still kept, at
+/// once, or, after the deployment ended, to the retained release.
+fn alerted(out: &mut Emitter, state: &Deployment, alert: AlertReceived) -> Result<(), Refusal> {
+    let window = state.policy.rollback_on_alert_ms;
+    let in_window = matches!((window, alert.since_switch_ms), (Some(w), Some(since)) if since < w);
+    let why = format!("alert {} firing", alert.names());
+    let firing = alert.firing();
+    match state.phase {
+        Phase::Done(outcome) if outcome != Outcome::Promoted => {
+            return Err(Refusal::NotPromoted(outcome));
+        }
+        _ if !state.switched => return Err(Refusal::NotLive),
+        _ => {}
+    }
+    out.push(Event::AlertReceived(alert));
+    if !(firing && in_window) {
+        return Ok(());
+    }
+    match state.phase {
+        _ if blue_kept(state) => out.push(roll_back(state, why)),
+        Phase::Done(Outcome::Promoted) => {
+            if let Some(to) = state.blue.as_ref().map(|b| b.release.clone()) {
+                out.push(Event::RollbackStarted {
+                    reason: why,
+                    after_promotion: true,
+                    to_release: Some(to),
+                });
+            }
+        }
+        // Between the switch and the end (drain, report): recorded; the
+        // deployment ends promoted, and a later alert can roll it back.
+        _ => {}
+    }
+    Ok(())
 }
 
 /// Blue has not stopped since the switch: it can serve again at once.

@@ -46,6 +46,10 @@ pub struct Policy {
     /// How long blue is kept running after the switch (`scale_down_delay_s`).
     #[serde(default)]
     pub keep_blue_ms: u64,
+    /// A firing alert this soon after the switch rolls the release back;
+    /// `None`: alerts are only recorded.
+    #[serde(default)]
+    pub rollback_on_alert_ms: Option<u64>,
 }
 
 impl Policy {
@@ -86,6 +90,10 @@ impl Policy {
             pre_promotion: names(&config.rollout.pre_promotion),
             post_promotion: names(&config.rollout.post_promotion),
             keep_blue_ms: config.rollout.scale_down_delay_s() * 1000,
+            rollback_on_alert_ms: config
+                .rollout
+                .rollback_on_alert
+                .then_some(config.rollout.alert_window_s.0 * 1000),
         }
     }
 
@@ -137,6 +145,7 @@ impl Default for Policy {
             pre_promotion: Vec::new(),
             post_promotion: Vec::new(),
             keep_blue_ms: 0,
+            rollback_on_alert_ms: None,
         }
     }
 }

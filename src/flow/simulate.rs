@@ -5,9 +5,9 @@
 
 use super::{Effect, Input, Step};
 use crate::events::payloads::{
-    AnalysisMeasured, Answer, Drained, FixAttempted, GreenHealthy, GreenStarted, GreenUnhealthy,
-    Intervention, IssueClosed, IssuesReferenced, ReportCommitted, ReportWritten, SynthesisRecorded,
-    VerdictRecorded,
+    Alert, AlertReceived, AnalysisMeasured, Answer, Drained, FixAttempted, GreenHealthy,
+    GreenStarted, GreenUnhealthy, Intervention, IssueClosed, IssuesReferenced, ReportCommitted,
+    ReportWritten, SynthesisRecorded, VerdictRecorded,
 };
 use crate::events::{
     Event, Finding, FixOutcome, IssueOutcome, LiveRelease, MeasurementVerdict, MissingInput,
@@ -314,6 +314,21 @@ pub fn world_answer(step: &Step, choice: u8) -> Option<Input> {
                 detail: "closed".into(),
             }),
         },
+    })
+}
+
+/// An alert from monitoring about the live release, firing or resolved.
+pub fn alert(firing: bool) -> Input {
+    let status = if firing { "firing" } else { "resolved" };
+    Input::Alert(AlertReceived {
+        status: status.into(),
+        alerts: vec![Alert {
+            name: "HighErrorRate".into(),
+            status: status.into(),
+            summary: "5xx above 5%".into(),
+            fingerprint: "f00d".into(),
+        }],
+        since_switch_ms: Some(60_000),
     })
 }
 

@@ -469,6 +469,8 @@ impl Deployment {
                 };
             }
             Event::BlueKept { .. } => self.phase = Phase::StoppingBlue,
+            // Recorded; a rollback it causes is an event of its own.
+            Event::AlertReceived(_) => {}
             Event::AnalysisStarted(AnalysisStarted { name, phase, run }) => {
                 self.analysis_runs = *run;
                 let limits = self.policy.analyses.get(name).cloned().unwrap_or_default();

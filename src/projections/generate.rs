@@ -101,8 +101,17 @@ fn deployment(
             // Now and then a person aborts, or an effect fails for good.
             Step::Do(_) if choice == 13 => stray_input(0),
             Step::Do(_) if choice == 14 => stray_input(4),
-            // A rollback after promotion for one promoted release in ten.
-            Step::Finished(Outcome::Promoted) if restored || choice % 10 != 0 => break,
+            // A rollback after promotion for one promoted release in ten;
+            // monitoring speaks up about another one in ten.
+            Step::Finished(Outcome::Promoted) if restored || choice % 10 != 0 => {
+                let alert = crate::flow::simulate::alert(choice % 4 == 1);
+                if choice % 10 == 1
+                    && let Ok(events) = decide(&state, alert)
+                {
+                    append(events)?;
+                }
+                break;
+            }
             Step::Finished(_) => match world_answer(&step, 0) {
                 Some(input) => input,
                 None => break,

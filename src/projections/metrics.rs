@@ -55,7 +55,8 @@ pub struct Metrics {
     /// Share of deployments whose last test run passed.
     pub tests_passed_rate: f64,
     pub in_progress: u32,
-    /// Deployments a failed analysis rolled back, before or after the switch.
+    /// Deployments a failed analysis (before or after the switch) or a
+    /// firing alert rolled back.
     pub automated_rollbacks: u32,
     /// Analysis runs by how they ended.
     pub analysis_runs: AnalysisRuns,

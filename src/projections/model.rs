@@ -67,7 +67,8 @@ pub struct Record {
     #[serde(default)]
     pub reason: Option<String>,
     #[serde(default)]
-    analysis_failed: bool,
+    /// An analysis failed, or an alert fired: a rollback now is automated.
+    automated_cause: bool,
 }
 
 /// Analysis runs by verdict (`metrics --json`'s `analysis_runs`).
@@ -325,7 +326,7 @@ impl Model {
                 automated_rollback: false,
                 time_to_detect_ms: None,
                 reason: None,
-                analysis_failed: false,
+                automated_cause: false,
             });
         }
         let Some(record) = self.index.get(&id).map(|i| &mut self.records[*i]) else {
@@ -366,7 +367,7 @@ impl Model {
                 RunVerdict::Inconclusive => record.analysis_runs.inconclusive += 1,
                 RunVerdict::Failed => {
                     record.analysis_runs.failed += 1;
-                    record.analysis_failed = true;
+                    record.automated_cause = true;
                 }
             },
             Event::RollbackStarted {
@@ -374,7 +375,7 @@ impl Model {
                 reason,
                 ..
             } => {
-                if record.analysis_failed {
+                if record.automated_cause {
                     record.automated_rollback = true;
                     if *after_promotion {
                         record.time_to_detect_ms = record
@@ -387,6 +388,7 @@ impl Model {
                 }
                 record.reason = Some(format!("rolled back: {reason}"));
             }
+            Event::AlertReceived(alert) if alert.firing() => record.automated_cause = true,
             Event::ReturnedToDevelopment { reason, .. } => {
                 record.reason = Some(format!("returned to development: {reason}"));
             }

@@ -174,6 +174,16 @@ pub fn describe(event: &Event) -> String {
         Event::Aborted(Intervention { by, reason }) => format!("by {by}: {reason}"),
         Event::Failed { reason } => reason.clone(),
         Event::BlueKept { waited_ms } => format!("blue kept {waited_ms} ms after the switch"),
+        Event::AlertReceived(alert) => format!(
+            "{}: {}",
+            alert.status,
+            alert
+                .alerts
+                .iter()
+                .map(|a| format!("{} ({})", a.name, a.summary))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         Event::AnalysisStarted(AnalysisStarted { name, phase, run }) => {
             format!("{name} ({}, run {run})", phase.name())
         }

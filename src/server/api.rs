@@ -48,7 +48,7 @@ pub fn routes() -> OpenApiRouter<Shared> {
 }
 
 /// Asks the Supervisor and waits for its answer.
-async fn ask<T: Send + 'static>(
+pub(super) async fn ask<T: Send + 'static>(
     shared: &Shared,
     message: impl FnOnce(ractor::RpcReplyPort<T>) -> SupervisorMsg,
 ) -> Result<T, ApiError> {
@@ -321,7 +321,7 @@ async fn rollback(
         to_release: body.to.clone(),
     };
     let to = body.to;
-    let (id, from_version) = ask(&shared, |reply| SupervisorMsg::Rollback {
+    let (id, from_version) = ask(&shared, |reply| SupervisorMsg::ForApp {
         app,
         input,
         to,

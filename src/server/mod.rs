@@ -3,6 +3,7 @@
 //! the JSON API the command line uses: on loopback, or beyond it with a
 //! token (`auth.rs`).
 
+mod alerts;
 mod api;
 pub mod auth;
 mod dashboard;
@@ -66,6 +67,7 @@ fn router(shared: state::Shared) -> Router {
         .routes(routes!(stream::events))
         .routes(routes!(exposition::metrics))
         .merge(api::routes())
+        .merge(alerts::routes())
         .split_for_parts();
     let doc = std::sync::Arc::new(doc);
     router
