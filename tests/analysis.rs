@@ -768,3 +768,67 @@ fn a_firing_alert_soon_after_the_switch_rolls_the_release_back_and_is_recorded()
     );
     assert_eq!(status, 404);
 }
+
+fn notifying(hook: &common::json_server::Hook) -> Knobs {
+    Knobs {
+        review: format!(
+            "[[notify]]\nurl = \"http://{}/hook\"\nevents = [\"promoted\", \"rolled_back\"]\n",
+            hook.addr
+        ),
+        ..Knobs::default()
+    }
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_webhook_is_told_once_despite_its_failures_and_a_restart() {
+    let hook = common::json_server::Hook::start(2);
+    let mut s = with_v1();
+    s.release("v2", &notifying(&hook));
+    assert_eq!(code(&s.deploy("v2")), Some(0));
+    wait_for("v2's promotion was not delivered", || {
+        !hook.delivered().is_empty()
+    });
+    let delivered = hook.delivered();
+    assert_eq!(delivered.len(), 1, "{delivered:?}");
+    let (delivery, body) = &delivered[0];
+    assert_eq!(body["kind"], "promoted");
+    assert_eq!(body["app"], "hello");
+    assert_eq!(body["release"], "v2");
+    assert!(
+        body["text"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("hello v2: promoted (deployment "),
+        "{body}"
+    );
+    assert_eq!(body["event"]["completed"]["outcome"], "promoted", "{body}");
+    assert_eq!(delivery, &body["seq"].to_string());
+    assert_eq!(hook.requests(), 3, "two refusals, then the delivery");
+
+    // Down while v3 is promoted, and the control plane killed meanwhile:
+    // told once it is back, and only once.
+    let down = common::json_server::Hook::start(u32::MAX);
+    s.release("v3", &notifying(&down));
+    assert_eq!(code(&s.deploy("v3")), Some(0));
+    wait_for("no try was made", || down.requests() > 0);
+    s.kill_server();
+    down.heal();
+    s.start_server();
+    wait_for("v3's promotion was not delivered after the restart", || {
+        !down.delivered().is_empty()
+    });
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let delivered = down.delivered();
+    assert_eq!(delivered.len(), 1, "{delivered:?}");
+    assert_eq!(delivered[0].1["release"], "v3");
+    // v2's webhook heard nothing more.
+    assert_eq!(hook.delivered().len(), 1);
+}

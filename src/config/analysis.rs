@@ -431,3 +431,56 @@ fn metric_problem(metric: &Metric) -> Result<(), (&'static str, String)> {
     }
     Ok(())
 }
+
+/// `[[notify]]`: a webhook told about some of a deployment's events.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Notify {
+    /// `http://` or `https://`.
+    pub url: String,
+    #[serde(default = "default_notifications")]
+    pub events: Vec<NotifyKind>,
+}
+
+/// What a webhook can be told about.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize, strum::IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum NotifyKind {
+    Promoted,
+    RolledBack,
+    Returned,
+    Rejected,
+    Failed,
+    Aborted,
+    AnalysisFailed,
+    AnalysisInconclusive,
+    ManualGate,
+    Alert,
+}
+
+impl NotifyKind {
+    pub fn name(self) -> &'static str {
+        self.into()
+    }
+}
+
+fn default_notifications() -> Vec<NotifyKind> {
+    vec![
+        NotifyKind::Promoted,
+        NotifyKind::RolledBack,
+        NotifyKind::AnalysisFailed,
+        NotifyKind::ManualGate,
+    ]
+}
+
+/// A webhook's URL that is not one.
+pub fn notify_problem(notify: &Notify) -> Option<String> {
+    match reqwest::Url::parse(&notify.url) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => None,
+        Ok(_) => Some(format!("`{}` is not an http or https URL", notify.url)),
+        Err(e) => Some(format!("`{}` is not a URL: {e}", notify.url)),
+    }
+}

@@ -127,6 +127,11 @@ impl Config {
             }
         }
         super::analysis::check(&self.analysis, &self.rollout)?;
+        for (i, notify) in self.notify.iter().enumerate() {
+            if let Some(problem) = super::analysis::notify_problem(notify) {
+                return Err((format!("notify[{i}].url"), None, problem));
+            }
+        }
         if let Some(problem) = self.completion_problem() {
             return Err((problem.0.into(), None, problem.1));
         }

@@ -32,6 +32,8 @@ pub struct Config {
     pub analysis: BTreeMap<String, Spanned<super::AnalysisTemplate>>,
     #[serde(default)]
     pub rollout: super::Rollout,
+    #[serde(default)]
+    pub notify: Vec<super::Notify>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

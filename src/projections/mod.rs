@@ -9,6 +9,7 @@ pub mod generate;
 pub mod history;
 pub mod metrics;
 pub mod model;
+pub mod notifications;
 pub mod overhead;
 pub mod phases;
 pub mod report;

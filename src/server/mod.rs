@@ -9,6 +9,7 @@ pub mod auth;
 mod dashboard;
 mod error;
 mod exposition;
+mod notify;
 mod queries;
 mod state;
 mod stream;
@@ -113,6 +114,7 @@ pub async fn serve(
         .with_context(|| format!("writing {}", pid_file.display()))?;
     let model = ReadModel::open(&store, data_dir).context("loading the read model")?;
     let follower = tokio::spawn(follow(store.clone(), model.clone()));
+    let notifier = tokio::spawn(notify::follow(store.clone(), data_dir.to_owned()));
     let services = Services::new(store.clone(), model.clone(), data_dir);
     let (supervisor, handle) = actors::start(services)
         .await
@@ -144,6 +146,7 @@ pub async fn serve(
     supervisor.stop(None);
     let _ = handle.await;
     follower.abort();
+    notifier.abort();
     // The checkpoint, so the next start folds only what comes after.
     if let Err(e) = model.catch_up().and_then(|()| model.save()) {
         tracing::warn!("the read model's checkpoint: {e}");
