@@ -8,6 +8,7 @@
 
 mod common;
 
+use common::analysis::{LIVE_SUCCESS, compared, watched};
 use common::json_server::JsonServer;
 use common::scenario::{Knobs, Scenario, text};
 use serde_json::Value;
@@ -361,30 +362,6 @@ fn a_bad_condition_or_a_missing_template_is_a_config_error_with_its_place() {
     assert_eq!(s.serving().as_deref(), Some("hello from v1"));
 }
 
-/// A release whose config watches it after the switch with `templates`
-/// and keeps blue for `keep_s`.
-fn watched(templates: &str, post_promotion: &str, keep_s: u32, env: &str) -> Knobs {
-    Knobs {
-        env: env.to_string(),
-        review: format!(
-            "{templates}\n[rollout]\npost_promotion = [{post_promotion}]\nscale_down_delay_s = {keep_s}\n"
-        ),
-        ..Knobs::default()
-    }
-}
-
-const LIVE_SUCCESS: &str = r#"
-[analysis.live]
-interval_s = 1
-count = 3
-[[analysis.live.metrics]]
-name = "success"
-provider = "router"
-measure = "success_rate"
-success = "result >= 0.95"
-min_requests = 10
-"#;
-
 #[test]
 fn a_release_failing_real_traffic_after_the_switch_goes_back_to_blue_at_once() {
     let s = with_v1();
@@ -548,29 +525,6 @@ fn a_rollback_while_blue_is_kept_is_an_instant_switch_back() {
 }
 
 /// Green against blue in the same window under the built-in load.
-fn compared(rps: u32) -> String {
-    format!(
-        r#"
-[analysis.speed]
-interval_s = 2
-[[analysis.speed.metrics]]
-name = "latency"
-provider = "load"
-measure = "compare_latency"
-min_requests = 20
-
-[[analysis.speed.metrics]]
-name = "errors"
-provider = "load"
-measure = "compare_errors"
-min_requests = 20
-
-[rollout]
-pre_promotion = ["speed"]
-load = {{ rps = {rps}, path = "/" }}
-"#
-    )
-}
 
 #[test]
 fn a_slower_release_is_stopped_before_the_switch_by_the_comparison_under_load() {

@@ -8,6 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::analysis::{LIVE_SUCCESS, compared, watched};
 use common::docker::{Container, containers, docker, require_engine};
 use common::scenario::{Knobs, Load, Scenario, failing_test_runs, fix_tiers, text};
 use serde_json::Value;
@@ -412,4 +413,78 @@ fn an_image_not_on_the_engine_is_rejected_at_prepare_and_blue_serves() {
     );
     assert_eq!(s.serving().as_deref(), Some("hello from v1"));
     assert_eq!(listing(&s), ["APP running v1"]);
+}
+
+#[test]
+fn a_release_failing_real_traffic_after_the_switch_goes_back_to_the_kept_container() {
+    let s = with_v1();
+    s.release(
+        "v2",
+        &watched(LIVE_SUCCESS, "\"live\"", 30, ", HELLO_FAIL_PROXIED = \"3\""),
+    );
+    let (out, load) = s.deploy_under_load("v2");
+    assert_eq!(code(&out), Some(3), "{}\n{}", text(&out), s.serve_log());
+    // Only v2's own answers failed; the switches there and back dropped
+    // nothing, and v1 answered throughout from the container kept running.
+    assert!(
+        load.failures.iter().all(|f| f == "500: hello broke"),
+        "{:?}",
+        load.failures
+    );
+    assert_eq!(
+        load.releases,
+        ["v1", "v2", "v1"],
+        "{} answered",
+        load.answered
+    );
+    let id = s.last_id();
+    let events = s.events(&id);
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["kind"].as_str()).collect();
+    let first_switch = kinds.iter().position(|k| *k == "traffic_switched");
+    assert!(
+        !kinds[first_switch.unwrap_or(0)..].contains(&"green_started"),
+        "blue was kept, not started again: {kinds:?}"
+    );
+    assert_eq!(
+        s.payloads(&id, "rollback_started")[0]["after_promotion"],
+        true
+    );
+    let measured = s.json(&["analysis", &id]);
+    assert_eq!(measured[0]["verdict"], "failed", "{measured}");
+    // v1 serves under the plain name; v2 is not left running.
+    let rows = listing(&s);
+    assert!(rows.contains(&"APP running v1".to_string()), "{rows:?}");
+    assert!(!rows.iter().any(|r| r.ends_with("running v2")), "{rows:?}");
+}
+
+#[test]
+fn a_slower_container_is_stopped_before_the_switch_by_the_comparison_under_load() {
+    let s = with_v1();
+    s.release(
+        "v2",
+        &Knobs {
+            env: ", HELLO_DELAY_MS = \"30\"".into(),
+            review: compared(40),
+            ..Knobs::default()
+        },
+    );
+    let out = s.deploy("v2");
+    assert_eq!(code(&out), Some(3), "{}\n{}", text(&out), s.serve_log());
+    assert_eq!(s.serving().as_deref(), Some("hello from v1"));
+    let measured = s.json(&["analysis", &s.last_id()]);
+    assert_eq!(measured[0]["metric"], "latency");
+    assert_eq!(measured[0]["verdict"], "failed", "{measured}");
+    assert!(
+        measured[0]["value"]["ratio_p50"].as_f64().unwrap_or(0.0) > 5.0,
+        "{measured}"
+    );
+    assert_eq!(measured[1]["verdict"], "successful", "{measured}");
+    let rows = listing(&s);
+    assert!(rows.contains(&"APP running v1".to_string()), "{rows:?}");
+    assert!(
+        !rows
+            .iter()
+            .any(|r| r.contains("v2") && r.contains("running")),
+        "{rows:?}"
+    );
 }

@@ -391,19 +391,11 @@ fn metric_problem(metric: &Metric) -> Result<(), (&'static str, String)> {
         )),
     };
     match metric.provider {
-        ProviderKind::Router => match metric.measure {
-            None => Err(("measure", "a `router` metric needs `measure`".into())),
-            Some(measure) if measure.compares() => Err((
+        ProviderKind::Router | ProviderKind::Load => match metric.measure {
+            None => Err((
                 "measure",
-                format!(
-                    "`{}` compares green with blue in the same window, which needs blue to take traffic too: use it with provider = \"load\"",
-                    measure.name()
-                ),
+                format!("a `{:?}` metric needs `measure`", metric.provider).to_lowercase(),
             )),
-            Some(_) => Ok(()),
-        },
-        ProviderKind::Load => match metric.measure {
-            None => Err(("measure", "a `load` metric needs `measure`".into())),
             Some(_) => Ok(()),
         },
         ProviderKind::Prometheus => {

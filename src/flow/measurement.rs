@@ -26,15 +26,22 @@ pub fn verdict(metric: &Metric, reading: &Reading) -> (MeasurementVerdict, Strin
         Ok(value) => value,
         Err(why) => return (MeasurementVerdict::Error, why.clone()),
     };
+    // A comparison with a side that saw nothing has no evidence either way,
+    // whatever `min_requests` says: never a pass.
+    let least = if metric.measure.is_some_and(|m| m.compares()) {
+        metric.min_requests.0.max(1)
+    } else {
+        metric.min_requests.0
+    };
     if let Some(requests) = reading.requests
-        && requests < metric.min_requests.0
+        && requests < least
     {
         return (
             MeasurementVerdict::Inconclusive,
             format!(
                 "{requests} request{} in the window, fewer than min_requests ({})",
                 if requests == 1 { "" } else { "s" },
-                metric.min_requests.0
+                least
             ),
         );
     }
@@ -193,6 +200,20 @@ mod tests {
             why,
             "3 requests in the window, fewer than min_requests (20)"
         );
+    }
+
+    #[test]
+    fn a_comparison_with_an_idle_side_is_inconclusive_even_with_min_requests_0() {
+        let text =
+            "name = \"c\"\nprovider = \"router\"\nmeasure = \"compare_errors\"\nmin_requests = 0\n";
+        let compare: Metric = toml::from_str(text).expect("a metric");
+        let reading = read(
+            json!({"p_value": 1.0, "rate": 0.0, "baseline_rate": 0.0}),
+            Some(0),
+        );
+        let (verdict, why) = verdict(&compare, &reading);
+        assert_eq!(verdict, MeasurementVerdict::Inconclusive);
+        assert_eq!(why, "0 requests in the window, fewer than min_requests (1)");
     }
 
     #[test]

@@ -35,6 +35,31 @@ pub struct Run {
     pub measurements: Vec<Measurement>,
 }
 
+impl Measurement {
+    /// The number a chart draws for this measurement and its baseline's:
+    /// a plain number as it is; a comparison by its effect (`ratio_p99`
+    /// of latency, green's error `rate` against `baseline_rate`). None for
+    /// an error or a value with no number.
+    pub fn plotted(&self) -> (Option<f64>, Option<f64>) {
+        let value = match &self.value {
+            serde_json::Value::Object(fields) => ["ratio_p99", "rate"]
+                .iter()
+                .find_map(|key| fields.get(*key).and_then(serde_json::Value::as_f64)),
+            other => other.as_f64(),
+        };
+        let baseline = match (&self.value, &self.baseline) {
+            (serde_json::Value::Object(fields), _) if fields.contains_key("rate") => fields
+                .get("baseline_rate")
+                .and_then(serde_json::Value::as_f64),
+            // A latency ratio's baseline is 1 by construction: not drawn.
+            (serde_json::Value::Object(_), _) => None,
+            (_, Some(baseline)) => baseline.as_f64(),
+            (_, None) => None,
+        };
+        (value, baseline)
+    }
+}
+
 pub fn runs(events: &[Envelope]) -> Vec<Run> {
     let mut runs: Vec<Run> = Vec::new();
     for envelope in events {
@@ -83,5 +108,45 @@ fn row(run: &Run, at: DateTime<Utc>, measured: &AnalysisMeasured) -> Measurement
         baseline: measured.baseline.clone(),
         verdict: measured.verdict.name(),
         detail: measured.detail.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn measured(value: serde_json::Value, baseline: Option<serde_json::Value>) -> Measurement {
+        Measurement {
+            name: "a".into(),
+            phase: "post_promotion",
+            run: 1,
+            metric: "m".into(),
+            index: 0,
+            at: DateTime::<Utc>::default(),
+            value,
+            baseline,
+            verdict: "successful",
+            detail: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_chart_draws_numbers_and_the_effect_of_a_comparison() {
+        assert_eq!(measured(json!(0.97), None).plotted(), (Some(0.97), None));
+        assert_eq!(
+            measured(json!(12.0), Some(json!(10.0))).plotted(),
+            (Some(12.0), Some(10.0))
+        );
+        let latency = json!({"p_value": 0.001, "ratio_p50": 4.8, "ratio_p99": 5.1});
+        assert_eq!(
+            measured(latency, Some(json!({"p50": 2.0, "p99": 3.0}))).plotted(),
+            (Some(5.1), None)
+        );
+        let errors = json!({"p_value": 0.01, "rate": 0.3, "baseline_rate": 0.0});
+        assert_eq!(measured(errors, None).plotted(), (Some(0.3), Some(0.0)));
+        assert_eq!(measured(json!(null), None).plotted(), (None, None));
+        assert_eq!(measured(json!([1, 2]), None).plotted(), (None, None));
     }
 }

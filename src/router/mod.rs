@@ -6,6 +6,7 @@
 mod admin;
 mod affinity;
 mod app;
+pub mod latency;
 mod listener;
 mod persist;
 mod probe;

@@ -1,5 +1,5 @@
 //! Per-upstream counters: in flight (for drains), requests, 5xx, failures and
-//! a latency histogram that automated rollback will read.
+//! a latency histogram (`latency.rs`) that analyses read.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -10,11 +10,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio::sync::Notify;
 
-/// Upper bounds of the latency buckets, in milliseconds (Prometheus style:
-/// each bucket counts the requests at or under its bound; the last is +Inf).
-pub const LATENCY_BOUNDS_MS: [f64; 12] = [
-    1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 10000.0,
-];
+use super::latency::{self, Histogram};
 
 #[derive(Default)]
 pub struct UpstreamStats {
@@ -29,7 +25,7 @@ pub struct UpstreamStats {
     /// Connects tried again because one failed before the request was
     /// written (refused, reset, a dropped SYN).
     retries: AtomicU64,
-    buckets: [AtomicU64; LATENCY_BOUNDS_MS.len() + 1],
+    latency: Histogram,
     latency_sum_us: AtomicU64,
     idle: Notify,
     /// Sweeps in a row that found no route naming this upstream.
@@ -71,12 +67,7 @@ impl UpstreamStats {
             self.responses_5xx.fetch_add(1, Ordering::Relaxed);
         }
         self.consecutive_failures.store(0, Ordering::Relaxed);
-        let ms = latency.as_secs_f64() * 1000.0;
-        let bucket = LATENCY_BOUNDS_MS
-            .iter()
-            .position(|bound| ms <= *bound)
-            .unwrap_or(LATENCY_BOUNDS_MS.len());
-        self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        self.latency.record(latency);
         self.latency_sum_us
             .fetch_add(latency.as_micros() as u64, Ordering::Relaxed);
     }
@@ -117,12 +108,10 @@ impl UpstreamStats {
     }
 
     pub fn snapshot(&self) -> StatsSnapshot {
-        let buckets: Vec<u64> = self
-            .buckets
-            .iter()
-            .map(|b| b.load(Ordering::Relaxed))
-            .collect();
+        let buckets = self.latency.counts();
+        let bounds = latency::bounds_ms();
         let answered: u64 = buckets.iter().sum();
+        let quantile = |q| latency::quantile(&bounds, &buckets, q).unwrap_or(0.0);
         StatsSnapshot {
             in_flight: self.in_flight(),
             requests: self.requests.load(Ordering::Relaxed),
@@ -131,39 +120,19 @@ impl UpstreamStats {
             retries: self.retries.load(Ordering::Relaxed),
             healthy: self.consecutive_failures.load(Ordering::Relaxed) < 3,
             latency_ms: LatencySnapshot {
-                p50: quantile(&buckets, answered, 0.50),
-                p90: quantile(&buckets, answered, 0.90),
-                p99: quantile(&buckets, answered, 0.99),
+                p50: quantile(0.50),
+                p90: quantile(0.90),
+                p99: quantile(0.99),
                 mean: if answered == 0 {
                     0.0
                 } else {
                     self.latency_sum_us.load(Ordering::Relaxed) as f64 / answered as f64 / 1000.0
                 },
-                bounds: LATENCY_BOUNDS_MS.to_vec(),
+                bounds,
                 counts: buckets,
             },
         }
     }
-}
-
-/// The upper bound of the bucket holding quantile `q` (the +Inf bucket
-/// reports the largest finite bound).
-fn quantile(buckets: &[u64], total: u64, q: f64) -> f64 {
-    if total == 0 {
-        return 0.0;
-    }
-    let rank = (q * total as f64).ceil().max(1.0) as u64;
-    let mut seen = 0;
-    for (i, count) in buckets.iter().enumerate() {
-        seen += count;
-        if seen >= rank {
-            return LATENCY_BOUNDS_MS
-                .get(i)
-                .copied()
-                .unwrap_or(LATENCY_BOUNDS_MS[LATENCY_BOUNDS_MS.len() - 1]);
-        }
-    }
-    LATENCY_BOUNDS_MS[LATENCY_BOUNDS_MS.len() - 1]
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -185,7 +154,8 @@ pub struct LatencySnapshot {
     pub p90: f64,
     pub p99: f64,
     pub mean: f64,
-    /// Bucket upper bounds; `counts` has one more entry, for +Inf.
+    /// Bucket upper bounds (`latency::bounds_ms`, log-linear); `counts` has
+    /// one more entry, for +Inf.
     pub bounds: Vec<f64>,
     pub counts: Vec<u64>,
 }
@@ -273,10 +243,11 @@ mod tests {
             stats.answered(503, Duration::from_millis(40));
         }
         let snap = stats.snapshot();
-        assert_eq!(snap.latency_ms.counts[0], 90);
-        assert_eq!(snap.latency_ms.counts[5], 10);
-        assert_eq!(snap.latency_ms.p50, 1.0);
-        assert_eq!(snap.latency_ms.p99, 50.0);
+        let at = |d| snap.latency_ms.counts[latency::index(d)];
+        assert_eq!(at(Duration::from_micros(800)), 90);
+        assert_eq!(at(Duration::from_millis(40)), 10);
+        assert_eq!(snap.latency_ms.p50, 0.81);
+        assert_eq!(snap.latency_ms.p99, 41.0);
         assert_eq!(snap.responses_5xx, 10);
     }
 

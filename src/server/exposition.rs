@@ -21,6 +21,7 @@ use super::state::Shared;
 use crate::adapters::router_client::RouterClient;
 use crate::projections::history;
 use crate::projections::model::Model;
+use crate::router::latency;
 
 /// A router that does not answer this fast is reported down, not waited for.
 const ROUTER_TIMEOUT: Duration = Duration::from_secs(1);
@@ -317,7 +318,7 @@ fn counter(value: f64) -> Metric {
 }
 
 /// The router's latency buckets (per-bucket counts in ms, the last for
-/// +Inf) as a cumulative histogram in seconds.
+/// +Inf) as a cumulative histogram in seconds, over the coarse bounds.
 fn histogram(latency: &Value) -> Metric {
     let bounds: Vec<f64> = latency["bounds"]
         .as_array()
@@ -327,10 +328,14 @@ fn histogram(latency: &Value) -> Metric {
         .as_array()
         .map(|c| c.iter().filter_map(Value::as_u64).collect())
         .unwrap_or_default();
+    // The fine log-linear buckets gathered into the coarse ones Prometheus
+    // users expect (a series per bucket costs them storage).
+    let coarse = latency::EXPOSITION_BOUNDS_MS;
+    let gathered = latency::coarsen(&bounds, &counts, &coarse);
     let mut cumulative = 0;
-    let buckets = bounds
+    let buckets = coarse
         .iter()
-        .zip(&counts)
+        .zip(&gathered)
         .map(|(bound, count)| {
             cumulative += count;
             let mut bucket = Bucket::default();
@@ -347,4 +352,34 @@ fn histogram(latency: &Value) -> Metric {
     let mut metric = Metric::default();
     metric.set_histogram(histogram);
     metric
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::router::stats::UpstreamStats;
+
+    #[test]
+    fn the_router_histogram_is_shown_in_its_coarse_buckets_with_every_request() {
+        let stats = UpstreamStats::default();
+        for us in [300, 900, 1_500, 40_000, 30_000_000] {
+            stats.answered(200, Duration::from_micros(us));
+        }
+        let snapshot = serde_json::to_value(stats.snapshot()).unwrap_or_default();
+        let metric = histogram(&snapshot["latency_ms"]);
+        let shown = metric.get_histogram();
+        assert_eq!(shown.get_sample_count(), 5);
+        let buckets: Vec<(f64, u64)> = shown
+            .get_bucket()
+            .iter()
+            .map(|b| (b.upper_bound(), b.cumulative_count()))
+            .collect();
+        assert_eq!(buckets.len(), latency::EXPOSITION_BOUNDS_MS.len());
+        assert_eq!(buckets[0], (0.001, 2), "two under 1 ms");
+        assert_eq!(buckets[1], (0.0025, 3));
+        assert_eq!(buckets[5], (0.05, 4), "40 ms under 50 ms");
+        assert_eq!(buckets[11], (10.0, 4), "30 s only in +Inf");
+    }
 }

@@ -5,6 +5,7 @@
 // plane, whose children go through `adapters::child` (clippy.toml).
 #![allow(clippy::disallowed_methods)]
 
+pub mod analysis;
 pub mod docker;
 pub mod forge;
 pub mod git;

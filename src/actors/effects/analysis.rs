@@ -39,7 +39,8 @@ pub async fn measure(
         .iter()
         .any(|m| m.get_ref().provider == ProviderKind::Router)
     {
-        Some(window_start(ctx.router(), &endpoint).await)
+        let blue = state.blue.as_ref().map(|b| b.endpoint.as_str());
+        Some(window_start(ctx.router(), &endpoint, blue).await)
     } else {
         None
     };

@@ -11,9 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use governor::{Quota, RateLimiter};
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::number;
+use super::{comparison, number};
 use crate::config::Measure;
 use crate::flow::measurement::Reading;
 
@@ -49,11 +49,11 @@ pub async fn drive(
     window: Duration,
 ) -> (Side, Option<Side>) {
     let length = spec.duration.map_or(window, |d| d.min(window));
-    let client =
-        match super::client(Duration::from_secs(10).min(window.max(Duration::from_secs(1)))) {
-            Ok(client) => client,
-            Err(_) => return (Side::default(), blue.map(|_| Side::default())),
-        };
+    let timeout = Duration::from_secs(10).min(window.max(Duration::from_secs(1)));
+    let client = match super::client() {
+        Ok(client) => client,
+        Err(_) => return (Side::default(), blue.map(|_| Side::default())),
+    };
     let rate = NonZeroU32::new(spec.rps.max(1)).unwrap_or(NonZeroU32::MIN);
     let limiter = RateLimiter::direct(Quota::per_second(rate));
     let green_side = Arc::new(Mutex::new(Side::default()));
@@ -78,7 +78,8 @@ pub async fn drive(
                     spec.method.clone(),
                     format!("http://{endpoint}{}", spec.path),
                 )
-                .header("x-deployflow-load", "1");
+                .header("x-deployflow-load", "1")
+                .timeout(timeout);
             let side = side.clone();
             flying.spawn(async move {
                 let started = Instant::now();
@@ -115,7 +116,7 @@ fn lock(side: &Mutex<Side>) -> std::sync::MutexGuard<'_, Side> {
 /// `measure` over what the load saw: green's own measures, or green
 /// against blue (`compare_*`, where `requests` is the fewer side's).
 pub fn measured(measure: Measure, green: &Side, blue: Option<&Side>) -> Reading {
-    use crate::flow::compare::{errors_p_value, quantile, slower_p_value};
+    use crate::flow::compare::{quantile, slower_p_value};
     let rate = |side: &Side, n: u64| {
         if side.requests == 0 {
             Ok(Value::Null)
@@ -148,36 +149,18 @@ pub fn measured(measure: Measure, green: &Side, blue: Option<&Side>) -> Reading 
                     requests: None,
                 };
             };
-            let requests = Some(green.requests.min(blue.requests));
-            let error_rate = |side: &Side| {
-                if side.requests == 0 {
-                    0.0
-                } else {
-                    side.errors as f64 / side.requests as f64
-                }
+            let summary = |side: &Side| comparison::Summary {
+                requests: side.requests,
+                errors: side.errors,
+                p50: latency(side, 0.50),
+                p99: latency(side, 0.99),
             };
-            let (value, baseline) = if measure == Measure::CompareErrors {
-                let p =
-                    errors_p_value((green.errors, green.requests), (blue.errors, blue.requests));
-                (
-                    json!({"p_value": p, "rate": error_rate(green), "baseline_rate": error_rate(blue)}),
-                    json!({"rate": error_rate(blue), "requests": blue.requests}),
-                )
+            let (g, b) = (summary(green), summary(blue));
+            if measure == Measure::CompareErrors {
+                comparison::errors(&g, &b)
             } else {
                 let p = slower_p_value(&green.latencies_ms, &blue.latencies_ms);
-                let ratio = |q| match (latency(green, q), latency(blue, q)) {
-                    (Some(g), Some(b)) if b > 0.0 => g / b,
-                    _ => 1.0,
-                };
-                (
-                    json!({"p_value": p, "ratio_p50": ratio(0.50), "ratio_p99": ratio(0.99)}),
-                    json!({"p50": latency(blue, 0.50), "p99": latency(blue, 0.99)}),
-                )
-            };
-            Reading {
-                value: Ok(value),
-                baseline: Some(baseline),
-                requests,
+                comparison::latency(p, &g, &b)
             }
         }
     }

@@ -3,6 +3,7 @@
 //! (`web`) or a command (`exec`). Each gives a `Reading`; the flow's
 //! `measurement::verdict` judges it. Nothing here decides.
 
+mod comparison;
 mod exec;
 mod load;
 mod prometheus;
@@ -79,12 +80,25 @@ pub async fn read(
     }
 }
 
-/// A client for one provider's requests, giving up after `timeout`.
-fn client(timeout: Duration) -> Result<reqwest::Client, String> {
-    crate::adapters::http::client_builder()
-        .timeout(timeout)
-        .build()
-        .map_err(|e| format!("no HTTP client: {e}"))
+/// The providers' one client: building one loads the TLS roots, which
+/// cost more than a measurement's whole read (`benches/analysis.rs`), so
+/// it is built once and each request carries its own timeout.
+fn client() -> Result<&'static reqwest::Client, String> {
+    static CLIENT: std::sync::OnceLock<Result<reqwest::Client, String>> =
+        std::sync::OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            crate::adapters::http::client_builder()
+                .build()
+                .map_err(|e| format!("no HTTP client: {e}"))
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// A GET of `url` that gives up after `timeout`.
+fn get(url: impl reqwest::IntoUrl, timeout: Duration) -> Result<reqwest::RequestBuilder, String> {
+    Ok(client()?.get(url).timeout(timeout))
 }
 
 /// A number as a JSON value, refusing what JSON cannot hold.

@@ -45,7 +45,7 @@ pub async fn read(
     let base = format!("{}/api/v1/query", address.trim_end_matches('/'));
     let url = reqwest::Url::parse_with_params(&base, &[("query", query.as_str())])
         .map_err(|e| format!("prometheus address `{address}`: {e}"))?;
-    let response = super::client(timeout)?.get(url).send().await.map_err(|e| {
+    let response = super::get(url, timeout)?.send().await.map_err(|e| {
         format!(
             "prometheus at {address}: {}",
             crate::adapters::health::error_chain(&e)

@@ -7,10 +7,12 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::number;
+use super::{comparison, number};
 use crate::adapters::router_client::RouterClient;
 use crate::config::{Measure, Metric};
+use crate::flow::compare::slower_p_value_grouped;
 use crate::flow::measurement::Reading;
+use crate::router::latency;
 
 /// One upstream's counters, as the router's `/stats` gives them.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -27,21 +29,33 @@ pub struct Latency {
 }
 
 /// The start of a window: green's counters then (or why they could not
-/// be read), and where to read them again.
+/// be read), blue's where there is a blue, and where to read them again.
 pub struct Window {
     router: RouterClient,
+    green: Side,
+    blue: Option<Side>,
+}
+
+struct Side {
     upstream: String,
     start: Result<Counters, String>,
 }
 
 const STATS_TIMEOUT: Duration = Duration::from_secs(5);
 
-async fn counters(router: &RouterClient, upstream: &str) -> Result<Counters, String> {
-    let stats = router
+/// Every upstream's counters, one read for both sides.
+async fn all_counters(router: &RouterClient) -> Result<serde_json::Value, String> {
+    router
         .stats(STATS_TIMEOUT)
         .await
-        .map_err(|e| format!("the router's counters: {e}"))?;
-    match stats.get(upstream) {
+        .map_err(|e| format!("the router's counters: {e}"))
+}
+
+fn counters_of(
+    stats: &Result<serde_json::Value, String>,
+    upstream: &str,
+) -> Result<Counters, String> {
+    match stats.as_ref()?.get(upstream) {
         // Not counted yet: nothing has been sent to it.
         None => Ok(Counters::default()),
         Some(found) => serde_json::from_value(found.clone())
@@ -49,12 +63,18 @@ async fn counters(router: &RouterClient, upstream: &str) -> Result<Counters, Str
     }
 }
 
-pub async fn window_start(router: RouterClient, upstream: &str) -> Window {
-    let start = counters(&router, upstream).await;
-    Window {
-        router,
+/// Opens a window on green's upstream, and on blue's when there is one
+/// (the comparisons' baseline).
+pub async fn window_start(router: RouterClient, green: &str, blue: Option<&str>) -> Window {
+    let stats = all_counters(&router).await;
+    let side = |upstream: &str| Side {
         upstream: upstream.to_string(),
-        start,
+        start: counters_of(&stats, upstream),
+    };
+    Window {
+        green: side(green),
+        blue: blue.map(side),
+        router,
     }
 }
 
@@ -67,29 +87,81 @@ pub async fn read(metric: &Metric, window: Option<&Window>) -> Reading {
     let Some(window) = window else {
         return failed("no router window was opened".into());
     };
-    let start = match &window.start {
-        Ok(start) => start,
-        Err(why) => return failed(why.clone()),
+    let stats = all_counters(&window.router).await;
+    let span = |side: &Side| -> Result<(Counters, Counters), String> {
+        Ok((side.start.clone()?, counters_of(&stats, &side.upstream)?))
     };
-    let end = match counters(&window.router, &window.upstream).await {
-        Ok(end) => end,
+    let green = match span(&window.green) {
+        Ok(green) => green,
         Err(why) => return failed(why),
     };
     let measure = metric.measure.unwrap_or(Measure::Requests);
-    measured(measure, start, &end)
+    if !measure.compares() {
+        return measured(measure, &green.0, &green.1);
+    }
+    let Some(blue) = &window.blue else {
+        return failed("no blue to compare with: this is the app's first deploy".into());
+    };
+    match span(blue) {
+        Ok(blue) => compared(measure, (&green.0, &green.1), (&blue.0, &blue.1)),
+        Err(why) => failed(why),
+    }
 }
 
-/// `measure` over the window between `start` and `end`.
-pub fn measured(measure: Measure, start: &Counters, end: &Counters) -> Reading {
-    let requests = end.requests.saturating_sub(start.requests);
-    let errors = end.responses_5xx.saturating_sub(start.responses_5xx);
-    let buckets: Vec<u64> = end
+/// One side's requests, 5xx and latency buckets over a window.
+fn diff(start: &Counters, end: &Counters) -> (u64, u64, Vec<u64>) {
+    let buckets = end
         .latency_ms
         .counts
         .iter()
         .enumerate()
         .map(|(i, n)| n.saturating_sub(start.latency_ms.counts.get(i).copied().unwrap_or(0)))
         .collect();
+    (
+        end.requests.saturating_sub(start.requests),
+        end.responses_5xx.saturating_sub(start.responses_5xx),
+        buckets,
+    )
+}
+
+/// Green against blue over the same window, from both upstreams' counters
+/// (a canary's two sides both taking real traffic): errors by the
+/// two-proportion test, latency by Mann-Whitney U over the two histograms.
+pub fn compared(
+    measure: Measure,
+    green: (&Counters, &Counters),
+    blue: (&Counters, &Counters),
+) -> Reading {
+    let bounds = &green.1.latency_ms.bounds;
+    let (g, b) = (diff(green.0, green.1), diff(blue.0, blue.1));
+    let summary = |(requests, errors, buckets): &(u64, u64, Vec<u64>)| comparison::Summary {
+        requests: *requests,
+        errors: *errors,
+        p50: latency::quantile(bounds, buckets, 0.50),
+        p99: latency::quantile(bounds, buckets, 0.99),
+    };
+    let (green_summary, blue_summary) = (summary(&g), summary(&b));
+    if measure == Measure::CompareErrors {
+        return comparison::errors(&green_summary, &blue_summary);
+    }
+    let groups: Vec<(u64, u64)> = (0..g.2.len().max(b.2.len()))
+        .map(|i| {
+            (
+                g.2.get(i).copied().unwrap_or(0),
+                b.2.get(i).copied().unwrap_or(0),
+            )
+        })
+        .collect();
+    comparison::latency(
+        slower_p_value_grouped(&groups),
+        &green_summary,
+        &blue_summary,
+    )
+}
+
+/// `measure` over the window between `start` and `end`.
+pub fn measured(measure: Measure, start: &Counters, end: &Counters) -> Reading {
+    let (requests, errors, buckets) = diff(start, end);
     let rate = |n: u64| {
         if requests == 0 {
             Ok(serde_json::Value::Null)
@@ -97,7 +169,7 @@ pub fn measured(measure: Measure, start: &Counters, end: &Counters) -> Reading {
             number(n as f64 / requests as f64)
         }
     };
-    let quantile = |q: f64| match quantile(&end.latency_ms.bounds, &buckets, q) {
+    let quantile = |q: f64| match latency::quantile(&end.latency_ms.bounds, &buckets, q) {
         Some(ms) => number(ms),
         None => Ok(serde_json::Value::Null),
     };
@@ -108,7 +180,7 @@ pub fn measured(measure: Measure, start: &Counters, end: &Counters) -> Reading {
         Measure::LatencyP90 => quantile(0.90),
         Measure::LatencyP99 => quantile(0.99),
         Measure::Requests => number(requests as f64),
-        // Refused for the router when the config loads.
+        // `read` sends these to `compared`.
         Measure::CompareErrors | Measure::CompareLatency => Err(format!(
             "`{}` needs a baseline in the same window",
             measure.name()
@@ -119,25 +191,6 @@ pub fn measured(measure: Measure, start: &Counters, end: &Counters) -> Reading {
         baseline: None,
         requests: Some(requests),
     }
-}
-
-/// The upper bound of the bucket holding quantile `q`; the +Inf bucket
-/// reports the largest finite bound. None when the window answered nothing.
-fn quantile(bounds: &[f64], buckets: &[u64], q: f64) -> Option<f64> {
-    let total: u64 = buckets.iter().sum();
-    if total == 0 {
-        return None;
-    }
-    let rank = (q * total as f64).ceil().max(1.0) as u64;
-    let mut seen = 0;
-    let largest = bounds.last().copied().unwrap_or(0.0);
-    for (i, count) in buckets.iter().enumerate() {
-        seen += count;
-        if seen >= rank {
-            return Some(bounds.get(i).copied().unwrap_or(largest));
-        }
-    }
-    Some(largest)
 }
 
 #[cfg(test)]
@@ -175,6 +228,42 @@ mod tests {
             measured(Measure::LatencyP99, &start, &end).value,
             Ok(serde_json::json!(100.0))
         );
+    }
+
+    #[test]
+    fn green_against_blue_in_the_same_window_from_both_histograms() {
+        let zero = counters(0, 0, vec![0, 0, 0, 0]);
+        let slow_green = counters(100, 30, vec![0, 10, 90, 0]);
+        let blue = counters(100, 1, vec![95, 5, 0, 0]);
+        let latency = compared(
+            Measure::CompareLatency,
+            (&zero, &slow_green),
+            (&zero, &blue),
+        );
+        let value = latency.value.clone().unwrap_or_default();
+        assert!(value["p_value"].as_f64().unwrap_or(1.0) < 0.001, "{value}");
+        assert_eq!(value["ratio_p50"], 100.0, "{value}");
+        assert_eq!(
+            latency.baseline,
+            Some(serde_json::json!({"p50": 1.0, "p99": 10.0}))
+        );
+        assert_eq!(latency.requests, Some(100));
+        let errors = compared(Measure::CompareErrors, (&zero, &slow_green), (&zero, &blue));
+        let value = errors.value.unwrap_or_default();
+        assert!(value["p_value"].as_f64().unwrap_or(1.0) < 0.001, "{value}");
+        assert_eq!(value["rate"], 0.3);
+        // The same on both sides: nothing to tell apart.
+        let same = compared(Measure::CompareLatency, (&zero, &blue), (&zero, &blue));
+        assert!(
+            same.value.unwrap_or_default()["p_value"]
+                .as_f64()
+                .unwrap_or(0.0)
+                > 0.3
+        );
+        // Blue idle in the window (Blue/Green after the switch): the fewer
+        // side has 0 requests, so `min_requests` makes it inconclusive.
+        let idle = compared(Measure::CompareErrors, (&zero, &slow_green), (&zero, &zero));
+        assert_eq!(idle.requests, Some(0));
     }
 
     #[test]

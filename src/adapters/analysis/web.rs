@@ -17,8 +17,7 @@ pub async fn read(
     let url = target.substitute(metric.url.as_deref().unwrap_or_default());
     let path_text = metric.json_path.as_deref().unwrap_or_default();
     let path = JsonPath::parse(path_text).map_err(|e| format!("json_path `{path_text}`: {e}"))?;
-    let response = super::client(timeout)?
-        .get(&url)
+    let response = super::get(&url, timeout)?
         .send()
         .await
         .map_err(|e| format!("GET {url}: {}", crate::adapters::health::error_chain(&e)))?;

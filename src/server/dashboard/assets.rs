@@ -14,6 +14,7 @@ table { border-collapse: collapse; width: 100%; } th, td { text-align: left; pad
 th { font-weight: 600; color: #566; }
 .status { font-weight: 600; padding: 1px 6px; border-radius: 4px; background: #eceef2; }
 .promoted { background: #d8f3dc; } .rolled_back, .failed, .aborted { background: #fde2e1; } .in_progress { background: #fff3c4; } .returned, .rejected { background: #e7e3fb; }
+.successful { background: #d8f3dc; } .inconclusive, .running { background: #fff3c4; } .error { background: #eceef2; }
 .approve { color: #1b7f3a; } .fixes_needed { color: #a15c00; } .major_flaw, .abstain { color: #b42318; }
 .charts { display: flex; flex-wrap: wrap; gap: 12px; } .charts svg { border: 1px solid #eceef2; border-radius: 4px; }
 .figures { display: flex; flex-wrap: wrap; gap: 24px; } .figure b { display: block; font-size: 18px; }

@@ -43,6 +43,71 @@ fn draw_line(svg: &mut String, caption: &str, unit: &str, points: &[(usize, f64)
     Ok(())
 }
 
+/// One analysis metric over its measurements: a point per measurement
+/// (x its number, coloured by its verdict, an error drawn at 0 in grey),
+/// the line through the values, and the baseline's in grey where there is
+/// one.
+pub fn measurements(caption: &str, points: &[Measured]) -> String {
+    let mut svg = String::new();
+    let drawn = draw_measurements(&mut svg, caption, points);
+    finished(svg, drawn, caption)
+}
+
+/// A measurement as a chart sees it.
+pub struct Measured<'a> {
+    pub index: u32,
+    pub value: Option<f64>,
+    pub baseline: Option<f64>,
+    pub verdict: &'a str,
+}
+
+fn verdict_colour(verdict: &str) -> RGBColor {
+    match verdict {
+        "successful" => RGBColor(0x1b, 0x7f, 0x3a),
+        "failed" => RGBColor(0xb4, 0x23, 0x18),
+        "inconclusive" => RGBColor(0xe0, 0xb0, 0x00),
+        _ => RGBColor(0x88, 0x88, 0x99),
+    }
+}
+
+fn draw_measurements(svg: &mut String, caption: &str, points: &[Measured]) -> Drawn {
+    {
+        let root = SVGBackend::with_string(svg, SIZE).into_drawing_area();
+        root.fill(&WHITE)?;
+        let n = points.iter().map(|p| p.index).max().unwrap_or(0) + 1;
+        let top = points
+            .iter()
+            .flat_map(|p| [p.value, p.baseline])
+            .flatten()
+            .fold(0.0, f64::max);
+        let top = if top > 0.0 { top * 1.15 } else { 1.0 };
+        let mut chart = ChartBuilder::on(&root)
+            .caption(caption, (FONT, 15))
+            .margin(8)
+            .x_label_area_size(26)
+            .y_label_area_size(48)
+            .build_cartesian_2d(0..n, 0.0..top)?;
+        chart
+            .configure_mesh()
+            .x_desc("measurement")
+            .light_line_style(WHITE)
+            .draw()?;
+        let baseline = points.iter().filter_map(|p| Some((p.index, p.baseline?)));
+        chart.draw_series(LineSeries::new(baseline, &RGBColor(0x99, 0x99, 0xaa)))?;
+        let values = points.iter().filter_map(|p| Some((p.index, p.value?)));
+        chart.draw_series(LineSeries::new(values, &BLUE.mix(0.5)))?;
+        chart.draw_series(points.iter().map(|p| {
+            Circle::new(
+                (p.index, p.value.unwrap_or(0.0)),
+                4,
+                verdict_colour(p.verdict).filled(),
+            )
+        }))?;
+        root.present()?;
+    }
+    Ok(())
+}
+
 /// One bar per label.
 pub fn bars(caption: &str, bars: &[(String, u64)]) -> String {
     let mut svg = String::new();
@@ -119,6 +184,34 @@ mod tests {
         );
         assert!(bars.starts_with("<svg"));
         assert!(bars.contains("promoted") && bars.contains("rolled_back"));
+        let measured = measurements(
+            "error_rate",
+            &[
+                Measured {
+                    index: 0,
+                    value: Some(0.0),
+                    baseline: None,
+                    verdict: "successful",
+                },
+                Measured {
+                    index: 1,
+                    value: Some(0.3),
+                    baseline: Some(0.0),
+                    verdict: "failed",
+                },
+                Measured {
+                    index: 2,
+                    value: None,
+                    baseline: None,
+                    verdict: "error",
+                },
+            ],
+        );
+        assert!(measured.starts_with("<svg") && measured.contains("error_rate"));
+        assert!(
+            measured.contains("#B42318") || measured.contains("#b42318"),
+            "a failed point is red"
+        );
         // Nothing to draw is still a chart.
         assert!(self::line("Empty", "s", &[]).starts_with("<svg"));
     }

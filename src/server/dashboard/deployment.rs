@@ -1,15 +1,17 @@
 //! One deployment's page: its phases with their durations, the fix
 //! attempts by tier with their diagnoses and changes, the test runs, the
 //! review rounds with every verdict and the rule each decision applied; and
-//! the manual gate, abort and rollback, each asking for a reason.
+//! the analyses with a chart per metric; and the manual gate, abort and
+//! rollback, each asking for a reason.
 
 use crate::events::payloads::{FixAttempted, GreenUnhealthy};
-use maud::{Markup, html};
+use maud::{Markup, PreEscaped, html};
 
+use super::charts::{self, Measured};
 use super::overview::seconds;
 use crate::events::{Envelope, Event, Outcome};
 use crate::flow::{Deployment, Phase, Step, next_step};
-use crate::projections::{audit, history, phases};
+use crate::projections::{analyses, audit, history, phases};
 
 pub fn render(id: &str, events: &[Envelope]) -> Markup {
     let state = Deployment::fold(events.iter().map(|e| &e.event));
@@ -91,6 +93,7 @@ pub fn render(id: &str, events: &[Envelope]) -> Markup {
                 }
             }
         }
+        (analyses(events))
         @if !rounds.is_empty() {
             section {
                 h2 { "Review" }
@@ -119,6 +122,60 @@ pub fn render(id: &str, events: &[Envelope]) -> Markup {
             }
         }
     }
+}
+
+/// Every analysis run: how it ended and why, and each metric drawn over
+/// its measurements with their verdicts (the page is live, so a running
+/// analysis grows as it is measured).
+fn analyses(events: &[Envelope]) -> Markup {
+    let runs = analyses::runs(events);
+    html! {
+        @if !runs.is_empty() {
+            section {
+                h2 { "Analysis" }
+                @for run in &runs {
+                    h3 {
+                        (run.name) " " span.muted { (run.phase.replace('_', "-")) ", run " (run.run) } " "
+                        @let verdict = run.verdict.unwrap_or("running");
+                        span class={ "status " (verdict) } { (verdict) }
+                    }
+                    @if let Some(reason) = &run.reason { p { (reason) } }
+                    div.charts {
+                        @for metric in metrics(run) {
+                            @let points: Vec<Measured> = run.measurements.iter().filter(|m| m.metric == metric).map(|m| {
+                                let (value, baseline) = m.plotted();
+                                Measured { index: m.index, value, baseline, verdict: m.verdict }
+                            }).collect();
+                            (PreEscaped(charts::measurements(&metric, &points)))
+                        }
+                    }
+                    details {
+                        summary { (run.measurements.len()) " measurements" }
+                        table {
+                            tr { th { "metric" } th { "#" } th { "value" } th { "verdict" } th { "why" } }
+                            @for m in &run.measurements {
+                                tr {
+                                    td { (m.metric) } td { (m.index) } td { code { (m.value) } }
+                                    td { span class=(m.verdict) { (m.verdict) } } td { (m.detail) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A run's metrics in the order they were first measured.
+fn metrics(run: &analyses::Run) -> Vec<String> {
+    let mut seen: Vec<String> = Vec::new();
+    for m in &run.measurements {
+        if !seen.contains(&m.metric) {
+            seen.push(m.metric.clone());
+        }
+    }
+    seen
 }
 
 /// A form that posts `{by, reason}` to `url` (the script sends it).
