@@ -786,3 +786,52 @@ fn a_webhook_is_told_once_despite_its_failures_and_a_restart() {
     // v2's webhook heard nothing more.
     assert_eq!(hook.delivered().len(), 1);
 }
+
+#[test]
+fn a_failure_within_the_limit_promotes_and_the_dashboard_draws_it_with_its_verdicts() {
+    let s = with_v1();
+    // The first measurement fails, the next two pass: one failure is what
+    // failure_limit = 1 allows.
+    let template = exec_template(
+        "flaky",
+        "test -e seen && echo 1 || (touch seen; echo 0.5)",
+        "count = 3\nfailure_limit = 1",
+    )
+    .replace("count = 2\n", "");
+    s.release("v2", &analysed(&template, "\"flaky\""));
+    let out = s.deploy("v2");
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    let id = s.last_id();
+    let measured = s.json(&["analysis", &id]);
+    let verdicts: Vec<&str> = measured
+        .as_array()
+        .map(|rows| rows.iter().filter_map(|r| r["verdict"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        verdicts,
+        ["failed", "successful", "successful"],
+        "{measured}"
+    );
+    assert_eq!(
+        s.payloads(&id, "analysis_completed")[0]["verdict"],
+        "successful"
+    );
+
+    // The deployment's page draws the metric over its measurements, a
+    // point per measurement in its verdict's colour, and lists them.
+    let (status, _, page) =
+        common::http::request(s.api, "GET", &format!("/deployments/{id}"), &[], "");
+    assert_eq!(status, 200, "{page}");
+    let analysis = page.split("<h2>Analysis</h2>").nth(1).unwrap_or_default();
+    assert!(analysis.contains("<svg"), "a chart: {page}");
+    assert!(analysis.contains("flaky"), "{analysis}");
+    assert!(
+        analysis.to_lowercase().contains("#b42318"),
+        "the failed point is red: {analysis}"
+    );
+    assert!(
+        analysis.to_lowercase().contains("#1b7f3a"),
+        "the passing ones green: {analysis}"
+    );
+    assert!(analysis.contains("3 measurements"), "{analysis}");
+}
