@@ -15,7 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::scenario::{Knobs, Scenario, quiet_addr, text};
-use fantoccini::{ClientBuilder, Locator};
+use fantoccini::ClientBuilder;
 
 /// chromedriver on a port of its own, in a process group of its own with
 /// the browsers it starts: all killed when dropped, even when a failing
@@ -137,11 +137,15 @@ fn a_person_follows_a_deployment_live_and_approves_it_at_the_gate() {
         wait_until(&browser, "the same page load", "window.loadedOnce === true").await;
 
         // Approving asks for a reason first.
-        let approve = browser
-            .find(Locator::Css("form[data-action=approve] button"))
+        // Clicked from a script in one step: the live part may be redrawn
+        // at any moment, leaving a found element stale.
+        browser
+            .execute(
+                "document.querySelector('form[data-action=approve] button').click();",
+                vec![],
+            )
             .await
             .unwrap();
-        approve.click().await.unwrap();
         // The browser holds the form back until a reason is given.
         wait_until(
             &browser,
@@ -156,18 +160,14 @@ fn a_person_follows_a_deployment_live_and_approves_it_at_the_gate() {
             "document.body.innerText.includes('Waiting at the manual gate')",
         )
         .await;
+        // The reason typed and the form sent in one step, for the same reason.
         browser
-            .find(Locator::Css("form[data-action=approve] input[name=reason]"))
-            .await
-            .unwrap()
-            .send_keys("checked the release in staging")
-            .await
-            .unwrap();
-        browser
-            .find(Locator::Css("form[data-action=approve] button"))
-            .await
-            .unwrap()
-            .click()
+            .execute(
+                "const form = document.querySelector('form[data-action=approve]');\
+                 form.querySelector('input[name=reason]').value = 'checked the release in staging';\
+                 form.querySelector('button').click();",
+                vec![],
+            )
             .await
             .unwrap();
         wait_until(
