@@ -348,9 +348,13 @@ async fn a_signal_is_named_in_the_output() {
 async fn a_process_that_left_the_group_is_not_waited_for() {
     let dir = tempfile::tempdir().expect("tempdir");
     // `setsid` takes the sleep out of the group, still holding the pipes.
+    // The command ends only once it has left (its session is its own pid,
+    // field 6 of /proc/PID/stat): on a loaded machine a fixed wait could end
+    // first, and the group's kill took the sleep with it.
     let spec = spec(
         dir.path(),
-        "setsid sleep 30 & echo $! > escaped.pid; sleep 0.3; echo done",
+        "setsid sleep 30 & p=$!; echo $p > escaped.pid; \
+         while [ \"$(cut -d' ' -f6 /proc/$p/stat)\" != \"$p\" ]; do sleep 0.05; done; echo done",
     );
     let started = Instant::now();
     let run = run_tests(&spec).await;
