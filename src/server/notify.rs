@@ -68,12 +68,16 @@ pub async fn follow(store: EventStore, data_dir: PathBuf) {
                 Entry::Occupied(known) => known.into_mut(),
                 Entry::Vacant(new) => new.insert(audience_of(&store, envelope.stream).await),
             };
-            if let Some(audience) = audience {
-                tell(&client, audience, &envelope).await;
-            }
             next = envelope.seq + 1;
-            write_cursor(&cursor_path, next);
+            // The cursor is kept after each notification sent, and once a
+            // batch: not a file written for every event of the log.
+            if let Some(audience) = audience
+                && tell(&client, audience, &envelope).await
+            {
+                write_cursor(&cursor_path, next);
+            }
         }
+        write_cursor(&cursor_path, next);
     }
 }
 
@@ -118,13 +122,14 @@ async fn audience_of(store: &EventStore, stream: StreamId) -> Option<Audience> {
     }
 }
 
-/// Sends `envelope`'s notification to each webhook that asked for its kind.
-async fn tell(client: &reqwest::Client, audience: &Audience, envelope: &Envelope) {
+/// Sends `envelope`'s notification to each webhook that asked for its kind;
+/// whether there was one to send.
+async fn tell(client: &reqwest::Client, audience: &Audience, envelope: &Envelope) -> bool {
     let id = envelope.stream.to_string();
     let Some(notification) =
         notifications::of(&audience.app, &audience.release, &id, &envelope.event)
     else {
-        return;
+        return false;
     };
     let body = json!({
         "text": notification.text,
@@ -143,6 +148,7 @@ async fn tell(client: &reqwest::Client, audience: &Audience, envelope: &Envelope
     {
         deliver(client, &hook.url, &body, envelope.seq).await;
     }
+    true
 }
 
 /// POSTs `body` until a 2xx answers or the tries run out. The delivery id
