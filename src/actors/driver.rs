@@ -15,7 +15,7 @@ use super::messages::{DriverMsg, Job, SupervisorMsg, WorkerMsg};
 use super::redact::redact;
 use super::workers::perform;
 use crate::events::{Event, StreamId};
-use crate::flow::{Deployment, Effect, Input, Step, decide, next_step};
+use crate::flow::{Deployment, Effect, Input, Step, background_step, decide, next_step};
 
 /// The actors a Driver hands effects to.
 #[derive(Clone)]
@@ -59,6 +59,9 @@ pub struct DriverState {
     announced: Option<String>,
     /// Cancels the effect in progress (a command left its step).
     cancel: Option<tokio::sync::watch::Sender<bool>>,
+    /// The background analysis' measurement in progress, by token: a
+    /// second lane beside the steps (`flow::background_step`).
+    background: Option<u64>,
 }
 
 #[ractor::async_trait]
@@ -91,6 +94,7 @@ impl Actor for Driver {
             intervened: false,
             announced: None,
             cancel: None,
+            background: None,
         })
     }
 
@@ -102,6 +106,11 @@ impl Actor for Driver {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             DriverMsg::Advance => advance(&myself, state).await?,
+            DriverMsg::Results { token, inputs } if state.background == Some(token) => {
+                state.background = None;
+                background_results(state, inputs).await?;
+                let _ = myself.cast(DriverMsg::Advance);
+            }
             DriverMsg::Results { token, inputs } => {
                 if state.waiting != Some(token) {
                     return Ok(());
@@ -223,6 +232,7 @@ fn cancellable(effect: &Effect) -> bool {
             | Effect::Synthesize { .. }
             | Effect::Measure { .. }
             | Effect::KeepBlue { .. }
+            | Effect::Pause { .. }
     )
 }
 
@@ -239,10 +249,65 @@ async fn append(state: &mut DriverState, events: Vec<Event>) -> Result<(), Actor
     Ok(())
 }
 
+/// The background lane's answers: recorded when they still fit (the run
+/// goes on), dropped when they do not (the canary moved on meanwhile);
+/// never a failure of the deployment.
+async fn background_results(
+    state: &mut DriverState,
+    inputs: Vec<Input>,
+) -> Result<(), ActorProcessingErr> {
+    let redactor = state.redactor();
+    for input in inputs {
+        let Input::Measured(measurements) = redact(input, &redactor) else {
+            continue;
+        };
+        match decide(&state.flow, Input::BackgroundMeasured(measurements)) {
+            Ok(events) if !events.is_empty() => append(state, events).await?,
+            Ok(_) => {}
+            Err(refusal) => {
+                tracing::debug!(deployment = %state.id, "a background measurement dropped: {refusal}")
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Starts the background analysis' next measurement when one is due and
+/// none is in progress.
+fn advance_background(myself: &ActorRef<DriverMsg>, state: &mut DriverState) {
+    if state.background.is_some() {
+        return;
+    }
+    let (Some(effect), Some(context)) = (background_step(&state.flow), state.context.clone())
+    else {
+        return;
+    };
+    state.tokens += 1;
+    state.background = Some(state.tokens);
+    // Never cancelled: an answer that no longer fits is dropped.
+    let (_cancel, cancelled) = tokio::sync::watch::channel(false);
+    let job = Job {
+        effect,
+        token: state.tokens,
+        context,
+        state: Arc::new(state.flow.clone()),
+        restore: None,
+        resumed: false,
+        reply_to: myself.clone(),
+        cancelled,
+    };
+    let workers = state.workers.load();
+    if let Err(e) = workers.environment.cast(WorkerMsg::Perform(job)) {
+        tracing::error!("a worker actor is gone: {e}");
+        state.background = None;
+    }
+}
+
 async fn advance(
     myself: &ActorRef<DriverMsg>,
     state: &mut DriverState,
 ) -> Result<(), ActorProcessingErr> {
+    advance_background(myself, state);
     if state.waiting.is_some() {
         return Ok(());
     }

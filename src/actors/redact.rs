@@ -57,6 +57,12 @@ impl Redact for Input {
                     .map(|measured| measured.redact(scrub))
                     .collect(),
             ),
+            Input::BackgroundMeasured(measurements) => Input::BackgroundMeasured(
+                measurements
+                    .into_iter()
+                    .map(|measured| measured.redact(scrub))
+                    .collect(),
+            ),
             Input::Rollback {
                 by,
                 reason,
@@ -70,7 +76,11 @@ impl Redact for Input {
                 reason: scrub(&reason),
             },
             // Facts without words.
-            kept @ (Input::Switched | Input::InstanceStopped | Input::BlueKept { .. }) => kept,
+            kept @ (Input::Switched
+            | Input::InstanceStopped
+            | Input::BlueKept { .. }
+            | Input::WeightSet { .. }
+            | Input::Paused { .. }) => kept,
         }
     }
 }
@@ -107,10 +117,7 @@ mod tests {
     }
 
     fn call() -> Intervention {
-        Intervention {
-            by: quoting(),
-            reason: quoting(),
-        }
+        Intervention::by(quoting(), quoting())
     }
 
     /// Every kind of result that carries words from outside, each word

@@ -140,6 +140,33 @@ impl RouterClient {
         self.check(response, "refused the route").await
     }
 
+    /// Splits `app`'s traffic: `percent` to `green`, the rest to `blue`,
+    /// placed as `split` says; atomically, as every route change.
+    pub async fn set_split(
+        &self,
+        app: &str,
+        listen: SocketAddr,
+        blue: &str,
+        green: &str,
+        percent: u8,
+        split: &crate::router::Split,
+    ) -> Result<(), RouterError> {
+        let route = json!({
+            "listen": listen,
+            "upstream": blue,
+            "canary": { "upstream": green, "percent": percent, "split": split },
+        });
+        let response = self
+            .http
+            .put(self.url(&format!("/routes/{app}")))
+            .header(CHANGE_HEADER, "1")
+            .json(&route)
+            .send()
+            .await
+            .map_err(self.api_error("did not take the split"))?;
+        self.check(response, "refused the split").await
+    }
+
     /// Per upstream, the router's counters (its `GET /stats`), asked with
     /// `timeout`: a router that is down must not hold up a scrape.
     pub async fn stats(&self, timeout: Duration) -> Result<serde_json::Value, RouterError> {

@@ -158,10 +158,21 @@ pub enum Conditions {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Strategy {
-    /// Green beside blue, all traffic switched at once. (`canary` is the
-    /// next strategy; until it exists, naming it is an error.)
+    /// Green beside blue, all traffic switched at once.
     #[default]
     Bluegreen,
+    /// Traffic moved to green in `rollout.steps`, judged on the way.
+    Canary,
+}
+
+impl Strategy {
+    /// As written in the config and in `history --json`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::Bluegreen => "bluegreen",
+            Strategy::Canary => "canary",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -192,6 +203,15 @@ pub struct Rollout {
     pub rollback_on_alert: bool,
     #[serde(default = "an_hour")]
     pub alert_window_s: Bounded<1, 2_592_000>,
+    /// A canary's steps, in order (`strategy = "canary"` only).
+    #[serde(default)]
+    pub steps: Vec<Spanned<crate::events::RolloutStep>>,
+    /// A template run beside the whole canary, from a step on.
+    #[serde(default)]
+    pub background_analysis: Option<super::canary::Background>,
+    /// How the router shares a canary's traffic.
+    #[serde(default)]
+    pub split: super::canary::Split,
 }
 
 fn an_hour() -> Bounded<1, 2_592_000> {
@@ -251,6 +271,9 @@ impl Default for Rollout {
             load: None,
             rollback_on_alert: false,
             alert_window_s: an_hour(),
+            steps: Vec::new(),
+            background_analysis: None,
+            split: Default::default(),
         }
     }
 }
@@ -378,7 +401,13 @@ pub fn check(
             ));
         }
     }
-    Ok(())
+    super::canary::check(
+        analysis,
+        rollout.strategy == Strategy::Canary,
+        &rollout.steps,
+        rollout.background_analysis.as_ref(),
+        &rollout.split,
+    )
 }
 
 /// The key a provider needs and lacks, or one it cannot use.

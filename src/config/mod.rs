@@ -3,6 +3,7 @@
 //! relative to the file's own directory.
 
 mod analysis;
+mod canary;
 mod condition;
 mod load;
 mod schema;
@@ -10,6 +11,7 @@ mod schema;
 use std::path::{Path, PathBuf};
 
 pub use analysis::*;
+pub use canary::{Background, Split, SplitBy};
 pub use condition::{Condition, ConditionError};
 pub use load::{BUILT_IN_MEMBERS, ConfigError};
 pub use schema::*;

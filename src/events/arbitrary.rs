@@ -293,9 +293,9 @@ pub fn event() -> impl Strategy<Value = Event> {
             rule
         }),
         (text(), text())
-            .prop_map(|(by, reason)| Event::ManuallyApproved(Intervention { by, reason })),
+            .prop_map(|(by, reason)| Event::ManuallyApproved(Intervention::by(by, reason))),
         (text(), text())
-            .prop_map(|(by, reason)| Event::ManuallyRejected(Intervention { by, reason })),
+            .prop_map(|(by, reason)| Event::ManuallyRejected(Intervention::by(by, reason))),
         (option::of(slot()), slot(), text())
             .prop_map(|(from, to, endpoint)| Event::TrafficSwitched { from, to, endpoint }),
         (slot(), any::<u32>(), any::<u64>(), any::<bool>()).prop_map(
@@ -364,7 +364,7 @@ pub fn event() -> impl Strategy<Value = Event> {
         }),
         (text(), findings())
             .prop_map(|(reason, findings)| Event::ReturnedToDevelopment { reason, findings }),
-        (text(), text()).prop_map(|(by, reason)| Event::Aborted(Intervention { by, reason })),
+        (text(), text()).prop_map(|(by, reason)| Event::Aborted(Intervention::by(by, reason))),
         text().prop_map(|reason| Event::Failed { reason }),
         text().prop_map(|reason| Event::RollbackFailed { reason }),
         text().prop_map(|effect| Event::EffectStarted { effect }),

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use strum::{EnumDiscriminants, EnumIter, IntoStaticStr};
 
+use super::rollout_step::RolloutStep;
 use super::terms::{Decision, Finding, LiveRelease, MissingInput, Outcome, Slot, Tier};
 
 use super::payloads::{
@@ -158,6 +159,22 @@ pub enum Event {
         waited_ms: u64,
     },
     AlertReceived(AlertReceived),
+    /// The router now sends `percent` of the app's traffic to green, the
+    /// rest to blue (a canary's step, or 0 when the canary is withdrawn).
+    WeightSet {
+        percent: u8,
+    },
+    /// A canary's step `index` (from 0) of `rollout.steps` began.
+    StepStarted {
+        index: u32,
+        step: RolloutStep,
+    },
+    /// A canary's step `index` ended well; `detail` says how (the weight
+    /// taken, the pause waited, who approved, the analysis' verdict).
+    StepCompleted {
+        index: u32,
+        detail: String,
+    },
 }
 
 impl Event {

@@ -17,6 +17,7 @@ mod position;
 pub mod raw_log;
 pub mod record;
 mod recover;
+mod rollout_step;
 pub mod samples;
 mod seal;
 pub mod segment;
@@ -37,6 +38,7 @@ pub use event::{Event, EventKind};
 pub use json_line::JsonLine;
 pub use raw_log::RawLog;
 pub use recover::Recovery;
+pub use rollout_step::{ManualPause, RolloutStep};
 pub use store::{Appended, EventStore, Head};
 pub use terms::{
     AnalysisPhase, Decision, Finding, FixOutcome, IssueOutcome, LiveRelease, MeasurementVerdict,

@@ -127,14 +127,12 @@ pub fn sample(kind: EventKind) -> Event {
             decision: Decision::FixesNeeded,
             rule: "synthesis asks for fixes: back to the fix loop".into(),
         },
-        EventKind::ManuallyApproved => Event::ManuallyApproved(Intervention {
-            by: "ana".into(),
-            reason: "smoke-tested by hand".into(),
-        }),
-        EventKind::ManuallyRejected => Event::ManuallyRejected(Intervention {
-            by: "ana".into(),
-            reason: "wrong copy on the landing page".into(),
-        }),
+        EventKind::ManuallyApproved => {
+            Event::ManuallyApproved(Intervention::by("ana", "smoke-tested by hand"))
+        }
+        EventKind::ManuallyRejected => {
+            Event::ManuallyRejected(Intervention::by("ana", "wrong copy on the landing page"))
+        }
         EventKind::TrafficSwitched => Event::TrafficSwitched {
             from: Some(Slot::Blue),
             to: Slot::Green,
@@ -207,10 +205,7 @@ pub fn sample(kind: EventKind) -> Event {
                 ..finding()
             }],
         },
-        EventKind::Aborted => Event::Aborted(Intervention {
-            by: "ana".into(),
-            reason: "wrong release".into(),
-        }),
+        EventKind::Aborted => Event::Aborted(Intervention::by("ana", "wrong release")),
         EventKind::Failed => Event::Failed {
             reason: "backend unreachable".into(),
         },
@@ -229,6 +224,15 @@ pub fn sample(kind: EventKind) -> Event {
             detail: "success `result >= 0.99` does not hold".into(),
         }),
         EventKind::BlueKept => Event::BlueKept { waited_ms: 30_000 },
+        EventKind::WeightSet => Event::WeightSet { percent: 10 },
+        EventKind::StepStarted => Event::StepStarted {
+            index: 1,
+            step: crate::events::RolloutStep::Analysis("errors".into()),
+        },
+        EventKind::StepCompleted => Event::StepCompleted {
+            index: 0,
+            detail: "green takes 10 % of the traffic".into(),
+        },
         EventKind::AlertReceived => Event::AlertReceived(AlertReceived {
             status: "firing".into(),
             alerts: vec![Alert {

@@ -18,7 +18,8 @@ use crate::events::payloads::{
     ReportCommitted, ReportWritten, SynthesisRecorded, TestRunCompleted, VerdictRecorded,
 };
 use crate::events::{
-    AnalysisPhase, Decision, Event, FixOutcome, MissingInput, Outcome, Role, RunVerdict, Tier,
+    AnalysisPhase, Decision, Event, FixOutcome, MissingInput, Outcome, Role, RolloutStep,
+    RunVerdict, Tier,
 };
 
 /// What the shell reports back, or what a person asks.
@@ -51,6 +52,16 @@ pub enum Input {
     Abort(Intervention),
     /// Every metric of the running analysis, measured once.
     Measured(Vec<AnalysisMeasured>),
+    /// Every metric of the background analysis, measured once.
+    BackgroundMeasured(Vec<AnalysisMeasured>),
+    /// The router took a canary's weight (or, leaving, sent all to blue).
+    WeightSet {
+        percent: u8,
+    },
+    /// A canary's pause was held.
+    Paused {
+        waited_ms: u64,
+    },
     /// An alert from monitoring about the release.
     Alert(AlertReceived),
     /// Blue was kept for the scale-down delay after the switch.
@@ -89,7 +100,9 @@ impl Input {
             Input::Approve(_) => "approve",
             Input::Reject(_) => "reject",
             Input::Abort(_) => "abort",
-            Input::Measured(_) => "measurement",
+            Input::Measured(_) | Input::BackgroundMeasured(_) => "measurement",
+            Input::WeightSet { .. } => "weight set",
+            Input::Paused { .. } => "pause held",
             Input::BlueKept { .. } => "scale-down delay",
             Input::Alert(_) => "alert",
             Input::Rollback { .. } => "rollback",
@@ -152,10 +165,9 @@ pub fn decide(state: &Deployment, input: Input) -> Result<Vec<Event>, Refusal> {
     };
     match input {
         Input::Approve(call) => match state.phase {
-            Phase::AwaitingApproval => {
-                out.push(Event::ManuallyApproved(call));
-                start_next_analysis(&mut out);
-            }
+            Phase::AwaitingApproval => approved(&mut out, call),
+            // `--full` skips whatever step the canary is at.
+            _ if call.full && state.in_canary() => approved(&mut out, call),
             Phase::Done(outcome) => return Err(Refusal::Finished(outcome)),
             _ => return Err(Refusal::NotAtGate),
         },
@@ -173,7 +185,12 @@ pub fn decide(state: &Deployment, input: Input) -> Result<Vec<Event>, Refusal> {
         },
         Input::Abort(call) => {
             ongoing_before_switch(state)?;
+            let why = format!("aborted by {}: {}", call.by, call.reason);
             out.push(Event::Aborted(call));
+            // Green has taken traffic: leaving it is a rollback.
+            if state.canary.is_some() {
+                out.push(rollback_before_promotion(state, why));
+            }
             if state.deploy_attempt == 0 {
                 out.push(Event::Completed {
                     outcome: Outcome::Aborted,
@@ -307,11 +324,27 @@ fn roll_back(state: &Deployment, reason: String) -> Event {
 }
 
 fn rollback_before_promotion(state: &Deployment, reason: String) -> Event {
+    let reason = match canary_position(state) {
+        Some(at) => format!("{reason} ({at})"),
+        None => reason,
+    };
     Event::RollbackStarted {
         reason,
         after_promotion: false,
         to_release: state.blue.as_ref().map(|b| b.release.clone()),
     }
+}
+
+/// Where a canary had got to, in words: the step and green's share.
+fn canary_position(state: &Deployment) -> Option<String> {
+    let canary = state.canary.as_ref()?;
+    Some(format!(
+        "at step {} of {}, {}; green at {} %",
+        canary.index + 1,
+        state.policy.steps.len(),
+        canary.step.describe(),
+        state.weight.unwrap_or(0)
+    ))
 }
 
 fn rolled_back(state: &Deployment) -> Event {
@@ -541,6 +574,49 @@ fn answer(out: &mut Emitter, state: &Deployment, input: Input) -> Result<(), Ref
         (Phase::Analyzing(tally), Input::Measured(measurements)) => {
             measured(out, state, tally, measurements)
         }
+        (_, Input::BackgroundMeasured(measurements)) if state.in_canary() => {
+            let Some(tally) = &state.background else {
+                return Err(unexpected(state, &Input::BackgroundMeasured(measurements)));
+            };
+            background_measured(out, state, tally, measurements)
+        }
+        (Phase::Stepping, Input::WeightSet { .. }) => match &state.canary {
+            Some(canary) if !canary.completed => {
+                let RolloutStep::SetWeight(percent) = canary.step else {
+                    return Err(unexpected(state, &Input::WeightSet { percent: 0 }));
+                };
+                out.push(Event::WeightSet { percent });
+                complete_step(out, format!("green takes {percent} % of the traffic"));
+            }
+            _ => return Err(unexpected(state, &Input::WeightSet { percent: 0 })),
+        },
+        (Phase::Stepping, Input::Paused { waited_ms }) => match &state.canary {
+            Some(canary) if canary.completed => start_step(out, canary.index + 1),
+            Some(canary) => match &canary.step {
+                RolloutStep::PauseS(_) => {
+                    complete_step(out, format!("held {} s", waited_ms / 1000));
+                }
+                RolloutStep::Analysis(name) => start_analysis(out, name, AnalysisPhase::Canary),
+                RolloutStep::SetWeight(_) | RolloutStep::Pause(_) => {
+                    return Err(unexpected(state, &Input::Paused { waited_ms }));
+                }
+            },
+            None => return Err(unexpected(state, &Input::Paused { waited_ms })),
+        },
+        // Green failed while it took traffic: the canary is left at once.
+        (Phase::Stepping | Phase::Analyzing(_), Input::Unhealthy(unhealthy))
+            if state.in_canary() =>
+        {
+            out.push(roll_back(
+                state,
+                format!("green failed during the canary: {}", unhealthy.diagnosis),
+            ));
+        }
+        (Phase::StoppingGreen { .. }, Input::WeightSet { .. })
+            if state.canary.as_ref().is_some_and(|c| !c.withdrawn) =>
+        {
+            out.push(Event::WeightSet { percent: 0 });
+        }
         (Phase::Switching, Input::Switched) => out.push(Event::TrafficSwitched {
             from: state.blue.as_ref().map(|b| b.slot),
             to: slot,
@@ -647,13 +723,99 @@ fn start_next_analysis(out: &mut Emitter) {
     let next = usize::try_from(done)
         .ok()
         .and_then(|done| state.policy.analyses_of(phase).get(done));
-    if let Some(name) = next {
-        let event = Event::AnalysisStarted(AnalysisStarted {
-            name: name.clone(),
-            phase,
-            run: state.analysis_runs + 1,
-        });
-        out.push(event);
+    match next {
+        Some(name) => {
+            let name = name.clone();
+            start_analysis(out, &name, phase);
+        }
+        None if phase == AnalysisPhase::PrePromotion => begin_canary(out),
+        None => {}
+    }
+}
+
+fn start_analysis(out: &mut Emitter, name: &str, phase: AnalysisPhase) {
+    let event = Event::AnalysisStarted(AnalysisStarted {
+        name: name.to_string(),
+        phase,
+        run: out.state.analysis_runs + 1,
+    });
+    out.push(event);
+}
+
+/// Where Blue/Green would switch, a canary takes its first step instead.
+/// On a first deploy there is no blue to split with: the switch is whole.
+fn begin_canary(out: &mut Emitter) {
+    let state = &out.state;
+    let begins = state.policy.canary
+        && !state.policy.steps.is_empty()
+        && state.blue.is_some()
+        && state.canary.is_none()
+        && !state.full
+        && state.phase == Phase::Switching;
+    if begins {
+        start_step(out, 0);
+    }
+}
+
+/// Step `index` of the canary starts: with its analysis, if it is one, and
+/// with the background analysis, if it starts here.
+fn start_step(out: &mut Emitter, index: u32) {
+    let Some(step) = out.state.policy.steps.get(index as usize).cloned() else {
+        return;
+    };
+    out.push(Event::StepStarted {
+        index,
+        step: step.clone(),
+    });
+    let background = out.state.policy.background.clone();
+    if let Some((name, from)) = background
+        && from == index
+        && out.state.background.is_none()
+    {
+        start_analysis(out, &name, AnalysisPhase::Background);
+    }
+    if let RolloutStep::Analysis(name) = &step {
+        start_analysis(out, name, AnalysisPhase::Canary);
+    }
+}
+
+/// The canary's current step ended well: the next one starts, or, after
+/// the last (or `--full`), the switch is next and a background run still
+/// going ends with it.
+fn complete_step(out: &mut Emitter, detail: String) {
+    let Some(index) = out.state.canary.as_ref().map(|c| c.index) else {
+        return;
+    };
+    out.push(Event::StepCompleted { index, detail });
+    match out.state.phase {
+        Phase::Stepping => start_step(out, index + 1),
+        Phase::Switching => {
+            if let Some(background) = out.state.background.clone() {
+                out.push(Event::AnalysisCompleted(AnalysisCompleted {
+                    name: background.name,
+                    phase: AnalysisPhase::Background,
+                    verdict: RunVerdict::Successful,
+                    reason: "the canary's steps ended with every measurement within the limits"
+                        .into(),
+                }));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A person approved: the gate opens, or the canary's step it held ends.
+fn approved(out: &mut Emitter, call: Intervention) {
+    let detail = if call.full {
+        format!("skipped: approved --full by {}", call.by)
+    } else {
+        format!("approved by {}", call.by)
+    };
+    out.push(Event::ManuallyApproved(call));
+    if out.state.phase == Phase::Stepping {
+        complete_step(out, detail);
+    } else {
+        start_next_analysis(out);
     }
 }
 
@@ -704,12 +866,66 @@ fn measured(
         reason: reason.clone(),
     }));
     match verdict {
+        RunVerdict::Successful if phase == AnalysisPhase::Canary => {
+            complete_step(out, format!("analysis `{name}` successful: {reason}"))
+        }
         RunVerdict::Successful => start_next_analysis(out),
         RunVerdict::Inconclusive => {}
         RunVerdict::Failed => {
             let event = roll_back(&out.state, format!("analysis `{name}` failed: {reason}"));
             out.push(event);
         }
+    }
+}
+
+/// A round of the background analysis' measurements: as `measured`, but
+/// beside the steps: a failure leaves the canary, an inconclusive run
+/// holds it at the manual gate, and a run that ends well changes nothing.
+fn background_measured(
+    out: &mut Emitter,
+    state: &Deployment,
+    tally: &RunTally,
+    measurements: Vec<AnalysisMeasured>,
+) {
+    let index = tally.next_index();
+    for measurement in measurements {
+        let counts = measurement.name == tally.name
+            && tally
+                .metrics
+                .iter()
+                .any(|t| t.metric == measurement.metric && t.measured == index);
+        if counts {
+            out.push(Event::AnalysisMeasured(AnalysisMeasured {
+                index,
+                ..measurement
+            }));
+        }
+    }
+    let limits = state
+        .policy
+        .analyses
+        .get(&tally.name)
+        .cloned()
+        .unwrap_or_default();
+    let Some(now) = &out.state.background else {
+        return;
+    };
+    let Some((verdict, reason)) = analysis::judge(&limits, now, None) else {
+        return;
+    };
+    let name = tally.name.clone();
+    out.push(Event::AnalysisCompleted(AnalysisCompleted {
+        name: name.clone(),
+        phase: AnalysisPhase::Background,
+        verdict,
+        reason: reason.clone(),
+    }));
+    if verdict == RunVerdict::Failed {
+        let event = roll_back(
+            &out.state,
+            format!("background analysis `{name}` failed: {reason}"),
+        );
+        out.push(event);
     }
 }
 

@@ -34,4 +34,4 @@ pub use state::{
     Deployment, Ending, FixCounts, Phase, PolicyParsed, RestoreStage, Review, ReviewStage,
     TestResult,
 };
-pub use step::{Effect, Step, next_step, target_url};
+pub use step::{Effect, Step, background_step, next_step, target_url};

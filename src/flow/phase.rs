@@ -31,6 +31,9 @@ pub enum Phase {
     /// An analysis template runs on green before the switch (or, later,
     /// after it): the run's tally so far.
     Analyzing(RunTally),
+    /// A canary's current step is under way (a weight to set, a pause to
+    /// hold); `Deployment::canary` says which.
+    Stepping,
     Switching,
     /// Traffic is on green; blue's in-flight requests finish.
     DrainingBlue,

@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use super::analysis::AnalysisLimits;
 
+use crate::config::Strategy;
 use crate::config::{Config, Quorum};
-use crate::events::{AnalysisPhase, Tier};
+use crate::events::{AnalysisPhase, RolloutStep, Tier};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Policy {
@@ -50,6 +51,14 @@ pub struct Policy {
     /// `None`: alerts are only recorded.
     #[serde(default)]
     pub rollback_on_alert_ms: Option<u64>,
+    /// `rollout.strategy = "canary"`: traffic moves in `steps`.
+    #[serde(default)]
+    pub canary: bool,
+    #[serde(default)]
+    pub steps: Vec<RolloutStep>,
+    /// The template run beside the canary, and the step it starts at.
+    #[serde(default)]
+    pub background: Option<(String, u32)>,
 }
 
 impl Policy {
@@ -94,6 +103,19 @@ impl Policy {
                 .rollout
                 .rollback_on_alert
                 .then_some(config.rollout.alert_window_s.0 * 1000),
+            canary: config.rollout.strategy == Strategy::Canary,
+            steps: config
+                .rollout
+                .steps
+                .iter()
+                .map(|step| step.get_ref().clone())
+                .collect(),
+            background: config
+                .rollout
+                .background_analysis
+                .as_ref()
+                .and_then(|b| b.template())
+                .map(|(name, from)| (name.to_string(), from)),
         }
     }
 
@@ -103,6 +125,15 @@ impl Policy {
             AnalysisPhase::PrePromotion => &self.pre_promotion,
             AnalysisPhase::PostPromotion => &self.post_promotion,
             AnalysisPhase::Canary | AnalysisPhase::Background => &[],
+        }
+    }
+
+    /// The strategy's name, as history gives it.
+    pub fn strategy(&self) -> &'static str {
+        if self.canary {
+            Strategy::Canary.name()
+        } else {
+            Strategy::Bluegreen.name()
         }
     }
 
@@ -146,6 +177,9 @@ impl Default for Policy {
             post_promotion: Vec::new(),
             keep_blue_ms: 0,
             rollback_on_alert_ms: None,
+            canary: false,
+            steps: Vec::new(),
+            background: None,
         }
     }
 }

@@ -8,11 +8,39 @@ use proptest::prelude::*;
 use super::simulate::*;
 use super::*;
 use crate::events::{
-    AnalysisPhase, Event, Outcome, RunVerdict, Slot, Tier, decode_payload, encode_payload,
+    AnalysisPhase, Event, ManualPause, Outcome, RolloutStep, RunVerdict, Slot, Tier,
+    decode_payload, encode_payload,
 };
+
+fn rollout_step() -> impl Strategy<Value = RolloutStep> {
+    prop_oneof![
+        (0u8..=100).prop_map(RolloutStep::SetWeight),
+        (1u64..100).prop_map(RolloutStep::PauseS),
+        Just(RolloutStep::Pause(ManualPause::Manual)),
+        Just(RolloutStep::Analysis("c0".into())),
+    ]
+}
+
+/// Blue/Green, or a canary of random steps, with or without a background
+/// analysis starting at one of them.
+fn canary() -> impl Strategy<Value = (Option<Vec<RolloutStep>>, Option<u32>)> {
+    prop_oneof![
+        Just((None, None)),
+        (
+            proptest::collection::vec(rollout_step(), 1..6),
+            any::<u8>(),
+            any::<bool>()
+        )
+            .prop_map(|(steps, from, background)| {
+                let from = u32::from(from) % steps.len() as u32;
+                (Some(steps), background.then_some(from))
+            }),
+    ]
+}
 
 fn world() -> impl Strategy<Value = World> {
     (
+        canary(),
         [0u32..3, 0u32..3, 0u32..3],
         any::<bool>(),
         any::<bool>(),
@@ -25,6 +53,7 @@ fn world() -> impl Strategy<Value = World> {
     )
         .prop_map(
             |(
+                (canary, background_from),
                 fix,
                 quorum_all,
                 manual_gate,
@@ -36,6 +65,8 @@ fn world() -> impl Strategy<Value = World> {
                 (analyses, post_analyses),
             )| {
                 World {
+                    canary,
+                    background_from,
                     analyses,
                     post_analyses,
                     fix,
@@ -90,7 +121,14 @@ fn run(world: &World, choices: &[u8]) -> (Vec<Event>, Vec<Step>) {
         steps.push(step.clone());
         // Now and then something that does not fit, or a person's command.
         let stray = i % 7 == 3 && choice % 5 == 0;
-        let input = if stray {
+        // The background lane answers between the steps' answers.
+        let background = i % 3 == 1 && !stray;
+        let input = if let Some(measured) = background
+            .then(|| background_answer(&state, choice))
+            .flatten()
+        {
+            measured
+        } else if stray {
             stray_input(choice / 5)
         } else {
             if rolled_back_after_promotion && matches!(step, Step::Finished(_)) {
@@ -142,6 +180,83 @@ fn check_blue_safety(world: &World, events: &[Event], steps: &[Step]) {
         }
     }
     let _ = steps;
+}
+
+/// A canary: green leaves the router's split before it ever stops; traffic
+/// moves to green whole only after every step ended well (or `--full`);
+/// a failed step or background analysis never leads to the switch; each
+/// weight is the one its step asks for; a first deploy has no steps.
+fn check_canary(world: &World, events: &[Event]) {
+    let steps = world.canary.clone().unwrap_or_default();
+    let mut split_on = false;
+    let mut completed: Vec<u32> = Vec::new();
+    let mut current: Option<u32> = None;
+    let mut full = false;
+    let mut failed = false;
+    for event in events {
+        match event {
+            Event::StepStarted { index, step } => {
+                assert!(!world.first_deploy, "a first deploy took a canary step");
+                assert_eq!(
+                    Some(step),
+                    steps.get(*index as usize),
+                    "a step not configured"
+                );
+                let expected = current.map_or(0, |i| i + 1);
+                assert_eq!(*index, expected, "steps out of order");
+                current = Some(*index);
+            }
+            Event::StepCompleted { index, .. } => {
+                assert_eq!(Some(*index), current, "completed a step not started");
+                completed.push(*index);
+            }
+            Event::WeightSet { percent } => {
+                let at_step = current.and_then(|i| steps.get(i as usize));
+                match at_step {
+                    Some(RolloutStep::SetWeight(p))
+                        if !completed.contains(&current.unwrap_or(0)) =>
+                    {
+                        assert_eq!(percent, p);
+                        split_on = true;
+                    }
+                    _ => {
+                        assert_eq!(*percent, 0, "a weight outside a set_weight step");
+                        split_on = false;
+                    }
+                }
+            }
+            Event::ManuallyApproved(call) if call.full => full = true,
+            Event::AnalysisCompleted(done)
+                if matches!(
+                    done.phase,
+                    AnalysisPhase::Canary | AnalysisPhase::Background
+                ) && done.verdict == RunVerdict::Failed =>
+            {
+                failed = true
+            }
+            Event::GreenStopped { .. } => {
+                assert!(
+                    !split_on,
+                    "green stopped while the router still sent it traffic"
+                )
+            }
+            Event::TrafficSwitched { .. } if world.canary.is_some() && !world.first_deploy => {
+                assert!(!failed, "switched after a failed canary analysis");
+                let all = (0..steps.len() as u32).all(|i| completed.contains(&i));
+                let skipped =
+                    full && (current.is_none() || completed.contains(&current.unwrap_or(0)));
+                assert!(
+                    all || skipped,
+                    "switched before every step ended: {completed:?}"
+                );
+                split_on = false;
+            }
+            _ => {}
+        }
+    }
+    if world.canary.is_none() {
+        assert!(current.is_none());
+    }
 }
 
 /// Traffic moves to green only after every pre-promotion analysis ended
@@ -256,6 +371,7 @@ proptest! {
         check_ending(&events);
         check_blue_safety(&world, &events, &steps);
         check_analyses(&world, &events);
+        check_canary(&world, &events);
     }
 
     #[test]
@@ -363,6 +479,141 @@ fn a_healthy_release_with_approving_reviewers_is_promoted_after_blue_drains() {
     assert_eq!(Deployment::fold(&events).outcome(), Some(Outcome::Promoted));
 }
 
+fn canary_world() -> World {
+    World {
+        canary: Some(vec![
+            RolloutStep::SetWeight(10),
+            RolloutStep::Analysis("c0".into()),
+            RolloutStep::PauseS(30),
+            RolloutStep::SetWeight(50),
+            RolloutStep::Pause(ManualPause::Manual),
+        ]),
+        background_from: Some(1),
+        ..World::defaults()
+    }
+}
+
+fn kinds(events: &[Event]) -> Vec<&'static str> {
+    events.iter().map(|e| e.kind().name()).collect()
+}
+
+#[test]
+fn a_healthy_canary_takes_every_step_then_switches_and_blue_stops_last() {
+    // Choice 206: every answer well, analyses too (even: approves at the pause).
+    let (events, _) = run(&canary_world(), &[206; 120]);
+    let kinds = kinds(&events);
+    let from = kinds.iter().position(|k| *k == "step_started").unwrap();
+    let to = kinds.iter().position(|k| *k == "traffic_switched").unwrap();
+    assert_eq!(
+        kinds[from..=to]
+            .iter()
+            .filter(|k| !k.starts_with("analysis_measured"))
+            .copied()
+            .collect::<Vec<_>>(),
+        [
+            "step_started",
+            "weight_set",
+            "step_completed",
+            "step_started",
+            "analysis_started",
+            "analysis_started",
+            "analysis_completed",
+            "step_completed",
+            "step_started",
+            "step_completed",
+            "step_started",
+            "weight_set",
+            "step_completed",
+            "step_started",
+            "manually_approved",
+            "step_completed",
+            "analysis_completed",
+            "traffic_switched",
+        ],
+        "{kinds:?}"
+    );
+    let switched = kinds.iter().position(|k| *k == "traffic_switched").unwrap();
+    let stopped = kinds.iter().position(|k| *k == "blue_stopped").unwrap();
+    let drained = kinds.iter().position(|k| *k == "drained").unwrap();
+    assert!(switched < drained && drained < stopped);
+    assert_eq!(Deployment::fold(&events).outcome(), Some(Outcome::Promoted));
+}
+
+#[test]
+fn a_rejected_canary_pause_withdraws_green_first_and_names_the_step() {
+    // Choice 67: all well, but odd: it rejects at the manual pause.
+    let (events, _) = run(&canary_world(), &[67; 120]);
+    let kinds = kinds(&events);
+    let withdrawn = kinds.iter().rposition(|k| *k == "weight_set").unwrap();
+    let stopped = kinds.iter().position(|k| *k == "green_stopped").unwrap();
+    assert!(withdrawn < stopped, "{kinds:?}");
+    assert!(matches!(events[withdrawn], Event::WeightSet { percent: 0 }));
+    let reason = events
+        .iter()
+        .find_map(|e| match e {
+            Event::RollbackStarted { reason, .. } => Some(reason.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert!(
+        reason.contains("at step 5 of 5, manual pause; green at 50 %"),
+        "{reason}"
+    );
+    assert!(!kinds.contains(&"traffic_switched"));
+    assert_eq!(
+        Deployment::fold(&events).outcome(),
+        Some(Outcome::RolledBack)
+    );
+}
+
+#[test]
+fn a_full_approval_skips_the_remaining_steps() {
+    let world = canary_world();
+    let (events, _) = run(&world, &[206; 12]);
+    let mut state = Deployment::fold(&events);
+    // Walk to the first step's weight.
+    while state.weight.is_none() {
+        let input = world_answer(&next_step(&state), 206).unwrap();
+        for event in decide(&state, input).unwrap() {
+            state.apply(&event);
+        }
+    }
+    assert!(state.in_canary());
+    let full = Input::Approve(Intervention {
+        full: true,
+        ..Intervention::by("ana", "hotfix")
+    });
+    let events = decide(&state, full).unwrap();
+    let kinds = kinds(&events);
+    assert_eq!(
+        kinds,
+        ["manually_approved", "step_completed", "analysis_completed"],
+        "{kinds:?}"
+    );
+    for event in &events {
+        state.apply(event);
+    }
+    assert_eq!(
+        next_step(&state),
+        Step::Do(Effect::SwitchTraffic {
+            to: Slot::Green,
+            endpoint: state.green_endpoint.clone().unwrap()
+        })
+    );
+    // Not a full one: refused away from a gate.
+    let mut again = Deployment::fold(&run(&world, &[206; 12]).0);
+    while again.weight.is_none() {
+        let input = world_answer(&next_step(&again), 206).unwrap();
+        for event in decide(&again, input).unwrap() {
+            again.apply(&event);
+        }
+    }
+    assert_eq!(
+        decide(&again, Input::Approve(Intervention::by("ana", "ok"))),
+        Err(Refusal::NotAtGate)
+    );
+}
+
 #[test]
 fn a_green_that_never_gets_healthy_climbs_every_tier_then_rolls_back() {
     let world = World::defaults();
@@ -399,6 +650,7 @@ fn the_random_worlds_reach_every_ending() {
             .wrapping_add(1_442_695_040_888_963_407);
         (seed >> 33) as u8
     };
+    let mut canaries = std::collections::BTreeSet::new();
     for case in 0..600u32 {
         let world = World {
             fix: [case % 3, (case / 3) % 3, (case / 9) % 2],
@@ -411,8 +663,25 @@ fn the_random_worlds_reach_every_ending() {
             first_deploy: case % 7 == 0,
             analyses: (case % 3) as usize,
             post_analyses: ((case / 3) % 3) as usize,
+            canary: (case % 4 == 1).then(|| {
+                vec![
+                    RolloutStep::SetWeight(10),
+                    RolloutStep::Analysis("c0".into()),
+                    RolloutStep::Pause(ManualPause::Manual),
+                    RolloutStep::PauseS(30),
+                    RolloutStep::SetWeight(50),
+                ]
+            }),
+            background_from: (case % 8 == 1).then_some(1),
         };
-        let choices: Vec<u8> = (0..400).map(|_| next()).collect();
+        // A canary's world mostly goes well (206), so its steps are reached.
+        let canary = world.canary.is_some();
+        let choices: Vec<u8> = (0..400)
+            .map(|_| match next() {
+                c if canary && c > 40 => 206,
+                c => c,
+            })
+            .collect();
         let (events, _) = run(&world, &choices);
         for event in &events {
             if let Event::AnalysisCompleted(done) = event {
@@ -431,8 +700,35 @@ fn the_random_worlds_reach_every_ending() {
                     )
                 })
         });
-        seen.insert(Deployment::fold(&events).outcome());
+        let outcome = Deployment::fold(&events).outcome();
+        seen.insert(outcome);
+        if world.canary.is_some() && !world.first_deploy {
+            let stepped = events
+                .iter()
+                .filter(|e| matches!(e, Event::StepCompleted { .. }))
+                .count();
+            if outcome == Some(Outcome::Promoted) && stepped > 0 {
+                canaries.insert("promoted after its steps");
+            }
+            let withdrawn = events
+                .iter()
+                .any(|e| matches!(e, Event::WeightSet { percent: 0 }));
+            if withdrawn && outcome == Some(Outcome::RolledBack) {
+                canaries.insert("rolled back mid-canary");
+            }
+            let background = events.iter().any(|e| {
+                matches!(e, Event::AnalysisCompleted(done) if done.phase == AnalysisPhase::Background)
+            });
+            if background {
+                canaries.insert("a background run ended");
+            }
+        }
     }
+    assert_eq!(
+        canaries.len(),
+        3,
+        "not every canary path was reached: {canaries:?}"
+    );
     assert_eq!(
         verdicts.len(),
         3,
@@ -469,10 +765,7 @@ fn nothing_stops_green_once_its_switch_has_begun() {
         events.extend(new);
     }
     let by = || "someone".to_string();
-    let abort = Input::Abort(Intervention {
-        by: by(),
-        reason: "stop".into(),
-    });
+    let abort = Input::Abort(Intervention::by(by(), "stop"));
     assert_eq!(decide(&state, abort), Err(Refusal::AlreadySwitching));
     let rollback = Input::Rollback {
         by: by(),

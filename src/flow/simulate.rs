@@ -11,7 +11,7 @@ use crate::events::payloads::{
 };
 use crate::events::{
     Event, Finding, FixOutcome, IssueOutcome, LiveRelease, MeasurementVerdict, MissingInput,
-    Outcome, Role, Severity, Slot, Verdict,
+    Outcome, Role, RolloutStep, Severity, Slot, Verdict,
 };
 
 /// A random policy, written as the config file a user would write.
@@ -30,6 +30,10 @@ pub struct World {
     pub analyses: usize,
     /// Post-promotion ones, run while blue is kept.
     pub post_analyses: usize,
+    /// A canary's steps (`rollout.strategy = "canary"`); `None`: Blue/Green.
+    pub canary: Option<Vec<RolloutStep>>,
+    /// A background analysis beside the canary, from this step.
+    pub background_from: Option<u32>,
 }
 
 impl World {
@@ -46,6 +50,8 @@ impl World {
             first_deploy: false,
             analyses: 0,
             post_analyses: 0,
+            canary: None,
+            background_from: None,
         }
     }
 }
@@ -76,9 +82,42 @@ pub fn config_text(world: &World) -> String {
             )
         })
         .collect();
-    let rollout = if world.analyses + world.post_analyses > 0 {
+    let template = |name: &str, count: u32| {
         format!(
-            "[rollout]\npre_promotion = [{}]\npost_promotion = [{}]\nscale_down_delay_s = 5\n",
+            "[analysis.{name}]\ncount = {count}\nconsecutive_error_limit = 1\n\
+             [[analysis.{name}.metrics]]\nname = \"{}\"\nprovider = \"exec\"\ncommand = \"./m.sh\"\n\
+             success = \"result < 0.1\"\n\
+             [[analysis.{name}.metrics]]\nname = \"{}\"\nprovider = \"exec\"\ncommand = \"./m.sh\"\n\
+             success = \"result < 100.0\"\n",
+            SIMULATED_METRICS[0], SIMULATED_METRICS[1],
+        )
+    };
+    let mut canary = String::new();
+    if let Some(steps) = &world.canary {
+        let steps: Vec<String> = steps
+            .iter()
+            .map(|step| match step {
+                RolloutStep::SetWeight(p) => format!("{{ set_weight = {p} }}"),
+                RolloutStep::PauseS(s) => format!("{{ pause_s = {s} }}"),
+                RolloutStep::Pause(_) => "{ pause = \"manual\" }".into(),
+                RolloutStep::Analysis(name) => format!("{{ analysis = \"{name}\" }}"),
+            })
+            .collect();
+        canary = format!("strategy = \"canary\"\nsteps = [{}]\n", steps.join(", "));
+        if let Some(from) = world.background_from {
+            canary.push_str(&format!(
+                "background_analysis = {{ name = \"bg\", starting_step = {from} }}\n"
+            ));
+        }
+    }
+    let analyses = if world.canary.is_some() {
+        format!("{analyses}{}{}", template("c0", 2), template("bg", 0))
+    } else {
+        analyses
+    };
+    let rollout = if world.analyses + world.post_analyses > 0 || !canary.is_empty() {
+        format!(
+            "[rollout]\npre_promotion = [{}]\npost_promotion = [{}]\nscale_down_delay_s = 5\n{canary}",
             names(world.analyses).join(", "),
             names(world.post_analyses).join(", ")
         )
@@ -169,14 +208,10 @@ pub fn world_answer(step: &Step, choice: u8) -> Option<Input> {
             to_release: None,
         },
         Step::Finished(_) => return None,
-        Step::AwaitApproval if choice.is_multiple_of(2) => Input::Approve(Intervention {
-            by: by(),
-            reason: "looks good".into(),
-        }),
-        Step::AwaitApproval => Input::Reject(Intervention {
-            by: by(),
-            reason: "not today".into(),
-        }),
+        Step::AwaitApproval if choice.is_multiple_of(2) => {
+            Input::Approve(Intervention::by(by(), "looks good"))
+        }
+        Step::AwaitApproval => Input::Reject(Intervention::by(by(), "not today")),
         Step::Do(effect) => match effect {
             Effect::ValidateInputs => Input::InputsChecked {
                 checked: vec!["code".into()],
@@ -282,6 +317,20 @@ pub fn world_answer(step: &Step, choice: u8) -> Option<Input> {
                 waited_ms: *keep_ms,
             },
             Effect::SwitchTraffic { .. } => Input::Switched,
+            Effect::SetWeight { percent, .. } => Input::WeightSet { percent: *percent },
+            // Now and then green ends during a pause.
+            Effect::Pause { pause_ms, .. } if choice % 11 == 7 => {
+                Input::Unhealthy(GreenUnhealthy {
+                    slot: Slot::Green,
+                    checks: 0,
+                    elapsed_ms: *pause_ms / 2,
+                    diagnosis: "green is not running".into(),
+                })
+            }
+            Effect::Pause { pause_ms, .. } => Input::Paused {
+                waited_ms: *pause_ms,
+            },
+            Effect::WithdrawCanary { .. } => Input::WeightSet { percent: 0 },
             Effect::Drain { slot } => Input::Drained(Drained {
                 slot: *slot,
                 remaining: 0,
@@ -317,6 +366,15 @@ pub fn world_answer(step: &Step, choice: u8) -> Option<Input> {
     })
 }
 
+/// The world's answer to the background lane's measurement, if one is due.
+pub fn background_answer(state: &super::Deployment, choice: u8) -> Option<Input> {
+    let effect = super::background_step(state)?;
+    match world_answer(&Step::Do(effect), choice)? {
+        Input::Measured(measurements) => Some(Input::BackgroundMeasured(measurements)),
+        _ => None,
+    }
+}
+
 /// An alert from monitoring about the live release, firing or resolved.
 pub fn alert(firing: bool) -> Input {
     let status = if firing { "firing" } else { "resolved" };
@@ -336,23 +394,18 @@ pub fn alert(firing: bool) -> Input {
 pub fn stray_input(choice: u8) -> Input {
     let by = "someone".to_string();
     match choice % 10 {
-        0 => Input::Abort(Intervention {
-            by,
-            reason: "stop".into(),
-        }),
+        0 => Input::Abort(Intervention::by(by, "stop")),
         1 => Input::Rollback {
             by,
             reason: "manual".into(),
             to_release: None,
         },
+        // Now and then, a canary's remaining steps skipped.
         2 => Input::Approve(Intervention {
-            by,
-            reason: "ok".into(),
+            full: choice % 20 == 12,
+            ..Intervention::by(by, "ok")
         }),
-        3 => Input::Reject(Intervention {
-            by,
-            reason: "no".into(),
-        }),
+        3 => Input::Reject(Intervention::by(by, "no")),
         4 => Input::EffectFailed {
             reason: "backend down".into(),
         },

@@ -16,7 +16,7 @@ use crate::events::payloads::{
 };
 use crate::events::{
     AnalysisPhase, Decision, Event, Finding, FixOutcome, IssueOutcome, LiveRelease, Outcome, Role,
-    RunVerdict, Slot, Tier, Verdict,
+    RolloutStep, RunVerdict, Slot, Tier, Verdict,
 };
 
 /// A logged config's policy, or why it no longer parses.
@@ -146,8 +146,31 @@ pub struct Deployment {
     /// Why the manual gate is open when an analysis opened it.
     #[serde(default)]
     pub gate_reason: Option<String>,
+    /// A canary's progress, once its first step started.
+    #[serde(default)]
+    pub canary: Option<CanaryAt>,
+    /// Green's share of the traffic while the router splits it.
+    #[serde(default)]
+    pub weight: Option<u8>,
+    /// `approve --full`: the canary's remaining steps are skipped.
+    #[serde(default)]
+    pub full: bool,
+    /// The background analysis while it runs beside the canary.
+    #[serde(default)]
+    pub background: Option<RunTally>,
     /// Events folded so far: the stream version to append after.
     pub version: u64,
+}
+
+/// Where a canary is: its current step, and whether the router's split
+/// was withdrawn (every request back on blue) on the way out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CanaryAt {
+    pub index: u32,
+    pub step: RolloutStep,
+    /// `step_completed` for this step was recorded.
+    pub completed: bool,
+    pub withdrawn: bool,
 }
 
 impl Deployment {
@@ -190,8 +213,22 @@ impl Deployment {
             pre_promotion_done: 0,
             post_promotion_done: 0,
             gate_reason: None,
+            canary: None,
+            weight: None,
+            full: false,
+            background: None,
             version: 0,
         }
+    }
+
+    /// A canary's steps are under way: begun, not yet done with.
+    pub fn in_canary(&self) -> bool {
+        !self.switched
+            && self.canary.is_some()
+            && matches!(
+                self.phase,
+                Phase::Stepping | Phase::AwaitingApproval | Phase::Analyzing(_)
+            )
     }
 
     /// The state after `events`, in order.
@@ -224,6 +261,7 @@ impl Deployment {
             Phase::Reviewing { .. } => "review",
             Phase::AwaitingApproval => "manual_gate",
             Phase::Analyzing(_) | Phase::KeepingBlue => "analysis",
+            Phase::Stepping => "canary",
             Phase::Switching
             | Phase::DrainingBlue
             | Phase::StoppingBlue
@@ -459,11 +497,15 @@ impl Deployment {
                     Decision::ReturnToDevelopment | Decision::Rollback => {}
                 }
             }
-            Event::ManuallyApproved(_) => {
+            Event::ManuallyApproved(call) => {
                 self.gate_reason = None;
-                // At a gate after the switch, the watch goes on.
+                self.full |= call.full;
+                // At a gate after the switch, the watch goes on; in a
+                // canary, the step it held ends next (`step_completed`).
                 self.phase = if self.switched {
                     Phase::KeepingBlue
+                } else if self.in_canary() {
+                    Phase::Stepping
                 } else {
                     Phase::Switching
                 };
@@ -474,11 +516,23 @@ impl Deployment {
             Event::AnalysisStarted(AnalysisStarted { name, phase, run }) => {
                 self.analysis_runs = *run;
                 let limits = self.policy.analyses.get(name).cloned().unwrap_or_default();
-                self.phase = Phase::Analyzing(RunTally::new(name, *phase, *run, &limits));
+                let tally = RunTally::new(name, *phase, *run, &limits);
+                // The background run goes beside the steps, not instead.
+                if *phase == AnalysisPhase::Background {
+                    self.background = Some(tally);
+                } else {
+                    self.phase = Phase::Analyzing(tally);
+                }
             }
             Event::AnalysisMeasured(measured) => {
-                if let Phase::Analyzing(tally) = &mut self.phase {
-                    tally.add(measured);
+                // A template is a step's or the background's, never both
+                // (checked at load), so its name says whose.
+                match (&mut self.phase, &mut self.background) {
+                    (_, Some(background)) if background.name == measured.name => {
+                        background.add(measured)
+                    }
+                    (Phase::Analyzing(tally), _) => tally.add(measured),
+                    _ => {}
                 }
             }
             Event::AnalysisCompleted(AnalysisCompleted {
@@ -490,9 +544,21 @@ impl Deployment {
                 match phase {
                     AnalysisPhase::PrePromotion => self.pre_promotion_done += 1,
                     AnalysisPhase::PostPromotion => self.post_promotion_done += 1,
-                    AnalysisPhase::Canary | AnalysisPhase::Background => {}
+                    AnalysisPhase::Canary => {}
+                    AnalysisPhase::Background => {
+                        self.background = None;
+                        // Successful, it changes nothing; failed, the
+                        // rollback that follows says where it goes.
+                        if *verdict != RunVerdict::Inconclusive {
+                            return;
+                        }
+                    }
                 }
                 match verdict {
+                    // The step ends next (`step_completed`).
+                    RunVerdict::Successful if *phase == AnalysisPhase::Canary => {
+                        self.phase = Phase::Stepping
+                    }
                     // The next template's start, if any, follows at once.
                     RunVerdict::Successful if self.switched => self.phase = Phase::KeepingBlue,
                     RunVerdict::Successful => self.phase = Phase::Switching,
@@ -507,6 +573,8 @@ impl Deployment {
             Event::ManuallyRejected(_) => {}
             Event::TrafficSwitched { .. } => {
                 self.switched = true;
+                // Green (or, back, blue) takes everything: no split is left.
+                self.weight = None;
                 match (&self.phase, &self.blue) {
                     (Phase::Restoring(_), _) => {
                         self.phase = Phase::Restoring(RestoreStage::Draining)
@@ -575,6 +643,7 @@ impl Deployment {
                 to_release,
                 ..
             } => {
+                self.background = None;
                 // Blue still running (kept after the switch): traffic goes
                 // back to it at once, nothing to start.
                 let kept = self
@@ -618,6 +687,46 @@ impl Deployment {
                 self.phase = Phase::StoppingGreen {
                     ending: Ending::Aborted,
                 }
+            }
+            Event::WeightSet { percent } => match (&self.phase, &mut self.canary) {
+                // On the way out: every request is back on blue.
+                (Phase::StoppingGreen { .. }, Some(canary)) => {
+                    canary.withdrawn = true;
+                    self.weight = None;
+                }
+                _ => self.weight = Some(*percent),
+            },
+            Event::StepStarted { index, step } => {
+                self.canary = Some(CanaryAt {
+                    index: *index,
+                    step: step.clone(),
+                    completed: false,
+                    withdrawn: false,
+                });
+                self.phase = match step {
+                    RolloutStep::Pause(_) => {
+                        self.gate_reason = Some(format!(
+                            "manual pause at step {} of {}",
+                            index + 1,
+                            self.policy.steps.len()
+                        ));
+                        Phase::AwaitingApproval
+                    }
+                    // An analysis step's run starts with it (`decide`).
+                    _ => Phase::Stepping,
+                };
+            }
+            Event::StepCompleted { index, .. } => {
+                if let Some(canary) = &mut self.canary {
+                    canary.completed = true;
+                }
+                let last = *index as usize + 1 >= self.policy.steps.len();
+                // The next step starts at once (`decide`), or the switch.
+                self.phase = if last || self.full {
+                    Phase::Switching
+                } else {
+                    Phase::Stepping
+                };
             }
             Event::Failed { .. } => match self.phase {
                 // The restore's own events say where it goes.

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::fix_loop::{self, Remedy};
 use super::state::{Deployment, Ending, Phase, RestoreStage, ReviewStage};
+use crate::events::RolloutStep;
 use crate::events::{AnalysisPhase, Outcome, Role, Slot, Tier};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -65,6 +66,24 @@ pub enum Effect {
     SwitchTraffic {
         to: Slot,
         endpoint: String,
+    },
+    /// A canary's step: the router sends `percent` of the traffic to
+    /// `green`, the rest to `blue`, split as `rollout.split` says.
+    SetWeight {
+        percent: u8,
+        green: String,
+        blue: String,
+    },
+    /// A canary's step holds the weight until `pause_ms` after the step
+    /// started (counted from its `step_started`, so a restart waits only
+    /// what is left), watching green meanwhile.
+    Pause {
+        index: u32,
+        pause_ms: u64,
+    },
+    /// The canary is left: every request goes back to `blue`, at once.
+    WithdrawCanary {
+        blue: String,
     },
     Drain {
         slot: Slot,
@@ -170,6 +189,29 @@ pub fn next_step(state: &Deployment) -> Step {
                 wait_ms,
             })
         }
+        Phase::Stepping => match state.canary.as_ref() {
+            Some(canary) if !canary.completed => match &canary.step {
+                RolloutStep::SetWeight(percent) => Step::Do(Effect::SetWeight {
+                    percent: *percent,
+                    green: endpoint,
+                    blue: blue_endpoint(state),
+                }),
+                RolloutStep::PauseS(seconds) => Step::Do(Effect::Pause {
+                    index: canary.index,
+                    pause_ms: seconds.saturating_mul(1000),
+                }),
+                // `decide` moves on in the same commit as the events that
+                // lead here; a pause of nothing lets it, should one not.
+                RolloutStep::Analysis(_) | RolloutStep::Pause(_) => Step::Do(Effect::Pause {
+                    index: canary.index,
+                    pause_ms: 0,
+                }),
+            },
+            _ => Step::Do(Effect::Pause {
+                index: state.canary.as_ref().map_or(0, |c| c.index),
+                pause_ms: 0,
+            }),
+        },
         Phase::Switching => Step::Do(Effect::SwitchTraffic {
             to: state.green_slot,
             endpoint,
@@ -198,6 +240,13 @@ pub fn next_step(state: &Deployment) -> Step {
             // `apply` leaves this phase when none is pending; 0 keeps it total.
             issue: state.issues_pending.first().copied().unwrap_or_default(),
         }),
+        // Green leaves the router's split before it stops: never a request
+        // sent to an instance that is going away.
+        Phase::StoppingGreen { .. } if state.canary.as_ref().is_some_and(|c| !c.withdrawn) => {
+            Step::Do(Effect::WithdrawCanary {
+                blue: blue_endpoint(state),
+            })
+        }
         Phase::StoppingGreen { ending } => green(matches!(ending, Ending::RolledBack)),
         Phase::Restoring(stage) => {
             // `apply` sets the target with the phase; the default keeps this total.
@@ -234,6 +283,36 @@ pub fn next_step(state: &Deployment) -> Step {
         }
         Phase::Done(outcome) => Step::Finished(*outcome),
     }
+}
+
+/// The background analysis' next measurement, while a canary's steps go
+/// on: a second lane beside `next_step`, which the Driver runs at the same
+/// time, so the run covers the whole canary and not only its pauses.
+pub fn background_step(state: &Deployment) -> Option<Effect> {
+    let tally = state.background.as_ref()?;
+    if !state.in_canary() {
+        return None;
+    }
+    let index = tally.next_index();
+    let wait_ms = state
+        .policy
+        .analyses
+        .get(&tally.name)
+        .map_or(0, |limits| limits.wait_ms(index));
+    Some(Effect::Measure {
+        name: tally.name.clone(),
+        phase: AnalysisPhase::Background,
+        index,
+        wait_ms,
+    })
+}
+
+fn blue_endpoint(state: &Deployment) -> String {
+    state
+        .blue
+        .as_ref()
+        .map(|b| b.endpoint.clone())
+        .unwrap_or_default()
 }
 
 fn unheard(seats: &[String], heard: &[super::state::Review]) -> Vec<String> {

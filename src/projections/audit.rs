@@ -83,8 +83,8 @@ pub fn entries(events: &[Envelope]) -> Vec<AuditEntry> {
                 e.rule = Some(rule.clone());
                 out.push(e);
             }
-            Event::ManuallyApproved(Intervention { by, reason })
-            | Event::ManuallyRejected(Intervention { by, reason }) => {
+            Event::ManuallyApproved(Intervention { by, reason, .. })
+            | Event::ManuallyRejected(Intervention { by, reason, .. }) => {
                 let approved = matches!(envelope.event, Event::ManuallyApproved(_));
                 let mut e = entry("manual", by, "person", None, &[]);
                 e.verdict = Some(if approved { "approve" } else { "major_flaw" });

@@ -6,7 +6,7 @@
 
 use chrono::{Duration, Utc};
 
-use crate::events::{Event, EventStore, LiveRelease, Outcome, StoreError, StreamId};
+use crate::events::{Event, EventStore, LiveRelease, Outcome, RolloutStep, StoreError, StreamId};
 use crate::flow::simulate::{World, config_text, stray_input, world_answer};
 use crate::flow::{Deployment, Effect, Input, Phase, Step, decide, next_step};
 
@@ -34,6 +34,15 @@ fn world(choices: &mut Choices) -> World {
         quorum_all: !c.is_multiple_of(3),
         max_rounds: 1 + u32::from(c % 3),
         analyses: usize::from(c % 6 == 1),
+        // One in six a canary: a slice, its analysis, a pause, a bigger slice.
+        canary: (c % 6 == 2).then(|| {
+            vec![
+                RolloutStep::SetWeight(20),
+                RolloutStep::Analysis("c0".into()),
+                RolloutStep::PauseS(5),
+                RolloutStep::SetWeight(60),
+            ]
+        }),
         ..World::defaults()
     }
 }

@@ -147,7 +147,7 @@ pub fn render(id: &str, events: &[Envelope]) -> String {
                 Some(format!("Returned to development: {reason}"))
             }
             Event::Failed { reason } => Some(format!("Failed: {reason}")),
-            Event::Aborted(Intervention { by, reason }) => {
+            Event::Aborted(Intervention { by, reason, .. }) => {
                 Some(format!("Aborted by {by}: {reason}"))
             }
             _ => None,
@@ -198,10 +198,10 @@ pub fn render(id: &str, events: &[Envelope]) -> String {
                 any = true;
                 let _ = writeln!(out, "- Round {round}, synthesis: {verdict:?}: {summary}");
             }
-            Event::ManuallyApproved(Intervention { by, reason }) => {
+            Event::ManuallyApproved(Intervention { by, reason, .. }) => {
                 let _ = writeln!(out, "- Approved at the manual gate by {by}: {reason}");
             }
-            Event::ManuallyRejected(Intervention { by, reason }) => {
+            Event::ManuallyRejected(Intervention { by, reason, .. }) => {
                 let _ = writeln!(out, "- Rejected at the manual gate by {by}: {reason}");
             }
             _ => {}
@@ -269,7 +269,9 @@ fn ending_reason(events: &[Envelope]) -> Option<String> {
         Event::ReturnedToDevelopment { reason, .. } => {
             Some(format!("returned to development: {reason}"))
         }
-        Event::Aborted(Intervention { by, reason }) => Some(format!("aborted by {by}: {reason}")),
+        Event::Aborted(Intervention { by, reason, .. }) => {
+            Some(format!("aborted by {by}: {reason}"))
+        }
         Event::Failed { reason } => Some(format!("failed: {reason}")),
         Event::InputsRejected { missing } => Some(format!(
             "rejected at prepare: {}",

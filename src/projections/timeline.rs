@@ -113,7 +113,7 @@ pub fn describe(event: &Event) -> String {
         }) => format!("{member}: {verdict:?}"),
         Event::DecisionMade { decision, rule, .. } => format!("{decision:?}: {rule}"),
         Event::ManuallyApproved(Intervention { by, .. }) => format!("by {by}"),
-        Event::ManuallyRejected(Intervention { by, reason }) => format!("by {by}: {reason}"),
+        Event::ManuallyRejected(Intervention { by, reason, .. }) => format!("by {by}: {reason}"),
         Event::TrafficSwitched { from, to, endpoint } => format!(
             "{} -> {} ({endpoint})",
             from.map_or("none", |s| s.name()),
@@ -171,9 +171,12 @@ pub fn describe(event: &Event) -> String {
         Event::RollbackFailed { reason } => reason.clone(),
         Event::EffectStarted { effect } => effect.clone(),
         Event::ReturnedToDevelopment { reason, .. } => reason.clone(),
-        Event::Aborted(Intervention { by, reason }) => format!("by {by}: {reason}"),
+        Event::Aborted(Intervention { by, reason, .. }) => format!("by {by}: {reason}"),
         Event::Failed { reason } => reason.clone(),
         Event::BlueKept { waited_ms } => format!("blue kept {waited_ms} ms after the switch"),
+        Event::WeightSet { percent } => format!("green takes {percent} % of the traffic"),
+        Event::StepStarted { index, step } => format!("step {}: {}", index + 1, step.describe()),
+        Event::StepCompleted { index, detail } => format!("step {}: {detail}", index + 1),
         Event::AlertReceived(alert) => format!(
             "{}: {}",
             alert.status,

@@ -44,7 +44,10 @@ impl Live {
     pub fn new(route: Route, stats: &StatsRegistry) -> Self {
         Self {
             upstream: Target::new(route.upstream, stats),
-            canary: route.canary.map(|c| Target::new(c.upstream, stats)),
+            canary: route
+                .canary
+                .as_ref()
+                .map(|c| Target::new(c.upstream, stats)),
             route,
         }
     }

@@ -12,6 +12,7 @@ mod persist;
 mod probe;
 pub mod proxy;
 pub mod route;
+pub mod split;
 mod state;
 pub mod stats;
 mod tunnel;
@@ -25,6 +26,7 @@ pub use admin::CHANGE_HEADER;
 pub use persist::PersistError;
 pub use proxy::Timeouts;
 pub use route::{Canary, Route};
+pub use split::{Split, SplitBy};
 
 use persist::RouteFile;
 use state::RouterState;

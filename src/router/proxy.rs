@@ -22,7 +22,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 
 use super::affinity::{Affinity, SendError};
 use super::app::App;
-use super::route::{STICKY_COOKIE, sticky_side};
+use super::route::{Route, STICKY_COOKIE, Side, Visitor, sticky_side};
+use super::split::{SplitBy, cookie_value};
 use super::stats::InFlight;
 use super::tunnel;
 
@@ -90,24 +91,27 @@ impl Proxy {
                 format!("{} is paused", app.name),
             ));
         }
-        let cookie = app.live().route.canary.and_then(|_| {
-            request
-                .headers()
-                .get_all(header::COOKIE)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .find_map(sticky_side)
-        });
+        let placement = placement(&app.live().route, request.headers());
         let client_version = request.version();
         let (upstream, side, authority, listen, in_flight) = loop {
             let live = app.live();
+            let visitor = Visitor {
+                sticky: placement.sticky,
+                key: placement.key.as_deref(),
+            };
             // The visitor counter is shared by all workers: touched only
             // when a split has a new visitor to place.
-            let roll = match (live.route.canary, cookie) {
-                (Some(_), None) => app.next_roll(),
+            let roll = match (&live.route.canary, visitor) {
+                (
+                    Some(_),
+                    Visitor {
+                        sticky: None,
+                        key: None,
+                    },
+                ) => app.next_roll(),
                 _ => 0,
             };
-            let (upstream, side) = live.route.pick(cookie, roll);
+            let (upstream, side) = live.route.pick(visitor, roll);
             let target = live.target(upstream);
             let in_flight = target.stats.begin();
             // Counted first, then checked: a switch and a drain of this
@@ -189,7 +193,7 @@ impl Proxy {
         // The client gets its own protocol back, whatever the upstream spoke.
         parts.version = client_version;
         remove_hop_by_hop(&mut parts.headers, false);
-        if let (Some(side), true) = (side, cookie != side) {
+        if let (Some(side), true) = (side, placement.sticky != side) {
             let value = format!(
                 "{STICKY_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax",
                 side.cookie_value()
@@ -273,6 +277,45 @@ impl Downstream {
 }
 
 /// The request as the upstream gets it.
+/// What a request carries that places it in a canary split: its sticky
+/// cookie and the split's key (a header or a cookie). Read only while a
+/// split is on, so a plain route costs nothing here.
+struct Placement {
+    sticky: Option<Side>,
+    key: Option<String>,
+}
+
+fn placement(route: &Route, headers: &HeaderMap) -> Placement {
+    let Some(canary) = &route.canary else {
+        return Placement {
+            sticky: None,
+            key: None,
+        };
+    };
+    let cookies = || {
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+    };
+    let split = &canary.split;
+    let key = match split.by {
+        SplitBy::Random => None,
+        SplitBy::Header => headers
+            .get(split.key.as_str())
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+        SplitBy::Cookie => cookies()
+            .find_map(|c| cookie_value(c, &split.key))
+            .map(str::to_string),
+    }
+    .filter(|key| !key.is_empty());
+    Placement {
+        sticky: cookies().find_map(sticky_side),
+        key,
+    }
+}
+
 fn forward_request(
     request: Request<Incoming>,
     upstream: Option<Authority>,

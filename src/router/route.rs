@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
+use super::split::{Split, keyed_to_canary};
+
 /// An app's route: its public listener and the upstream(s) behind it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -18,12 +20,24 @@ pub struct Route {
     pub canary: Option<Canary>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Canary {
     pub upstream: SocketAddr,
     /// 0..=100.
     pub percent: u8,
+    /// How requests are placed; at random when absent (routes written
+    /// before splits had keys read the same).
+    #[serde(default, skip_serializing_if = "Split::is_random")]
+    pub split: Split,
+}
+
+/// What a request says about where it goes: the side its sticky cookie
+/// names, and the value of the split's key (header or cookie), if any.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Visitor<'a> {
+    pub sticky: Option<Side>,
+    pub key: Option<&'a str>,
 }
 
 /// Which side of a canary split a visitor is on; kept in a cookie so a
@@ -56,7 +70,7 @@ impl Side {
 impl Route {
     /// Why the route cannot be used, if it cannot.
     pub fn problem(&self) -> Option<String> {
-        let canary = self.canary?;
+        let canary = self.canary.as_ref()?;
         if canary.percent > 100 {
             return Some(format!(
                 "canary.percent is {}, it must be 0 to 100",
@@ -69,22 +83,36 @@ impl Route {
         None
     }
 
-    /// The upstream for one request. `sticky` is the side the visitor's
-    /// cookie names; `roll` is a number in 0..100 that places a new visitor.
-    /// Returns the upstream and, when a split is active, the side to remember.
-    pub fn pick(&self, sticky: Option<Side>, roll: u8) -> (SocketAddr, Option<Side>) {
-        let Some(canary) = self.canary.filter(|c| c.percent > 0) else {
+    /// The upstream for one request. A keyed request goes where its key
+    /// hashes to (or to the canary when the key is allowed), and nothing is
+    /// remembered: the key is the memory. Any other is placed by its sticky
+    /// cookie or, new, by `roll` (a number in 0..100), and the side is
+    /// returned to be remembered. At 0 % only allowed keys reach the canary.
+    pub fn pick(&self, visitor: Visitor<'_>, roll: u8) -> (SocketAddr, Option<Side>) {
+        let Some(canary) = &self.canary else {
             return (self.upstream, None);
         };
-        let side = sticky.unwrap_or(if roll < canary.percent {
+        let to = |side: Side| match side {
+            Side::Canary => canary.upstream,
+            Side::Stable => self.upstream,
+        };
+        if let Some(key) = visitor.key.filter(|_| !canary.split.is_random()) {
+            let side = if keyed_to_canary(&canary.split, canary.percent, key) {
+                Side::Canary
+            } else {
+                Side::Stable
+            };
+            return (to(side), None);
+        }
+        if canary.percent == 0 {
+            return (self.upstream, None);
+        }
+        let side = visitor.sticky.unwrap_or(if roll < canary.percent {
             Side::Canary
         } else {
             Side::Stable
         });
-        match side {
-            Side::Canary => (canary.upstream, Some(side)),
-            Side::Stable => (self.upstream, Some(side)),
-        }
+        (to(side), Some(side))
     }
 }
 
@@ -107,6 +135,59 @@ mod tests {
         SocketAddr::from(([127, 0, 0, 1], port))
     }
 
+    fn sticky(side: Side) -> Visitor<'static> {
+        Visitor {
+            sticky: Some(side),
+            key: None,
+        }
+    }
+
+    fn keyed(percent: u8) -> Route {
+        let mut route = route(Some(percent));
+        route.canary.as_mut().unwrap().split = Split {
+            by: crate::router::SplitBy::Header,
+            key: "x-user".into(),
+            allow: vec!["staff".into()],
+        };
+        route
+    }
+
+    #[test]
+    fn a_keyed_request_goes_where_its_key_hashes_and_is_not_remembered() {
+        let route = keyed(50);
+        for i in 0..50 {
+            let user = format!("user-{i}");
+            let key = Visitor {
+                sticky: Some(Side::Stable),
+                key: Some(&user),
+            };
+            let (first, remember) = route.pick(key, 0);
+            assert_eq!(remember, None);
+            // The key decides, whatever the roll or an old cookie say.
+            assert_eq!(route.pick(key, 99).0, first);
+            assert_eq!(
+                route
+                    .pick(
+                        Visitor {
+                            sticky: Some(Side::Canary),
+                            ..key
+                        },
+                        0
+                    )
+                    .0,
+                first
+            );
+        }
+        let staff = Visitor {
+            sticky: None,
+            key: Some("staff"),
+        };
+        assert_eq!(keyed(0).pick(staff, 99).0, addr(9002), "allowed at 0 %");
+        // Without the key: at random, remembered by the cookie.
+        assert_eq!(keyed(0).pick(Visitor::default(), 0), (addr(9001), None));
+        assert!(keyed(50).pick(Visitor::default(), 0).1.is_some());
+    }
+
     fn route(percent: Option<u8>) -> Route {
         Route {
             listen: addr(8080),
@@ -114,15 +195,16 @@ mod tests {
             canary: percent.map(|percent| Canary {
                 upstream: addr(9002),
                 percent,
+                split: Split::default(),
             }),
         }
     }
 
     #[test]
     fn without_a_split_everything_goes_to_the_upstream() {
-        assert_eq!(route(None).pick(None, 0), (addr(9001), None));
+        assert_eq!(route(None).pick(Visitor::default(), 0), (addr(9001), None));
         assert_eq!(
-            route(Some(0)).pick(Some(Side::Canary), 0),
+            route(Some(0)).pick(sticky(Side::Canary), 0),
             (addr(9001), None)
         );
     }
@@ -131,7 +213,7 @@ mod tests {
     fn a_split_sends_its_percent_of_new_visitors_to_the_canary() {
         let route = route(Some(25));
         let canary = (0..100)
-            .filter(|roll| route.pick(None, *roll).0 == addr(9002))
+            .filter(|roll| route.pick(Visitor::default(), *roll).0 == addr(9002))
             .count();
         assert_eq!(canary, 25);
     }
@@ -140,11 +222,11 @@ mod tests {
     fn the_cookie_keeps_a_visitor_on_its_side() {
         let route = route(Some(1));
         assert_eq!(
-            route.pick(Some(Side::Canary), 99),
+            route.pick(sticky(Side::Canary), 99),
             (addr(9002), Some(Side::Canary))
         );
         assert_eq!(
-            route.pick(Some(Side::Stable), 0),
+            route.pick(sticky(Side::Stable), 0),
             (addr(9001), Some(Side::Stable))
         );
     }
@@ -173,7 +255,7 @@ mod tests {
         #[test]
         fn every_pick_is_one_of_the_routes_upstreams(percent in 0u8..=100, roll in 0u8..100, sticky in proptest::option::of(prop_oneof![Just(Side::Stable), Just(Side::Canary)])) {
             let route = route(Some(percent));
-            let (upstream, side) = route.pick(sticky, roll);
+            let (upstream, side) = route.pick(Visitor { sticky, key: None }, roll);
             prop_assert!(upstream == addr(9001) || upstream == addr(9002));
             if percent == 0 {
                 prop_assert_eq!(upstream, addr(9001));

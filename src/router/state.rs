@@ -206,7 +206,7 @@ impl RouterState {
         let in_use: HashSet<SocketAddr> = table
             .values()
             .flat_map(|route| {
-                std::iter::once(route.upstream).chain(route.canary.map(|c| c.upstream))
+                std::iter::once(route.upstream).chain(route.canary.as_ref().map(|c| c.upstream))
             })
             .collect();
         self.stats.sweep(&in_use);
@@ -303,7 +303,10 @@ fn validate(
         .filter(|(other, _)| other.as_str() != name)
         .map(|(_, r)| r.listen)
         .chain([route.listen, admin]);
-    let upstreams = [Some(route.upstream), route.canary.map(|c| c.upstream)];
+    let upstreams = [
+        Some(route.upstream),
+        route.canary.as_ref().map(|c| c.upstream),
+    ];
     for listen in listens {
         if upstreams.iter().flatten().any(|u| overlaps(*u, listen)) {
             return Err(RouteError::Invalid(format!(

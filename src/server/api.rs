@@ -267,6 +267,9 @@ struct CommandBody {
     reason: String,
     #[serde(default)]
     to: Option<String>,
+    /// `approve --full`: a canary's remaining steps are skipped.
+    #[serde(default)]
+    full: bool,
 }
 
 fn by(body: &CommandBody) -> String {
@@ -287,9 +290,12 @@ async fn command(
     let Json(body) = body?;
     let (by, reason) = (by(&body), body.reason);
     let input = match action.as_str() {
-        "approve" => Input::Approve(Intervention { by, reason }),
-        "reject" => Input::Reject(Intervention { by, reason }),
-        "abort" => Input::Abort(Intervention { by, reason }),
+        "approve" => Input::Approve(Intervention {
+            full: body.full,
+            ..Intervention::by(by, reason)
+        }),
+        "reject" => Input::Reject(Intervention::by(by, reason)),
+        "abort" => Input::Abort(Intervention::by(by, reason)),
         other => {
             return Err(ApiError::new(
                 StatusCode::NOT_FOUND,

@@ -6,6 +6,7 @@
 
 mod analysis;
 mod bundle;
+mod canary;
 mod instances;
 mod panel;
 mod seats;
@@ -26,6 +27,9 @@ pub fn worker_of(effect: &Effect) -> WorkerKind {
         | Effect::WaitHealthy { .. }
         | Effect::StopInstance { .. }
         | Effect::SwitchTraffic { .. }
+        | Effect::SetWeight { .. }
+        | Effect::Pause { .. }
+        | Effect::WithdrawCanary { .. }
         | Effect::Drain { .. }
         | Effect::Measure { .. }
         | Effect::KeepBlue { .. } => WorkerKind::Environment,
@@ -86,6 +90,13 @@ pub async fn perform(job: Job) {
         Effect::SwitchTraffic { endpoint, to } => {
             instances::switch_traffic(&job, endpoint, *to).await
         }
+        Effect::SetWeight {
+            percent,
+            green,
+            blue,
+        } => canary::set_weight(ctx, *percent, green, blue).await,
+        Effect::Pause { index, pause_ms } => canary::pause(&job, *index, *pause_ms).await,
+        Effect::WithdrawCanary { blue } => canary::withdraw(ctx, blue).await,
         Effect::Drain { slot } => vec![instances::drain(ctx, state, *slot).await],
         Effect::Measure {
             name,
