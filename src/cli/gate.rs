@@ -1,5 +1,6 @@
 //! `deployflow approve ID` and `deployflow reject ID --reason R`: the
-//! manual gate; and `deployflow abort ID --reason R`.
+//! manual gate (and a canary's manual pause; `approve --full` skips the
+//! canary's remaining steps); and `deployflow abort ID --reason R`.
 
 use std::path::Path;
 
@@ -19,10 +20,14 @@ pub fn run(
     action: &str,
     id: &str,
     reason: &str,
+    full: bool,
 ) -> anyhow::Result<Exit> {
     super::block_on(async {
         let client = Client::connect(&global.server, data_dir).await?;
-        let body = json!({ "by": person(), "reason": reason });
+        let mut body = json!({ "by": person(), "reason": reason });
+        if full {
+            body["full"] = json!(true);
+        }
         match client
             .post(&format!("/api/deployments/{id}/{action}"), &body)
             .await

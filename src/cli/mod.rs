@@ -85,11 +85,14 @@ pub enum Command {
     Analysis { id: String },
     /// Success and efficiency metrics.
     Metrics(metrics::Args),
-    /// Pass the manual gate.
+    /// Pass the manual gate, or a canary's manual pause.
     Approve {
         id: String,
         #[arg(long, default_value = "approved")]
         reason: String,
+        /// A canary: skip its remaining steps and analyses, go to 100 %.
+        #[arg(long)]
+        full: bool,
     },
     /// Refuse at the manual gate: the release rolls back.
     Reject {
@@ -150,9 +153,11 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Audit { id } => audit::run(g, &data_dir, id),
         Command::Analysis { id } => analysis::run(g, &data_dir, id),
         Command::Metrics(args) => metrics::run(g, &data_dir, args),
-        Command::Approve { id, reason } => gate::run(g, &data_dir, "approve", id, reason),
-        Command::Reject { id, reason } => gate::run(g, &data_dir, "reject", id, reason),
-        Command::Abort { id, reason } => gate::run(g, &data_dir, "abort", id, reason),
+        Command::Approve { id, reason, full } => {
+            gate::run(g, &data_dir, "approve", id, reason, *full)
+        }
+        Command::Reject { id, reason } => gate::run(g, &data_dir, "reject", id, reason, false),
+        Command::Abort { id, reason } => gate::run(g, &data_dir, "abort", id, reason, false),
         Command::Rollback(args) => rollback::run(g, &data_dir, args),
         Command::Resume => resume::run(g, &data_dir),
         Command::Replay(args) => replay::run(g, &data_dir, args),

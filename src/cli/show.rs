@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use super::client::Client;
 use super::{Exit, Global};
+use deployflow::events::RolloutStep;
 
 pub fn run(global: &Global, data_dir: &Path, id: &str) -> anyhow::Result<Exit> {
     super::block_on(async {
@@ -32,6 +33,7 @@ pub fn print_timeline(shown: &Value) {
     if let Some(digest) = row["digest"].as_str() {
         println!("code {digest}");
     }
+    print_steps(&shown["state"]);
     for event in shown["events"].as_array().into_iter().flatten() {
         println!(
             "{:>8} ms  {:<24} {}",
@@ -39,5 +41,28 @@ pub fn print_timeline(shown: &Value) {
             event["kind"].as_str().unwrap_or_default(),
             event["text"].as_str().unwrap_or_default()
         );
+    }
+}
+
+/// A canary's steps, the one it is at marked, and green's share now.
+fn print_steps(state: &Value) {
+    let steps: Vec<RolloutStep> =
+        serde_json::from_value(state["steps"].clone()).unwrap_or_default();
+    if steps.is_empty() {
+        return;
+    }
+    let at = state["step"].as_u64().map(|i| i as usize);
+    let completed = state["step_completed"].as_bool().unwrap_or(false);
+    match state["weight"].as_u64() {
+        Some(weight) => println!("canary: green takes {weight} % of the traffic"),
+        None => println!("canary:"),
+    }
+    for (i, step) in steps.iter().enumerate() {
+        let mark = match at {
+            Some(at) if i < at || (i == at && completed) => "done",
+            Some(at) if i == at => "now ",
+            _ => "    ",
+        };
+        println!("  {mark} {}. {}", i + 1, step.describe());
     }
 }

@@ -53,6 +53,9 @@ fn print_app(app: &Value) {
             candidate["phase"].as_str().unwrap_or_default(),
             candidate["id"].as_str().unwrap_or_default()
         );
+        if let Some(weight) = app["weight"].as_u64() {
+            println!("  canary: green takes {weight} % of the traffic");
+        }
     }
     for retained in app["retained"].as_array().into_iter().flatten() {
         println!(

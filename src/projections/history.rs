@@ -21,8 +21,11 @@ pub struct HistoryRow {
     /// The digest of the code the release ran (its snapshot's), once green
     /// started; `null` on the docker backend and before snapshots existed.
     pub digest: Option<String>,
-    /// How traffic moves to the release: `bluegreen` (all at once).
-    pub strategy: &'static str,
+    /// How traffic moves to the release: `bluegreen` (all at once) or
+    /// `canary` (in steps).
+    pub strategy: String,
+    /// Green's share of the traffic while a canary splits it, else `null`.
+    pub weight: Option<u8>,
     /// One sentence: why it ended as it did (`null` while in progress).
     pub reason: Option<String>,
 }
@@ -49,7 +52,8 @@ pub fn row_of(record: &super::model::Record) -> HistoryRow {
         fix_iterations: record.fixes.total(),
         review_rounds: record.review_rounds,
         digest: record.digest.clone(),
-        strategy: "bluegreen",
+        strategy: record.strategy.clone(),
+        weight: record.weight,
         reason: record.reason.clone().filter(|_| record.outcome.is_some()),
     }
 }
@@ -63,6 +67,7 @@ fn stage_name(stage: &str) -> &'static str {
         "review",
         "manual_gate",
         "analysis",
+        "canary",
         "completion",
         "rollback",
         "done",

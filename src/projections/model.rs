@@ -69,6 +69,19 @@ pub struct Record {
     #[serde(default)]
     /// An analysis failed, or an alert fired: a rollback now is automated.
     automated_cause: bool,
+    /// `bluegreen` or `canary` (`history --json`'s `strategy`).
+    #[serde(default = "bluegreen")]
+    pub strategy: String,
+    /// Green's share of the traffic while a canary splits it.
+    #[serde(default)]
+    pub weight: Option<u8>,
+    /// The canary steps that ended well.
+    #[serde(default)]
+    pub steps_completed: u32,
+}
+
+fn bluegreen() -> String {
+    crate::config::Strategy::Bluegreen.name().to_string()
 }
 
 /// Analysis runs by verdict (`metrics --json`'s `analysis_runs`).
@@ -327,6 +340,9 @@ impl Model {
                 time_to_detect_ms: None,
                 reason: None,
                 automated_cause: false,
+                strategy: flow.strategy.to_string(),
+                weight: None,
+                steps_completed: 0,
             });
         }
         let Some(record) = self.index.get(&id).map(|i| &mut self.records[*i]) else {
@@ -345,6 +361,7 @@ impl Model {
         }
         record.fixes = flow.fixes;
         record.review_rounds = flow.round;
+        record.weight = flow.weight;
         if record.digest != flow.digest {
             record.digest.clone_from(&flow.digest);
         }
@@ -389,6 +406,7 @@ impl Model {
                 record.reason = Some(format!("rolled back: {reason}"));
             }
             Event::AlertReceived(alert) if alert.firing() => record.automated_cause = true,
+            Event::StepCompleted { .. } => record.steps_completed += 1,
             Event::ReturnedToDevelopment { reason, .. } => {
                 record.reason = Some(format!("returned to development: {reason}"));
             }
@@ -474,6 +492,8 @@ struct Summary {
     round: u32,
     retain: u32,
     digest: Option<String>,
+    strategy: &'static str,
+    weight: Option<u8>,
 }
 
 impl Summary {
@@ -488,6 +508,8 @@ impl Summary {
             round: flow.round,
             retain: flow.policy.retain,
             digest: flow.digest.clone(),
+            strategy: flow.policy.strategy(),
+            weight: flow.weight,
         }
     }
 }
@@ -500,6 +522,13 @@ fn promoted_because(record: &Record) -> String {
         passed.push(format!(
             "{runs} analys{}",
             if runs == 1 { "is" } else { "es" }
+        ));
+    }
+    if record.steps_completed > 0 {
+        passed.push(format!(
+            "{} canary step{}",
+            record.steps_completed,
+            if record.steps_completed == 1 { "" } else { "s" }
         ));
     }
     let fixes = record.fixes.total();

@@ -210,6 +210,7 @@ pub fn render(id: &str, events: &[Envelope]) -> String {
     if !any {
         let _ = writeln!(out, "- No review took place.");
     }
+    canary(&mut out, &state, events);
     analysis(&mut out, events);
     efficiency(&mut out, &state, events);
     completion(&mut out, events);
@@ -217,6 +218,48 @@ pub fn render(id: &str, events: &[Envelope]) -> String {
 }
 
 /// Each analysis run, the rule that ended it, and every measurement.
+/// A canary's steps as they ran: when each started, how it ended (the
+/// weight taken, the pause held, who approved, the analysis' verdict), and
+/// the steps never reached.
+fn canary(out: &mut String, state: &Deployment, events: &[Envelope]) {
+    let steps = &state.policy.steps;
+    if steps.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n## Canary\n");
+    let start = events.first().map(|e| e.recorded_at);
+    let at =
+        |when: chrono::DateTime<chrono::Utc>| start.map_or(0, |s| (when - s).num_milliseconds());
+    let _ = writeln!(out, "| # | step | started | ended |");
+    let _ = writeln!(out, "| --- | --- | --- | --- |");
+    for (i, step) in steps.iter().enumerate() {
+        let index = i as u32;
+        let started = events
+            .iter()
+            .find(|e| matches!(&e.event, Event::StepStarted { index: n, .. } if *n == index));
+        let ended = events.iter().find_map(|e| match &e.event {
+            Event::StepCompleted { index: n, detail } if *n == index => {
+                Some(format!("{detail} (+{} ms)", at(e.recorded_at)))
+            }
+            _ => None,
+        });
+        let (started, ended) = match started {
+            Some(e) => (
+                format!("+{} ms", at(e.recorded_at)),
+                ended.unwrap_or_else(|| "did not end".into()),
+            ),
+            None => ("not reached".into(), String::new()),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {started} | {} |",
+            i + 1,
+            step.describe(),
+            ended.replace('|', "\\|")
+        );
+    }
+}
+
 fn analysis(out: &mut String, events: &[Envelope]) {
     let runs = super::analyses::runs(events);
     if runs.is_empty() {

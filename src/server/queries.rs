@@ -49,6 +49,11 @@ pub fn show(store: &EventStore, id: StreamId, after: u64) -> Result<Option<Value
             "green_slot": state.green_slot,
             "green_endpoint": state.green_endpoint,
             "awaiting_approval": matches!(next_step(&state), crate::flow::Step::AwaitApproval),
+            "strategy": state.policy.strategy(),
+            "steps": state.policy.steps,
+            "step": state.canary.as_ref().map(|c| c.index),
+            "step_completed": state.canary.as_ref().is_some_and(|c| c.completed),
+            "weight": state.weight,
         },
         "version": events.len(),
         "timing": crate::projections::overhead::timing(&events),
@@ -108,10 +113,15 @@ pub fn status(model: &ReadModel, app: Option<&str>) -> Vec<Value> {
             continue;
         }
         let candidate = state.active.and_then(|id| {
-            model
-                .record(id)
-                .map(|r| json!({ "id": id, "release": r.release, "phase": r.stage }))
+            model.record(id).map(
+                |r| json!({ "id": id, "release": r.release, "phase": r.stage, "weight": r.weight }),
+            )
         });
+        // Green's share while a canary splits the app's traffic.
+        let weight = state
+            .active
+            .and_then(|id| model.record(id))
+            .and_then(|r| r.weight);
         let digest_of = |deployment: Option<StreamId>| {
             deployment.and_then(|id| model.record(id)?.digest.clone())
         };
@@ -119,6 +129,7 @@ pub fn status(model: &ReadModel, app: Option<&str>) -> Vec<Value> {
         out.push(json!({
             "app": name,
             "digest": live_digest,
+            "weight": weight,
             "live": state.live.as_ref().map(|l| json!({
                 "slot": l.slot,
                 "release": l.release,

@@ -6,6 +6,7 @@
 #![allow(clippy::disallowed_methods)]
 
 pub mod analysis;
+pub mod canary;
 pub mod docker;
 pub mod forge;
 pub mod git;

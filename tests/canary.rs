@@ -1,0 +1,410 @@
+//! Canary deployments through the binary (process backend, built-in
+//! members, built-in router): traffic moved to green in steps under load,
+//! judged against blue on the same traffic, held at a manual pause, split
+//! by a key the app sets, and resumed after a crash with the router's
+//! weight untouched meanwhile.
+// Tests start the binary and tools directly: they are not the control
+// plane, whose children go through `adapters::child` (clippy.toml).
+#![allow(clippy::disallowed_methods)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::canary::{SAME_WINDOW, canary};
+use common::http::request;
+use common::scenario::{Knobs, Load, Scenario, running_releases, text};
+use serde_json::Value;
+
+fn code(out: &std::process::Output) -> Option<i32> {
+    out.status.code()
+}
+
+fn with_v1() -> Scenario {
+    let mut s = Scenario::new();
+    s.start_server();
+    s.release("v1", &Knobs::default());
+    let out = s.deploy("v1");
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    s
+}
+
+fn kinds(s: &Scenario, id: &str) -> Vec<String> {
+    s.events(id)
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+fn weights(s: &Scenario, id: &str) -> Vec<u64> {
+    s.payloads(id, "weight_set")
+        .iter()
+        .filter_map(|p| p["percent"].as_u64())
+        .collect()
+}
+
+/// Waits until the deployment's step `index` (from 0) has started.
+fn wait_step(s: &Scenario, id: &str, index: u64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !s
+        .payloads(id, "step_started")
+        .iter()
+        .any(|p| p["index"] == index)
+    {
+        assert!(Instant::now() < deadline, "step {index} did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn wait_end(s: &Scenario, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let shown = s.json(&["show", id]);
+        if shown["deployment"]["status"] != "in_progress" {
+            return shown;
+        }
+        assert!(Instant::now() < deadline, "the deployment did not end");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The route the router holds for the app, asked of its admin API.
+fn route(s: &Scenario) -> Value {
+    let (status, _, body) = request(s.admin, "GET", "/routes/hello", &[], "");
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).expect("a route")
+}
+
+/// Which release answers a request with `header`.
+fn answered_with(s: &Scenario, header: &str) -> String {
+    let (status, _, body) = request(s.listen, "GET", "/", &[header], "");
+    assert_eq!(status, 200, "{body}");
+    body.trim()
+        .rsplit(' ')
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn a_canary_takes_every_step_kind_under_load_and_no_request_fails() {
+    let s = with_v1();
+    s.release(
+        "v2",
+        &canary(
+            r#"{ set_weight = 30 }, { analysis = "errors" }, { pause_s = 1 }, { set_weight = 60 }, { pause = "manual" }"#,
+            SAME_WINDOW,
+            "",
+            "",
+        ),
+    );
+    let load = Load::start(s.listen);
+    let deploy = s.deploy_in_background("v2");
+    let id = s.wait_in_progress("manual_gate");
+    wait_step(&s, &id, 4);
+    // Held at the manual pause: green takes 60 %, and people see where.
+    let status = s.json(&["status"]);
+    assert_eq!(status[0]["weight"], 60, "{status}");
+    assert_eq!(status[0]["live"]["release"], "v1");
+    let shown = text(&s.cli(&["show", &id]));
+    assert!(
+        shown.contains("canary: green takes 60 % of the traffic"),
+        "{shown}"
+    );
+    assert!(shown.contains("done 4. set_weight 60 %"), "{shown}");
+    assert!(shown.contains("now  5. manual pause"), "{shown}");
+    assert_eq!(route(&s)["canary"]["percent"], 60);
+    let approve = s.cli(&["approve", &id]);
+    assert_eq!(code(&approve), Some(0), "{}", text(&approve));
+    let out = deploy.wait_with_output().expect("deploy ends");
+    let load = load.finish();
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    assert!(load.failures.is_empty(), "{:?}", load.failures);
+    // Both answered while the split was on, and v2 at the end.
+    assert!(load.releases.len() > 2, "{:?}", load.releases);
+    assert_eq!(load.releases.last().map(String::as_str), Some("v2"));
+    assert_eq!(s.serving().as_deref(), Some("hello from v2"));
+    assert_eq!(weights(&s, &id), [30, 60]);
+    let events = kinds(&s, &id);
+    let count = |kind: &str| events.iter().filter(|k| *k == kind).count();
+    assert_eq!(count("step_started"), 5, "{events:?}");
+    assert_eq!(count("step_completed"), 5, "{events:?}");
+    // Blue stopped only after the whole switch and its drain.
+    let at = |kind: &str| events.iter().position(|k| k == kind).unwrap();
+    assert!(at("traffic_switched") < at("drained") && at("drained") < at("blue_stopped"));
+    assert!(at("step_completed") < at("traffic_switched"));
+    // The canary's analysis compared green with blue in the same window.
+    let measured = s.json(&["analysis", &id]);
+    assert_eq!(measured[0]["phase"], "canary", "{measured}");
+    assert_eq!(measured[0]["verdict"], "successful", "{measured}");
+    assert!(measured[0]["baseline"].is_object(), "{measured}");
+    let history = s.json(&["history"]);
+    assert_eq!(history[0]["strategy"], "canary");
+    assert_eq!(history[0]["status"], "promoted");
+    assert_eq!(history[1]["strategy"], "bluegreen");
+    let report = text(&s.cli(&["report", &id]));
+    assert!(report.contains("## Canary"), "{report}");
+    assert!(report.contains("| 5 | manual pause |"), "{report}");
+    assert!(report.contains("approved by"), "{report}");
+}
+
+/// A release whose regression only real traffic shows, at 50 % for its
+/// first analysis.
+fn caught_at_the_first_analysis(env: &str, template: &str) {
+    let s = with_v1();
+    s.release(
+        "v2",
+        &canary(
+            &format!(
+                r#"{{ set_weight = 50 }}, {{ analysis = "{template}" }}, {{ set_weight = 100 }}"#
+            ),
+            SAME_WINDOW,
+            "",
+            env,
+        ),
+    );
+    let load = Load::start(s.listen);
+    let out = s.deploy("v2");
+    let load = load.finish();
+    assert_eq!(code(&out), Some(3), "{}", text(&out));
+    assert_eq!(s.serving().as_deref(), Some("hello from v1"));
+    let id = s.last_id();
+    // At 50 % and no further; then every request back on blue, at once.
+    assert_eq!(weights(&s, &id), [50, 0]);
+    assert!(route(&s)["canary"].is_null(), "{}", route(&s));
+    let events = kinds(&s, &id);
+    let at = |kind: &str| events.iter().rposition(|k| k == kind).unwrap();
+    assert!(at("weight_set") < at("green_stopped"), "{events:?}");
+    assert!(!events.iter().any(|k| k == "traffic_switched"));
+    let rollback = s.payloads(&id, "rollback_started");
+    let reason = rollback[0]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with(&format!("analysis `{template}` failed"))
+            && reason.ends_with(&format!(
+                "(at step 2 of 3, analysis `{template}`; green at 50 %)"
+            )),
+        "{reason}"
+    );
+    let measured = s.json(&["analysis", &id]);
+    assert_eq!(measured[0]["verdict"], "failed", "{measured}");
+    // Only green's own answers failed: none on blue's side.
+    assert!(
+        load.failures.iter().all(|f| f == "500: hello broke"),
+        "{:?}",
+        load.failures
+    );
+    assert_eq!(s.json(&["history"])[0]["status"], "rolled_back");
+    assert!(
+        running_releases(s.dir.path())
+            .iter()
+            .all(|r| !r.contains("code-v2"))
+    );
+}
+
+#[test]
+fn an_error_regression_is_caught_at_the_first_analysis_and_blue_takes_everything_back() {
+    caught_at_the_first_analysis(", HELLO_FAIL_PROXIED = \"3\"", "errors");
+}
+
+#[test]
+fn a_latency_regression_is_caught_at_the_first_analysis_by_the_same_window_comparison() {
+    caught_at_the_first_analysis(", HELLO_DELAY_MS = \"25\"", "latency");
+}
+
+#[test]
+fn a_manual_pause_rejected_rolls_back_and_approve_full_skips_the_rest() {
+    let s = with_v1();
+    let steps =
+        r#"{ set_weight = 20 }, { pause = "manual" }, { set_weight = 50 }, { pause_s = 600 }"#;
+    s.release("v2", &canary(steps, "", "", ""));
+    let deploy = s.deploy_in_background("v2");
+    let id = s.wait_in_progress("manual_gate");
+    let reject = s.cli(&["reject", &id, "--reason", "wrong copy"]);
+    assert_eq!(code(&reject), Some(0), "{}", text(&reject));
+    let out = deploy.wait_with_output().expect("deploy ends");
+    assert_eq!(code(&out), Some(3), "{}", text(&out));
+    assert_eq!(s.serving().as_deref(), Some("hello from v1"));
+    assert_eq!(weights(&s, &id), [20, 0]);
+    let reason = s.json(&["history"])[0]["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        reason.contains("wrong copy")
+            && reason.contains("at step 2 of 4, manual pause; green at 20 %"),
+        "{reason}"
+    );
+
+    s.release("v3", &canary(steps, "", "", ""));
+    let started = Instant::now();
+    let deploy = s.deploy_in_background("v3");
+    let id = s.wait_in_progress("manual_gate");
+    let full = s.cli(&["approve", &id, "--full", "--reason", "hotfix"]);
+    assert_eq!(code(&full), Some(0), "{}", text(&full));
+    let out = deploy.wait_with_output().expect("deploy ends");
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    assert!(
+        started.elapsed() < Duration::from_secs(120),
+        "the 600 s pause was waited"
+    );
+    assert_eq!(s.serving().as_deref(), Some("hello from v3"));
+    let started: Vec<u64> = s
+        .payloads(&id, "step_started")
+        .iter()
+        .filter_map(|p| p["index"].as_u64())
+        .collect();
+    assert_eq!(started, [0, 1], "the steps after --full were skipped");
+    let approved = s.payloads(&id, "manually_approved");
+    assert_eq!(approved[0]["full"], true, "{approved:?}");
+}
+
+/// While held at a manual pause with `split`, each user's requests land
+/// on one side; allowed users on green.
+fn held_with_split(split: &str) -> (Scenario, String, std::process::Child) {
+    let s = with_v1();
+    s.release(
+        "v2",
+        &canary(
+            r#"{ set_weight = 50 }, { pause = "manual" }"#,
+            "",
+            &format!("split = {split}"),
+            "",
+        ),
+    );
+    let deploy = s.deploy_in_background("v2");
+    let id = s.wait_in_progress("manual_gate");
+    wait_step(&s, &id, 1);
+    (s, id, deploy)
+}
+
+fn check_keyed(s: &Scenario, header: impl Fn(&str) -> String) {
+    let mut on_green = 0;
+    for i in 0..40 {
+        let user = header(&format!("user-{i}"));
+        let first = answered_with(s, &user);
+        for _ in 0..3 {
+            assert_eq!(answered_with(s, &user), first, "{user} changed sides");
+        }
+        on_green += usize::from(first == "v2");
+    }
+    // Half of the users at 50 %, give or take what 40 draws give.
+    assert!(
+        (8..=32).contains(&on_green),
+        "{on_green} of 40 users on green"
+    );
+    for _ in 0..5 {
+        assert_eq!(
+            answered_with(s, &header("staff-ana")),
+            "v2",
+            "an allowed user on blue"
+        );
+    }
+}
+
+#[test]
+fn a_header_split_keeps_each_user_on_one_side_and_an_abort_sends_everyone_back() {
+    let (mut s, id, deploy) =
+        held_with_split(r#"{ by = "header", key = "x-user", allow = ["staff-ana"] }"#);
+    check_keyed(&s, |user| format!("x-user: {user}"));
+    let abort = s.cli(&["abort", &id, "--reason", "enough"]);
+    assert_eq!(code(&abort), Some(0), "{}", text(&abort));
+    let out = deploy.wait_with_output().expect("deploy ends");
+    assert_eq!(code(&out), Some(3), "{}", text(&out));
+    // Everyone back on blue, the allowed user too, and green gone.
+    assert_eq!(answered_with(&s, "x-user: staff-ana"), "v1");
+    assert_eq!(s.json(&["history"])[0]["status"], "rolled_back");
+    let reason = s.json(&["history"])[0]["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        reason.contains("aborted by") && reason.contains("at step 2 of 2"),
+        "{reason}"
+    );
+    assert!(
+        running_releases(s.dir.path())
+            .iter()
+            .all(|r| !r.contains("code-v2"))
+    );
+    s.kill_server();
+    assert_eq!(code(&s.cli(&["verify"])), Some(0));
+}
+
+#[test]
+fn a_cookie_split_keeps_each_user_on_one_side() {
+    let (s, id, deploy) =
+        held_with_split(r#"{ by = "cookie", key = "uid", allow = ["staff-ana"] }"#);
+    check_keyed(&s, |user| format!("Cookie: theme=dark; uid={user}"));
+    let approve = s.cli(&["approve", &id]);
+    assert_eq!(code(&approve), Some(0), "{}", text(&approve));
+    let out = deploy.wait_with_output().expect("deploy ends");
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    assert_eq!(answered_with(&s, "Cookie: uid=user-1"), "v2");
+}
+
+#[test]
+fn a_control_plane_killed_at_a_pause_and_at_an_analysis_resumes_there_with_the_weight_unchanged() {
+    let mut s = with_v1();
+    let smoke = r#"
+[analysis.smoke]
+interval_s = 1
+count = 4
+[[analysis.smoke.metrics]]
+name = "ok"
+provider = "exec"
+command = "echo 1"
+success = "result == 1.0"
+"#;
+    s.release(
+        "v2",
+        &canary(
+            r#"{ set_weight = 40 }, { pause_s = 4 }, { analysis = "smoke" }"#,
+            smoke,
+            "",
+            "",
+        ),
+    );
+    let deploy = s.deploy_in_background("v2");
+    let id = s.wait_in_progress("canary");
+    wait_step(&s, &id, 1);
+    s.kill_server();
+    let _ = deploy.wait_with_output();
+    // Traffic never depends on the control plane: the split holds.
+    assert_eq!(route(&s)["canary"]["percent"], 40);
+    let mut sides = std::collections::BTreeSet::new();
+    // New visitors are placed evenly over every 100.
+    for _ in 0..100 {
+        sides.insert(s.serving().unwrap_or_default());
+    }
+    assert_eq!(sides.len(), 2, "{sides:?}");
+    s.start_server();
+    wait_step(&s, &id, 2);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while s.json(&["analysis", &id]).as_array().map_or(0, Vec::len) < 2 {
+        assert!(Instant::now() < deadline, "no measurement came");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    s.kill_server();
+    assert_eq!(route(&s)["canary"]["percent"], 40);
+    s.start_server();
+    let shown = wait_end(&s, &id);
+    assert_eq!(shown["deployment"]["status"], "promoted", "{shown}");
+    assert_eq!(s.serving().as_deref(), Some("hello from v2"));
+    let indices: Vec<u64> = s
+        .json(&["analysis", &id])
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter_map(|r| r["index"].as_u64())
+        .collect();
+    assert_eq!(indices, [0, 1, 2, 3]);
+    // Each step started once, whatever the crashes.
+    let started: Vec<u64> = s
+        .payloads(&id, "step_started")
+        .iter()
+        .filter_map(|p| p["index"].as_u64())
+        .collect();
+    assert_eq!(started, [0, 1, 2]);
+    s.kill_server();
+    assert_eq!(code(&s.cli(&["verify"])), Some(0));
+}
