@@ -6,7 +6,8 @@
 use std::process::Command;
 
 #[test]
-fn the_demo_deploys_v1_then_v2_under_traffic_rolls_v3_v4_and_v5_back_and_leaves_nothing_running() {
+fn the_demo_deploys_v1_then_v2_under_traffic_rolls_v3_v4_and_v5_back_takes_v6_as_a_canary_catches_v7_and_leaves_nothing_running()
+ {
     let out = Command::new(env!("CARGO_BIN_EXE_deployflow"))
         .arg("demo")
         .output()
@@ -37,6 +38,22 @@ fn the_demo_deploys_v1_then_v2_under_traffic_rolls_v3_v4_and_v5_back_and_leaves_
     assert!(stdout.contains("0 failed, served by v2\n"), "{stdout}");
     assert!(
         stdout.contains("the app answers: hello from v2"),
+        "{stdout}"
+    );
+    // v6 goes live a slice at a time; v7, slower, is caught at 10 %.
+    assert!(stdout.contains("-> v6 promoted"), "{stdout}");
+    assert!(stdout.contains("served by v2 and v6 by turns"), "{stdout}");
+    assert!(stdout.contains("-> v7 rolled_back"), "{stdout}");
+    assert!(
+        stdout.contains("slice (canary, run 1): failed: metric `latency` failed"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("(at step 2 of 5, analysis `slice`; green at 10 %)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("then v6\n-> the app answers: hello from v6"),
         "{stdout}"
     );
     assert!(stdout.contains("== audit of v2 =="), "{stdout}");

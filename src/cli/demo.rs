@@ -4,8 +4,11 @@
 //! serving; a v4 that passes its tests and reviews but fails a third of real
 //! requests, rolled back by the analysis after the switch; and a v5 five
 //! times slower, stopped before the switch by comparing it with v2 under
-//! the built-in load. Prints each timeline, the audit, the analyses and
-//! the metrics, and leaves nothing running.
+//! the built-in load; a v6 deployed as a canary (10 %, 50 %, all, each
+//! slice judged against blue on the same traffic) and a v7 whose latency
+//! regression is caught at 10 % while blue serves the other 90 %. Prints
+//! the timelines, the audit, the analyses and the metrics, and leaves
+//! nothing running.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -103,6 +106,30 @@ min_requests = 20
 [rollout]
 pre_promotion = ["speed"]
 load = { rps = 30, path = "/" }
+"#;
+
+/// v6's and v7's canary: 10 %, then 50 %, then all of the traffic, each
+/// slice judged against blue on the real traffic of the same window.
+const CANARY: &str = r#"
+[analysis.slice]
+interval_s = 2
+count = 1
+[[analysis.slice.metrics]]
+name = "latency"
+provider = "router"
+measure = "compare_latency"
+success = "result.ratio_p50 < 3.0"
+min_requests = 10
+[[analysis.slice.metrics]]
+name = "errors"
+provider = "router"
+measure = "compare_errors"
+min_requests = 10
+
+[rollout]
+strategy = "canary"
+steps = [ { set_weight = 10 }, { analysis = "slice" }, { set_weight = 50 },
+          { analysis = "slice" }, { set_weight = 100 } ]
 "#;
 
 /// Writes release `label`'s code and config; `env` adds its knobs, `more`
@@ -217,6 +244,23 @@ impl Load {
     }
 }
 
+/// The releases that answered in turn: in order, or, when a canary's
+/// split had them take turns many times, the two and how it ended.
+fn served_by(seen: &[String]) -> String {
+    if seen.len() <= 4 {
+        return seen.join(" then ");
+    }
+    let mut both: Vec<&str> = seen.iter().map(String::as_str).collect();
+    both.sort_unstable();
+    both.dedup();
+    format!(
+        "{} by turns ({} changes of side), then {}",
+        both.join(" and "),
+        seen.len() - 1,
+        seen.last().map_or("", String::as_str)
+    )
+}
+
 async fn serving(listen: SocketAddr) -> String {
     let http = deployflow::adapters::http::client_builder()
         .no_proxy()
@@ -227,6 +271,9 @@ async fn serving(listen: SocketAddr) -> String {
         Err(e) => format!("no answer: {e}"),
     }
 }
+
+/// The releases, in the order they are deployed.
+const LABELS: [&str; 7] = ["v1", "v2", "v3", "v4", "v5", "v6", "v7"];
 
 pub fn run(global: &Global) -> anyhow::Result<Exit> {
     let started = Instant::now();
@@ -265,6 +312,16 @@ pub fn run(global: &Global) -> anyhow::Result<Exit> {
             ", HELLO_DELAY_MS = \"5\"",
             COMPARED,
         )?,
+        release(&workspace, "v6", &exe, listen, admin, "", CANARY)?,
+        release(
+            &workspace,
+            "v7",
+            &exe,
+            listen,
+            admin,
+            ", HELLO_DELAY_MS = \"25\"",
+            CANARY,
+        )?,
     ];
     println!("deployflow demo: workspace {}", workspace.display());
     println!("app hello on http://{listen}/ (router admin {admin}, control plane {api})\n");
@@ -290,7 +347,7 @@ pub fn run(global: &Global) -> anyhow::Result<Exit> {
     let outcome = super::block_on(async {
         let client = Client::attach(&format!("http://{api}")).await?;
         let mut ids = Vec::new();
-        for (label, config) in ["v1", "v2", "v3", "v4", "v5"].iter().zip(&configs) {
+        for (label, config) in LABELS.iter().zip(&configs) {
             println!("== deploy {label} ==");
             let request = match deploy::request(config, Some(label.to_string())) {
                 Ok(request) => request,
@@ -322,7 +379,7 @@ pub fn run(global: &Global) -> anyhow::Result<Exit> {
                 let (ok, failed, seen) = load.finish().await;
                 println!(
                     "-> traffic during the deploy: {ok} requests answered, {failed} failed, served by {}",
-                    seen.join(" then ")
+                    served_by(&seen)
                 );
             }
             println!("-> the app answers: {}\n", serving(listen).await);
@@ -336,7 +393,10 @@ pub fn run(global: &Global) -> anyhow::Result<Exit> {
         println!("\n== timeline of v3 ==");
         let shown = client.get(&format!("/api/deployments/{}", ids[2])).await?;
         show::print_timeline(&shown);
-        for (label, id) in [("v4", &ids[3]), ("v5", &ids[4])] {
+        println!("\n== timeline of v7, the canary caught at 10 % ==");
+        let shown = client.get(&format!("/api/deployments/{}", ids[6])).await?;
+        show::print_timeline(&shown);
+        for (label, id) in [("v4", &ids[3]), ("v5", &ids[4]), ("v7", &ids[6])] {
             println!("\n== analysis of {label} ==");
             let runs = client
                 .get(&format!("/api/deployments/{id}/analysis"))
@@ -369,9 +429,17 @@ pub fn run(global: &Global) -> anyhow::Result<Exit> {
         data_dir.display(),
         data_dir.display()
     );
-    // v3, v4 and v5 were meant to roll back; anything else means the demo
+    // v3, v4 and v5 were meant to roll back, v6 to be promoted as a canary
+    // and v7 to roll back at its first slice; anything else means the demo
     // went wrong.
-    Ok(if endings.iter().all(|status| status == "rolled_back") {
+    let meant = [
+        "rolled_back",
+        "rolled_back",
+        "rolled_back",
+        "promoted",
+        "rolled_back",
+    ];
+    Ok(if endings == meant {
         Exit::Success
     } else {
         Exit::Error

@@ -33,7 +33,7 @@ pub fn print_timeline(shown: &Value) {
     if let Some(digest) = row["digest"].as_str() {
         println!("code {digest}");
     }
-    print_steps(&shown["state"]);
+    print_steps(&shown["state"], row["status"] == "in_progress");
     for event in shown["events"].as_array().into_iter().flatten() {
         println!(
             "{:>8} ms  {:<24} {}",
@@ -45,7 +45,7 @@ pub fn print_timeline(shown: &Value) {
 }
 
 /// A canary's steps, the one it is at marked, and green's share now.
-fn print_steps(state: &Value) {
+fn print_steps(state: &Value, in_progress: bool) {
     let steps: Vec<RolloutStep> =
         serde_json::from_value(state["steps"].clone()).unwrap_or_default();
     if steps.is_empty() {
@@ -60,7 +60,9 @@ fn print_steps(state: &Value) {
     for (i, step) in steps.iter().enumerate() {
         let mark = match at {
             Some(at) if i < at || (i == at && completed) => "done",
-            Some(at) if i == at => "now ",
+            Some(at) if i == at && in_progress => "now ",
+            // Where an ended canary stopped.
+            Some(at) if i == at => "end ",
             _ => "    ",
         };
         println!("  {mark} {}. {}", i + 1, step.describe());
