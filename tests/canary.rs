@@ -114,6 +114,19 @@ fn a_canary_takes_every_step_kind_under_load_and_no_request_fails() {
     assert!(shown.contains("done 4. set_weight 60 %"), "{shown}");
     assert!(shown.contains("now  5. manual pause"), "{shown}");
     assert_eq!(route(&s)["canary"]["percent"], 60);
+    // The dashboard's page: the steps, the one it is at, the weight drawn,
+    // and approve --full beside the gate's own buttons.
+    let (status, _, page) = request(s.api, "GET", &format!("/deployments/{id}/live"), &[], "");
+    assert_eq!(status, 200);
+    assert!(page.contains("<h2>Canary</h2>"), "{page}");
+    assert!(
+        page.contains("Green takes <b>60 %</b> of the traffic."),
+        "{page}"
+    );
+    assert!(page.contains("green takes 30 % of the traffic"), "{page}");
+    let section = &page[page.find("<h2>Canary</h2>").unwrap_or(0)..];
+    assert!(section.contains("<svg"), "no weight chart: {page}");
+    assert!(page.contains("data-full=\"1\""), "{page}");
     let approve = s.cli(&["approve", &id]);
     assert_eq!(code(&approve), Some(0), "{}", text(&approve));
     let out = deploy.wait_with_output().expect("deploy ends");

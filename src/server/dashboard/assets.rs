@@ -53,7 +53,9 @@ pub const JS: &str = r#"
     fetch(form.dataset.url, {
       method: 'POST', credentials: 'same-origin',
       headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ by: 'dashboard', reason: reason }),
+      body: JSON.stringify(form.dataset.full
+        ? { by: 'dashboard', reason: reason, full: true }
+        : { by: 'dashboard', reason: reason }),
     })
       .then((r) => r.json().then((body) => ({ ok: r.ok, body: body })))
       .then((a) => { out.textContent = a.ok ? 'done' : (a.body.error || 'refused'); })

@@ -43,6 +43,51 @@ fn draw_line(svg: &mut String, caption: &str, unit: &str, points: &[(usize, f64)
     Ok(())
 }
 
+/// A canary's weight over time: green's percent of the traffic (a step
+/// line), `(seconds since the deployment started, percent)`, from 0 % at
+/// the first step to where it ended.
+pub fn weight(points: &[(f64, u8)]) -> String {
+    let mut svg = String::new();
+    let drawn = draw_weight(&mut svg, points);
+    finished(svg, drawn, "green's weight")
+}
+
+fn draw_weight(svg: &mut String, points: &[(f64, u8)]) -> Drawn {
+    {
+        let root = SVGBackend::with_string(svg, SIZE).into_drawing_area();
+        root.fill(&WHITE)?;
+        let end = points.iter().map(|p| p.0).fold(1.0, f64::max) * 1.05;
+        let mut chart = ChartBuilder::on(&root)
+            .caption("green's weight", (FONT, 15))
+            .margin(8)
+            .x_label_area_size(26)
+            .y_label_area_size(44)
+            .build_cartesian_2d(0.0..end, 0.0..105.0)?;
+        chart
+            .configure_mesh()
+            .x_desc("s")
+            .y_desc("% of the traffic")
+            .light_line_style(WHITE)
+            .draw()?;
+        // A step line: each weight holds until the next one is set.
+        let mut stepped = Vec::with_capacity(points.len() * 2);
+        for (i, (at, percent)) in points.iter().enumerate() {
+            if i > 0 {
+                stepped.push((*at, f64::from(points[i - 1].1)));
+            }
+            stepped.push((*at, f64::from(*percent)));
+        }
+        chart.draw_series(LineSeries::new(stepped, &GREEN))?;
+        chart.draw_series(
+            points
+                .iter()
+                .map(|(at, percent)| Circle::new((*at, f64::from(*percent)), 3, GREEN.filled())),
+        )?;
+        root.present()?;
+    }
+    Ok(())
+}
+
 /// One analysis metric over its measurements: a point per measurement
 /// (x its number, coloured by its verdict, an error drawn at 0 in grey),
 /// the line through the values, and the baseline's in grey where there is

@@ -93,6 +93,7 @@ pub fn render(id: &str, events: &[Envelope]) -> Markup {
                 }
             }
         }
+        (canary(id, &state, events))
         (analyses(events))
         @if !rounds.is_empty() {
             section {
@@ -120,6 +121,82 @@ pub fn render(id: &str, events: &[Envelope]) -> Markup {
                     }
                 }
             }
+        }
+    }
+}
+
+/// A canary's steps, the one it is at marked, how each ended, and green's
+/// weight over time; while it runs, `approve --full` (skip the rest).
+fn canary(id: &str, state: &Deployment, events: &[Envelope]) -> Markup {
+    let steps = &state.policy.steps;
+    let start = events.first().map(|e| e.recorded_at);
+    let since = |e: &Envelope| {
+        start.map_or(0.0, |s| {
+            (e.recorded_at - s).num_milliseconds() as f64 / 1000.0
+        })
+    };
+    let mut weights: Vec<(f64, u8)> = Vec::new();
+    for envelope in events {
+        match &envelope.event {
+            Event::StepStarted { index: 0, .. } => weights.push((since(envelope), 0)),
+            Event::WeightSet { percent } => weights.push((since(envelope), *percent)),
+            Event::TrafficSwitched { .. } if !weights.is_empty() => {
+                weights.push((since(envelope), 100))
+            }
+            _ => {}
+        }
+    }
+    let ended = |index: u32| {
+        events.iter().find_map(|e| match &e.event {
+            Event::StepCompleted { index: n, detail } if *n == index => Some(detail.clone()),
+            _ => None,
+        })
+    };
+    let at = state.canary.as_ref().map(|c| c.index);
+    html! {
+        @if !steps.is_empty() {
+            section {
+                h2 { "Canary" }
+                p {
+                    @match state.weight {
+                        Some(weight) => { "Green takes " b { (weight) " %" } " of the traffic." }
+                        None => { @if state.switched { "Green took all of the traffic." } @else { "Blue takes all of the traffic." } }
+                    }
+                }
+                @if state.in_canary() {
+                    (action_full(&format!("/api/deployments/{id}/approve")))
+                }
+                table {
+                    tr { th { "#" } th { "step" } th { "" } }
+                    @for (i, step) in steps.iter().enumerate() {
+                        @let index = i as u32;
+                        @let current = at == Some(index) && ended(index).is_none();
+                        tr class=[current.then_some("current")] {
+                            td { (i + 1) }
+                            td { @if current { b { (step.describe()) } } @else { (step.describe()) } }
+                            td {
+                                @if let Some(detail) = ended(index) { (detail) }
+                                @else if current { @if state.outcome().is_none() { "now" } @else { "stopped here" } }
+                                @else if at.is_some_and(|a| index < a) { "skipped" }
+                            }
+                        }
+                    }
+                }
+                @if !weights.is_empty() {
+                    div.charts { (PreEscaped(charts::weight(&weights))) }
+                }
+            }
+        }
+    }
+}
+
+/// The form of `approve --full`.
+fn action_full(url: &str) -> Markup {
+    html! {
+        form.action data-url=(url) data-action="approve-full" data-full="1" {
+            input type="text" name="reason" placeholder="reason to skip the remaining steps" required;
+            button type="submit" { "approve --full" }
+            span.result {}
         }
     }
 }
