@@ -11,7 +11,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::canary::{SAME_WINDOW, canary};
+use common::canary::{SAME_WINDOW, canary, route, weights};
 use common::http::request;
 use common::scenario::{Knobs, Load, Scenario, running_releases, text};
 use serde_json::Value;
@@ -33,13 +33,6 @@ fn kinds(s: &Scenario, id: &str) -> Vec<String> {
     s.events(id)
         .iter()
         .map(|e| e["kind"].as_str().unwrap_or_default().to_string())
-        .collect()
-}
-
-fn weights(s: &Scenario, id: &str) -> Vec<u64> {
-    s.payloads(id, "weight_set")
-        .iter()
-        .filter_map(|p| p["percent"].as_u64())
         .collect()
 }
 
@@ -66,13 +59,6 @@ fn wait_end(s: &Scenario, id: &str) -> Value {
         assert!(Instant::now() < deadline, "the deployment did not end");
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-/// The route the router holds for the app, asked of its admin API.
-fn route(s: &Scenario) -> Value {
-    let (status, _, body) = request(s.admin, "GET", "/routes/hello", &[], "");
-    assert_eq!(status, 200, "{body}");
-    serde_json::from_str(&body).expect("a route")
 }
 
 /// Which release answers a request with `header`.

@@ -9,6 +9,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::analysis::{LIVE_SUCCESS, compared, watched};
+use common::canary::{SAME_WINDOW, canary, route, weights};
 use common::docker::{Container, containers, docker, require_engine};
 use common::scenario::{Knobs, Load, Scenario, failing_test_runs, fix_tiers, text};
 use serde_json::Value;
@@ -479,6 +480,84 @@ fn a_slower_container_is_stopped_before_the_switch_by_the_comparison_under_load(
         "{measured}"
     );
     assert_eq!(measured[1]["verdict"], "successful", "{measured}");
+    let rows = listing(&s);
+    assert!(rows.contains(&"APP running v1".to_string()), "{rows:?}");
+    assert!(
+        !rows
+            .iter()
+            .any(|r| r.contains("v2") && r.contains("running")),
+        "{rows:?}"
+    );
+}
+
+#[test]
+fn a_canary_of_containers_takes_its_steps_under_load_and_no_request_fails() {
+    let s = with_v1();
+    s.release(
+        "v2",
+        &canary(
+            r#"{ set_weight = 30 }, { analysis = "errors" }, { pause_s = 1 }, { set_weight = 70 }"#,
+            SAME_WINDOW,
+            "",
+            "",
+        ),
+    );
+    let load = Load::start(s.listen);
+    let out = s.deploy("v2");
+    let load = load.finish();
+    assert_eq!(code(&out), Some(0), "{}\n{}", text(&out), s.serve_log());
+    assert!(load.failures.is_empty(), "{:?}", load.failures);
+    assert!(load.releases.len() > 2, "{:?}", load.releases);
+    assert_eq!(s.serving().as_deref(), Some("hello from v2"));
+    let id = s.last_id();
+    assert_eq!(weights(&s, &id), [30, 70]);
+    let measured = s.json(&["analysis", &id]);
+    assert_eq!(measured[0]["phase"], "canary", "{measured}");
+    assert!(measured[0]["baseline"].is_object(), "{measured}");
+    assert!(route(&s)["canary"].is_null(), "{}", route(&s));
+    let rows = listing(&s);
+    assert!(rows.contains(&"APP running v2".to_string()), "{rows:?}");
+    assert!(
+        !rows
+            .iter()
+            .any(|r| r.contains("v1") && r.contains("running")),
+        "{rows:?}"
+    );
+}
+
+#[test]
+fn a_container_failing_real_users_is_caught_at_its_first_slice_and_stopped() {
+    let s = with_v1();
+    s.release(
+        "v2",
+        &canary(
+            r#"{ set_weight = 50 }, { analysis = "errors" }, { set_weight = 100 }"#,
+            SAME_WINDOW,
+            "",
+            ", HELLO_FAIL_PROXIED = \"3\"",
+        ),
+    );
+    let load = Load::start(s.listen);
+    let out = s.deploy("v2");
+    let load = load.finish();
+    assert_eq!(code(&out), Some(3), "{}\n{}", text(&out), s.serve_log());
+    assert_eq!(s.serving().as_deref(), Some("hello from v1"));
+    let id = s.last_id();
+    assert_eq!(weights(&s, &id), [50, 0]);
+    assert!(route(&s)["canary"].is_null(), "{}", route(&s));
+    assert!(
+        load.failures.iter().all(|f| f == "500: hello broke"),
+        "{:?}",
+        load.failures
+    );
+    let reason = s.payloads(&id, "rollback_started")[0]["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        reason.ends_with("(at step 2 of 3, analysis `errors`; green at 50 %)"),
+        "{reason}"
+    );
     let rows = listing(&s);
     assert!(rows.contains(&"APP running v1".to_string()), "{rows:?}");
     assert!(

@@ -1,6 +1,9 @@
 //! Canary configs shared by the process and docker backends' tests.
 
-use super::scenario::Knobs;
+use serde_json::Value;
+
+use super::http::request;
+use super::scenario::{Knobs, Scenario};
 
 /// A canary of `steps` (TOML), with `templates` and extra `[rollout]` lines.
 pub fn canary(steps: &str, templates: &str, rollout: &str, env: &str) -> Knobs {
@@ -34,3 +37,18 @@ provider = "router"
 measure = "compare_latency"
 min_requests = 10
 "#;
+
+/// Green's weights as the log recorded them.
+pub fn weights(s: &Scenario, id: &str) -> Vec<u64> {
+    s.payloads(id, "weight_set")
+        .iter()
+        .filter_map(|p| p["percent"].as_u64())
+        .collect()
+}
+
+/// The route the router holds for the app, asked of its admin API.
+pub fn route(s: &Scenario) -> Value {
+    let (status, _, body) = request(s.admin, "GET", &format!("/routes/{}", s.app), &[], "");
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).expect("a route")
+}
