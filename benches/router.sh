@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The router's speed against going direct and against nginx as a keep-alive
 # reverse proxy, all to the same static nginx upstream, measured with wrk in
-# one run. Prints requests/s, p50 and p99 latency, the ratios router/nginx
-# and router/direct, and the router's memory at rest.
+# one run, and the router again with a canary's 50/50 split between two
+# upstreams (each request a new visitor, placed and given its cookie).
+# Prints requests/s, p50 and p99 latency, the ratios router/nginx,
+# router/direct and split/single route, and the router's memory at rest.
 #
 #   benches/router.sh                 # 10 s per target, 64 connections
 #   DURATION=5s CONNECTIONS=128 benches/router.sh
@@ -35,6 +37,7 @@ trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 upstream_port=$(free_port); proxy_port=$(free_port); router_port=$(free_port); admin_port=$(free_port)
+upstream2_port=$(free_port); split_port=$(free_port)
 
 mkdir -p "$work/www"
 printf 'hello from the upstream\n' > "$work/www/index.html"
@@ -47,7 +50,7 @@ error_log $work/upstream.err;
 events { worker_connections 4096; }
 http {
   access_log off;
-  server { listen 127.0.0.1:$upstream_port; root $work/www; }
+  server { listen 127.0.0.1:$upstream_port; listen 127.0.0.1:$upstream2_port; root $work/www; }
 }
 CONF
 cat > "$work/proxy.conf" <<CONF
@@ -85,15 +88,18 @@ wait_for() {
   echo "nothing listens on port $1" >&2; exit 1
 }
 wait_for "$upstream_port"; wait_for "$proxy_port"; wait_for "$admin_port"
-python3 - "$admin_port" "$router_port" "$upstream_port" <<'PY'
+python3 - "$admin_port" "$router_port" "$upstream_port" "$split_port" "$upstream2_port" <<'PY'
 import json, sys, urllib.request
-admin, listen, upstream = sys.argv[1:]
-body = json.dumps({"listen": f"127.0.0.1:{listen}", "upstream": f"127.0.0.1:{upstream}"}).encode()
-req = urllib.request.Request(f"http://127.0.0.1:{admin}/routes/bench", data=body, method="PUT",
-                             headers={"content-type": "application/json", "x-deployflow-admin": "1"})
-urllib.request.urlopen(req).read()
+admin, listen, upstream, split, upstream2 = sys.argv[1:]
+def put(app, route):
+    req = urllib.request.Request(f"http://127.0.0.1:{admin}/routes/{app}", data=json.dumps(route).encode(),
+                                 method="PUT", headers={"content-type": "application/json", "x-deployflow-admin": "1"})
+    urllib.request.urlopen(req).read()
+put("bench", {"listen": f"127.0.0.1:{listen}", "upstream": f"127.0.0.1:{upstream}"})
+put("split", {"listen": f"127.0.0.1:{split}", "upstream": f"127.0.0.1:{upstream}",
+              "canary": {"upstream": f"127.0.0.1:{upstream2}", "percent": 50}})
 PY
-wait_for "$router_port"
+wait_for "$router_port"; wait_for "$split_port"
 sleep 0.5
 rss_kb=$(awk '/VmRSS/ {print $2}' "/proc/$router_pid/status")
 
@@ -119,8 +125,8 @@ print(rps, p50, p99)
 # Rounds alternate the three targets; the best round of each is kept.
 declare -A best
 for round in $(seq "$ROUNDS"); do
-  for target in direct nginx router; do
-    case $target in direct) port=$upstream_port ;; nginx) port=$proxy_port ;; router) port=$router_port ;; esac
+  for target in direct nginx router split; do
+    case $target in direct) port=$upstream_port ;; nginx) port=$proxy_port ;; router) port=$router_port ;; split) port=$split_port ;; esac
     read -r rps p50 p99 < <(measure "$port")
     prev=${best[$target]:-"0 0 0"}
     if python3 -c "import sys; sys.exit(0 if $rps > float('${prev%% *}') else 1)"; then
@@ -129,15 +135,16 @@ for round in $(seq "$ROUNDS"); do
   done
 done
 
-python3 - "${best[direct]}" "${best[nginx]}" "${best[router]}" "$rss_kb" "$CONNECTIONS" "$DURATION" "$ROUNDS" <<'PY'
+python3 - "${best[direct]}" "${best[nginx]}" "${best[router]}" "${best[split]}" "$rss_kb" "$CONNECTIONS" "$DURATION" "$ROUNDS" <<'PY'
 import sys
-direct, nginx, router = (list(map(float, a.split())) for a in sys.argv[1:4])
-rss_kb, connections, duration, rounds = sys.argv[4:]
+direct, nginx, router, split = (list(map(float, a.split())) for a in sys.argv[1:5])
+rss_kb, connections, duration, rounds = sys.argv[5:]
 print(f"router benchmark: wrk, {connections} connections, {duration} per target, best of {rounds} rounds")
 print(f"{'target':<34}{'requests/s':>12}{'p50 ms':>10}{'p99 ms':>10}")
-for name, (rps, p50, p99) in [("direct to the upstream", direct), ("nginx keep-alive proxy (2 workers)", nginx), ("deployflow router", router)]:
+for name, (rps, p50, p99) in [("direct to the upstream", direct), ("nginx keep-alive proxy (2 workers)", nginx), ("deployflow router", router), ("router, 50/50 canary split", split)]:
     print(f"{name:<34}{rps:>12.0f}{p50:>10.2f}{p99:>10.2f}")
 print(f"router/nginx requests/s: {router[0] / nginx[0]:.2f}   p99 router/nginx: {router[2] / nginx[2]:.2f}")
 print(f"router/direct requests/s: {router[0] / direct[0]:.2f}")
+print(f"50/50 split / single route requests/s: {split[0] / router[0]:.2f}   p99: {split[2] / router[2]:.2f}")
 print(f"router memory at rest: {int(rss_kb) / 1024:.1f} MB RSS")
 PY

@@ -4,8 +4,11 @@
 //! connection can keep one upstream connection and reuse it request after
 //! request, with no shared pool to check out from: the path nginx's workers
 //! take. A route switch simply finds the kept connection pointing elsewhere
-//! and opens one to the new upstream. (HTTP/2 clients, whose requests run
-//! concurrently, use the worker's shared pool instead.)
+//! and opens one to the new upstream. During a canary's split a client's
+//! requests go to both sides, so one connection is kept to each: without
+//! that, every change of side would open a new upstream connection. (HTTP/2
+//! clients, whose requests run concurrently, use the worker's shared pool
+//! instead.)
 
 use std::net::SocketAddr;
 use std::sync::Mutex;
@@ -43,19 +46,26 @@ impl SendError {
     }
 }
 
+/// A kept connection and the upstream it goes to.
+type Kept = Option<(SocketAddr, SendRequest<Incoming>)>;
+
 #[derive(Default)]
 pub struct Affinity {
-    kept: Mutex<Option<(SocketAddr, SendRequest<Incoming>)>>,
+    /// At most one per upstream of the route: two while a split is on.
+    kept: Mutex<[Kept; 2]>,
 }
 
 impl Affinity {
     /// Sends `request` to `upstream` on the kept connection, or on a new one
-    /// when there is none for that upstream or it has closed.
+    /// when there is none for that upstream or it has closed. `other` is
+    /// the route's other upstream during a split: its connection is kept
+    /// too; any other is let go (a switch leaves nothing open to blue).
     /// A request that was never written (the connection could not be
     /// made) comes back with the error, so it can be sent again.
     pub async fn send(
         &self,
         upstream: SocketAddr,
+        other: Option<SocketAddr>,
         request: Request<Incoming>,
         connect_timeout: Duration,
     ) -> Result<Response<Incoming>, (SendError, Option<Request<Incoming>>)> {
@@ -70,7 +80,7 @@ impl Affinity {
         };
         let request = match send_on(&mut sender, request).await {
             Ok(response) => {
-                self.put(upstream, sender);
+                self.put(upstream, other, sender);
                 return Ok(response);
             }
             // The upstream closed a kept connection before taking the request
@@ -85,7 +95,7 @@ impl Affinity {
         };
         match send_on(&mut sender, request).await {
             Ok(response) => {
-                self.put(upstream, sender);
+                self.put(upstream, other, sender);
                 Ok(response)
             }
             Err((_, error)) => Err((SendError::of(&error), None)),
@@ -94,15 +104,29 @@ impl Affinity {
 
     fn take(&self, upstream: SocketAddr) -> Option<SendRequest<Incoming>> {
         let mut kept = self.kept.lock().ok()?;
-        match kept.take() {
-            Some((addr, sender)) if addr == upstream && !sender.is_closed() => Some(sender),
+        let slot = kept
+            .iter_mut()
+            .find(|slot| slot.as_ref().is_some_and(|(addr, _)| *addr == upstream))?;
+        match slot.take() {
+            Some((_, sender)) if !sender.is_closed() => Some(sender),
             _ => None,
         }
     }
 
-    fn put(&self, upstream: SocketAddr, sender: SendRequest<Incoming>) {
-        if let Ok(mut kept) = self.kept.lock() {
-            *kept = Some((upstream, sender));
+    fn put(&self, upstream: SocketAddr, other: Option<SocketAddr>, sender: SendRequest<Incoming>) {
+        let Ok(mut kept) = self.kept.lock() else {
+            return;
+        };
+        for slot in kept.iter_mut() {
+            let keep = slot
+                .as_ref()
+                .is_some_and(|(addr, _)| Some(*addr) == other && *addr != upstream);
+            if !keep {
+                *slot = None;
+            }
+        }
+        if let Some(free) = kept.iter_mut().find(|slot| slot.is_none()) {
+            *free = Some((upstream, sender));
         }
     }
 }

@@ -93,7 +93,7 @@ impl Proxy {
         }
         let placement = placement(&app.live().route, request.headers());
         let client_version = request.version();
-        let (upstream, side, authority, listen, in_flight) = loop {
+        let (upstream, other, side, authority, listen, in_flight) = loop {
             let live = app.live();
             let visitor = Visitor {
                 sticky: placement.sticky,
@@ -123,7 +123,22 @@ impl Proxy {
             // A kept HTTP/1 connection takes the origin form (just the path);
             // the shared pool, used for HTTP/2 clients, needs the upstream.
             let authority = (client_version == Version::HTTP_2).then(|| target.authority.clone());
-            break (upstream, side, authority, live.route.listen, in_flight);
+            // The split's other side, whose kept connection stays.
+            let other = live.route.canary.as_ref().map(|c| {
+                if c.upstream == upstream {
+                    live.route.upstream
+                } else {
+                    c.upstream
+                }
+            });
+            break (
+                upstream,
+                other,
+                side,
+                authority,
+                live.route.listen,
+                in_flight,
+            );
         };
         let stats = in_flight.stats().clone();
 
@@ -145,7 +160,7 @@ impl Proxy {
                     }
                 })
             } else {
-                self.send_retrying(downstream, upstream, forwarded, &stats, started)
+                self.send_retrying(downstream, upstream, other, forwarded, &stats, started)
                     .await
             }
         };
@@ -222,6 +237,7 @@ impl Proxy {
         &self,
         downstream: &Downstream,
         upstream: SocketAddr,
+        other: Option<SocketAddr>,
         request: Request<Incoming>,
         stats: &super::stats::UpstreamStats,
         started: Instant,
@@ -238,7 +254,7 @@ impl Proxy {
         loop {
             match downstream
                 .affinity
-                .send(upstream, request, self.timeouts.connect)
+                .send(upstream, other, request, self.timeouts.connect)
                 .await
             {
                 Ok(response) => return Ok(response),

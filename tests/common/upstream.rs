@@ -21,6 +21,8 @@ pub struct Upstream {
     pub addr: SocketAddr,
     pub name: &'static str,
     hits: Arc<AtomicU64>,
+    /// Connections accepted so far.
+    accepted: Arc<AtomicU64>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -30,11 +32,14 @@ impl Upstream {
         let addr = listener.local_addr().unwrap();
         let hits = Arc::new(AtomicU64::new(0));
         let counter = hits.clone();
+        let accepted = Arc::new(AtomicU64::new(0));
+        let connections = accepted.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
+                connections.fetch_add(1, Ordering::Relaxed);
                 let counter = counter.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |request| {
@@ -51,12 +56,17 @@ impl Upstream {
             addr,
             name,
             hits,
+            accepted,
             task,
         }
     }
 
     pub fn hits(&self) -> u64 {
         self.hits.load(Ordering::Relaxed)
+    }
+
+    pub fn connections(&self) -> u64 {
+        self.accepted.load(Ordering::Relaxed)
     }
 }
 
