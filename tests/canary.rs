@@ -407,3 +407,55 @@ success = "result == 1.0"
     s.kill_server();
     assert_eq!(code(&s.cli(&["verify"])), Some(0));
 }
+
+#[test]
+fn a_background_analysis_watches_through_a_long_pause_and_leaves_the_canary_when_it_fails() {
+    let s = with_v1();
+    let watch = r#"
+[analysis.watch]
+interval_s = 1
+count = 0
+[[analysis.watch.metrics]]
+name = "success"
+provider = "router"
+measure = "success_rate"
+success = "result >= 0.95"
+min_requests = 5
+"#;
+    s.release(
+        "v2",
+        &canary(
+            r#"{ set_weight = 50 }, { pause_s = 600 }, { set_weight = 100 }"#,
+            watch,
+            r#"background_analysis = { name = "watch", starting_step = 1 }"#,
+            ", HELLO_FAIL_PROXIED = \"3\"",
+        ),
+    );
+    let started = Instant::now();
+    let load = Load::start(s.listen);
+    let out = s.deploy("v2");
+    let load = load.finish();
+    assert_eq!(code(&out), Some(3), "{}", text(&out));
+    // Caught within the pause, not after it.
+    assert!(started.elapsed() < Duration::from_secs(120));
+    assert_eq!(s.serving().as_deref(), Some("hello from v1"));
+    let id = s.last_id();
+    assert_eq!(weights(&s, &id), [50, 0]);
+    let measured = s.json(&["analysis", &id]);
+    assert_eq!(measured[0]["phase"], "background", "{measured}");
+    assert_eq!(measured[0]["verdict"], "failed", "{measured}");
+    let reason = s.payloads(&id, "rollback_started")[0]["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        reason.starts_with("background analysis `watch` failed")
+            && reason.ends_with("(at step 2 of 3, pause 600 s; green at 50 %)"),
+        "{reason}"
+    );
+    assert!(
+        load.failures.iter().all(|f| f == "500: hello broke"),
+        "{:?}",
+        load.failures
+    );
+}

@@ -31,6 +31,30 @@ enum Case {
     Missing,
     /// Analysed before and after the switch: promoted.
     Analysed,
+    /// A canary through a weight, a pause, an analysis and a weight: promoted.
+    Canary,
+    /// A canary whose analysis fails at 30 %: rolled back, the split withdrawn.
+    CanaryFailed,
+}
+
+/// The canary's steps; `{result}` is what its analysis measures.
+fn canary(result: &str) -> String {
+    format!(
+        r#"
+[analysis.smoke]
+interval_s = 1
+count = 2
+[[analysis.smoke.metrics]]
+name = "success"
+provider = "exec"
+command = "echo {result}"
+success = "result >= 0.99"
+
+[rollout]
+strategy = "canary"
+steps = [ {{ set_weight = 30 }}, {{ pause_s = 1 }}, {{ analysis = "smoke" }}, {{ set_weight = 60 }} ]
+"#
+    )
 }
 
 /// Three measurements of one metric before the switch and three after.
@@ -53,8 +77,8 @@ scale_down_delay_s = 2
 impl Case {
     fn outcome(self) -> (&'static str, &'static str) {
         match self {
-            Case::Healthy | Case::Approved | Case::Analysed => ("promoted", "v2"),
-            Case::Broken | Case::Rejected => ("rolled_back", "v1"),
+            Case::Healthy | Case::Approved | Case::Analysed | Case::Canary => ("promoted", "v2"),
+            Case::Broken | Case::Rejected | Case::CanaryFailed => ("rolled_back", "v1"),
             Case::Flawed => ("returned", "v1"),
             Case::Aborted => ("aborted", "v1"),
             Case::Missing => ("rejected", "v1"),
@@ -81,6 +105,14 @@ fn crash_at(point: &str, case: Case) {
         _ if gated => Knobs::gated(),
         Case::Analysed => Knobs {
             review: ANALYSED.into(),
+            ..Knobs::default()
+        },
+        Case::Canary | Case::CanaryFailed => Knobs {
+            review: canary(if matches!(case, Case::Canary) {
+                "1"
+            } else {
+                "0"
+            }),
             ..Knobs::default()
         },
         _ => Knobs::default(),
@@ -251,6 +283,21 @@ fn crashes_during_the_analyses_resume_them_and_count_each_measurement_once() {
         ],
         Case::Analysed,
     );
+}
+
+#[test]
+fn crashes_at_each_canary_step_kind_resume_it_with_the_split_held() {
+    each(
+        &[
+            "after_step_started",
+            "after_weight_set",
+            "after_step_completed",
+            "before_set_weight",
+            "before_pause",
+        ],
+        Case::Canary,
+    );
+    each(&["before_withdraw_canary"], Case::CanaryFailed);
 }
 
 /// A crash in the completion of a promotion that commits its report and

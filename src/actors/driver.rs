@@ -257,6 +257,7 @@ async fn background_results(
     inputs: Vec<Input>,
 ) -> Result<(), ActorProcessingErr> {
     let redactor = state.redactor();
+    let before = next_step(&state.flow);
     for input in inputs {
         let Input::Measured(measurements) = redact(input, &redactor) else {
             continue;
@@ -267,6 +268,15 @@ async fn background_results(
             Err(refusal) => {
                 tracing::debug!(deployment = %state.id, "a background measurement dropped: {refusal}")
             }
+        }
+    }
+    // The run ended the step (a failure left the canary, an inconclusive
+    // run opened the gate): the step's effect in flight is left, as for
+    // a person's command.
+    if state.waiting.is_some() && next_step(&state.flow) != before {
+        state.intervened = true;
+        if let Some(cancel) = &state.cancel {
+            cancel.send_replace(true);
         }
     }
     Ok(())
