@@ -11,7 +11,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::canary::{SAME_WINDOW, canary, route, weights};
+use common::canary::{SAME_WINDOW, answered_with, canary, check_keyed, route, wait_step, weights};
 use common::http::request;
 use common::scenario::{Knobs, Load, Scenario, running_releases, text};
 use serde_json::Value;
@@ -36,19 +36,6 @@ fn kinds(s: &Scenario, id: &str) -> Vec<String> {
         .collect()
 }
 
-/// Waits until the deployment's step `index` (from 0) has started.
-fn wait_step(s: &Scenario, id: &str, index: u64) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !s
-        .payloads(id, "step_started")
-        .iter()
-        .any(|p| p["index"] == index)
-    {
-        assert!(Instant::now() < deadline, "step {index} did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn wait_end(s: &Scenario, id: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
@@ -59,17 +46,6 @@ fn wait_end(s: &Scenario, id: &str) -> Value {
         assert!(Instant::now() < deadline, "the deployment did not end");
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-/// Which release answers a request with `header`.
-fn answered_with(s: &Scenario, header: &str) -> String {
-    let (status, _, body) = request(s.listen, "GET", "/", &[header], "");
-    assert_eq!(status, 200, "{body}");
-    body.trim()
-        .rsplit(' ')
-        .next()
-        .unwrap_or_default()
-        .to_string()
 }
 
 #[test]
@@ -276,30 +252,6 @@ fn held_with_split(split: &str) -> (Scenario, String, std::process::Child) {
     (s, id, deploy)
 }
 
-fn check_keyed(s: &Scenario, header: impl Fn(&str) -> String) {
-    let mut on_green = 0;
-    for i in 0..40 {
-        let user = header(&format!("user-{i}"));
-        let first = answered_with(s, &user);
-        for _ in 0..3 {
-            assert_eq!(answered_with(s, &user), first, "{user} changed sides");
-        }
-        on_green += usize::from(first == "v2");
-    }
-    // Half of the users at 50 %, give or take what 40 draws give.
-    assert!(
-        (8..=32).contains(&on_green),
-        "{on_green} of 40 users on green"
-    );
-    for _ in 0..5 {
-        assert_eq!(
-            answered_with(s, &header("staff-ana")),
-            "v2",
-            "an allowed user on blue"
-        );
-    }
-}
-
 #[test]
 fn a_header_split_keeps_each_user_on_one_side_and_an_abort_sends_everyone_back() {
     let (mut s, id, deploy) =
@@ -457,5 +409,47 @@ min_requests = 5
         load.failures.iter().all(|f| f == "500: hello broke"),
         "{:?}",
         load.failures
+    );
+}
+
+#[test]
+fn a_green_that_dies_during_a_pause_ends_the_canary_with_everyone_back_on_blue() {
+    let s = with_v1();
+    s.release(
+        "v2",
+        &canary(
+            r#"{ set_weight = 50 }, { pause_s = 600 }, { set_weight = 100 }"#,
+            "",
+            "",
+            "",
+        ),
+    );
+    let deploy = s.deploy_in_background("v2");
+    let id = s.wait_in_progress("canary");
+    wait_step(&s, &id, 1);
+    let instance = s.payloads(&id, "green_started")[0]["instance"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let pid: i32 = instance.trim_start_matches("pid:").parse().expect("a pid");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill green");
+    let out = deploy.wait_with_output().expect("deploy ends");
+    assert_eq!(code(&out), Some(3), "{}", text(&out));
+    assert_eq!(weights(&s, &id), [50, 0]);
+    for _ in 0..20 {
+        assert_eq!(s.serving().as_deref(), Some("hello from v1"));
+    }
+    let reason = s.json(&["history"])[0]["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        reason.contains("green failed during the canary: green is not running")
+            && reason.contains("(at step 2 of 3, pause 600 s; green at 50 %)"),
+        "{reason}"
     );
 }

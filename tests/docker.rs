@@ -9,7 +9,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::analysis::{LIVE_SUCCESS, compared, watched};
-use common::canary::{SAME_WINDOW, canary, route, weights};
+use common::canary::{SAME_WINDOW, answered_with, canary, check_keyed, route, wait_step, weights};
 use common::docker::{Container, containers, docker, require_engine};
 use common::scenario::{Knobs, Load, Scenario, failing_test_runs, fix_tiers, text};
 use serde_json::Value;
@@ -566,4 +566,100 @@ fn a_container_failing_real_users_is_caught_at_its_first_slice_and_stopped() {
             .any(|r| r.contains("v2") && r.contains("running")),
         "{rows:?}"
     );
+}
+
+#[test]
+fn a_slower_container_is_caught_at_ten_percent_by_the_same_window_comparison() {
+    let s = with_v1();
+    s.release(
+        "v2",
+        &canary(
+            r#"{ set_weight = 10 }, { analysis = "latency" }, { set_weight = 100 }"#,
+            SAME_WINDOW,
+            "",
+            ", HELLO_DELAY_MS = \"25\"",
+        ),
+    );
+    let load = Load::start(s.listen);
+    let out = s.deploy("v2");
+    let load = load.finish();
+    assert_eq!(code(&out), Some(3), "{}\n{}", text(&out), s.serve_log());
+    assert!(load.failures.is_empty(), "{:?}", load.failures);
+    let id = s.last_id();
+    assert_eq!(weights(&s, &id), [10, 0]);
+    let measured = s.json(&["analysis", &id]);
+    assert_eq!(measured[0]["verdict"], "failed", "{measured}");
+    assert!(
+        measured[0]["value"]["ratio_p50"].as_f64().unwrap_or(0.0) > 3.0,
+        "{measured}"
+    );
+    assert_eq!(s.serving().as_deref(), Some("hello from v1"));
+}
+
+#[test]
+fn a_header_split_of_containers_keeps_users_on_their_side_and_an_abort_stops_green() {
+    let s = with_v1();
+    s.release(
+        "v2",
+        &canary(
+            r#"{ set_weight = 50 }, { pause = "manual" }"#,
+            "",
+            r#"split = { by = "header", key = "x-user", allow = ["staff-ana"] }"#,
+            "",
+        ),
+    );
+    let deploy = s.deploy_in_background("v2");
+    let id = s.wait_in_progress("manual_gate");
+    wait_step(&s, &id, 1);
+    check_keyed(&s, |user| format!("x-user: {user}"));
+    let abort = s.cli(&["abort", &id, "--reason", "enough"]);
+    assert_eq!(code(&abort), Some(0), "{}", text(&abort));
+    let out = deploy.wait_with_output().expect("deploy ends");
+    assert_eq!(code(&out), Some(3), "{}\n{}", text(&out), s.serve_log());
+    assert_eq!(answered_with(&s, "x-user: staff-ana"), "v1");
+    let rows = listing(&s);
+    assert!(
+        !rows
+            .iter()
+            .any(|r| r.contains("v2") && r.contains("running")),
+        "{rows:?}"
+    );
+}
+
+#[test]
+fn a_control_plane_killed_at_a_container_canary_s_pause_resumes_it_and_approve_full_ends_it() {
+    let mut s = with_v1();
+    s.release(
+        "v2",
+        &canary(
+            r#"{ set_weight = 40 }, { pause_s = 3 }, { pause = "manual" }, { pause_s = 600 }"#,
+            "",
+            "",
+            "",
+        ),
+    );
+    let deploy = s.deploy_in_background("v2");
+    let id = s.wait_in_progress("canary");
+    wait_step(&s, &id, 1);
+    s.kill_server();
+    let _ = deploy.wait_with_output();
+    // The split holds while no control plane runs.
+    assert_eq!(route(&s)["canary"]["percent"], 40);
+    s.start_server();
+    wait_step(&s, &id, 2);
+    let full = s.cli(&["approve", &id, "--full", "--reason", "hotfix"]);
+    assert_eq!(code(&full), Some(0), "{}", text(&full));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while s.json(&["show", &id])["deployment"]["status"] == "in_progress" {
+        assert!(Instant::now() < deadline, "the deployment did not end");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(s.json(&["show", &id])["deployment"]["status"], "promoted");
+    assert_eq!(s.serving().as_deref(), Some("hello from v2"));
+    let started: Vec<u64> = s
+        .payloads(&id, "step_started")
+        .iter()
+        .filter_map(|p| p["index"].as_u64())
+        .collect();
+    assert_eq!(started, [0, 1, 2]);
 }

@@ -1,5 +1,7 @@
 //! Canary configs shared by the process and docker backends' tests.
 
+use std::time::{Duration, Instant};
+
 use serde_json::Value;
 
 use super::http::request;
@@ -51,4 +53,54 @@ pub fn route(s: &Scenario) -> Value {
     let (status, _, body) = request(s.admin, "GET", &format!("/routes/{}", s.app), &[], "");
     assert_eq!(status, 200, "{body}");
     serde_json::from_str(&body).expect("a route")
+}
+
+/// Waits until the deployment's step `index` (from 0) has started.
+pub fn wait_step(s: &Scenario, id: &str, index: u64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !s
+        .payloads(id, "step_started")
+        .iter()
+        .any(|p| p["index"] == index)
+    {
+        assert!(Instant::now() < deadline, "step {index} did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Which release answers a request with `header`.
+pub fn answered_with(s: &Scenario, header: &str) -> String {
+    let (status, _, body) = request(s.listen, "GET", "/", &[header], "");
+    assert_eq!(status, 200, "{body}");
+    body.trim()
+        .rsplit(' ')
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// At 50 %: each of 40 users stays on one side over four requests, about
+/// half of them on green, and the allowed user always on green.
+pub fn check_keyed(s: &Scenario, header: impl Fn(&str) -> String) {
+    let mut on_green = 0;
+    for i in 0..40 {
+        let user = header(&format!("user-{i}"));
+        let first = answered_with(s, &user);
+        for _ in 0..3 {
+            assert_eq!(answered_with(s, &user), first, "{user} changed sides");
+        }
+        on_green += usize::from(first == "v2");
+    }
+    // Half of the users at 50 %, give or take what 40 draws give.
+    assert!(
+        (8..=32).contains(&on_green),
+        "{on_green} of 40 users on green"
+    );
+    for _ in 0..5 {
+        assert_eq!(
+            answered_with(s, &header("staff-ana")),
+            "v2",
+            "an allowed user on blue"
+        );
+    }
 }
