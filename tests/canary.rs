@@ -11,10 +11,12 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::canary::{SAME_WINDOW, answered_with, canary, check_keyed, route, wait_step, weights};
+use common::canary::{
+    SAME_WINDOW, answered_with, canary, check_keyed, deploy_until_step, route, started_steps,
+    wait_ended, wait_step, weights,
+};
 use common::http::request;
 use common::scenario::{Knobs, Load, Scenario, running_releases, text};
-use serde_json::Value;
 
 fn code(out: &std::process::Output) -> Option<i32> {
     out.status.code()
@@ -36,18 +38,6 @@ fn kinds(s: &Scenario, id: &str) -> Vec<String> {
         .collect()
 }
 
-fn wait_end(s: &Scenario, id: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let shown = s.json(&["show", id]);
-        if shown["deployment"]["status"] != "in_progress" {
-            return shown;
-        }
-        assert!(Instant::now() < deadline, "the deployment did not end");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn a_canary_takes_every_step_kind_under_load_and_no_request_fails() {
     let s = with_v1();
@@ -61,9 +51,7 @@ fn a_canary_takes_every_step_kind_under_load_and_no_request_fails() {
         ),
     );
     let load = Load::start(s.listen);
-    let deploy = s.deploy_in_background("v2");
-    let id = s.wait_in_progress("manual_gate");
-    wait_step(&s, &id, 4);
+    let (id, deploy) = deploy_until_step(&s, "manual_gate", 4);
     // Held at the manual pause: green takes 60 %, and people see where.
     let status = s.json(&["status"]);
     assert_eq!(status[0]["weight"], 60, "{status}");
@@ -223,11 +211,7 @@ fn a_manual_pause_rejected_rolls_back_and_approve_full_skips_the_rest() {
         "the 600 s pause was waited"
     );
     assert_eq!(s.serving().as_deref(), Some("hello from v3"));
-    let started: Vec<u64> = s
-        .payloads(&id, "step_started")
-        .iter()
-        .filter_map(|p| p["index"].as_u64())
-        .collect();
+    let started: Vec<u64> = started_steps(&s, &id);
     assert_eq!(started, [0, 1], "the steps after --full were skipped");
     let approved = s.payloads(&id, "manually_approved");
     assert_eq!(approved[0]["full"], true, "{approved:?}");
@@ -246,9 +230,7 @@ fn held_with_split(split: &str) -> (Scenario, String, std::process::Child) {
             "",
         ),
     );
-    let deploy = s.deploy_in_background("v2");
-    let id = s.wait_in_progress("manual_gate");
-    wait_step(&s, &id, 1);
+    let (id, deploy) = deploy_until_step(&s, "manual_gate", 1);
     (s, id, deploy)
 }
 
@@ -315,9 +297,7 @@ success = "result == 1.0"
             "",
         ),
     );
-    let deploy = s.deploy_in_background("v2");
-    let id = s.wait_in_progress("canary");
-    wait_step(&s, &id, 1);
+    let (id, deploy) = deploy_until_step(&s, "canary", 1);
     s.kill_server();
     let _ = deploy.wait_with_output();
     // Traffic never depends on the control plane: the split holds.
@@ -338,7 +318,7 @@ success = "result == 1.0"
     s.kill_server();
     assert_eq!(route(&s)["canary"]["percent"], 40);
     s.start_server();
-    let shown = wait_end(&s, &id);
+    let shown = wait_ended(&s, &id);
     assert_eq!(shown["deployment"]["status"], "promoted", "{shown}");
     assert_eq!(s.serving().as_deref(), Some("hello from v2"));
     let indices: Vec<u64> = s
@@ -350,11 +330,7 @@ success = "result == 1.0"
         .collect();
     assert_eq!(indices, [0, 1, 2, 3]);
     // Each step started once, whatever the crashes.
-    let started: Vec<u64> = s
-        .payloads(&id, "step_started")
-        .iter()
-        .filter_map(|p| p["index"].as_u64())
-        .collect();
+    let started: Vec<u64> = started_steps(&s, &id);
     assert_eq!(started, [0, 1, 2]);
     s.kill_server();
     assert_eq!(code(&s.cli(&["verify"])), Some(0));
@@ -424,9 +400,7 @@ fn a_green_that_dies_during_a_pause_ends_the_canary_with_everyone_back_on_blue()
             "",
         ),
     );
-    let deploy = s.deploy_in_background("v2");
-    let id = s.wait_in_progress("canary");
-    wait_step(&s, &id, 1);
+    let (id, deploy) = deploy_until_step(&s, "canary", 1);
     let instance = s.payloads(&id, "green_started")[0]["instance"]
         .as_str()
         .unwrap_or_default()

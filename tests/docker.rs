@@ -9,7 +9,10 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::analysis::{LIVE_SUCCESS, compared, watched};
-use common::canary::{SAME_WINDOW, answered_with, canary, check_keyed, route, wait_step, weights};
+use common::canary::{
+    SAME_WINDOW, answered_with, canary, check_keyed, deploy_until_step, route, started_steps,
+    wait_ended, wait_step, weights,
+};
 use common::docker::{Container, containers, docker, require_engine};
 use common::scenario::{Knobs, Load, Scenario, failing_test_runs, fix_tiers, text};
 use serde_json::Value;
@@ -608,9 +611,7 @@ fn a_header_split_of_containers_keeps_users_on_their_side_and_an_abort_stops_gre
             "",
         ),
     );
-    let deploy = s.deploy_in_background("v2");
-    let id = s.wait_in_progress("manual_gate");
-    wait_step(&s, &id, 1);
+    let (id, deploy) = deploy_until_step(&s, "manual_gate", 1);
     check_keyed(&s, |user| format!("x-user: {user}"));
     let abort = s.cli(&["abort", &id, "--reason", "enough"]);
     assert_eq!(code(&abort), Some(0), "{}", text(&abort));
@@ -638,9 +639,7 @@ fn a_control_plane_killed_at_a_container_canary_s_pause_resumes_it_and_approve_f
             "",
         ),
     );
-    let deploy = s.deploy_in_background("v2");
-    let id = s.wait_in_progress("canary");
-    wait_step(&s, &id, 1);
+    let (id, deploy) = deploy_until_step(&s, "canary", 1);
     s.kill_server();
     let _ = deploy.wait_with_output();
     // The split holds while no control plane runs.
@@ -649,17 +648,8 @@ fn a_control_plane_killed_at_a_container_canary_s_pause_resumes_it_and_approve_f
     wait_step(&s, &id, 2);
     let full = s.cli(&["approve", &id, "--full", "--reason", "hotfix"]);
     assert_eq!(code(&full), Some(0), "{}", text(&full));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while s.json(&["show", &id])["deployment"]["status"] == "in_progress" {
-        assert!(Instant::now() < deadline, "the deployment did not end");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert_eq!(s.json(&["show", &id])["deployment"]["status"], "promoted");
+    assert_eq!(wait_ended(&s, &id)["deployment"]["status"], "promoted");
     assert_eq!(s.serving().as_deref(), Some("hello from v2"));
-    let started: Vec<u64> = s
-        .payloads(&id, "step_started")
-        .iter()
-        .filter_map(|p| p["index"].as_u64())
-        .collect();
+    let started: Vec<u64> = started_steps(&s, &id);
     assert_eq!(started, [0, 1, 2]);
 }

@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use super::http::request;
 use super::scenario::{Knobs, Scenario};
+use std::process::Child;
 
 /// A canary of `steps` (TOML), with `templates` and extra `[rollout]` lines.
 pub fn canary(steps: &str, templates: &str, rollout: &str, env: &str) -> Knobs {
@@ -102,5 +103,35 @@ pub fn check_keyed(s: &Scenario, header: impl Fn(&str) -> String) {
             "v2",
             "an allowed user on blue"
         );
+    }
+}
+
+/// Deploys v2 (already released) in the background and waits until its
+/// step `index` has started in `phase`: the deployment's id and the deploy.
+pub fn deploy_until_step(s: &Scenario, phase: &str, index: u64) -> (String, Child) {
+    let deploy = s.deploy_in_background("v2");
+    let id = s.wait_in_progress(phase);
+    wait_step(s, &id, index);
+    (id, deploy)
+}
+
+/// The indices of the steps that started, in order.
+pub fn started_steps(s: &Scenario, id: &str) -> Vec<u64> {
+    s.payloads(id, "step_started")
+        .iter()
+        .filter_map(|p| p["index"].as_u64())
+        .collect()
+}
+
+/// Waits until the deployment ended; what `show --json` says then.
+pub fn wait_ended(s: &Scenario, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let shown = s.json(&["show", id]);
+        if shown["deployment"]["status"] != "in_progress" {
+            return shown;
+        }
+        assert!(Instant::now() < deadline, "the deployment did not end");
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
