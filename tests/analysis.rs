@@ -17,15 +17,6 @@ fn code(out: &std::process::Output) -> Option<i32> {
     out.status.code()
 }
 
-fn with_v1() -> Scenario {
-    let mut s = Scenario::new();
-    s.start_server();
-    s.release("v1", &Knobs::default());
-    let out = s.deploy("v1");
-    assert_eq!(code(&out), Some(0), "{}", text(&out));
-    s
-}
-
 /// A release whose config runs `templates` (TOML) before the switch.
 fn analysed(templates: &str, pre_promotion: &str) -> Knobs {
     Knobs {
@@ -50,16 +41,9 @@ success = "result >= 0.99"
     )
 }
 
-fn kinds(s: &Scenario, id: &str) -> Vec<String> {
-    s.events(id)
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap_or_default().to_string())
-        .collect()
-}
-
 #[test]
 fn an_analysis_that_passes_promotes_and_every_measurement_is_in_the_log() {
-    let s = with_v1();
+    let s = Scenario::new().with_v1();
     s.release(
         "v2",
         &analysed(&exec_template("smoke", "echo 0.995", ""), "\"smoke\""),
@@ -83,7 +67,7 @@ fn an_analysis_that_passes_promotes_and_every_measurement_is_in_the_log() {
             "{row}"
         );
     }
-    let events = kinds(&s, &id);
+    let events = s.kinds(&id);
     let at = |kind: &str| events.iter().position(|k| k == kind).expect(kind);
     assert!(at("decision_made") < at("analysis_started"));
     assert!(
@@ -100,7 +84,7 @@ fn an_analysis_that_passes_promotes_and_every_measurement_is_in_the_log() {
 
 #[test]
 fn a_failing_analysis_rolls_back_before_the_switch_and_blue_keeps_serving() {
-    let s = with_v1();
+    let s = Scenario::new().with_v1();
     s.release(
         "v2",
         &analysed(&exec_template("smoke", "echo 0.5", ""), "\"smoke\""),
@@ -109,7 +93,7 @@ fn a_failing_analysis_rolls_back_before_the_switch_and_blue_keeps_serving() {
     assert_eq!(code(&out), Some(3), "{}", text(&out));
     assert_eq!(s.serving().as_deref(), Some("hello from v1"));
     let id = s.last_id();
-    let events = kinds(&s, &id);
+    let events = s.kinds(&id);
     assert!(
         !events.contains(&"traffic_switched".to_string()),
         "{events:?}"
@@ -140,7 +124,7 @@ fn a_failing_analysis_rolls_back_before_the_switch_and_blue_keeps_serving() {
 
 #[test]
 fn an_inconclusive_analysis_waits_at_the_gate_and_a_person_decides() {
-    let s = with_v1();
+    let s = Scenario::new().with_v1();
     let template = r#"
 [analysis.between]
 interval_s = 1
@@ -177,7 +161,7 @@ failure = "result > 0.1"
 
 #[test]
 fn errors_in_a_row_past_their_limit_fail_the_run() {
-    let s = with_v1();
+    let s = Scenario::new().with_v1();
     let template = exec_template(
         "flaky",
         "echo broken >&2; exit 7",
@@ -212,7 +196,7 @@ fn a_prometheus_query_and_a_web_endpoint_are_measured_with_the_targets_names() {
         r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1700000000.1,"0.998"]}]}}"#,
     );
     let web = JsonServer::start(r#"{"checks": {"error_rate": 0.002}, "ok": true}"#);
-    let s = with_v1();
+    let s = Scenario::new().with_v1();
     let templates = format!(
         r#"
 [analysis.prom]
@@ -297,7 +281,7 @@ fn real_traffic_measured_before_the_switch_is_too_little_to_pass() {
     // Before the switch no user reaches green: the router's counters for
     // it stay at zero, which is inconclusive, not a pass (Flagger's
     // "no values found").
-    let s = with_v1();
+    let s = Scenario::new().with_v1();
     let template = r#"
 [analysis.live]
 interval_s = 1
@@ -325,7 +309,7 @@ min_requests = 5
 
 #[test]
 fn a_bad_condition_or_a_missing_template_is_a_config_error_with_its_place() {
-    let s = with_v1();
+    let s = Scenario::new().with_v1();
     s.release(
         "v2",
         &analysed(
@@ -364,7 +348,7 @@ fn a_bad_condition_or_a_missing_template_is_a_config_error_with_its_place() {
 
 #[test]
 fn a_release_failing_real_traffic_after_the_switch_goes_back_to_blue_at_once() {
-    let s = with_v1();
+    let s = Scenario::new().with_v1();
     s.release(
         "v2",
         &watched(LIVE_SUCCESS, "\"live\"", 30, ", HELLO_FAIL_PROXIED = \"3\""),
@@ -386,7 +370,7 @@ fn a_release_failing_real_traffic_after_the_switch_goes_back_to_blue_at_once() {
         load.answered
     );
     let id = s.last_id();
-    let events = kinds(&s, &id);
+    let events = s.kinds(&id);
     let switches: Vec<usize> = events
         .iter()
         .enumerate()
@@ -450,7 +434,7 @@ fn a_release_failing_real_traffic_after_the_switch_goes_back_to_blue_at_once() {
 
 #[test]
 fn a_release_that_passes_its_watch_stops_blue_only_after_the_scale_down_delay() {
-    let s = with_v1();
+    let s = Scenario::new().with_v1();
     s.release(
         "v2",
         &watched(
@@ -465,7 +449,7 @@ fn a_release_that_passes_its_watch_stops_blue_only_after_the_scale_down_delay() 
     assert!(load.failures.is_empty(), "{:?}", load.failures);
     assert_eq!(s.serving().as_deref(), Some("hello from v2"));
     let id = s.last_id();
-    let events = kinds(&s, &id);
+    let events = s.kinds(&id);
     let at = |kind: &str| events.iter().position(|k| k == kind).expect(kind);
     assert!(at("traffic_switched") < at("analysis_started"));
     assert!(at("analysis_completed") < at("blue_kept"));
@@ -488,7 +472,7 @@ fn a_release_that_passes_its_watch_stops_blue_only_after_the_scale_down_delay() 
 
 #[test]
 fn a_rollback_while_blue_is_kept_is_an_instant_switch_back() {
-    let s = with_v1();
+    let s = Scenario::new().with_v1();
     s.release("v2", &watched("", "", 60, ""));
     let deploy = s.deploy_in_background("v2");
     let id = s.wait_in_progress("analysis");
@@ -498,7 +482,7 @@ fn a_rollback_while_blue_is_kept_is_an_instant_switch_back() {
     let out = deploy.wait_with_output().expect("deploy ends");
     assert_eq!(code(&out), Some(3), "{}", text(&out));
     assert_eq!(s.serving().as_deref(), Some("hello from v1"));
-    let events = kinds(&s, &id);
+    let events = s.kinds(&id);
     let from = events
         .iter()
         .position(|k| k == "rollback_started")
@@ -528,7 +512,7 @@ fn a_rollback_while_blue_is_kept_is_an_instant_switch_back() {
 
 #[test]
 fn a_slower_release_is_stopped_before_the_switch_by_the_comparison_under_load() {
-    let s = with_v1();
+    let s = Scenario::new().with_v1();
     s.release(
         "v2",
         &Knobs {
@@ -571,7 +555,7 @@ fn a_slower_release_is_stopped_before_the_switch_by_the_comparison_under_load() 
 
 #[test]
 fn a_release_as_fast_as_blue_passes_the_comparison_under_load() {
-    let s = with_v1();
+    let s = Scenario::new().with_v1();
     // Explicit conditions, loose enough that noise on a shared machine
     // does not fail a release that is as fast as its baseline.
     let template = compared(40).replace(
@@ -600,7 +584,7 @@ fn a_release_as_fast_as_blue_passes_the_comparison_under_load() {
 
 #[test]
 fn a_control_plane_killed_mid_analysis_resumes_it_and_counts_each_measurement_once() {
-    let mut s = with_v1();
+    let mut s = Scenario::new().with_v1();
     s.release(
         "v2",
         &analysed(
@@ -664,7 +648,7 @@ fn post_alert(s: &Scenario, status: &str) -> (u16, String) {
 
 #[test]
 fn a_firing_alert_soon_after_the_switch_rolls_the_release_back_and_is_recorded() {
-    let s = with_v1();
+    let s = Scenario::new().with_v1();
     let alerting = Knobs {
         review: "[rollout]\nrollback_on_alert = true\nalert_window_s = 3600\n".into(),
         ..Knobs::default()
@@ -744,7 +728,7 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
 #[test]
 fn a_webhook_is_told_once_despite_its_failures_and_a_restart() {
     let hook = common::json_server::Hook::start(2);
-    let mut s = with_v1();
+    let mut s = Scenario::new().with_v1();
     s.release("v2", &notifying(&hook));
     assert_eq!(code(&s.deploy("v2")), Some(0));
     wait_for("v2's promotion was not delivered", || {
@@ -789,7 +773,7 @@ fn a_webhook_is_told_once_despite_its_failures_and_a_restart() {
 
 #[test]
 fn a_failure_within_the_limit_promotes_and_the_dashboard_draws_it_with_its_verdicts() {
-    let s = with_v1();
+    let s = Scenario::new().with_v1();
     // The first measurement fails, the next two pass: one failure is what
     // failure_limit = 1 allows.
     let template = exec_template(

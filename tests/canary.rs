@@ -12,35 +12,20 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::canary::{
-    SAME_WINDOW, answered_with, canary, check_keyed, deploy_until_step, route, started_steps,
-    wait_ended, wait_step, weights,
+    SAME_WINDOW, answered_with, canary, check_keyed, deploy_until_step, held_with_split,
+    killed_at_a_pause_and_at_an_analysis, route, started_steps, weights,
 };
 use common::http::request;
-use common::scenario::{Knobs, Load, Scenario, running_releases, text};
+use common::scenario::{Scenario, running_releases, text};
+use common::wrk::Wrk;
 
 fn code(out: &std::process::Output) -> Option<i32> {
     out.status.code()
 }
 
-fn with_v1() -> Scenario {
-    let mut s = Scenario::new();
-    s.start_server();
-    s.release("v1", &Knobs::default());
-    let out = s.deploy("v1");
-    assert_eq!(code(&out), Some(0), "{}", text(&out));
-    s
-}
-
-fn kinds(s: &Scenario, id: &str) -> Vec<String> {
-    s.events(id)
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap_or_default().to_string())
-        .collect()
-}
-
 #[test]
 fn a_canary_takes_every_step_kind_under_load_and_no_request_fails() {
-    let s = with_v1();
+    let s = Scenario::new().with_v1();
     s.release(
         "v2",
         &canary(
@@ -50,7 +35,7 @@ fn a_canary_takes_every_step_kind_under_load_and_no_request_fails() {
             "",
         ),
     );
-    let load = Load::start(s.listen);
+    let load = Wrk::start(s.listen);
     let (id, deploy) = deploy_until_step(&s, "manual_gate", 4);
     // Held at the manual pause: green takes 60 %, and people see where.
     let status = s.json(&["status"]);
@@ -82,13 +67,16 @@ fn a_canary_takes_every_step_kind_under_load_and_no_request_fails() {
     let out = deploy.wait_with_output().expect("deploy ends");
     let load = load.finish();
     assert_eq!(code(&out), Some(0), "{}", text(&out));
-    assert!(load.failures.is_empty(), "{:?}", load.failures);
-    // Both answered while the split was on, and v2 at the end.
-    assert!(load.releases.len() > 2, "{:?}", load.releases);
-    assert_eq!(load.releases.last().map(String::as_str), Some("v2"));
+    // Not one request failed, on either side, and both sides answered.
+    assert!(load.failed_other_than("").is_empty(), "{load:?}");
+    assert!(load.total() > 500, "{load:?}");
+    assert!(
+        load.answered_by("v1") > 0 && load.answered_by("v2") > 0,
+        "{load:?}"
+    );
     assert_eq!(s.serving().as_deref(), Some("hello from v2"));
     assert_eq!(weights(&s, &id), [30, 60]);
-    let events = kinds(&s, &id);
+    let events = s.kinds(&id);
     let count = |kind: &str| events.iter().filter(|k| *k == kind).count();
     assert_eq!(count("step_started"), 5, "{events:?}");
     assert_eq!(count("step_completed"), 5, "{events:?}");
@@ -114,7 +102,7 @@ fn a_canary_takes_every_step_kind_under_load_and_no_request_fails() {
 /// A release whose regression only real traffic shows, at 50 % for its
 /// first analysis.
 fn caught_at_the_first_analysis(env: &str, template: &str) {
-    let s = with_v1();
+    let s = Scenario::new().with_v1();
     s.release(
         "v2",
         &canary(
@@ -126,7 +114,7 @@ fn caught_at_the_first_analysis(env: &str, template: &str) {
             env,
         ),
     );
-    let load = Load::start(s.listen);
+    let load = Wrk::start(s.listen);
     let out = s.deploy("v2");
     let load = load.finish();
     assert_eq!(code(&out), Some(3), "{}", text(&out));
@@ -135,7 +123,7 @@ fn caught_at_the_first_analysis(env: &str, template: &str) {
     // At 50 % and no further; then every request back on blue, at once.
     assert_eq!(weights(&s, &id), [50, 0]);
     assert!(route(&s)["canary"].is_null(), "{}", route(&s));
-    let events = kinds(&s, &id);
+    let events = s.kinds(&id);
     let at = |kind: &str| events.iter().rposition(|k| k == kind).unwrap();
     assert!(at("weight_set") < at("green_stopped"), "{events:?}");
     assert!(!events.iter().any(|k| k == "traffic_switched"));
@@ -152,9 +140,8 @@ fn caught_at_the_first_analysis(env: &str, template: &str) {
     assert_eq!(measured[0]["verdict"], "failed", "{measured}");
     // Only green's own answers failed: none on blue's side.
     assert!(
-        load.failures.iter().all(|f| f == "500: hello broke"),
-        "{:?}",
-        load.failures
+        load.failed_other_than("500: hello broke").is_empty(),
+        "{load:?}"
     );
     assert_eq!(s.json(&["history"])[0]["status"], "rolled_back");
     assert!(
@@ -176,7 +163,7 @@ fn a_latency_regression_is_caught_at_the_first_analysis_by_the_same_window_compa
 
 #[test]
 fn a_manual_pause_rejected_rolls_back_and_approve_full_skips_the_rest() {
-    let s = with_v1();
+    let s = Scenario::new().with_v1();
     let steps =
         r#"{ set_weight = 20 }, { pause = "manual" }, { set_weight = 50 }, { pause_s = 600 }"#;
     s.release("v2", &canary(steps, "", "", ""));
@@ -217,27 +204,12 @@ fn a_manual_pause_rejected_rolls_back_and_approve_full_skips_the_rest() {
     assert_eq!(approved[0]["full"], true, "{approved:?}");
 }
 
-/// While held at a manual pause with `split`, each user's requests land
-/// on one side; allowed users on green.
-fn held_with_split(split: &str) -> (Scenario, String, std::process::Child) {
-    let s = with_v1();
-    s.release(
-        "v2",
-        &canary(
-            r#"{ set_weight = 50 }, { pause = "manual" }"#,
-            "",
-            &format!("split = {split}"),
-            "",
-        ),
-    );
-    let (id, deploy) = deploy_until_step(&s, "manual_gate", 1);
-    (s, id, deploy)
-}
-
 #[test]
 fn a_header_split_keeps_each_user_on_one_side_and_an_abort_sends_everyone_back() {
-    let (mut s, id, deploy) =
-        held_with_split(r#"{ by = "header", key = "x-user", allow = ["staff-ana"] }"#);
+    let (mut s, id, deploy) = held_with_split(
+        Scenario::new().with_v1(),
+        r#"{ by = "header", key = "x-user", allow = ["staff-ana"] }"#,
+    );
     check_keyed(&s, |user| format!("x-user: {user}"));
     let abort = s.cli(&["abort", &id, "--reason", "enough"]);
     assert_eq!(code(&abort), Some(0), "{}", text(&abort));
@@ -265,8 +237,10 @@ fn a_header_split_keeps_each_user_on_one_side_and_an_abort_sends_everyone_back()
 
 #[test]
 fn a_cookie_split_keeps_each_user_on_one_side() {
-    let (s, id, deploy) =
-        held_with_split(r#"{ by = "cookie", key = "uid", allow = ["staff-ana"] }"#);
+    let (s, id, deploy) = held_with_split(
+        Scenario::new().with_v1(),
+        r#"{ by = "cookie", key = "uid", allow = ["staff-ana"] }"#,
+    );
     check_keyed(&s, |user| format!("Cookie: theme=dark; uid={user}"));
     let approve = s.cli(&["approve", &id]);
     assert_eq!(code(&approve), Some(0), "{}", text(&approve));
@@ -277,68 +251,12 @@ fn a_cookie_split_keeps_each_user_on_one_side() {
 
 #[test]
 fn a_control_plane_killed_at_a_pause_and_at_an_analysis_resumes_there_with_the_weight_unchanged() {
-    let mut s = with_v1();
-    let smoke = r#"
-[analysis.smoke]
-interval_s = 1
-count = 4
-[[analysis.smoke.metrics]]
-name = "ok"
-provider = "exec"
-command = "echo 1"
-success = "result == 1.0"
-"#;
-    s.release(
-        "v2",
-        &canary(
-            r#"{ set_weight = 40 }, { pause_s = 4 }, { analysis = "smoke" }"#,
-            smoke,
-            "",
-            "",
-        ),
-    );
-    let (id, deploy) = deploy_until_step(&s, "canary", 1);
-    s.kill_server();
-    let _ = deploy.wait_with_output();
-    // Traffic never depends on the control plane: the split holds.
-    assert_eq!(route(&s)["canary"]["percent"], 40);
-    let mut sides = std::collections::BTreeSet::new();
-    // New visitors are placed evenly over every 100.
-    for _ in 0..100 {
-        sides.insert(s.serving().unwrap_or_default());
-    }
-    assert_eq!(sides.len(), 2, "{sides:?}");
-    s.start_server();
-    wait_step(&s, &id, 2);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while s.json(&["analysis", &id]).as_array().map_or(0, Vec::len) < 2 {
-        assert!(Instant::now() < deadline, "no measurement came");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    s.kill_server();
-    assert_eq!(route(&s)["canary"]["percent"], 40);
-    s.start_server();
-    let shown = wait_ended(&s, &id);
-    assert_eq!(shown["deployment"]["status"], "promoted", "{shown}");
-    assert_eq!(s.serving().as_deref(), Some("hello from v2"));
-    let indices: Vec<u64> = s
-        .json(&["analysis", &id])
-        .as_array()
-        .expect("rows")
-        .iter()
-        .filter_map(|r| r["index"].as_u64())
-        .collect();
-    assert_eq!(indices, [0, 1, 2, 3]);
-    // Each step started once, whatever the crashes.
-    let started: Vec<u64> = started_steps(&s, &id);
-    assert_eq!(started, [0, 1, 2]);
-    s.kill_server();
-    assert_eq!(code(&s.cli(&["verify"])), Some(0));
+    killed_at_a_pause_and_at_an_analysis(Scenario::new().with_v1());
 }
 
 #[test]
 fn a_background_analysis_watches_through_a_long_pause_and_leaves_the_canary_when_it_fails() {
-    let s = with_v1();
+    let s = Scenario::new().with_v1();
     let watch = r#"
 [analysis.watch]
 interval_s = 1
@@ -360,7 +278,7 @@ min_requests = 5
         ),
     );
     let started = Instant::now();
-    let load = Load::start(s.listen);
+    let load = Wrk::start(s.listen);
     let out = s.deploy("v2");
     let load = load.finish();
     assert_eq!(code(&out), Some(3), "{}", text(&out));
@@ -382,25 +300,25 @@ min_requests = 5
         "{reason}"
     );
     assert!(
-        load.failures.iter().all(|f| f == "500: hello broke"),
-        "{:?}",
-        load.failures
+        load.failed_other_than("500: hello broke").is_empty(),
+        "{load:?}"
     );
 }
 
-#[test]
-fn a_green_that_dies_during_a_pause_ends_the_canary_with_everyone_back_on_blue() {
-    let s = with_v1();
+/// Green killed while it takes half the traffic at `pause` (the step,
+/// in TOML): the canary ends with every request back on blue.
+fn green_dies_during(pause: &str, phase: &str, described: &str) {
+    let s = Scenario::new().with_v1();
     s.release(
         "v2",
         &canary(
-            r#"{ set_weight = 50 }, { pause_s = 600 }, { set_weight = 100 }"#,
+            &format!("{{ set_weight = 50 }}, {pause}, {{ set_weight = 100 }}"),
             "",
             "",
             "",
         ),
     );
-    let (id, deploy) = deploy_until_step(&s, "canary", 1);
+    let (id, deploy) = deploy_until_step(&s, phase, 1);
     let instance = s.payloads(&id, "green_started")[0]["instance"]
         .as_str()
         .unwrap_or_default()
@@ -423,7 +341,18 @@ fn a_green_that_dies_during_a_pause_ends_the_canary_with_everyone_back_on_blue()
         .to_string();
     assert!(
         reason.contains("green failed during the canary: green is not running")
-            && reason.contains("(at step 2 of 3, pause 600 s; green at 50 %)"),
+            && reason.contains(&format!("(at step 2 of 3, {described}; green at 50 %)")),
         "{reason}"
     );
+}
+
+#[test]
+fn a_green_that_dies_during_a_pause_ends_the_canary_with_everyone_back_on_blue() {
+    green_dies_during("{ pause_s = 600 }", "canary", "pause 600 s");
+}
+
+/// Nobody has to notice it: green is watched while a person decides.
+#[test]
+fn a_green_that_dies_while_a_person_decides_ends_the_canary_with_everyone_back_on_blue() {
+    green_dies_during(r#"{ pause = "manual" }"#, "manual_gate", "manual pause");
 }

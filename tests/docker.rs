@@ -10,11 +10,12 @@ use std::time::{Duration, Instant};
 
 use common::analysis::{LIVE_SUCCESS, compared, watched};
 use common::canary::{
-    SAME_WINDOW, answered_with, canary, check_keyed, deploy_until_step, route, started_steps,
-    wait_ended, wait_step, weights,
+    SAME_WINDOW, answered_with, canary, check_keyed, deploy_until_step, held_with_split,
+    killed_at_a_pause_and_at_an_analysis, route, started_steps, wait_ended, wait_step, weights,
 };
 use common::docker::{Container, containers, docker, require_engine};
 use common::scenario::{Knobs, Load, Scenario, failing_test_runs, fix_tiers, text};
+use common::wrk::Wrk;
 use serde_json::Value;
 
 fn code(out: &std::process::Output) -> Option<i32> {
@@ -26,18 +27,6 @@ fn knobs(env: &str) -> Knobs {
         env: env.to_string(),
         ..Knobs::default()
     }
-}
-
-/// A docker scenario with v1 deployed and serving.
-fn with_v1() -> Scenario {
-    require_engine();
-    let mut s = Scenario::docker();
-    s.start_server();
-    s.release("v1", &Knobs::default());
-    let out = s.deploy("v1");
-    assert_eq!(code(&out), Some(0), "{}\n{}", text(&out), s.serve_log());
-    assert_eq!(s.serving().as_deref(), Some("hello from v1"));
-    s
 }
 
 /// The app's containers as `name state release`, sorted, for assertions
@@ -72,7 +61,7 @@ fn diagnosis(events: &[Value], kind: &str) -> String {
 
 #[test]
 fn a_release_is_promoted_with_no_failed_request_and_named_as_the_process_says() {
-    let s = with_v1();
+    let s = Scenario::docker().with_v1();
     assert_eq!(listing(&s), ["APP running v1"]);
     s.release("v2", &Knobs::default());
     let (out, load) = s.deploy_under_load("v2");
@@ -114,7 +103,7 @@ fn only_the_newest_retained_releases_are_kept() {
 
 #[test]
 fn rollback_after_promotion_restores_the_kept_container_and_the_names() {
-    let s = with_v1();
+    let s = Scenario::docker().with_v1();
     s.release("v2", &Knobs::default());
     let out = s.deploy("v2");
     assert_eq!(code(&out), Some(0), "{}", text(&out));
@@ -153,7 +142,7 @@ fn rollback_after_promotion_restores_the_kept_container_and_the_names() {
 
 #[test]
 fn health_failing_twice_is_fixed_at_the_driver_tier_with_state_on_a_volume() {
-    let s = with_v1();
+    let s = Scenario::docker().with_v1();
     // The start counter lives on the host: each recreated container adds one.
     s.release(
         "v2",
@@ -175,7 +164,7 @@ fn health_failing_twice_is_fixed_at_the_driver_tier_with_state_on_a_volume() {
 
 #[test]
 fn a_container_exiting_at_start_is_diagnosed_from_its_logs_and_blue_serves() {
-    let s = with_v1();
+    let s = Scenario::docker().with_v1();
     s.release("v2", &knobs(", HELLO_CRASH_AT_START = \"1\""));
     let (out, load) = s.deploy_under_load("v2");
     assert_eq!(code(&out), Some(3), "{}", text(&out));
@@ -191,7 +180,7 @@ fn a_container_exiting_at_start_is_diagnosed_from_its_logs_and_blue_serves() {
 
 #[test]
 fn an_image_that_does_not_build_puts_its_build_log_in_the_diagnosis() {
-    let s = with_v1();
+    let s = Scenario::docker().with_v1();
     s.release(
         "v2",
         &Knobs {
@@ -216,7 +205,7 @@ fn an_image_that_does_not_build_puts_its_build_log_in_the_diagnosis() {
 
 #[test]
 fn failing_tests_roll_back_and_remove_the_candidate() {
-    let s = with_v1();
+    let s = Scenario::docker().with_v1();
     s.release("v2", &knobs(", HELLO_FAIL_TEST = \"greet\""));
     let out = s.deploy("v2");
     assert_eq!(code(&out), Some(3), "{}", text(&out));
@@ -237,7 +226,7 @@ const SMOKE_HEALTHCHECK: &str = "ENV DEPLOYFLOW_TARGET_URL=http://127.0.0.1:8080
 
 #[test]
 fn a_healthcheck_in_the_image_decides_health() {
-    let s = with_v1();
+    let s = Scenario::docker().with_v1();
     // The image's HEALTHCHECK runs the smoke tests from inside; the HTTP
     // health path alone would pass (it answers 200 "degraded").
     s.release(
@@ -273,7 +262,7 @@ fn a_healthcheck_in_the_image_decides_health() {
 
 #[test]
 fn a_killed_control_plane_re_adopts_the_container_by_label_and_creates_none_twice() {
-    let mut s = with_v1();
+    let mut s = Scenario::docker().with_v1();
     s.release("v2", &Knobs::gated());
     let mut deploy = s.deploy_in_background("v2");
     let id = s.wait_in_progress("manual_gate");
@@ -305,7 +294,7 @@ fn a_killed_control_plane_re_adopts_the_container_by_label_and_creates_none_twic
 /// v2 deployment; restarted, it finishes the deployment with one container
 /// for it and the names right.
 fn crash_inside(point: &str) {
-    let mut s = with_v1();
+    let mut s = Scenario::docker().with_v1();
     s.kill_server();
     s.start_server_with(&[("FAILPOINTS", &format!("{point}=return"))]);
     s.release("v2", &Knobs::default());
@@ -352,7 +341,7 @@ fn a_crash_halfway_through_the_renames_finishes_them_on_resume() {
 
 #[test]
 fn an_unreachable_engine_is_named_and_the_deployment_fails_with_blue_untouched() {
-    let mut s = with_v1();
+    let mut s = Scenario::docker().with_v1();
     s.kill_server();
     s.start_server_with(&[("DOCKER_HOST", "unix:///nonexistent/docker.sock")]);
     s.release("v2", &Knobs::default());
@@ -392,7 +381,7 @@ fn a_secret_reaches_the_container_and_never_the_log() {
 
 #[test]
 fn an_image_not_on_the_engine_is_rejected_at_prepare_and_blue_serves() {
-    let s = with_v1();
+    let s = Scenario::docker().with_v1();
     s.release("v2", &Knobs::default());
     let config = std::fs::read_to_string(&s.config).unwrap();
     let config = config.replace(
@@ -421,7 +410,7 @@ fn an_image_not_on_the_engine_is_rejected_at_prepare_and_blue_serves() {
 
 #[test]
 fn a_release_failing_real_traffic_after_the_switch_goes_back_to_the_kept_container() {
-    let s = with_v1();
+    let s = Scenario::docker().with_v1();
     s.release(
         "v2",
         &watched(LIVE_SUCCESS, "\"live\"", 30, ", HELLO_FAIL_PROXIED = \"3\""),
@@ -463,7 +452,7 @@ fn a_release_failing_real_traffic_after_the_switch_goes_back_to_the_kept_contain
 
 #[test]
 fn a_slower_container_is_stopped_before_the_switch_by_the_comparison_under_load() {
-    let s = with_v1();
+    let s = Scenario::docker().with_v1();
     s.release(
         "v2",
         &Knobs {
@@ -495,7 +484,7 @@ fn a_slower_container_is_stopped_before_the_switch_by_the_comparison_under_load(
 
 #[test]
 fn a_canary_of_containers_takes_its_steps_under_load_and_no_request_fails() {
-    let s = with_v1();
+    let s = Scenario::docker().with_v1();
     s.release(
         "v2",
         &canary(
@@ -505,12 +494,15 @@ fn a_canary_of_containers_takes_its_steps_under_load_and_no_request_fails() {
             "",
         ),
     );
-    let load = Load::start(s.listen);
+    let load = Wrk::start(s.listen);
     let out = s.deploy("v2");
     let load = load.finish();
     assert_eq!(code(&out), Some(0), "{}\n{}", text(&out), s.serve_log());
-    assert!(load.failures.is_empty(), "{:?}", load.failures);
-    assert!(load.releases.len() > 2, "{:?}", load.releases);
+    assert!(load.failed_other_than("").is_empty(), "{load:?}");
+    assert!(
+        load.answered_by("v1") > 0 && load.answered_by("v2") > 0,
+        "{load:?}"
+    );
     assert_eq!(s.serving().as_deref(), Some("hello from v2"));
     let id = s.last_id();
     assert_eq!(weights(&s, &id), [30, 70]);
@@ -530,7 +522,7 @@ fn a_canary_of_containers_takes_its_steps_under_load_and_no_request_fails() {
 
 #[test]
 fn a_container_failing_real_users_is_caught_at_its_first_slice_and_stopped() {
-    let s = with_v1();
+    let s = Scenario::docker().with_v1();
     s.release(
         "v2",
         &canary(
@@ -540,7 +532,7 @@ fn a_container_failing_real_users_is_caught_at_its_first_slice_and_stopped() {
             ", HELLO_FAIL_PROXIED = \"3\"",
         ),
     );
-    let load = Load::start(s.listen);
+    let load = Wrk::start(s.listen);
     let out = s.deploy("v2");
     let load = load.finish();
     assert_eq!(code(&out), Some(3), "{}\n{}", text(&out), s.serve_log());
@@ -549,9 +541,8 @@ fn a_container_failing_real_users_is_caught_at_its_first_slice_and_stopped() {
     assert_eq!(weights(&s, &id), [50, 0]);
     assert!(route(&s)["canary"].is_null(), "{}", route(&s));
     assert!(
-        load.failures.iter().all(|f| f == "500: hello broke"),
-        "{:?}",
-        load.failures
+        load.failed_other_than("500: hello broke").is_empty(),
+        "{load:?}"
     );
     let reason = s.payloads(&id, "rollback_started")[0]["reason"]
         .as_str()
@@ -573,7 +564,7 @@ fn a_container_failing_real_users_is_caught_at_its_first_slice_and_stopped() {
 
 #[test]
 fn a_slower_container_is_caught_at_ten_percent_by_the_same_window_comparison() {
-    let s = with_v1();
+    let s = Scenario::docker().with_v1();
     s.release(
         "v2",
         &canary(
@@ -583,11 +574,11 @@ fn a_slower_container_is_caught_at_ten_percent_by_the_same_window_comparison() {
             ", HELLO_DELAY_MS = \"25\"",
         ),
     );
-    let load = Load::start(s.listen);
+    let load = Wrk::start(s.listen);
     let out = s.deploy("v2");
     let load = load.finish();
     assert_eq!(code(&out), Some(3), "{}\n{}", text(&out), s.serve_log());
-    assert!(load.failures.is_empty(), "{:?}", load.failures);
+    assert!(load.failed_other_than("").is_empty(), "{load:?}");
     let id = s.last_id();
     assert_eq!(weights(&s, &id), [10, 0]);
     let measured = s.json(&["analysis", &id]);
@@ -601,24 +592,47 @@ fn a_slower_container_is_caught_at_ten_percent_by_the_same_window_comparison() {
 
 #[test]
 fn a_header_split_of_containers_keeps_users_on_their_side_and_an_abort_stops_green() {
-    let s = with_v1();
-    s.release(
-        "v2",
-        &canary(
-            r#"{ set_weight = 50 }, { pause = "manual" }"#,
-            "",
-            r#"split = { by = "header", key = "x-user", allow = ["staff-ana"] }"#,
-            "",
-        ),
+    let (s, id, deploy) = held_with_split(
+        Scenario::docker().with_v1(),
+        r#"{ by = "header", key = "x-user", allow = ["staff-ana"] }"#,
     );
-    let (id, deploy) = deploy_until_step(&s, "manual_gate", 1);
     check_keyed(&s, |user| format!("x-user: {user}"));
     let abort = s.cli(&["abort", &id, "--reason", "enough"]);
     assert_eq!(code(&abort), Some(0), "{}", text(&abort));
     let out = deploy.wait_with_output().expect("deploy ends");
     assert_eq!(code(&out), Some(3), "{}\n{}", text(&out), s.serve_log());
     assert_eq!(answered_with(&s, "x-user: staff-ana"), "v1");
-    let rows = listing(&s);
+    no_v2_running(&s);
+}
+
+#[test]
+fn a_cookie_split_of_containers_keeps_users_on_their_side_and_a_rejected_pause_stops_green() {
+    let (s, id, deploy) = held_with_split(
+        Scenario::docker().with_v1(),
+        r#"{ by = "cookie", key = "uid", allow = ["staff-ana"] }"#,
+    );
+    check_keyed(&s, |user| format!("Cookie: theme=dark; uid={user}"));
+    let reject = s.cli(&["reject", &id, "--reason", "wrong copy"]);
+    assert_eq!(code(&reject), Some(0), "{}", text(&reject));
+    let out = deploy.wait_with_output().expect("deploy ends");
+    assert_eq!(code(&out), Some(3), "{}\n{}", text(&out), s.serve_log());
+    assert_eq!(answered_with(&s, "Cookie: uid=staff-ana"), "v1");
+    assert_eq!(weights(&s, &id), [50, 0]);
+    let reason = s.json(&["history"])[0]["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        reason.contains("wrong copy")
+            && reason.contains("at step 2 of 2, manual pause; green at 50 %"),
+        "{reason}"
+    );
+    no_v2_running(&s);
+}
+
+/// No container of v2 runs: green was stopped.
+fn no_v2_running(s: &Scenario) {
+    let rows = listing(s);
     assert!(
         !rows
             .iter()
@@ -628,8 +642,13 @@ fn a_header_split_of_containers_keeps_users_on_their_side_and_an_abort_stops_gre
 }
 
 #[test]
+fn a_control_plane_killed_at_a_container_canary_s_pause_and_analysis_resumes_each_there() {
+    killed_at_a_pause_and_at_an_analysis(Scenario::docker().with_v1());
+}
+
+#[test]
 fn a_control_plane_killed_at_a_container_canary_s_pause_resumes_it_and_approve_full_ends_it() {
-    let mut s = with_v1();
+    let mut s = Scenario::docker().with_v1();
     s.release(
         "v2",
         &canary(

@@ -16,17 +16,6 @@ fn code(out: &std::process::Output) -> Option<i32> {
     out.status.code()
 }
 
-/// A scenario with v1 deployed and serving.
-fn with_v1() -> Scenario {
-    let mut s = Scenario::new();
-    s.start_server();
-    s.release("v1", &Knobs::default());
-    let out = s.deploy("v1");
-    assert_eq!(code(&out), Some(0), "{}", text(&out));
-    assert_eq!(s.serving().as_deref(), Some("hello from v1"));
-    s
-}
-
 fn kinds(events: &[Value]) -> Vec<String> {
     events
         .iter()
@@ -43,7 +32,7 @@ fn knobs(env: &str) -> Knobs {
 
 #[test]
 fn a_healthy_release_is_promoted_and_no_request_fails_during_the_switch() {
-    let s = with_v1();
+    let s = Scenario::new().with_v1();
     s.release("v2", &Knobs::default());
     let (out, load) = s.deploy_under_load("v2");
     assert_eq!(code(&out), Some(0), "{}", text(&out));
@@ -56,7 +45,7 @@ fn a_healthy_release_is_promoted_and_no_request_fails_during_the_switch() {
     assert_eq!(s.serving().as_deref(), Some("hello from v2"));
 
     let id = s.last_id();
-    let events = kinds(&s.events(&id));
+    let events = s.kinds(&id);
     let at = |kind: &str| events.iter().position(|k| k == kind).expect(kind);
     assert!(at("traffic_switched") < at("drained") && at("drained") < at("blue_stopped"));
     let status = s.json(&["status"]);
@@ -72,7 +61,7 @@ fn a_healthy_release_is_promoted_and_no_request_fails_during_the_switch() {
 
 #[test]
 fn health_failing_twice_is_fixed_at_the_driver_tier() {
-    let s = with_v1();
+    let s = Scenario::new().with_v1();
     let counter = s.dir.path().join("starts");
     s.release(
         "v2",
@@ -91,7 +80,7 @@ fn health_failing_twice_is_fixed_at_the_driver_tier() {
 
 #[test]
 fn a_release_that_never_starts_climbs_every_tier_and_rolls_back() {
-    let s = with_v1();
+    let s = Scenario::new().with_v1();
     s.release("v2", &knobs(", HELLO_CRASH_AT_START = \"1\""));
     let (out, load) = s.deploy_under_load("v2");
     assert_eq!(code(&out), Some(3), "{}", text(&out));
@@ -115,7 +104,7 @@ fn a_release_that_never_starts_climbs_every_tier_and_rolls_back() {
 
 #[test]
 fn failing_tests_go_round_the_fix_loop_then_roll_back() {
-    let s = with_v1();
+    let s = Scenario::new().with_v1();
     s.release("v2", &knobs(", HELLO_FAIL_TEST = \"greet\""));
     let out = s.deploy("v2");
     assert_eq!(code(&out), Some(3), "{}", text(&out));
@@ -130,7 +119,7 @@ fn failing_tests_go_round_the_fix_loop_then_roll_back() {
 
 #[test]
 fn a_requirement_without_a_test_asks_for_fixes() {
-    let s = with_v1();
+    let s = Scenario::new().with_v1();
     let code_dir = s.release("v2", &Knobs::default());
     let requirements = code_dir.join("REQUIREMENTS.md");
     let mut text_ = std::fs::read_to_string(&requirements).expect("requirements");
@@ -158,7 +147,7 @@ fn a_requirement_without_a_test_asks_for_fixes() {
 
 #[test]
 fn a_hard_coded_private_key_returns_the_release_to_development() {
-    let s = with_v1();
+    let s = Scenario::new().with_v1();
     let code_dir = s.release("v2", &Knobs::default());
     plant_private_key(&code_dir);
     let out = s.deploy("v2");
@@ -182,7 +171,7 @@ fn a_hard_coded_private_key_returns_the_release_to_development() {
 
 #[test]
 fn the_manual_gate_approved_promotes() {
-    let s = with_v1();
+    let s = Scenario::new().with_v1();
     s.release("v2", &Knobs::gated());
     let deploy = s.deploy_in_background("v2");
     let id = s.wait_in_progress("manual_gate");
@@ -204,7 +193,7 @@ fn the_manual_gate_approved_promotes() {
 
 #[test]
 fn the_manual_gate_rejected_rolls_back() {
-    let s = with_v1();
+    let s = Scenario::new().with_v1();
     s.release("v2", &Knobs::gated());
     let deploy = s.deploy_in_background("v2");
     let id = s.wait_in_progress("manual_gate");
@@ -217,7 +206,7 @@ fn the_manual_gate_rejected_rolls_back() {
 
 #[test]
 fn rollback_after_promotion_returns_to_the_retained_release() {
-    let s = with_v1();
+    let s = Scenario::new().with_v1();
     s.release("v2", &Knobs::default());
     let out = s.deploy("v2");
     assert_eq!(code(&out), Some(0), "{}", text(&out));
@@ -378,7 +367,7 @@ fn a_second_deploy_with_wait_runs_once_the_first_ends() {
 
 #[test]
 fn a_second_rollback_goes_one_more_release_back() {
-    let s = with_v1();
+    let s = Scenario::new().with_v1();
     for release in ["v2", "v3"] {
         s.release(release, &Knobs::default());
         let out = s.deploy(release);
@@ -400,7 +389,7 @@ fn a_second_rollback_goes_one_more_release_back() {
 
 #[test]
 fn a_killed_control_plane_resumes_the_deployment_where_it_was() {
-    let mut s = with_v1();
+    let mut s = Scenario::new().with_v1();
     s.release("v2", &Knobs::gated());
     let deploy = s.deploy_in_background("v2");
     let id = s.wait_in_progress("manual_gate");
@@ -449,7 +438,7 @@ fn a_killed_control_plane_resumes_the_deployment_where_it_was() {
 
 #[test]
 fn the_projections_answer_with_designs_field_names_and_rebuild_identically() {
-    let s = with_v1();
+    let s = Scenario::new().with_v1();
     s.release("v2", &knobs(", HELLO_CRASH_AT_START = \"1\""));
     assert_eq!(code(&s.deploy("v2")), Some(3));
     let history = s.json(&["history"]);
@@ -715,7 +704,7 @@ fn small_things_a_piped_show_a_replay_before_the_start_and_a_crash_diagnosis() {
 /// ends `aborted`, and the app's lock is free for the next deploy.
 #[test]
 fn an_abort_during_a_long_health_wait_stops_green_and_frees_the_lock_at_once() {
-    let s = with_v1();
+    let s = Scenario::new().with_v1();
     s.release(
         "v2",
         &Knobs {

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::router::{RouterProcess, free_addr, get, send_with};
 use common::upstream::Upstream;
+use common::wrk::which;
 use hyper::{Method, StatusCode};
 use serde_json::json;
 
@@ -449,14 +450,6 @@ fn the_admin_api_refuses_a_non_loopback_address() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("must listen on loopback"));
-}
-
-fn which(program: &str) -> Option<std::path::PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|dir| std::path::Path::new(dir).join(program))
-        .find(|path| path.is_file())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

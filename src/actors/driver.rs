@@ -233,6 +233,7 @@ fn cancellable(effect: &Effect) -> bool {
             | Effect::Measure { .. }
             | Effect::KeepBlue { .. }
             | Effect::Pause { .. }
+            | Effect::WatchGreen
     )
 }
 

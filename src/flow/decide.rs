@@ -604,9 +604,10 @@ fn answer(out: &mut Emitter, state: &Deployment, input: Input) -> Result<(), Ref
             None => return Err(unexpected(state, &Input::Paused { waited_ms })),
         },
         // Green failed while it took traffic: the canary is left at once.
-        (Phase::Stepping | Phase::Analyzing(_), Input::Unhealthy(unhealthy))
-            if state.in_canary() =>
-        {
+        (
+            Phase::Stepping | Phase::Analyzing(_) | Phase::AwaitingApproval,
+            Input::Unhealthy(unhealthy),
+        ) if state.in_canary() => {
             out.push(roll_back(
                 state,
                 format!("green failed during the canary: {}", unhealthy.diagnosis),
@@ -829,44 +830,26 @@ fn measured(
     tally: &RunTally,
     measurements: Vec<AnalysisMeasured>,
 ) {
-    let index = tally.next_index();
-    for measurement in measurements {
-        let counts = tally
-            .metrics
-            .iter()
-            .any(|t| t.metric == measurement.metric && t.measured == index);
-        if counts {
-            out.push(Event::AnalysisMeasured(AnalysisMeasured {
-                name: tally.name.clone(),
-                index,
-                ..measurement
-            }));
-        }
-    }
-    let limits = state
-        .policy
-        .analyses
-        .get(&tally.name)
-        .cloned()
-        .unwrap_or_default();
-    let Phase::Analyzing(now) = &out.state.phase else {
-        return;
-    };
     // A run without a count lasts as long as blue is kept.
     let window_ms =
         (tally.phase == AnalysisPhase::PostPromotion).then_some(state.policy.keep_blue_ms);
-    let Some((verdict, reason)) = analysis::judge(&limits, now, window_ms) else {
+    let ended = record_round(
+        out,
+        state,
+        tally,
+        measurements,
+        window_ms,
+        |now| match &now.phase {
+            Phase::Analyzing(run) => Some(run),
+            _ => None,
+        },
+    );
+    let Some((verdict, reason)) = ended else {
         return;
     };
-    let (name, phase) = (tally.name.clone(), tally.phase);
-    out.push(Event::AnalysisCompleted(AnalysisCompleted {
-        name: name.clone(),
-        phase,
-        verdict,
-        reason: reason.clone(),
-    }));
+    let name = &tally.name;
     match verdict {
-        RunVerdict::Successful if phase == AnalysisPhase::Canary => {
+        RunVerdict::Successful if tally.phase == AnalysisPhase::Canary => {
             complete_step(out, format!("analysis `{name}` successful: {reason}"))
         }
         RunVerdict::Successful => start_next_analysis(out),
@@ -887,15 +870,39 @@ fn background_measured(
     tally: &RunTally,
     measurements: Vec<AnalysisMeasured>,
 ) {
+    let ended = record_round(out, state, tally, measurements, None, |now| {
+        now.background.as_ref()
+    });
+    if let Some((RunVerdict::Failed, reason)) = ended {
+        let event = roll_back(
+            &out.state,
+            format!("background analysis `{}` failed: {reason}", tally.name),
+        );
+        out.push(event);
+    }
+}
+
+/// Records a round of `tally`'s run, each measurement once at the run's
+/// next index and under the run's name, then judges the run as `lane`
+/// finds it after them; when the limits decide, the run ends
+/// (`analysis_completed`) and its verdict and reason are returned.
+fn record_round(
+    out: &mut Emitter,
+    state: &Deployment,
+    tally: &RunTally,
+    measurements: Vec<AnalysisMeasured>,
+    window_ms: Option<u64>,
+    lane: impl Fn(&Deployment) -> Option<&RunTally>,
+) -> Option<(RunVerdict, String)> {
     let index = tally.next_index();
     for measurement in measurements {
-        let counts = measurement.name == tally.name
-            && tally
-                .metrics
-                .iter()
-                .any(|t| t.metric == measurement.metric && t.measured == index);
+        let counts = tally
+            .metrics
+            .iter()
+            .any(|t| t.metric == measurement.metric && t.measured == index);
         if counts {
             out.push(Event::AnalysisMeasured(AnalysisMeasured {
+                name: tally.name.clone(),
                 index,
                 ..measurement
             }));
@@ -907,26 +914,14 @@ fn background_measured(
         .get(&tally.name)
         .cloned()
         .unwrap_or_default();
-    let Some(now) = &out.state.background else {
-        return;
-    };
-    let Some((verdict, reason)) = analysis::judge(&limits, now, None) else {
-        return;
-    };
-    let name = tally.name.clone();
+    let (verdict, reason) = analysis::judge(&limits, lane(&out.state)?, window_ms)?;
     out.push(Event::AnalysisCompleted(AnalysisCompleted {
-        name: name.clone(),
-        phase: AnalysisPhase::Background,
+        name: tally.name.clone(),
+        phase: tally.phase,
         verdict,
         reason: reason.clone(),
     }));
-    if verdict == RunVerdict::Failed {
-        let event = roll_back(
-            &out.state,
-            format!("background analysis `{name}` failed: {reason}"),
-        );
-        out.push(event);
-    }
+    Some((verdict, reason))
 }
 
 /// Bringing the retained release back after a promotion.

@@ -330,6 +330,14 @@ pub fn world_answer(step: &Step, choice: u8) -> Option<Input> {
             Effect::Pause { pause_ms, .. } => Input::Paused {
                 waited_ms: *pause_ms,
             },
+            // A person decides at a canary's gate, or green ends first.
+            Effect::WatchGreen if choice % 7 == 5 => Input::Unhealthy(GreenUnhealthy {
+                slot: Slot::Green,
+                checks: 0,
+                elapsed_ms: 1_000,
+                diagnosis: "green is not running".into(),
+            }),
+            Effect::WatchGreen => return world_answer(&Step::AwaitApproval, choice),
             Effect::WithdrawCanary { .. } => Input::WeightSet { percent: 0 },
             Effect::Drain { slot } => Input::Drained(Drained {
                 slot: *slot,

@@ -81,9 +81,15 @@ pub enum Effect {
         index: u32,
         pause_ms: u64,
     },
-    /// The canary is left: every request goes back to `blue`, at once.
+    /// A person decides at a canary's gate while green takes its share of
+    /// the traffic: green is watched until they do, so one that ends is
+    /// not left in the split for as long as they take.
+    WatchGreen,
+    /// The canary is left: every request goes back to `blue`, at once,
+    /// and what `green` was still answering is waited out before it stops.
     WithdrawCanary {
         blue: String,
+        green: String,
     },
     Drain {
         slot: Slot,
@@ -174,6 +180,7 @@ pub fn next_step(state: &Deployment) -> Step {
                 members: unheard(&state.policy.juniors, &state.junior_reviews),
             }),
         },
+        Phase::AwaitingApproval if state.in_canary() => Step::Do(Effect::WatchGreen),
         Phase::AwaitingApproval => Step::AwaitApproval,
         Phase::Analyzing(tally) => {
             let index = tally.next_index();
@@ -245,6 +252,7 @@ pub fn next_step(state: &Deployment) -> Step {
         Phase::StoppingGreen { .. } if state.canary.as_ref().is_some_and(|c| !c.withdrawn) => {
             Step::Do(Effect::WithdrawCanary {
                 blue: blue_endpoint(state),
+                green: endpoint,
             })
         }
         Phase::StoppingGreen { ending } => green(matches!(ending, Ending::RolledBack)),

@@ -135,3 +135,86 @@ pub fn wait_ended(s: &Scenario, id: &str) -> Value {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// While held at a manual pause with `split`, each user's requests land
+/// on one side; allowed users on green.
+pub fn held_with_split(s: Scenario, split: &str) -> (Scenario, String, Child) {
+    s.release(
+        "v2",
+        &canary(
+            r#"{ set_weight = 50 }, { pause = "manual" }"#,
+            "",
+            &format!("split = {split}"),
+            "",
+        ),
+    );
+    let (id, deploy) = deploy_until_step(&s, "manual_gate", 1);
+    (s, id, deploy)
+}
+
+/// Killed at a pause and again at an analysis step: the split holds while
+/// no control plane runs, each step resumes where it was and starts once,
+/// and each measurement counts once.
+pub fn killed_at_a_pause_and_at_an_analysis(mut s: Scenario) {
+    let smoke = r#"
+[analysis.smoke]
+interval_s = 1
+count = 4
+[[analysis.smoke.metrics]]
+name = "ok"
+provider = "exec"
+command = "echo 1"
+success = "result == 1.0"
+"#;
+    s.release(
+        "v2",
+        &canary(
+            r#"{ set_weight = 40 }, { pause_s = 4 }, { analysis = "smoke" }"#,
+            smoke,
+            "",
+            "",
+        ),
+    );
+    let (id, deploy) = deploy_until_step(&s, "canary", 1);
+    s.kill_server();
+    let _ = deploy.wait_with_output();
+    // Traffic never depends on the control plane: the split holds.
+    assert_eq!(route(&s)["canary"]["percent"], 40);
+    let mut sides = std::collections::BTreeSet::new();
+    // New visitors are placed evenly over every 100.
+    for _ in 0..100 {
+        sides.insert(s.serving().unwrap_or_default());
+    }
+    assert_eq!(sides.len(), 2, "{sides:?}");
+    s.start_server();
+    wait_step(&s, &id, 2);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while s.json(&["analysis", &id]).as_array().map_or(0, Vec::len) < 2 {
+        assert!(Instant::now() < deadline, "no measurement came");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    s.kill_server();
+    assert_eq!(route(&s)["canary"]["percent"], 40);
+    s.start_server();
+    let shown = wait_ended(&s, &id);
+    assert_eq!(shown["deployment"]["status"], "promoted", "{shown}");
+    assert_eq!(s.serving().as_deref(), Some("hello from v2"));
+    let indices: Vec<u64> = s
+        .json(&["analysis", &id])
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter_map(|r| r["index"].as_u64())
+        .collect();
+    assert_eq!(indices, [0, 1, 2, 3]);
+    // Each step started once, whatever the crashes.
+    let started: Vec<u64> = started_steps(&s, &id);
+    assert_eq!(started, [0, 1, 2]);
+    s.kill_server();
+    let verify = s.cli(&["verify"]);
+    assert!(
+        verify.status.success(),
+        "{}",
+        super::scenario::text(&verify)
+    );
+}

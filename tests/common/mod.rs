@@ -14,6 +14,7 @@ pub mod http;
 pub mod json_server;
 pub mod router;
 pub mod upstream;
+pub mod wrk;
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -88,6 +88,23 @@ impl Scenario {
         scenario
     }
 
+    /// This scenario with its control plane started and v1 deployed and
+    /// serving: where most flow tests begin.
+    pub fn with_v1(mut self) -> Scenario {
+        self.start_server();
+        self.release("v1", &Knobs::default());
+        let out = self.deploy("v1");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}\n{}",
+            text(&out),
+            self.serve_log()
+        );
+        assert_eq!(self.serving().as_deref(), Some("hello from v1"));
+        self
+    }
+
     /// Starts `deployflow serve` for this scenario and waits for it.
     pub fn start_server(&mut self) {
         self.start_server_with(&[]);
@@ -304,6 +321,14 @@ manual_gate = {gate}
             .as_array()
             .cloned()
             .unwrap_or_default()
+    }
+
+    /// The kinds of deployment `id`'s events, in order.
+    pub fn kinds(&self, id: &str) -> Vec<String> {
+        self.events(id)
+            .iter()
+            .map(|e| e["kind"].as_str().unwrap_or_default().to_string())
+            .collect()
     }
 
     /// The payloads of deployment `id`'s events of `kind`, in order.

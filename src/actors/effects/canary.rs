@@ -1,6 +1,6 @@
 //! A canary's steps in the world: the router's split set to a weight, a
 //! pause held (watching that green still runs), and the split withdrawn
-//! so every request goes back to blue.
+//! so every request goes back to blue, green's last ones answered first.
 
 use std::time::Duration;
 
@@ -34,19 +34,42 @@ pub async fn set_weight(ctx: &Context, percent: u8, green: &str, blue: &str) -> 
     }
 }
 
-/// Every request back on blue: the route becomes blue's alone.
-pub async fn withdraw(ctx: &Context, blue: &str) -> Vec<Input> {
+/// How long leaving the canary keeps asking a router that does not
+/// answer: green is not stopped while it may still be sent requests.
+const WITHDRAW_FOR: Duration = Duration::from_secs(60);
+
+/// Every request back on blue: the route becomes blue's alone, and what
+/// green was still answering is waited out, so stopping it next cuts no
+/// request short. A router that does not answer is asked again, with
+/// back-off, for `WITHDRAW_FOR`.
+pub async fn withdraw(ctx: &Context, blue: &str, green: &str) -> Vec<Input> {
     let router = ctx.router();
-    let withdrawn = async {
-        router.ensure_running().await?;
-        router
-            .set_route(&ctx.app, ctx.config.router.listen.0, blue)
-            .await
-    };
-    match withdrawn.await {
-        Ok(()) => vec![Input::WeightSet { percent: 0 }],
-        Err(e) => failed(format!("sending every request back to blue: {e}")),
+    let deadline = tokio::time::Instant::now() + WITHDRAW_FOR;
+    let mut back_off = Duration::from_millis(250);
+    loop {
+        let withdrawn = async {
+            router.ensure_running().await?;
+            router
+                .set_route(&ctx.app, ctx.config.router.listen.0, blue)
+                .await
+        };
+        match withdrawn.await {
+            Ok(()) => break,
+            Err(e) if tokio::time::Instant::now() + back_off < deadline => {
+                tracing::warn!(app = %ctx.app, "sending every request back to blue: {e}; trying again in {back_off:?}");
+                tokio::time::sleep(back_off).await;
+                back_off = (back_off * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => {
+                return failed(format!(
+                    "sending every request back to blue: {e}; green still runs and takes its share of the traffic"
+                ));
+            }
+        }
     }
+    let drained = super::instances::wait_drained(ctx, green).await;
+    tracing::info!(app = %ctx.app, in_flight = drained.in_flight, waited_ms = drained.waited_ms, "green left the canary");
+    vec![Input::WeightSet { percent: 0 }]
 }
 
 /// How often a pause looks at green.
@@ -77,11 +100,24 @@ pub async fn pause(job: &Job, index: u32, pause_ms: u64) -> Vec<Input> {
     let origin = std::time::Instant::now()
         .checked_sub(Duration::from_millis(already))
         .unwrap_or_else(std::time::Instant::now);
+    watch(job, origin, Some(pause_ms)).await
+}
+
+/// Watches green while a person decides at the canary's gate: it answers
+/// only if green ends; their command ends the watch.
+pub async fn watch_green(job: &Job) -> Vec<Input> {
+    watch(job, std::time::Instant::now(), None).await
+}
+
+/// Looks at green every `WATCH` from `origin` until `until_ms` have
+/// passed (then `paused`), or for as long as it takes when there is no end.
+async fn watch(job: &Job, origin: std::time::Instant, until_ms: Option<u64>) -> Vec<Input> {
+    let ctx = &job.context;
     let slot = job.state.green_slot;
     let backend = ctx.backend();
     loop {
         let waited = origin.elapsed().as_millis() as u64;
-        if waited >= pause_ms {
+        if until_ms.is_some_and(|until| waited >= until) {
             return vec![Input::Paused { waited_ms: waited }];
         }
         if backend.running(&ctx.app, slot).await.is_none() {
@@ -93,7 +129,7 @@ pub async fn pause(job: &Job, index: u32, pause_ms: u64) -> Vec<Input> {
                 diagnosis: format!("green is not running; {details}"),
             })];
         }
-        let left = Duration::from_millis(pause_ms - waited);
+        let left = until_ms.map_or(WATCH, |until| Duration::from_millis(until - waited));
         tokio::time::sleep(left.min(WATCH)).await;
     }
 }

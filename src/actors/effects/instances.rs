@@ -10,6 +10,7 @@ use super::super::messages::Job;
 use super::failed;
 use crate::adapters::backend::{BuildSpec, InstanceSpec};
 use crate::adapters::health::{HealthCheck, wait_healthy};
+use crate::adapters::router_client::DrainReport;
 use crate::adapters::snapshot_release;
 use crate::events::payloads::{Drained, FixAttempted, GreenStarted};
 use crate::events::{FixOutcome, Slot, Tier};
@@ -142,31 +143,35 @@ pub async fn switch_traffic(job: &Job, endpoint: &str, to: Slot) -> Vec<Input> {
 
 /// Waits until nothing is in flight to what served from `slot`.
 pub async fn drain(ctx: &Context, state: &Deployment, slot: Slot) -> Input {
-    let upstream = endpoint_of(state, slot);
+    let report = wait_drained(ctx, &endpoint_of(state, slot)).await;
+    Input::Drained(Drained {
+        slot,
+        remaining: report.in_flight,
+        waited_ms: report.waited_ms,
+        timed_out: !report.drained,
+    })
+}
+
+/// Waits until the router has no request in flight to `upstream`, which
+/// no route sends new ones to any more, or until `router.drain_timeout_s`.
+/// What the router cannot count is waited out, as a drain that timed out.
+pub async fn wait_drained(ctx: &Context, upstream: &str) -> DrainReport {
     let timeout = Duration::from_secs(ctx.config.router.drain_timeout_s.0);
     let router = ctx.router();
     let drained = async {
         router.ensure_running().await?;
-        router.drain(&upstream, timeout).await
+        router.drain(upstream, timeout).await
     };
     match drained.await {
-        Ok(report) => Input::Drained(Drained {
-            slot,
-            remaining: report.in_flight,
-            waited_ms: report.waited_ms,
-            timed_out: !report.drained,
-        }),
-        // Traffic is on the new release already; what cannot be
-        // counted is waited out, as a drain that timed out.
+        Ok(report) => report,
         Err(e) => {
             tracing::warn!(app = %ctx.app, "drain not measured ({e}); waiting it out");
             tokio::time::sleep(timeout).await;
-            Input::Drained(Drained {
-                slot,
-                remaining: 0,
+            DrainReport {
+                in_flight: 0,
                 waited_ms: timeout.as_millis() as u64,
-                timed_out: true,
-            })
+                drained: false,
+            }
         }
     }
 }

@@ -29,6 +29,7 @@ pub fn worker_of(effect: &Effect) -> WorkerKind {
         | Effect::SwitchTraffic { .. }
         | Effect::SetWeight { .. }
         | Effect::Pause { .. }
+        | Effect::WatchGreen
         | Effect::WithdrawCanary { .. }
         | Effect::Drain { .. }
         | Effect::Measure { .. }
@@ -96,7 +97,8 @@ pub async fn perform(job: Job) {
             blue,
         } => canary::set_weight(ctx, *percent, green, blue).await,
         Effect::Pause { index, pause_ms } => canary::pause(&job, *index, *pause_ms).await,
-        Effect::WithdrawCanary { blue } => canary::withdraw(ctx, blue).await,
+        Effect::WatchGreen => canary::watch_green(&job).await,
+        Effect::WithdrawCanary { blue, green } => canary::withdraw(ctx, blue, green).await,
         Effect::Drain { slot } => vec![instances::drain(ctx, state, *slot).await],
         Effect::Measure {
             name,
