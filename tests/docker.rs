@@ -483,19 +483,23 @@ fn a_slower_container_is_stopped_before_the_switch_by_the_comparison_under_load(
 }
 
 #[test]
-fn a_canary_of_containers_takes_its_steps_under_load_and_no_request_fails() {
+fn a_canary_of_containers_takes_every_step_kind_under_load_and_no_request_fails() {
     let s = Scenario::docker().with_v1();
     s.release(
         "v2",
         &canary(
-            r#"{ set_weight = 30 }, { analysis = "errors" }, { pause_s = 1 }, { set_weight = 70 }"#,
+            r#"{ set_weight = 30 }, { analysis = "errors" }, { pause_s = 1 }, { set_weight = 70 }, { pause = "manual" }"#,
             SAME_WINDOW,
             "",
             "",
         ),
     );
     let load = Wrk::start(s.listen);
-    let out = s.deploy("v2");
+    let (id, deploy) = deploy_until_step(&s, "manual_gate", 4);
+    assert_eq!(route(&s)["canary"]["percent"], 70);
+    let approve = s.cli(&["approve", &id]);
+    assert_eq!(code(&approve), Some(0), "{}", text(&approve));
+    let out = deploy.wait_with_output().expect("deploy ends");
     let load = load.finish();
     assert_eq!(code(&out), Some(0), "{}\n{}", text(&out), s.serve_log());
     assert!(load.failed_other_than("").is_empty(), "{load:?}");
@@ -504,7 +508,6 @@ fn a_canary_of_containers_takes_its_steps_under_load_and_no_request_fails() {
         "{load:?}"
     );
     assert_eq!(s.serving().as_deref(), Some("hello from v2"));
-    let id = s.last_id();
     assert_eq!(weights(&s, &id), [30, 70]);
     let measured = s.json(&["analysis", &id]);
     assert_eq!(measured[0]["phase"], "canary", "{measured}");
