@@ -81,7 +81,7 @@ fn a_promotion_commits_its_report_pushes_it_and_closes_the_issues_its_commits_na
     );
     assert!(report.contains("## Test results"), "{report}");
     assert!(report.contains("## Duration and efficiency"), "{report}");
-    assert!(report.contains("Trio `tests`: Approve"), "{report}");
+    assert!(report.contains("trio `tests`: approve"), "{report}");
     let committed = &events_of(&s, &id, "report_committed")[0];
     let head = git(&repo, &["rev-parse", "HEAD"]);
     assert_eq!(committed["commit"], head.as_str());

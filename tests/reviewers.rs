@@ -493,7 +493,7 @@ fn a_models_patch_is_applied_with_git_and_green_redeployed() {
         .unwrap()
         .to_string();
     assert!(
-        review_prompt.contains("fix attempt 1 at the Trio tier (Applied)"),
+        review_prompt.contains("fix attempt 1 at the trio tier (applied)"),
         "{review_prompt}"
     );
 }

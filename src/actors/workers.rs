@@ -62,7 +62,7 @@ pub fn perform(kind: WorkerKind, job: crate::actors::messages::Job) {
                     let _ = reply_to.cast(DriverMsg::Results {
                         token,
                         inputs: vec![Input::EffectFailed {
-                            reason: format!("the {kind:?} job crashed"),
+                            reason: format!("the {} job crashed", format!("{kind:?}").to_lowercase()),
                         }],
                     });
                 }

@@ -70,7 +70,14 @@ pub async fn wait_healthy(check: &HealthCheck, backend: Arc<dyn Backend>) -> Hea
                 format!("no 2xx within {} s", check.deadline.as_secs())
             };
             let details = backend.diagnose(&check.app, check.slot).await;
-            return unhealthy(format!("{why}; {last}\n{details}"));
+            // The app's words lead (the backend's first line); the probe's
+            // view follows.
+            let (head, rest) = details.split_once('\n').unwrap_or((&details, ""));
+            return unhealthy(if ended {
+                format!("{head}\n{why}; {last}\n{rest}")
+            } else {
+                format!("{why}; {last}; {head}\n{rest}")
+            });
         }
         tokio::time::sleep(check.interval).await;
     }

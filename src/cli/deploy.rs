@@ -190,6 +190,9 @@ fn finish(row: &Value, id: &str, json: bool) -> anyhow::Result<Exit> {
             row["release"].as_str().unwrap_or_default(),
             row["duration_ms"]
         );
+        if let Some(why) = super::progress::why(row) {
+            println!("{why}");
+        }
     }
     Ok(Exit::of_status(status))
 }

@@ -36,12 +36,9 @@ impl Progress {
     }
 
     pub fn event(&self, event: &Value) {
-        self.line(&format!(
-            "{:>8} ms  {:<24} {}",
-            event["elapsed_ms"].as_i64().unwrap_or(0),
-            event["kind"].as_str().unwrap_or_default(),
-            event["text"].as_str().unwrap_or_default()
-        ));
+        if let Some(line) = for_people(event) {
+            self.line(&line);
+        }
     }
 
     pub fn state(&self, shown: &Value) {
@@ -62,4 +59,33 @@ impl Progress {
             bar.finish_and_clear();
         }
     }
+}
+
+/// Event kinds a person's timeline leaves out: bookkeeping that says an
+/// effect began, which the next event says better. `--json` and `events`
+/// keep them.
+const BOOKKEEPING: &[&str] = &["effect_started"];
+
+/// One event of a timeline as a person reads it (`show`, `deploy`), or
+/// None for bookkeeping.
+pub fn for_people(event: &Value) -> Option<String> {
+    let kind = event["kind"].as_str().unwrap_or_default();
+    if BOOKKEEPING.contains(&kind) {
+        return None;
+    }
+    Some(format!(
+        "{:>8} ms  {:<24} {}",
+        event["elapsed_ms"].as_i64().unwrap_or(0),
+        kind,
+        event["text"].as_str().unwrap_or_default()
+    ))
+}
+
+/// Why the deployment ended as it did, for the line under its header or
+/// its last line: the history row's `reason`.
+pub fn why(row: &Value) -> Option<String> {
+    row["reason"]
+        .as_str()
+        .filter(|r| !r.is_empty())
+        .map(|r| format!("why: {r}"))
 }

@@ -30,17 +30,17 @@ pub fn print_timeline(shown: &Value) {
         row["status"].as_str().unwrap_or_default(),
         row["id"].as_str().unwrap_or_default()
     );
+    if let Some(why) = super::progress::why(row) {
+        println!("{why}");
+    }
     if let Some(digest) = row["digest"].as_str() {
         println!("code {digest}");
     }
     print_steps(&shown["state"], row["status"] == "in_progress");
     for event in shown["events"].as_array().into_iter().flatten() {
-        println!(
-            "{:>8} ms  {:<24} {}",
-            event["elapsed_ms"].as_i64().unwrap_or(0),
-            event["kind"].as_str().unwrap_or_default(),
-            event["text"].as_str().unwrap_or_default()
-        );
+        if let Some(line) = super::progress::for_people(event) {
+            println!("{line}");
+        }
     }
 }
 

@@ -55,8 +55,20 @@ pub enum Verdict {
     Abstain,
 }
 
+/// Ordered most severe first, so the worst of several is their minimum.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, EnumIter, IntoStaticStr,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    EnumIter,
+    IntoStaticStr,
 )]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
@@ -255,6 +267,12 @@ macro_rules! named_as_encoded {
             /// As serialized: in the log, the `--json` output and the API.
             pub fn name(self) -> &'static str {
                 self.into()
+            }
+
+            /// For people: the name with spaces (`rolled back`,
+            /// `major flaw`), never the Rust one (`RolledBack`).
+            pub fn words(self) -> String {
+                self.name().replace('_', " ")
             }
         }
     )+};

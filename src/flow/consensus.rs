@@ -128,8 +128,9 @@ pub fn fix_request(round: u32, findings: &[Finding]) -> String {
             .map(|r| format!(" [{r}]"))
             .unwrap_or_default();
         lines.push(format!(
-            "- {:?}{requirement}{place}: {}",
-            finding.severity, finding.message
+            "- {}{requirement}{place}: {}",
+            finding.severity.name(),
+            finding.message
         ));
     }
     lines.join("\n")

@@ -114,7 +114,7 @@ impl Input {
 /// Why an input was refused. Nothing was appended.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
-    #[error("the deployment has already ended ({0:?})")]
+    #[error("the deployment has already ended ({})", .0.words())]
     Finished(Outcome),
     #[error("the deployment is not waiting at the manual gate")]
     NotAtGate,
@@ -124,7 +124,7 @@ pub enum Refusal {
     AlreadyEnding,
     #[error("nothing to roll back to: this was the app's first deploy; name a release with --to")]
     NothingToRollBackTo,
-    #[error("only a promoted deployment can be rolled back after the fact; this one ended {0:?}")]
+    #[error("only a promoted deployment can be rolled back after the fact; this one ended {}", .0.words())]
     NotPromoted(Outcome),
     #[error("a {input} does not fit a deployment at {stage}")]
     Unexpected { input: &'static str, stage: String },
@@ -428,7 +428,7 @@ fn unexpected(state: &Deployment, input: &Input) -> Refusal {
         Phase::Done(outcome) => Refusal::Finished(outcome),
         _ => Refusal::Unexpected {
             input: input.name(),
-            stage: format!("{:?}", state.phase),
+            stage: state.stage().replace('_', " "),
         },
     }
 }
@@ -486,14 +486,27 @@ fn answer(out: &mut Emitter, state: &Deployment, input: Input) -> Result<(), Ref
         }
         (Phase::Fixing { cause }, Input::FixDone(fix)) => {
             let (tier, outcome) = (state.tier, fix.outcome);
-            // What was asked is the state's to say, whatever the shell echoed.
+            let remedy = super::triage::remedy_for(state, tier);
+            // What was asked is the state's to say, whatever the shell
+            // echoed; the Driver tier's choice says why it fits.
+            let action = match tier {
+                Tier::Driver => format!("{} ({})", fix.action, super::triage::triage(state).why),
+                _ => fix.action.clone(),
+            };
             out.push(Event::FixAttempted(FixAttempted {
                 tier,
                 attempt: state.fixes.get(tier) + 1,
                 diagnosis: fix_loop::diagnosis(cause),
+                action,
                 ..fix
             }));
             match outcome {
+                FixOutcome::Applied if remedy == fix_loop::Remedy::Rerun => {
+                    out.push(Event::TestRunIntended {
+                        command: state.policy.tests.clone(),
+                        target_url: target_url(&green_endpoint),
+                    })
+                }
                 FixOutcome::Applied => out.push(Event::GreenDeployIntended {
                     slot,
                     release: state.release.clone(),
@@ -508,10 +521,7 @@ fn answer(out: &mut Emitter, state: &Deployment, input: Input) -> Result<(), Ref
                     let why = format!("the {} tier gave up", tier.name());
                     let entry = match fix_loop::above(tier) {
                         Some(higher) => fix_loop::enter(&out.state, higher, &why),
-                        None => vec![rollback_before_promotion(
-                            state,
-                            format!("the fix loop is exhausted: {why}"),
-                        )],
+                        None => vec![fix_loop::exhausted(&out.state, &why)],
                     };
                     out.extend(entry);
                 }
@@ -540,7 +550,11 @@ fn answer(out: &mut Emitter, state: &Deployment, input: Input) -> Result<(), Ref
                 (_, role) => {
                     return Err(Refusal::Unexpected {
                         input: "verdict",
-                        stage: format!("review stage {stage:?} (verdict from a {role:?})"),
+                        stage: format!(
+                            "review stage {} (verdict from a {})",
+                            format!("{stage:?}").to_lowercase(),
+                            role.words()
+                        ),
                     });
                 }
             };

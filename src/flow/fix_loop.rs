@@ -3,7 +3,7 @@
 //! the tier only moves up, so the loop always ends.
 
 use super::phase::FixCause;
-pub use super::remedy::{Remedy, driver_remedy, remedy};
+pub use super::remedy::{Remedy, driver_remedy};
 use super::state::Deployment;
 use crate::events::{Event, Tier};
 
@@ -11,6 +11,7 @@ use crate::events::{Event, Tier};
 pub const RECREATE: &str = "recreate";
 pub const NEW_PORT: &str = "new port";
 pub const BACK_OFF: &str = "back-off";
+pub const RERUN: &str = "re-run";
 
 /// The fixers' words for why a fix is next, as the log records them.
 pub fn diagnosis(cause: &FixCause) -> String {
@@ -52,11 +53,22 @@ fn rank(tier: Tier) -> u8 {
 /// attempts left, starting no lower than `floor`: an `Escalated` when the
 /// tier changes, or a rollback when every tier is spent.
 pub fn enter(state: &Deployment, floor: Tier, why: &str) -> Vec<Event> {
-    let start = if rank(floor) > rank(state.tier) {
+    let mut start = if rank(floor) > rank(state.tier) {
         floor
     } else {
         state.tier
     };
+    // No restart fits this failure: the tiers that change code are next,
+    // and the escalation says why.
+    let triaged;
+    let mut why = why;
+    if start == Tier::Driver {
+        triaged = super::triage::triage(state);
+        if triaged.remedy.is_none() {
+            start = Tier::Senior;
+            why = &triaged.why;
+        }
+    }
     let mut candidate = Some(start);
     while let Some(tier) = candidate {
         if state.fixes.get(tier) < state.policy.attempts(tier) {
@@ -71,14 +83,29 @@ pub fn enter(state: &Deployment, floor: Tier, why: &str) -> Vec<Event> {
         }
         candidate = next(tier);
     }
-    vec![Event::RollbackStarted {
-        reason: format!(
-            "the fix loop is exhausted ({} driver, {} senior, {} trio attempts): {why}",
-            state.fixes.driver, state.fixes.senior, state.fixes.trio
+    vec![exhausted(state, why)]
+}
+
+/// The rollback when every tier is spent, its reason led by what could
+/// not be mended (`evidence::unfixed`: the app's words, the failing
+/// tests, the worst finding), then what was tried.
+pub fn exhausted(state: &Deployment, why: &str) -> Event {
+    let tried = format!(
+        "{} driver, {} senior, {} trio",
+        state.fixes.driver, state.fixes.senior, state.fixes.trio
+    );
+    let reason = match &state.phase {
+        super::Phase::Fixing { cause } => format!(
+            "{}; the fix loop could not mend it ({tried} attempts; {why})",
+            super::evidence::unfixed(cause)
         ),
+        _ => format!("the fix loop is exhausted ({tried} attempts): {why}"),
+    };
+    Event::RollbackStarted {
+        reason,
         after_promotion: false,
         to_release: state.blue.as_ref().map(|b| b.release.clone()),
-    }]
+    }
 }
 
 /// The tier after `tier`, for a fixer that gave up.

@@ -16,6 +16,7 @@ pub mod compare;
 mod completion;
 pub mod consensus;
 mod decide;
+pub mod evidence;
 pub mod fix_loop;
 pub mod measurement;
 mod phase;
@@ -26,6 +27,7 @@ mod remedy;
 pub mod simulate;
 mod state;
 mod step;
+pub mod triage;
 
 pub use decide::{Input, Refusal, decide};
 pub use fix_loop::Remedy;

@@ -313,6 +313,67 @@ fn check_analyses(world: &World, events: &[Event]) {
     }
 }
 
+/// The Driver tier's remedy fits the failure: a port in use gets a new
+/// port, a dependency not up a back-off; it never restarts green after
+/// the same crash twice in a row, and a failed test run gets one re-run
+/// (the tests again, green untouched) and no other Driver fix.
+fn check_triage(events: &[Event]) {
+    use super::evidence::{Failure, classify, headline};
+    use super::fix_loop::{BACK_OFF, NEW_PORT, RERUN};
+    let mut since_healthy: Vec<String> = Vec::new();
+    let mut failed_runs = 0;
+    let mut cause: Option<&Event> = None;
+    for (i, event) in events.iter().enumerate() {
+        match event {
+            Event::GreenHealthy(_) => since_healthy.clear(),
+            Event::GreenUnhealthy(unhealthy) => {
+                since_healthy.push(headline(&unhealthy.diagnosis).to_string());
+                cause = Some(event);
+            }
+            Event::TestRunCompleted(run) => {
+                if super::state::tests_passed(run.failed, run.exit_code) {
+                    failed_runs = 0;
+                } else {
+                    failed_runs += 1;
+                    cause = Some(event);
+                }
+            }
+            Event::DecisionMade { .. } => cause = Some(event),
+            Event::FixAttempted(fix) if fix.tier == Tier::Driver => match cause {
+                Some(Event::GreenUnhealthy(unhealthy)) => {
+                    let kind = classify(&unhealthy.diagnosis);
+                    let twice = matches!(since_healthy.as_slice(), [.., a, b] if a == b);
+                    assert!(
+                        !(twice && kind == Failure::Crashed),
+                        "restarted after the same crash twice: {fix:?}"
+                    );
+                    match kind {
+                        Failure::PortInUse => assert!(fix.action.starts_with(NEW_PORT), "{fix:?}"),
+                        Failure::DependencyNotUp => {
+                            assert!(fix.action.starts_with(BACK_OFF), "{fix:?}")
+                        }
+                        _ => assert!(!fix.action.starts_with(RERUN), "{fix:?}"),
+                    }
+                    assert!(fix.action.ends_with(')'), "no reason: {fix:?}");
+                }
+                Some(Event::TestRunCompleted(_)) => {
+                    assert_eq!(failed_runs, 1, "a Driver fix after the re-run: {fix:?}");
+                    assert!(fix.action.starts_with(RERUN), "{fix:?}");
+                    if fix.outcome == crate::events::FixOutcome::Applied {
+                        assert!(
+                            matches!(events.get(i + 1), Some(Event::TestRunIntended { .. })),
+                            "a re-run that did not run the tests: {:?}",
+                            events.get(i + 1)
+                        );
+                    }
+                }
+                other => panic!("a Driver fix after {other:?}"),
+            },
+            _ => {}
+        }
+    }
+}
+
 fn check_ending(events: &[Event]) {
     let completions: Vec<usize> = events
         .iter()
@@ -372,6 +433,7 @@ proptest! {
         check_blue_safety(&world, &events, &steps);
         check_analyses(&world, &events);
         check_canary(&world, &events);
+        check_triage(&events);
     }
 
     #[test]
@@ -651,6 +713,7 @@ fn the_random_worlds_reach_every_ending() {
         (seed >> 33) as u8
     };
     let mut canaries = std::collections::BTreeSet::new();
+    let mut triaged = std::collections::BTreeSet::new();
     for case in 0..600u32 {
         let world = World {
             fix: [case % 3, (case / 3) % 3, (case / 9) % 2],
@@ -686,6 +749,22 @@ fn the_random_worlds_reach_every_ending() {
         for event in &events {
             if let Event::AnalysisCompleted(done) = event {
                 verdicts.insert(done.verdict);
+            }
+            match event {
+                Event::FixAttempted(fix) if fix.tier == Tier::Driver => {
+                    for remedy in ["new port", "back-off", "re-run", "recreate"] {
+                        if fix.action.starts_with(remedy) {
+                            triaged.insert(remedy);
+                        }
+                    }
+                }
+                Event::Escalated { reason, .. } if reason.contains("the same way twice") => {
+                    triaged.insert("the same crash twice");
+                }
+                Event::Escalated { reason, .. } if reason.contains("again on a re-run") => {
+                    triaged.insert("failed on its re-run");
+                }
+                _ => {}
             }
         }
         restored |= events.iter().any(|e| {
@@ -728,6 +807,11 @@ fn the_random_worlds_reach_every_ending() {
         canaries.len(),
         3,
         "not every canary path was reached: {canaries:?}"
+    );
+    assert_eq!(
+        triaged.len(),
+        6,
+        "not every triage path was reached: {triaged:?}"
     );
     assert_eq!(
         verdicts.len(),

@@ -198,6 +198,20 @@ pub fn findings_of(choice: u8) -> Vec<Finding> {
     }]
 }
 
+/// The kinds of trouble a green meets, as the backends' diagnoses put
+/// them: a crash (two of them, so the same one can come twice), a port in
+/// use, a dependency not up, a green that runs and does not answer.
+fn diagnosis_of(choice: u8) -> String {
+    match choice % 5 {
+        0 => "the process exited with status 1: KeyError: 'SITE_SECRET'",
+        1 => "the process exited with status 98: OSError: [Errno 98] Address already in use",
+        2 => "no 2xx within 30 s; GET /health failed: connection refused; the process is running; it last said: db:5432: connection refused",
+        3 => "no 2xx within 30 s; GET /health answered 503; the process is running",
+        _ => "the process exited with status 2: ImportError: no module named flask",
+    }
+    .to_string()
+}
+
 /// The result the world gives for `step`, steered by `choice`.
 pub fn world_answer(step: &Step, choice: u8) -> Option<Input> {
     let by = || "tester".to_string();
@@ -225,7 +239,7 @@ pub fn world_answer(step: &Step, choice: u8) -> Option<Input> {
                 },
             },
             Effect::StartInstance { .. } if choice.is_multiple_of(5) => Input::InstanceFailed {
-                diagnosis: "exit status 1".into(),
+                diagnosis: diagnosis_of(choice / 5),
             },
             Effect::StartInstance { slot, attempt, .. } => Input::InstanceStarted(GreenStarted {
                 slot: *slot,
@@ -238,7 +252,10 @@ pub fn world_answer(step: &Step, choice: u8) -> Option<Input> {
                     slot: *slot,
                     checks: 3,
                     elapsed_ms: 600,
-                    diagnosis: format!("{endpoint}: connection refused"),
+                    diagnosis: format!(
+                        "{}\nthe instance is not running; GET /health failed: {endpoint}: connection refused",
+                        diagnosis_of(choice / 3)
+                    ),
                 })
             }
             Effect::WaitHealthy { slot, endpoint } => Input::Healthy(GreenHealthy {
@@ -251,12 +268,13 @@ pub fn world_answer(step: &Step, choice: u8) -> Option<Input> {
                 tier,
                 attempt,
                 diagnosis,
-                ..
+                remedy,
             } => Input::FixDone(FixAttempted {
                 tier: *tier,
                 attempt: *attempt,
                 diagnosis: diagnosis.clone(),
-                action: format!("{tier:?} fix"),
+                // As the shell's: the remedy's name first.
+                action: format!("{}: simulated", remedy.name()),
                 outcome: match choice % 4 {
                     0 => FixOutcome::NotApplied,
                     1 => FixOutcome::GaveUp,

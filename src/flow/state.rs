@@ -8,7 +8,8 @@ use super::analysis::RunTally;
 use super::phase::{CompletionNeeds, Stage, ending, next_completion_phase, stage_of};
 pub use super::phase::{Ending, FixCause, Phase, RestoreStage, ReviewStage};
 use super::policy::Policy;
-use super::remedy::{Remedy, remedy};
+use super::remedy::Remedy;
+use super::triage::remedy_for;
 use crate::events::payloads::{
     AnalysisCompleted, AnalysisStarted, Answer, FixAttempted, GreenStarted, GreenUnhealthy,
     IssueClosed, IssuesReferenced, ReportCommitted, ReportWritten, SynthesisRecorded,
@@ -158,6 +159,16 @@ pub struct Deployment {
     /// The background analysis while it runs beside the canary.
     #[serde(default)]
     pub background: Option<RunTally>,
+    /// The first lines of green's diagnoses since it was last healthy, the
+    /// last two: the triage's "the same crash twice in a row".
+    #[serde(default)]
+    pub unhealthy: Vec<String>,
+    /// Back-offs the Driver tier applied: each waits twice the last.
+    #[serde(default)]
+    pub backed_off: u32,
+    /// Test runs that failed in a row: the second is the re-run's.
+    #[serde(default)]
+    pub failed_test_runs: u32,
     /// Events folded so far: the stream version to append after.
     pub version: u64,
 }
@@ -217,8 +228,24 @@ impl Deployment {
             weight: None,
             full: false,
             background: None,
+            unhealthy: Vec::new(),
+            backed_off: 0,
+            failed_test_runs: 0,
             version: 0,
         }
+    }
+
+    /// Green failed twice in a row with the same first line: it ended the
+    /// same way (the exit status and the app's words), so a restart is
+    /// not worth trying again.
+    pub fn same_crash_again(&self) -> bool {
+        matches!(self.unhealthy.as_slice(), [.., before, now] if before == now)
+    }
+
+    /// A person is asked to approve or reject: the manual gate, a canary's
+    /// manual pause, an analysis that was inconclusive.
+    pub fn awaiting_approval(&self) -> bool {
+        self.phase == Phase::AwaitingApproval
     }
 
     /// A canary's steps are under way: begun, not yet done with.
@@ -378,6 +405,7 @@ impl Deployment {
                 }
             },
             Event::GreenHealthy(_) => {
+                self.unhealthy.clear();
                 if let Phase::Restoring(_) = self.phase {
                     self.phase = Phase::Restoring(RestoreStage::Switching);
                 }
@@ -385,6 +413,11 @@ impl Deployment {
             Event::GreenUnhealthy(GreenUnhealthy { diagnosis, .. }) => match self.phase {
                 Phase::Restoring(_) => self.phase = Phase::Restoring(RestoreStage::Abandoning),
                 _ => {
+                    let headline = super::evidence::headline(diagnosis).to_string();
+                    if self.unhealthy.len() >= 2 {
+                        self.unhealthy.remove(0);
+                    }
+                    self.unhealthy.push(headline);
                     self.phase = Phase::Fixing {
                         cause: FixCause::Unhealthy {
                             diagnosis: diagnosis.clone(),
@@ -392,17 +425,17 @@ impl Deployment {
                     }
                 }
             },
-            Event::FixAttempted(FixAttempted {
-                tier,
-                attempt,
-                outcome,
-                ..
-            }) => {
+            Event::FixAttempted(FixAttempted { tier, outcome, .. }) => {
+                // The remedy is the triage's, a function of the state before
+                // this event, so the fold derives it rather than reading
+                // the shell's words.
+                let remedy = remedy_for(self, *tier);
+                let applied = *outcome == FixOutcome::Applied;
+                self.fresh_port = applied && remedy == Remedy::NewPort;
+                if applied && matches!(remedy, Remedy::BackOff { .. }) {
+                    self.backed_off += 1;
+                }
                 self.fixes.bump(*tier);
-                // The remedy is a function of the tier and the attempt, so
-                // the fold derives it rather than reading the shell's words.
-                self.fresh_port =
-                    *outcome == FixOutcome::Applied && remedy(*tier, *attempt) == Remedy::NewPort;
             }
             Event::Escalated { to, .. } => self.tier = *to,
             Event::TestRunIntended { .. } => self.phase = Phase::Testing,
@@ -420,7 +453,10 @@ impl Deployment {
                     skipped: *skipped,
                     exit_code: *exit_code,
                 });
-                if !tests_passed(*failed, *exit_code) {
+                if tests_passed(*failed, *exit_code) {
+                    self.failed_test_runs = 0;
+                } else {
+                    self.failed_test_runs += 1;
                     self.phase = Phase::Fixing {
                         cause: FixCause::TestsFailed {
                             failed: *failed,

@@ -156,7 +156,7 @@ pub fn next_step(state: &Deployment) -> Step {
             Step::Do(Effect::ApplyFix {
                 tier: state.tier,
                 attempt,
-                remedy: fix_loop::remedy(state.tier, attempt),
+                remedy: super::triage::remedy_for(state, state.tier),
                 diagnosis: fix_loop::diagnosis(cause),
             })
         }

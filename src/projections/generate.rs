@@ -82,8 +82,10 @@ fn deployment(
         let choice = if smooth
             && raw > 8
             && !restoring
-            && !matches!(step, Step::Finished(_) | Step::AwaitApproval)
-        {
+            && !matches!(
+                step,
+                Step::Finished(_) | Step::AwaitApproval | Step::Do(Effect::WatchGreen)
+            ) {
             43
         } else {
             raw

@@ -141,6 +141,16 @@ impl PartialEq for PolicyMemo {
     }
 }
 
+/// Why one deployment's events ended as they did (or are ending: a
+/// rollback's reason comes before the report), as `history` gives it.
+pub fn reason_of(events: &[Envelope]) -> Option<String> {
+    let mut model = Model::default();
+    for envelope in events {
+        model.apply(envelope);
+    }
+    model.records().first()?.reason.clone()
+}
+
 impl Model {
     pub fn records(&self) -> &[Record] {
         &self.records

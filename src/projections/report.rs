@@ -19,6 +19,9 @@ pub fn render(id: &str, events: &[Envelope]) -> String {
     let started = events.first().map(|e| e.recorded_at);
     let ended = events.last().map(|e| e.recorded_at);
     let _ = writeln!(out, "# Deployment of {} {}\n", state.app, state.release);
+    if let Some(reason) = super::model::reason_of(events) {
+        let _ = writeln!(out, "**Why:** {reason}\n");
+    }
     let _ = writeln!(out, "## Deployment notes\n");
     let _ = writeln!(out, "- Deployment: `{id}`");
     let _ = writeln!(out, "- Status: {}", status(&state));
@@ -107,8 +110,11 @@ pub fn render(id: &str, events: &[Envelope]) -> String {
                 patches,
                 ..
             }) => {
-                let mut line =
-                    format!("Fix {attempt} at the {tier:?} tier: {action} ({outcome:?})");
+                let mut line = format!(
+                    "Fix {attempt} at the {} tier: {action} ({})",
+                    tier.words(),
+                    outcome.words()
+                );
                 for patch in patches {
                     let status = if patch.applied {
                         "applied"
@@ -133,11 +139,18 @@ pub fn render(id: &str, events: &[Envelope]) -> String {
                 }
                 Some(line)
             }
-            Event::Escalated { from, to, reason } => {
-                Some(format!("Escalated from {from:?} to {to:?}: {reason}"))
-            }
+            Event::Escalated { from, to, reason } => Some(format!(
+                "Escalated from {} to {}: {reason}",
+                from.words(),
+                to.words()
+            )),
             Event::TestRunCompleted(run) if run.failed > 0 => {
-                Some(format!("{} tests failed", run.failed))
+                let failing = crate::flow::evidence::failing_tests(&run.output_tail);
+                let count = crate::flow::evidence::counted(u64::from(run.failed), "test", "tests");
+                Some(match failing.as_slice() {
+                    [] => format!("{count} failed"),
+                    names => format!("{count} failed: {}", names.join(", ")),
+                })
             }
             Event::DecisionMade { round, rule, .. } => {
                 Some(format!("Review round {round}: {rule}"))
@@ -184,8 +197,10 @@ pub fn render(id: &str, events: &[Envelope]) -> String {
                 any = true;
                 let _ = writeln!(
                     out,
-                    "- Round {round}, {role:?} `{member}`: {verdict:?}: {summary} ({} findings)",
-                    findings.len()
+                    "- Round {round}, {} `{member}`: {}: {summary} ({})",
+                    role.words(),
+                    verdict.words(),
+                    crate::flow::evidence::counted(findings.len() as u64, "finding", "findings")
                 );
             }
             Event::SynthesisRecorded(SynthesisRecorded {
@@ -196,7 +211,11 @@ pub fn render(id: &str, events: &[Envelope]) -> String {
                 ..
             }) => {
                 any = true;
-                let _ = writeln!(out, "- Round {round}, synthesis: {verdict:?}: {summary}");
+                let _ = writeln!(
+                    out,
+                    "- Round {round}, synthesis: {}: {summary}",
+                    verdict.words()
+                );
             }
             Event::ManuallyApproved(Intervention { by, reason, .. }) => {
                 let _ = writeln!(out, "- Approved at the manual gate by {by}: {reason}");

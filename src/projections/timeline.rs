@@ -6,6 +6,7 @@ use crate::events::payloads::{
     ReportCommitted, ReportWritten, SynthesisRecorded, VerdictRecorded,
 };
 use crate::events::{Envelope, Event};
+use crate::flow::evidence::{counted, failing_tests};
 
 /// A line per event: time since the start, the kind and what it says.
 pub fn lines(events: &[Envelope]) -> Vec<String> {
@@ -67,7 +68,10 @@ pub fn describe(event: &Event) -> String {
         Event::GreenHealthy(GreenHealthy {
             checks, elapsed_ms, ..
         }) => {
-            format!("healthy after {checks} checks, {elapsed_ms} ms")
+            format!(
+                "healthy after {}, {elapsed_ms} ms",
+                counted(u64::from(*checks), "check", "checks")
+            )
         }
         Event::GreenUnhealthy(GreenUnhealthy { diagnosis, .. }) => {
             diagnosis.lines().next().unwrap_or_default().to_string()
@@ -79,17 +83,31 @@ pub fn describe(event: &Event) -> String {
             outcome,
             ..
         }) => {
-            format!("{tier:?} tier, attempt {attempt}: {action} ({outcome:?})")
+            format!(
+                "{} tier, attempt {attempt}: {action} ({})",
+                tier.words(),
+                outcome.words()
+            )
         }
-        Event::Escalated { from, to, reason } => format!("{from:?} -> {to:?}: {reason}"),
+        Event::Escalated { from, to, reason } => {
+            format!("{} -> {}: {reason}", from.words(), to.words())
+        }
         Event::TestRunIntended {
             command,
             target_url,
         } => format!("{command} against {target_url}"),
-        Event::TestRunCompleted(run) => format!(
-            "{} passed, {} failed, {} skipped in {} ms",
-            run.passed, run.failed, run.skipped, run.duration_ms
-        ),
+        Event::TestRunCompleted(run) => {
+            let failing = failing_tests(&run.output_tail);
+            let named = if run.failed > 0 && !failing.is_empty() {
+                format!(" ({})", failing.join(", "))
+            } else {
+                String::new()
+            };
+            format!(
+                "{} passed, {} failed{named}, {} skipped in {} ms",
+                run.passed, run.failed, run.skipped, run.duration_ms
+            )
+        }
         Event::ReviewRequested { round, members } => {
             format!("round {round}: {}", members.join(", "))
         }
@@ -102,16 +120,18 @@ pub fn describe(event: &Event) -> String {
             ..
         }) => {
             format!(
-                "{role:?} {member}: {verdict:?} ({} findings)",
-                findings.len()
+                "{} {member}: {} ({})",
+                role.words(),
+                verdict.words(),
+                counted(findings.len() as u64, "finding", "findings")
             )
         }
         Event::SynthesisRecorded(SynthesisRecorded {
             member,
             answer: Answer { verdict, .. },
             ..
-        }) => format!("{member}: {verdict:?}"),
-        Event::DecisionMade { decision, rule, .. } => format!("{decision:?}: {rule}"),
+        }) => format!("{member}: {}", verdict.words()),
+        Event::DecisionMade { decision, rule, .. } => format!("{}: {rule}", decision.words()),
         Event::ManuallyApproved(Intervention { by, .. }) => format!("by {by}"),
         Event::ManuallyRejected(Intervention { by, reason, .. }) => format!("by {by}: {reason}"),
         Event::TrafficSwitched { from, to, endpoint } => format!(
@@ -139,7 +159,7 @@ pub fn describe(event: &Event) -> String {
             if *retained { ", retained" } else { "" }
         ),
         Event::ReportWritten(ReportWritten { path, .. }) => path.clone(),
-        Event::IssuesClosed { issues } => format!("{issues:?}"),
+        Event::IssuesClosed { issues } => issue_list(issues),
         Event::GreenStopped { slot, release } => format!("{release} in {}", slot.name()),
         Event::ReportCommitted(ReportCommitted {
             commit,
@@ -156,14 +176,18 @@ pub fn describe(event: &Event) -> String {
         },
         Event::IssuesReferenced(IssuesReferenced {
             issues, commits, ..
-        }) => format!("{issues:?} in {commits} commits"),
+        }) => format!(
+            "{} in {}",
+            issue_list(issues),
+            counted(u64::from(*commits), "commit", "commits")
+        ),
         Event::IssueClosed(IssueClosed {
             issue,
             outcome,
             detail,
-        }) => format!("#{issue}: {outcome:?}: {detail}"),
+        }) => format!("#{issue}: {}: {detail}", outcome.words()),
         Event::CompletionStepFailed { step, reason } => format!("{step}: {reason}"),
-        Event::Completed { outcome } => format!("{outcome:?}"),
+        Event::Completed { outcome } => outcome.words(),
         Event::RollbackStarted { reason, .. } => reason.clone(),
         Event::RollbackCompleted { live_release, .. } => {
             format!("live: {}", live_release.as_deref().unwrap_or("nothing"))
@@ -205,4 +229,10 @@ pub fn describe(event: &Event) -> String {
             ..
         }) => format!("{name}: {}: {reason}", verdict.name()),
     }
+}
+
+/// Issue numbers as people write them: `#3, #7`.
+fn issue_list(issues: &[u64]) -> String {
+    let listed: Vec<String> = issues.iter().map(|i| format!("#{i}")).collect();
+    listed.join(", ")
 }

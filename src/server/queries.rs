@@ -48,7 +48,7 @@ pub fn show(store: &EventStore, id: StreamId, after: u64) -> Result<Option<Value
             "fixes": state.fixes,
             "green_slot": state.green_slot,
             "green_endpoint": state.green_endpoint,
-            "awaiting_approval": matches!(next_step(&state), crate::flow::Step::AwaitApproval),
+            "awaiting_approval": state.awaiting_approval(),
             "strategy": state.policy.strategy(),
             "steps": state.policy.steps,
             "step": state.canary.as_ref().map(|c| c.index),

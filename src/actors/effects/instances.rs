@@ -14,7 +14,7 @@ use crate::adapters::router_client::DrainReport;
 use crate::adapters::snapshot_release;
 use crate::events::payloads::{Drained, FixAttempted, GreenStarted};
 use crate::events::{FixOutcome, Slot, Tier};
-use crate::flow::fix_loop::{BACK_OFF, NEW_PORT, RECREATE};
+use crate::flow::fix_loop::{BACK_OFF, NEW_PORT, RECREATE, RERUN};
 use crate::flow::{Deployment, Input, Remedy};
 
 /// Prepare's checks: the inputs, then whether the backend can start
@@ -367,6 +367,13 @@ pub async fn driver_remedy(
             patches: Vec::new(),
         })
     };
+    // A re-run of the tests needs green as it is.
+    if *remedy == Remedy::Rerun {
+        return attempted(
+            format!("{RERUN}: the tests run again against the same green"),
+            FixOutcome::Applied,
+        );
+    }
     if let Err(e) = ctx.backend().stop(&ctx.app, state.green_slot, false).await {
         return attempted(
             format!("could not stop green to restart it: {e}"),
@@ -380,7 +387,8 @@ pub async fn driver_remedy(
             tokio::time::sleep(Duration::from_millis(*ms)).await;
             format!("{BACK_OFF}: waited {ms} ms for dependencies, then start afresh")
         }
-        Remedy::Fixer { tier } => format!("{tier:?} fixes are not the Driver tier's"),
+        Remedy::Fixer { tier } => format!("{} fixes are not the driver tier's", tier.words()),
+        Remedy::Rerun => RERUN.to_string(),
     };
     attempted(action, FixOutcome::Applied)
 }

@@ -347,8 +347,14 @@ impl Backend for ProcessBackend {
             });
         let stderr = tail(&dir.join("stderr.log"), 20);
         let stdout = tail(&dir.join("stdout.log"), 10);
+        let said = if stderr.trim().is_empty() {
+            &stdout
+        } else {
+            &stderr
+        };
+        let lead = crate::flow::evidence::lead(&status, !ended, said);
         format!(
-            "{status}\n--- stderr (last lines) ---\n{stderr}\n--- stdout (last lines) ---\n{stdout}"
+            "{lead}\n--- stderr (last lines) ---\n{stderr}\n--- stdout (last lines) ---\n{stdout}"
         )
     }
 }

@@ -171,8 +171,10 @@ pub fn render(
         // Actions and diagnoses quote the app's logs and agents' output.
         user.push_str(&fence(
             &format!(
-                "fix attempt {} at the {:?} tier ({:?})",
-                fix.attempt, fix.tier, fix.outcome
+                "fix attempt {} at the {} tier ({})",
+                fix.attempt,
+                fix.tier.words(),
+                fix.outcome.words()
             ),
             &format!(
                 "what was wrong:\n{}\nwhat was done:\n{}",

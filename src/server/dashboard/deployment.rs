@@ -10,13 +10,13 @@ use maud::{Markup, PreEscaped, html};
 use super::charts::{self, Measured};
 use super::overview::seconds;
 use crate::events::{Envelope, Event, Outcome};
-use crate::flow::{Deployment, Phase, Step, next_step};
+use crate::flow::{Deployment, Phase};
 use crate::projections::{analyses, audit, history, phases};
 
 pub fn render(id: &str, events: &[Envelope]) -> Markup {
     let state = Deployment::fold(events.iter().map(|e| &e.event));
     let status = history::status_name(state.outcome());
-    let at_gate = matches!(next_step(&state), Step::AwaitApproval);
+    let at_gate = state.awaiting_approval();
     let before_switch = state.outcome().is_none() && !state.switched;
     let promoted = state.outcome() == Some(Outcome::Promoted);
     let spans = phases::spans(events);
@@ -24,6 +24,9 @@ pub fn render(id: &str, events: &[Envelope]) -> Markup {
     let rounds: std::collections::BTreeSet<u32> = entries.iter().map(|e| e.round).collect();
     html! {
         h1 { (state.app) " " (state.release) " " span class={ "status " (status) } { (status) } }
+        @if let Some(reason) = crate::projections::model::reason_of(events) {
+            p.why { b { "Why: " } (reason) }
+        }
         p.muted { "deployment " code { (id) } }
         @if at_gate || before_switch || promoted {
             section {
@@ -58,11 +61,11 @@ pub fn render(id: &str, events: &[Envelope]) -> Markup {
                 @for event in fixes {
                     @match event {
                         Event::GreenUnhealthy(GreenUnhealthy { diagnosis, checks, elapsed_ms, .. }) => {
-                            p { b { "Green unhealthy" } " after " (checks) " checks, " (seconds(*elapsed_ms as i64)) ": " (diagnosis.lines().next().unwrap_or_default()) }
+                            p { b { "Green unhealthy" } " after " (crate::flow::evidence::counted(u64::from(*checks), "check", "checks")) ", " (seconds(*elapsed_ms as i64)) ": " (diagnosis.lines().next().unwrap_or_default()) }
                             details { summary { "diagnosis" } pre { (diagnosis) } }
                         }
                         Event::FixAttempted(FixAttempted { tier, attempt, diagnosis, action, outcome, patches }) => {
-                            p { b { (format!("{tier:?}")) " tier, attempt " (attempt) ": " } (format!("{outcome:?}")) }
+                            p { b { (tier.words()) " tier, attempt " (attempt) ": " } (outcome.words()) }
                             p { (action) }
                             details { summary { "diagnosis" } pre { (diagnosis) } }
                             @for patch in patches {
@@ -70,7 +73,7 @@ pub fn render(id: &str, events: &[Envelope]) -> Markup {
                             }
                         }
                         Event::Escalated { from, to, reason } => {
-                            p { b { "Escalated" } " from " (format!("{from:?}")) " to " (format!("{to:?}")) ": " (reason) }
+                            p { b { "Escalated" } " from " (from.words()) " to " (to.words()) ": " (reason) }
                         }
                         _ => {}
                     }
@@ -109,7 +112,7 @@ pub fn render(id: &str, events: &[Envelope]) -> Markup {
                                 td { span class=(entry.verdict.unwrap_or_default()) { (entry.verdict.unwrap_or_default()) } }
                                 td {
                                     @for finding in &entry.findings {
-                                        div { (format!("{:?}", finding.severity).to_lowercase()) ": " (finding.message)
+                                        div { (crate::flow::evidence::described(finding))
                                             @if let Some(requirement) = &finding.requirement { " (" (requirement) ")" } }
                                     }
                                 }

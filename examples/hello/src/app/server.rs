@@ -25,6 +25,8 @@ struct App {
     settings: Settings,
     /// Proxied requests to `/` so far, for `HELLO_FAIL_PROXIED`.
     proxied: AtomicU64,
+    /// Requests to `/greet` so far, for `HELLO_FLAKY_GREET`.
+    greeted: AtomicU64,
 }
 
 impl std::ops::Deref for App {
@@ -62,6 +64,7 @@ pub async fn run(settings: Settings) -> Result<(), Fatal> {
         .with_state(Arc::new(App {
             settings,
             proxied: AtomicU64::new(0),
+            greeted: AtomicU64::new(0),
         }));
 
     // axum stops accepting on the signal, then waits for in-flight requests
@@ -127,6 +130,10 @@ async fn greet(State(s): State<Shared>, Query(q): Query<HashMap<String, String>>
     let Some(name) = q.get("name").filter(|n| !n.is_empty()) else {
         return (StatusCode::BAD_REQUEST, "name is required: /greet?name=X").into_response();
     };
+    let first = s.greeted.fetch_add(1, Ordering::Relaxed) == 0;
+    if s.flaky_greet && first {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "not warmed up yet").into_response();
+    }
     let name = if breaks(&s, Test::Greet) {
         "stranger"
     } else {

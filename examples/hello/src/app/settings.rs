@@ -46,6 +46,10 @@ pub struct Settings {
     /// `HELLO_DELAY_MS=N`: every answer to `/` waits N ms first (a slow
     /// release that is otherwise right).
     pub delay_ms: u64,
+    /// `HELLO_FLAKY_GREET=1`: the first `/greet` of this start answers 500,
+    /// the later ones right: a test that fails once and passes when run
+    /// again.
+    pub flaky_greet: bool,
 }
 
 impl Settings {
@@ -104,7 +108,9 @@ impl Settings {
                 .map_err(|_| Fatal::usage(format!("HELLO_HOST={raw:?} is not an IPv4 address")))?,
         };
 
+        let flaky_greet = switch("HELLO_FLAKY_GREET")?;
         require_secret()?;
+        needs()?;
         if crash_requested()? {
             return Err(Fatal::failure("crash requested by HELLO_CRASH_AT_START"));
         }
@@ -133,6 +139,7 @@ impl Settings {
             fail_test,
             fail_proxied,
             delay_ms,
+            flaky_greet,
         })
     }
 }
@@ -175,13 +182,34 @@ fn require_secret() -> Result<(), Fatal> {
 }
 
 fn crash_requested() -> Result<bool, Fatal> {
-    match non_empty("HELLO_CRASH_AT_START").as_deref() {
+    switch("HELLO_CRASH_AT_START")
+}
+
+/// A knob that is on (`1`) or off (`0` or unset).
+fn switch(name: &str) -> Result<bool, Fatal> {
+    match non_empty(name).as_deref() {
         None | Some("0") => Ok(false),
         Some("1") => Ok(true),
         Some(other) => Err(Fatal::usage(format!(
-            "HELLO_CRASH_AT_START={other:?}: use 1 to crash, 0 or unset not to"
+            "{name}={other:?}: use 1 for on, 0 or unset for off"
         ))),
     }
+}
+
+/// `HELLO_NEEDS=HOST:PORT`: a service the app needs (a database, say) must
+/// accept a connection at start, or the app says so and exits 1, as apps
+/// whose dependency is not up yet do.
+fn needs() -> Result<(), Fatal> {
+    let Some(address) = non_empty("HELLO_NEEDS") else {
+        return Ok(());
+    };
+    let target: std::net::SocketAddr = address
+        .trim()
+        .parse()
+        .map_err(|_| Fatal::usage(format!("HELLO_NEEDS={address:?} is not HOST:PORT")))?;
+    std::net::TcpStream::connect_timeout(&target, std::time::Duration::from_secs(2))
+        .map(drop)
+        .map_err(|e| Fatal::failure(format!("cannot reach the service at {target}: {e}")))
 }
 
 /// Adds this start to the counter file and returns its number (1 for the

@@ -539,35 +539,37 @@ impl Backend for DockerBackend {
         let Some(id) = newest.and_then(|c| c.id) else {
             return format!("no container in the {} slot", slot.name());
         };
-        let mut text = String::new();
+        let mut state_line = String::new();
+        let mut running = true;
         if let Ok(inspected) = docker.inspect_container(&id, None).await {
             let name = inspected.name.unwrap_or_default();
             if let Some(state) = inspected.state {
                 let status = state.status.map(|s| s.to_string()).unwrap_or_default();
-                text.push_str(&format!(
+                state_line.push_str(&format!(
                     "container {} {status}",
                     name.trim_start_matches('/')
                 ));
-                if state.running != Some(true) {
-                    text.push_str(&format!(
+                running = state.running == Some(true);
+                if !running {
+                    state_line.push_str(&format!(
                         ", exit code {}",
                         state.exit_code.unwrap_or_default()
                     ));
                 }
                 if state.oom_killed == Some(true) {
-                    text.push_str(", killed for want of memory");
+                    state_line.push_str(", killed for want of memory");
                 }
                 if let Some(error) = state.error.filter(|e| !e.is_empty()) {
-                    text.push_str(&format!(", {error}"));
+                    state_line.push_str(&format!(", {error}"));
                 }
-                text.push('\n');
             }
         }
         let logs = self.logs(docker, &id).await;
+        let mut text = crate::flow::evidence::lead(&state_line, running, &logs);
         if logs.trim().is_empty() {
-            text.push_str("(no output)");
+            text.push_str("\n(no output)");
         } else {
-            text.push_str("last output:\n");
+            text.push_str("\nlast output:\n");
             text.push_str(logs.trim_end());
         }
         text
