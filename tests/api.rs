@@ -299,6 +299,7 @@ fn the_openapi_document_names_exactly_the_routes_served() {
         [
             "/api/apps/{app}/alerts",
             "/api/apps/{app}/rollback",
+            "/api/control-plane",
             "/api/deployments",
             "/api/deployments/{id}",
             "/api/deployments/{id}/analysis",

@@ -31,6 +31,9 @@ pub struct Client {
     streaming: reqwest::Client,
 }
 
+/// Where commands find the control plane unless told otherwise.
+pub const DEFAULT_SERVER: &str = "http://127.0.0.1:7070";
+
 /// A stream goes quiet at most this long between keep-alives.
 const STREAM_READ_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -42,6 +45,7 @@ impl Client {
         // A busy control plane may be slow to answer: ask twice before
         // concluding there is none.
         if client.is_up().await || client.is_up().await {
+            client.check_data_dir(server, data_dir).await?;
             return Ok(client);
         }
         // Something holds the address: a control plane too busy to answer
@@ -61,6 +65,37 @@ impl Client {
         }
         client.start_server(data_dir).await?;
         Ok(client)
+    }
+
+    /// The control plane found at the default address must keep this
+    /// config's log: another app's, started from its own directory, would
+    /// take this app's deployments into its log. An address given on
+    /// purpose (`--server`, `DEPLOYFLOW_SERVER`) is trusted as given.
+    async fn check_data_dir(&self, server: &str, data_dir: &Path) -> anyhow::Result<()> {
+        let chosen = server != DEFAULT_SERVER || std::env::var_os("DEPLOYFLOW_SERVER").is_some();
+        if chosen {
+            return Ok(());
+        }
+        // An older control plane has no such route: nothing to compare.
+        let Ok(answer) = self.get("/api/control-plane").await else {
+            return Ok(());
+        };
+        let Some(theirs) = answer["data_dir"].as_str().map(PathBuf::from) else {
+            return Ok(());
+        };
+        let ours = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
+        if theirs == ours {
+            return Ok(());
+        }
+        Err(anyhow!(
+            "the control plane at {} keeps its log in {}, not in {} (this config's): \
+             stop it (`deployflow --data-dir {} stop`), or give this app its own with \
+             --server http://127.0.0.1:PORT (or DEPLOYFLOW_SERVER)",
+            self.base,
+            theirs.display(),
+            ours.display(),
+            theirs.display()
+        ))
     }
 
     pub fn new(server: &str) -> anyhow::Result<Client> {
@@ -206,6 +241,12 @@ impl Client {
         let mut child = command.spawn().context("starting deployflow serve")?;
         for _ in 0..200 {
             if self.is_up().await {
+                eprintln!(
+                    "started a control plane at {} (log {}, data {})",
+                    self.base,
+                    log_path.display(),
+                    data_dir.display()
+                );
                 // It outlives this command; a thread reaps it if it ends first.
                 std::thread::spawn(move || child.wait());
                 return Ok(());

@@ -49,7 +49,7 @@ pub fn request(config_path: &Path, release: Option<String>) -> Result<Request, (
     let release = release
         .or_else(|| commit.clone())
         .unwrap_or_else(|| chrono::Utc::now().format("r%Y%m%d-%H%M%S").to_string());
-    let requested_by = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    let requested_by = super::gate::person();
     Ok(Request {
         body: json!({
             "config": text,
@@ -185,10 +185,11 @@ fn finish(row: &Value, id: &str, json: bool) -> anyhow::Result<Exit> {
         println!("{}", serde_json::to_string(row)?);
     } else {
         println!(
-            "{} {} {status} in {} ms (deployment {id})",
+            "{} {} {} in {} (deployment {id})",
             row["app"].as_str().unwrap_or_default(),
             row["release"].as_str().unwrap_or_default(),
-            row["duration_ms"]
+            status.replace('_', " "),
+            deployflow::projections::words::duration(row["duration_ms"].as_i64().unwrap_or(0))
         );
         if let Some(why) = super::progress::why(row) {
             println!("{why}");

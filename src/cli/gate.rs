@@ -9,8 +9,19 @@ use serde_json::json;
 use super::client::{ApiFailure, Client};
 use super::{Exit, Global};
 
-fn person() -> String {
-    std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+/// Who is asking: `$USER`, else `$LOGNAME`, else the name the system
+/// gives this process' user (a cron job or a container has no `$USER`).
+pub fn person() -> String {
+    ["USER", "LOGNAME"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+        .or_else(|| {
+            nix::unistd::User::from_uid(nix::unistd::getuid())
+                .ok()
+                .flatten()
+                .map(|user| user.name)
+        })
+        .unwrap_or_else(|| format!("uid {}", nix::unistd::getuid()))
 }
 
 /// Sends `action` (approve, reject, abort) for deployment `id`.

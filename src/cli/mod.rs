@@ -57,7 +57,7 @@ pub struct Global {
         long,
         global = true,
         env = "DEPLOYFLOW_SERVER",
-        default_value = "http://127.0.0.1:7070"
+        default_value = client::DEFAULT_SERVER
     )]
     pub server: String,
     /// Output JSON for scripts instead of text for people.

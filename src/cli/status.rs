@@ -34,14 +34,24 @@ pub fn run(global: &Global, data_dir: &Path, app: Option<&str>) -> anyhow::Resul
 fn print_app(app: &Value) {
     let name = app["app"].as_str().unwrap_or_default();
     match app["live"].as_object() {
-        Some(live) => println!(
-            "{name}: live {} in {} at {} since {}",
-            live["release"].as_str().unwrap_or_default(),
-            live["slot"].as_str().unwrap_or_default(),
-            live["endpoint"].as_str().unwrap_or_default(),
-            live["since"].as_str().unwrap_or_default()
-        ),
+        Some(live) => {
+            let by = live["deployed_by"]
+                .as_str()
+                .filter(|b| !b.is_empty())
+                .map(|b| format!(", deployed by {b}"))
+                .unwrap_or_default();
+            println!(
+                "{name}: live {} in {} at {} since {}{by}",
+                live["release"].as_str().unwrap_or_default(),
+                live["slot"].as_str().unwrap_or_default(),
+                live["endpoint"].as_str().unwrap_or_default(),
+                live["since"].as_str().unwrap_or_default()
+            )
+        }
         None => println!("{name}: nothing live"),
+    }
+    if let Some(url) = app["url"].as_str() {
+        println!("  url {url}");
     }
     if let Some(digest) = app["digest"].as_str() {
         println!("  code {}", digest.get(..12).unwrap_or(digest));

@@ -35,6 +35,9 @@ pub struct Policy {
     /// its counters.
     #[serde(default)]
     pub router_admin: String,
+    /// `router.listen`: where users reach the app.
+    #[serde(default)]
+    pub router_listen: String,
     /// The config's analysis templates, by name.
     #[serde(default)]
     pub analyses: BTreeMap<String, AnalysisLimits>,
@@ -91,6 +94,7 @@ impl Policy {
             forge: config.forge.is_some(),
             commit: config.completion.commit,
             router_admin: config.router.admin.0.to_string(),
+            router_listen: config.router.listen.0.to_string(),
             analyses: config
                 .analysis
                 .iter()
@@ -172,6 +176,7 @@ impl Default for Policy {
             forge: false,
             commit: false,
             router_admin: String::new(),
+            router_listen: String::new(),
             analyses: BTreeMap::new(),
             pre_promotion: Vec::new(),
             post_promotion: Vec::new(),

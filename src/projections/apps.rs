@@ -27,4 +27,7 @@ pub struct AppState {
     /// The router its latest deployment named (`router.admin`).
     #[serde(default)]
     pub router_admin: Option<String>,
+    /// Where users reach it (`router.listen` of its latest deployment).
+    #[serde(default)]
+    pub public: Option<String>,
 }

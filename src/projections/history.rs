@@ -9,6 +9,9 @@ use crate::events::Outcome;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HistoryRow {
     pub id: String,
+    /// The shortest prefix of `id` no other deployment shares (at least
+    /// 8 characters): what tables show, and what any command takes.
+    pub short_id: String,
     pub app: String,
     pub release: String,
     pub status: &'static str,
@@ -39,6 +42,7 @@ pub fn status_name(outcome: Option<Outcome>) -> &'static str {
 pub fn row_of(record: &super::model::Record) -> HistoryRow {
     HistoryRow {
         id: record.id.to_string(),
+        short_id: record.id.to_string(),
         app: record.app.clone(),
         release: record.release.clone(),
         status: status_name(record.outcome),

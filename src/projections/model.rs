@@ -25,6 +25,9 @@ pub struct Record {
     pub id: StreamId,
     pub app: String,
     pub release: String,
+    /// Who asked for it.
+    #[serde(default)]
+    pub requested_by: String,
     /// `None` while in progress.
     pub outcome: Option<Outcome>,
     pub stage: String,
@@ -237,7 +240,11 @@ impl Model {
         flow.apply_with(&envelope.event, &mut |config, base| {
             policies.parse(config, base)
         });
-        let router_admin = matches!(envelope.event, Event::DeploymentRequested { .. })
+        let requested = matches!(envelope.event, Event::DeploymentRequested { .. });
+        let public = requested
+            .then(|| flow.policy.router_listen.clone())
+            .filter(|listen| !listen.is_empty());
+        let router_admin = requested
             .then(|| flow.policy.router_admin.clone())
             .filter(|admin| !admin.is_empty());
         let flow = Summary::of(flow);
@@ -256,6 +263,9 @@ impl Model {
                 state.active = Some(id);
                 if router_admin.is_some() {
                     state.router_admin = router_admin;
+                }
+                if public.is_some() {
+                    state.public = public;
                 }
             }
             Event::RollbackStarted {
@@ -320,7 +330,12 @@ impl Model {
         event: &Event,
         restoring: bool,
     ) {
-        if let Event::DeploymentRequested { committed_at, .. } = event {
+        if let Event::DeploymentRequested {
+            committed_at,
+            requested_by,
+            ..
+        } = event
+        {
             self.index.insert(id, self.records.len());
             self.records.push(Record {
                 id,
@@ -328,6 +343,7 @@ impl Model {
                 release: flow.release.clone(),
                 outcome: None,
                 stage: String::new(),
+                requested_by: requested_by.clone(),
                 started_at: at,
                 finished_at: None,
                 fixes: FixCounts::default(),

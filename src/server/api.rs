@@ -16,7 +16,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::error::{ApiError, ApiQuery, ErrorBody, not_found, parse_id};
+use super::error::{ApiError, ApiQuery, ErrorBody, not_found};
 use super::queries;
 use super::state::Shared;
 use crate::actors::{DeployRequest, SupervisorMsg};
@@ -45,6 +45,7 @@ pub fn routes() -> OpenApiRouter<Shared> {
         .routes(routes!(rebuild))
         .routes(routes!(verify))
         .routes(routes!(stop))
+        .routes(routes!(control_plane))
 }
 
 /// Asks the Supervisor and waits for its answer.
@@ -177,7 +178,7 @@ async fn show(
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<ShowQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let id = parse_id(&id)?;
+    let id = shared.resolve(&id).await?;
     let after = q.after.unwrap_or(0);
     shared
         .read(move |store| Ok(queries::show(store, id, after)?))
@@ -191,7 +192,7 @@ async fn show(
     params(("id" = String, Path, description = "deployment id")),
     responses((status = 200, body = Vec<Object>), (status = 404, body = ErrorBody)))]
 async fn analysis(State(shared): S, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    let id = parse_id(&id)?;
+    let id = shared.resolve(&id).await?;
     let runs = shared
         .read(move |store| Ok(queries::analyses(store, id)?))
         .await?
@@ -204,7 +205,7 @@ async fn analysis(State(shared): S, Path(id): Path<String>) -> Result<Json<Value
     params(("id" = String, Path, description = "deployment id")),
     responses((status = 200, body = Vec<Object>), (status = 404, body = ErrorBody)))]
 async fn audit(State(shared): S, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    let id = parse_id(&id)?;
+    let id = shared.resolve(&id).await?;
     let entries = shared
         .read(move |store| Ok(queries::audit(store, id)?))
         .await?
@@ -217,7 +218,7 @@ async fn audit(State(shared): S, Path(id): Path<String>) -> Result<Json<Value>, 
     params(("id" = String, Path, description = "deployment id")),
     responses((status = 200, description = "`{id, report}`", body = Object), (status = 404, body = ErrorBody)))]
 async fn report(State(shared): S, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    let id = parse_id(&id)?;
+    let id = shared.resolve(&id).await?;
     let events = shared
         .read(move |store| Ok(store.read_stream(id, 0)?))
         .await?;
@@ -244,7 +245,7 @@ async fn replay(
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<ReplayQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let id = parse_id(&id)?;
+    let id = shared.resolve(&id).await?;
     let at = q.at;
     match shared
         .read(move |store| Ok(queries::replay(store, id, at)?))
@@ -304,7 +305,7 @@ async fn command(
             ));
         }
     };
-    let id = parse_id(&id)?;
+    let id = shared.resolve(&id).await?;
     ask(&shared, |reply| SupervisorMsg::Command { id, input, reply }).await??;
     Ok(Json(json!({ "id": id })))
 }
@@ -393,6 +394,20 @@ async fn verify(State(shared): S) -> Result<Json<Value>, ApiError> {
         })
         .await?;
     Ok(Json(json!(report)))
+}
+
+/// Which control plane this is: where it keeps its log and its process.
+/// A client checks it before it writes, so a deploy from another app's
+/// directory never lands in this one's log.
+#[utoipa::path(get, path = "/api/control-plane", tag = "control plane",
+    responses((status = 200, description = "`{data_dir, pid, version}`", body = Object)))]
+async fn control_plane(State(shared): S) -> Json<Value> {
+    let data_dir = std::fs::canonicalize(&shared.data_dir).unwrap_or(shared.data_dir.clone());
+    Json(json!({
+        "data_dir": data_dir,
+        "pid": std::process::id(),
+        "version": env!("CARGO_PKG_VERSION"),
+    }))
 }
 
 /// Stops the control plane cleanly; routers and instances keep running.

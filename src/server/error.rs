@@ -141,15 +141,20 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S> for Api
     }
 }
 
-/// A deployment id from a path or a query, refused as bad input.
-pub fn parse_id(id: &str) -> Result<StreamId, ApiError> {
-    id.parse().map(StreamId).map_err(|_| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            Exit::BadInput,
-            format!("`{id}` is not a deployment id"),
-        )
-    })
+impl From<crate::projections::ids::IdError> for ApiError {
+    fn from(error: crate::projections::ids::IdError) -> ApiError {
+        use crate::projections::ids::IdError;
+        let status = match error {
+            IdError::NoneMatch(_) | IdError::NoneYet => StatusCode::NOT_FOUND,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        let exit = if status == StatusCode::NOT_FOUND {
+            Exit::Error
+        } else {
+            Exit::BadInput
+        };
+        ApiError::new(status, exit, error.to_string())
+    }
 }
 
 /// The answer for an id the log does not hold.

@@ -13,13 +13,17 @@ use crate::projections::{analyses, audit, history, metrics, timeline};
 
 pub fn history(model: &ReadModel, app: Option<&str>, limit: usize) -> Vec<history::HistoryRow> {
     let model = model.read();
+    let ids = || model.records().iter().map(|r| &r.id);
     model
         .records()
         .iter()
         .rev() // newest first
         .filter(|r| app.is_none_or(|a| r.app == a))
         .take(limit)
-        .map(history::row_of)
+        .map(|record| history::HistoryRow {
+            short_id: crate::projections::ids::short(ids(), record.id),
+            ..history::row_of(record)
+        })
         .collect()
 }
 
@@ -126,8 +130,15 @@ pub fn status(model: &ReadModel, app: Option<&str>) -> Vec<Value> {
             deployment.and_then(|id| model.record(id)?.digest.clone())
         };
         let live_digest = digest_of(state.live.as_ref().and_then(|l| l.deployment_id()));
+        let live_by = state
+            .live
+            .as_ref()
+            .and_then(|l| l.deployment_id())
+            .and_then(|id| model.record(id))
+            .map(|r| r.requested_by.clone());
         out.push(json!({
             "app": name,
+            "url": state.public.as_ref().map(|listen| format!("http://{listen}/")),
             "digest": live_digest,
             "weight": weight,
             "live": state.live.as_ref().map(|l| json!({
@@ -136,6 +147,7 @@ pub fn status(model: &ReadModel, app: Option<&str>) -> Vec<Value> {
                 "endpoint": l.endpoint,
                 "since": state.live_since,
                 "deployment": l.deployment,
+                "deployed_by": live_by,
             })),
             "candidate": candidate,
             "retained": state.retained.iter().map(|r| json!({

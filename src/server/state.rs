@@ -27,6 +27,19 @@ impl Shared {
             .await
     }
 
+    /// The deployment a typed id names: the whole id, a unique prefix of
+    /// at least four characters, or `latest` (`projections::ids`). Every
+    /// route that takes an id goes through here.
+    pub async fn resolve(&self, typed: &str) -> Result<crate::events::StreamId, ApiError> {
+        if let Ok(id) = typed.trim().parse() {
+            return Ok(crate::events::StreamId(id));
+        }
+        self.caught_up().await?;
+        let model = self.model.read();
+        crate::projections::ids::resolve(model.records().iter().map(|r| &r.id), typed)
+            .map_err(ApiError::from)
+    }
+
     /// Runs a read of the log off the runtime's threads: reading sled is
     /// blocking IO, which would stall every connection on that thread.
     pub async fn read<T: Send + 'static>(

@@ -14,7 +14,7 @@ use futures_util::Stream;
 use serde::Deserialize;
 use tokio::sync::watch;
 
-use super::error::{ApiError, ApiQuery, ErrorBody, parse_id};
+use super::error::{ApiError, ApiQuery, ErrorBody};
 use super::state::Shared;
 use crate::events::{EventStore, Head, JsonLine, StreamId};
 
@@ -49,7 +49,7 @@ pub async fn events(
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(|seen| seen.saturating_add(1));
     let only = match &params.stream {
-        Some(id) => Some(parse_id(id)?),
+        Some(id) => Some(shared.resolve(id).await?),
         None => None,
     };
     let tail = Tail {

@@ -17,7 +17,7 @@ use maud::{DOCTYPE, Markup, html};
 use serde::Deserialize;
 
 use super::auth;
-use super::error::{ApiError, parse_id};
+use super::error::ApiError;
 use super::state::Shared;
 
 pub fn routes() -> Router<Shared> {
@@ -86,7 +86,7 @@ async fn deployment_events(
     shared: &Shared,
     id: &str,
 ) -> Result<(String, Vec<crate::events::Envelope>), ApiError> {
-    let id = parse_id(id)?;
+    let id = shared.resolve(id).await?;
     let events = shared
         .read(move |store| Ok(store.read_stream(id, 0)?))
         .await?;

@@ -172,11 +172,7 @@ fn lead_times(records: &[Record]) -> Vec<(usize, f64)> {
 }
 
 pub fn seconds(ms: i64) -> String {
-    if ms < 10_000 {
-        format!("{:.1} s", ms as f64 / 1000.0)
-    } else {
-        format!("{} s", ms / 1000)
-    }
+    crate::projections::words::duration(ms)
 }
 
 /// A JSON timestamp to the second, as the deployment list shows times.

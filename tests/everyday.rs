@@ -1,0 +1,156 @@
+//! The commands people type in their first hour: ids by a short prefix or
+//! `latest`, tables that show when and who, the public URL, the releases a
+//! rollback can go back to, and a control plane that is never another
+//! app's by accident.
+#![allow(clippy::disallowed_methods)]
+
+mod common;
+
+use std::process::Command;
+
+use common::scenario::{Knobs, Scenario, text};
+
+fn code(out: &std::process::Output) -> Option<i32> {
+    out.status.code()
+}
+
+#[test]
+fn a_deployment_is_named_by_a_unique_prefix_or_latest_and_bad_ones_say_why() {
+    let s = Scenario::new().with_v1();
+    s.release("v2", &Knobs::default());
+    assert_eq!(code(&s.deploy("v2")), Some(0));
+    let rows = s.json(&["history"]);
+    let newest = rows[0]["id"].as_str().expect("an id").to_string();
+    let short = rows[0]["short_id"]
+        .as_str()
+        .expect("a short id")
+        .to_string();
+    assert!(short.len() >= 8 && newest.starts_with(&short), "{short}");
+    // The table shows the short form, and when each started.
+    let table = text(&s.cli(&["history"]));
+    assert!(table.contains(&format!("{short} ")), "{table}");
+    assert!(table.contains("started"), "{table}");
+    assert!(
+        !table.contains(&newest),
+        "the whole id in the table: {table}"
+    );
+    for typed in [short.as_str(), "latest", &newest[..short.len() + 2]] {
+        let shown = s.json(&["show", typed]);
+        assert_eq!(shown["deployment"]["id"], newest.as_str(), "{typed}");
+    }
+    let audit = s.cli(&["audit", &short]);
+    assert_eq!(code(&audit), Some(0), "{}", text(&audit));
+    // Too short, two matches, none: each says so, and changes nothing.
+    let too_short = s.cli(&["show", &newest[..3]]);
+    assert_eq!(code(&too_short), Some(2), "{}", text(&too_short));
+    assert!(text(&too_short).contains("at least 4 characters"));
+    let shared = common_prefix(&newest, rows[1]["id"].as_str().unwrap_or_default());
+    if shared.len() >= 4 {
+        let ambiguous = s.cli(&["show", &shared]);
+        assert_eq!(code(&ambiguous), Some(2), "{}", text(&ambiguous));
+        assert!(text(&ambiguous).contains("matches 2 deployments"));
+    }
+    let none = s.cli(&["approve", "ffffffff", "--reason", "x"]);
+    assert_ne!(code(&none), Some(0), "{}", text(&none));
+    assert!(
+        text(&none).contains("no deployment ffffffff"),
+        "{}",
+        text(&none)
+    );
+}
+
+fn common_prefix(a: &str, b: &str) -> String {
+    a.chars()
+        .zip(b.chars())
+        .take_while(|(x, y)| x == y)
+        .map(|(x, _)| x)
+        .collect()
+}
+
+#[test]
+fn status_gives_the_public_url_and_who_deployed_what_and_rollback_lists_its_choices() {
+    let s = Scenario::new().with_v1();
+    s.release("v2", &Knobs::default());
+    // Nobody named in the environment: the system's name for this user.
+    let out = s
+        .command(&["deploy", "--release", "v2"])
+        .env_remove("USER")
+        .env_remove("LOGNAME")
+        .output()
+        .expect("deploy");
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    let me = nix::unistd::User::from_uid(nix::unistd::getuid())
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .expect("this user has a name");
+    let status = s.json(&["status"]);
+    assert_eq!(
+        status[0]["url"],
+        format!("http://{}/", s.listen).as_str(),
+        "{status}"
+    );
+    assert_eq!(status[0]["live"]["deployed_by"], me.as_str(), "{status}");
+    let shown = text(&s.cli(&["status"]));
+    assert!(
+        shown.contains(&format!("url http://{}/", s.listen)),
+        "{shown}"
+    );
+    assert!(shown.contains(&format!("deployed by {me}")), "{shown}");
+    // What a rollback can go back to, with nothing changed.
+    let list = s.cli(&["rollback", "hello", "--list"]);
+    assert_eq!(code(&list), Some(0), "{}", text(&list));
+    let listed = text(&list);
+    assert!(listed.contains("hello: live v2"), "{listed}");
+    assert!(listed.contains("retained v1"), "{listed}");
+    assert_eq!(s.serving().as_deref(), Some("hello from v2"));
+    // And the rollback says where it goes before it goes there.
+    let back = s.cli(&["rollback", "hello", "--reason", "oops"]);
+    assert_eq!(code(&back), Some(0), "{}", text(&back));
+    assert!(
+        text(&back).contains("hello: going back to v1"),
+        "{}",
+        text(&back)
+    );
+}
+
+/// Two apps, each from its own directory, on the default control plane
+/// address: the second is told whose control plane answers instead of
+/// writing into the first one's log.
+#[test]
+fn a_deploy_from_another_apps_directory_never_writes_into_the_first_ones_log() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:7070").is_err();
+    assert!(
+        !busy,
+        "127.0.0.1:7070, the default control plane's address, is taken: stop what holds it"
+    );
+    let first = tempfile::tempdir().expect("a directory");
+    let second = tempfile::tempdir().expect("a directory");
+    let run = |dir: &std::path::Path, args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_deployflow"))
+            .current_dir(dir)
+            .env_remove("DEPLOYFLOW_SERVER")
+            .env_remove("DEPLOYFLOW_DATA_DIR")
+            .args(args)
+            .output()
+            .expect("run deployflow")
+    };
+    let started = run(first.path(), &["history"]);
+    assert_eq!(code(&started), Some(0), "{}", text(&started));
+    assert!(
+        text(&started).contains("started a control plane at http://127.0.0.1:7070"),
+        "{}",
+        text(&started)
+    );
+    let refused = run(second.path(), &["history"]);
+    let said = text(&refused);
+    let stopped = run(first.path(), &["stop"]);
+    assert_eq!(code(&stopped), Some(0), "{}", text(&stopped));
+    assert_ne!(code(&refused), Some(0), "{said}");
+    let theirs = std::fs::canonicalize(first.path().join(".deployflow")).expect("its data");
+    assert!(
+        said.contains(&format!("keeps its log in {}", theirs.display())),
+        "{said}"
+    );
+    assert!(!second.path().join(".deployflow").exists());
+}
