@@ -114,11 +114,11 @@ fn status_gives_the_public_url_and_who_deployed_what_and_rollback_lists_its_choi
     );
 }
 
-/// Two apps, each from its own directory, on the default control plane
-/// address: the second is told whose control plane answers instead of
-/// writing into the first one's log.
+/// Two apps, each from its own directory, with no address given: the
+/// second gets a control plane of its own beside the first one's, each
+/// keeps its own log, and `stop` from each directory stops its own.
 #[test]
-fn a_deploy_from_another_apps_directory_never_writes_into_the_first_ones_log() {
+fn two_apps_from_two_directories_each_get_their_own_control_plane_and_log() {
     let busy = std::net::TcpListener::bind("127.0.0.1:7070").is_err();
     assert!(
         !busy,
@@ -142,15 +142,73 @@ fn a_deploy_from_another_apps_directory_never_writes_into_the_first_ones_log() {
         "{}",
         text(&started)
     );
-    let refused = run(second.path(), &["history"]);
-    let said = text(&refused);
-    let stopped = run(first.path(), &["stop"]);
-    assert_eq!(code(&stopped), Some(0), "{}", text(&stopped));
-    assert_ne!(code(&refused), Some(0), "{said}");
-    let theirs = std::fs::canonicalize(first.path().join(".deployflow")).expect("its data");
+    let beside = run(second.path(), &["history"]);
+    let said = text(&beside);
+    assert_eq!(code(&beside), Some(0), "{said}");
     assert!(
-        said.contains(&format!("keeps its log in {}", theirs.display())),
+        said.contains("started a control plane at http://127.0.0.1:"),
         "{said}"
     );
-    assert!(!second.path().join(".deployflow").exists());
+    assert!(!said.contains("127.0.0.1:7070"), "{said}");
+    // Each directory's commands reach its own: the second's again, by the
+    // address its data dir recorded, starting nothing.
+    let again = run(second.path(), &["history"]);
+    assert!(
+        !text(&again).contains("started a control plane"),
+        "{}",
+        text(&again)
+    );
+    for dir in [&first, &second] {
+        let data = std::fs::canonicalize(dir.path().join(".deployflow")).expect("its data");
+        assert!(data.join("serve.addr").exists(), "{}", data.display());
+    }
+    let stopped_second = run(second.path(), &["stop"]);
+    assert_eq!(code(&stopped_second), Some(0), "{}", text(&stopped_second));
+    assert!(
+        !text(&stopped_second).contains("7070"),
+        "{}",
+        text(&stopped_second)
+    );
+    // The first's still answers at the default address.
+    let still = run(first.path(), &["history"]);
+    assert!(
+        !text(&still).contains("started a control plane"),
+        "{}",
+        text(&still)
+    );
+    let stopped_first = run(first.path(), &["stop"]);
+    assert!(
+        text(&stopped_first).contains("the control plane at http://127.0.0.1:7070 stopped"),
+        "{}",
+        text(&stopped_first)
+    );
+}
+
+#[test]
+fn init_in_two_directories_gives_each_its_own_router_ports() {
+    let ports = |dir: &std::path::Path| {
+        let out = Command::new(env!("CARGO_BIN_EXE_deployflow"))
+            .current_dir(dir)
+            .arg("init")
+            .output()
+            .expect("run init");
+        assert_eq!(code(&out), Some(0), "{}", text(&out));
+        let config = std::fs::read_to_string(dir.join("deployflow.toml")).expect("the config");
+        let port_of = |key: &str| {
+            config
+                .lines()
+                .find(|l| l.starts_with(&format!("{key} = ")))
+                .and_then(|l| l.split('"').nth(1))
+                .and_then(|a| a.parse::<std::net::SocketAddr>().ok())
+                .unwrap_or_else(|| panic!("no {key} in {config}"))
+        };
+        (port_of("listen"), port_of("admin"))
+    };
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (listen_a, admin_a) = ports(a.path());
+    let (listen_b, admin_b) = ports(b.path());
+    assert!(listen_a.ip().is_loopback() && admin_a.ip().is_loopback());
+    assert_ne!(listen_a, listen_b);
+    assert_ne!(admin_a, admin_b);
+    assert_ne!(listen_a.port(), admin_a.port());
 }

@@ -12,6 +12,7 @@ pub mod http;
 pub mod inputs;
 pub mod members;
 pub mod owner_only;
+pub mod release_files;
 pub mod review;
 pub mod router_client;
 pub mod secrets;

@@ -132,28 +132,9 @@ fn file_name(release: &str) -> String {
 /// hashing them on the way; returns the digest.
 fn copy_tree(code: &Path, data_dir: &Path, into: &Path) -> io::Result<String> {
     let code = code.canonicalize()?;
-    let excluded: Vec<PathBuf> = [
-        data_dir.canonicalize().ok(),
-        Some(code.join(".git")),
-        Some(code.join("docs").join("deployments")),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    let walker = ignore::WalkBuilder::new(&code)
-        .hidden(false)
-        .git_ignore(true)
-        .git_exclude(true)
-        .git_global(false)
-        // `.gitignore`s count as git reads them: inside a repository, the
-        // parents' included (a release in a monorepo's subdirectory);
-        // `.deployflowignore` counts everywhere.
-        .require_git(true)
-        .parents(true)
-        .add_custom_ignore_filename(".deployflowignore")
-        .filter_entry(move |entry| !excluded.iter().any(|x| entry.path() == x))
-        .sort_by_file_path(|a, b| a.cmp(b))
-        .build();
+    let data_dir = data_dir.canonicalize().ok();
+    let walker =
+        crate::adapters::release_files::walk(&code, move |path| data_dir.as_deref() == Some(path));
     let mut hasher = Sha256::new();
     for entry in walker {
         let entry = entry.map_err(io::Error::other)?;

@@ -37,11 +37,20 @@ pub fn print_entries(entries: &[Value]) {
                 "{head} decision {decision}: {}",
                 entry["rule"].as_str().unwrap_or_default()
             ),
-            None => println!(
-                "{head} {} ({} findings)",
-                entry["verdict"].as_str().unwrap_or_default(),
-                entry["findings"].as_array().map_or(0, Vec::len)
-            ),
+            None => {
+                let findings = entry["findings"].as_array().map_or(0, Vec::len) as u64;
+                println!(
+                    "{head} {} ({})",
+                    entry["verdict"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .replace('_', " "),
+                    deployflow::flow::evidence::counted(findings, "finding", "findings")
+                );
+                if let Some(summary) = entry["summary"].as_str() {
+                    println!("        {summary}");
+                }
+            }
         }
         for finding in entry["findings"].as_array().into_iter().flatten() {
             let place = match (finding["file"].as_str(), finding["line"].as_u64()) {

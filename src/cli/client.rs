@@ -34,6 +34,27 @@ pub struct Client {
 /// Where commands find the control plane unless told otherwise.
 pub const DEFAULT_SERVER: &str = "http://127.0.0.1:7070";
 
+/// `--server` (or `DEPLOYFLOW_SERVER`) was given: that address is meant,
+/// whoever answers there.
+fn chosen(server: &str) -> bool {
+    server != DEFAULT_SERVER || std::env::var_os("DEPLOYFLOW_SERVER").is_some()
+}
+
+/// The address `data_dir`'s control plane said it answers at.
+fn recorded_address(data_dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(data_dir.join(deployflow::server::ADDR_FILE)).ok()?;
+    let address = text.trim();
+    address
+        .starts_with("http://127.")
+        .then(|| address.to_string())
+}
+
+/// A loopback port nothing listens on now.
+fn free_loopback() -> anyhow::Result<std::net::SocketAddr> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
+    Ok(listener.local_addr()?)
+}
+
 /// A stream goes quiet at most this long between keep-alives.
 const STREAM_READ_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -41,11 +62,53 @@ impl Client {
     /// A client of the control plane at `server`, started with `data_dir`
     /// if nothing answers there.
     pub async fn connect(server: &str, data_dir: &Path) -> anyhow::Result<Client> {
+        if let Some(found) = Client::find(server, data_dir).await? {
+            return Ok(found);
+        }
+        let default = Client::new(server)?;
+        if !chosen(server) && default.is_up().await {
+            // Another app's control plane holds the default address: this
+            // data dir gets one of its own beside it, never that one's log.
+            let own = Client::new(&format!("http://{}", free_loopback()?))?;
+            own.start_server(data_dir).await?;
+            return Ok(own);
+        }
+        Client::connect_at(server, data_dir).await
+    }
+
+    /// The control plane that answers for `data_dir`, if one runs: at a
+    /// `server` given on purpose, whatever it keeps; else the one this
+    /// data dir recorded, or the default address's when it keeps this
+    /// data dir's log. Starts nothing.
+    pub async fn find(server: &str, data_dir: &Path) -> anyhow::Result<Option<Client>> {
+        if chosen(server) {
+            let client = Client::new(server)?;
+            let up = client.is_up().await || client.is_up().await;
+            return Ok(up.then_some(client));
+        }
+        if let Some(recorded) = recorded_address(data_dir) {
+            let client = Client::new(&recorded)?;
+            if client.is_up().await && client.keeps(data_dir).await {
+                return Ok(Some(client));
+            }
+        }
+        let client = Client::new(server)?;
+        let up = client.is_up().await || client.is_up().await;
+        Ok((up && client.keeps(data_dir).await).then_some(client))
+    }
+
+    /// Where this client sends its requests.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// The control plane at `server`, started there with `data_dir` when
+    /// nothing answers.
+    async fn connect_at(server: &str, data_dir: &Path) -> anyhow::Result<Client> {
         let client = Client::new(server)?;
         // A busy control plane may be slow to answer: ask twice before
         // concluding there is none.
         if client.is_up().await || client.is_up().await {
-            client.check_data_dir(server, data_dir).await?;
             return Ok(client);
         }
         // Something holds the address: a control plane too busy to answer
@@ -67,35 +130,17 @@ impl Client {
         Ok(client)
     }
 
-    /// The control plane found at the default address must keep this
-    /// config's log: another app's, started from its own directory, would
-    /// take this app's deployments into its log. An address given on
-    /// purpose (`--server`, `DEPLOYFLOW_SERVER`) is trusted as given.
-    async fn check_data_dir(&self, server: &str, data_dir: &Path) -> anyhow::Result<()> {
-        let chosen = server != DEFAULT_SERVER || std::env::var_os("DEPLOYFLOW_SERVER").is_some();
-        if chosen {
-            return Ok(());
-        }
-        // An older control plane has no such route: nothing to compare.
+    /// Whether this control plane keeps its log in `data_dir`. One too
+    /// old to say is taken to.
+    async fn keeps(&self, data_dir: &Path) -> bool {
         let Ok(answer) = self.get("/api/control-plane").await else {
-            return Ok(());
+            return true;
         };
         let Some(theirs) = answer["data_dir"].as_str().map(PathBuf::from) else {
-            return Ok(());
+            return true;
         };
         let ours = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
-        if theirs == ours {
-            return Ok(());
-        }
-        Err(anyhow!(
-            "the control plane at {} keeps its log in {}, not in {} (this config's): \
-             stop it (`deployflow --data-dir {} stop`), or give this app its own with \
-             --server http://127.0.0.1:PORT (or DEPLOYFLOW_SERVER)",
-            self.base,
-            theirs.display(),
-            ours.display(),
-            theirs.display()
-        ))
+        theirs == ours
     }
 
     pub fn new(server: &str) -> anyhow::Result<Client> {

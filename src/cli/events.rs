@@ -52,7 +52,14 @@ fn print_events(global: &super::Global, data_dir: &Path, args: &Args) -> anyhow:
     let store = match EventStore::open(data_dir) {
         Ok(store) => store,
         Err(locked @ StoreError::Locked { .. }) => {
-            return super::block_on(from_control_plane(&global.server, locked.to_string(), args));
+            // The control plane that holds this data dir's log streams it.
+            return super::block_on(async {
+                let server = match Client::find(&global.server, data_dir).await? {
+                    Some(client) => client.base().to_string(),
+                    None => global.server.clone(),
+                };
+                from_control_plane(&server, locked.to_string(), args).await
+            });
         }
         Err(e) => {
             return Err(e)

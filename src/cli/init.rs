@@ -40,6 +40,13 @@ pub fn run(config: &Path, args: &Args) -> anyhow::Result<Exit> {
             "backend = \"docker\"\nbuild = { context = \".\", dockerfile = \"Dockerfile\" }\ncontainer_port = 8080"
         }
     };
+    // Ports of this directory's own, so two apps initialized side by side
+    // do not share a router by default, even before either has run.
+    let here = std::env::current_dir()
+        .and_then(std::fs::canonicalize)
+        .unwrap_or_default();
+    let listen = free_port_from(8000, 1000, &here, 0);
+    let admin = free_port_from(7100, 900, &here, 1);
     let text = format!(
         r#"[app]
 name = "{name}"
@@ -61,7 +68,8 @@ interval_ms = 200
 deadline_s = 30
 
 [router]
-listen = "127.0.0.1:8080"
+listen = "127.0.0.1:{listen}"   # where users reach the app
+admin = "127.0.0.1:{admin}"     # the router's own API, loopback only
 drain_timeout_s = 30
 
 [fix]
@@ -95,4 +103,20 @@ author = "deployflow <deployflow@localhost>"
     std::fs::write(config, text)?;
     println!("wrote {}", config.display());
     Ok(Exit::Success)
+}
+
+/// A port in `base..base + span` picked by a hash of `dir` (and `salt`,
+/// so two ports of one directory differ), then the next ones until one
+/// is free now.
+fn free_port_from(base: u16, span: u16, dir: &Path, salt: u8) -> u16 {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(dir.as_os_str().as_encoded_bytes());
+    hasher.update([salt]);
+    let digest = hasher.finalize();
+    let start = u16::from_be_bytes([digest[0], digest[1]]) % span;
+    (0..span)
+        .map(|i| base + (start + i) % span)
+        .find(|port| std::net::TcpListener::bind(("127.0.0.1", *port)).is_ok())
+        .unwrap_or(base + start)
 }

@@ -22,22 +22,23 @@ pub fn run(global: &Global, data_dir: &Path) -> anyhow::Result<Exit> {
     // and the checkpoint saved (so `stop && verify` finds the log free).
     let pid_file = data_dir.join(deployflow::server::PID_FILE);
     super::block_on(async {
-        let client = Client::new(&global.server)?;
-        if !client.is_up().await {
-            println!("no control plane answers at {}", global.server);
+        // This data dir's control plane, not whichever holds the address.
+        let Some(client) = Client::find(&global.server, data_dir).await? else {
+            println!(
+                "no control plane keeps the log in {} (none answers for it)",
+                data_dir.display()
+            );
             return Ok(Exit::Success);
-        }
+        };
+        let at = client.base().to_string();
         client.post("/api/stop", &serde_json::json!({})).await?;
         for _ in 0..300 {
             if !client.is_up().await && !alive(&pid_file) {
-                println!("the control plane at {} stopped", global.server);
+                println!("the control plane at {at} stopped");
                 return Ok(Exit::Success);
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        anyhow::bail!(
-            "the control plane at {} did not stop within 30 s",
-            global.server
-        )
+        anyhow::bail!("the control plane at {at} did not stop within 30 s")
     })
 }

@@ -17,13 +17,10 @@ pub fn run(global: &Global, data_dir: &Path) -> anyhow::Result<Exit> {
         Ok(log) => verify(&log),
         Err(e) if e.is_corruption() => VerifyReport::unreadable(e.to_string()),
         Err(locked @ StoreError::Locked { .. }) => super::block_on(async {
-            let client = Client::new(&global.server)?;
-            if !client.is_up().await {
-                anyhow::bail!(
-                    "{locked}, and no control plane answers at {} to verify it",
-                    global.server
-                );
-            }
+            // The control plane that holds this data dir's log.
+            let Some(client) = Client::find(&global.server, data_dir).await? else {
+                anyhow::bail!("{locked}, and no control plane that keeps it answers to verify it");
+            };
             let answer = client.get("/api/verify").await?;
             Ok(serde_json::from_value::<VerifyReport>(answer)?)
         })?,

@@ -19,6 +19,10 @@ pub struct AuditEntry {
     pub findings: Vec<Finding>,
     pub decision: Option<String>,
     pub rule: Option<String>,
+    /// What the member said in a sentence: why it approved, asked for
+    /// fixes, or abstained (a model that timed out says so here).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
     /// A model or command reviewer's tokens, latency, reported model and
     /// prompt hash; absent for built-in members and decisions.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -34,6 +38,7 @@ fn heard(
 ) -> AuditEntry {
     AuditEntry {
         usage: answer.usage.clone(),
+        summary: Some(answer.summary.clone()).filter(|s| !s.is_empty()),
         ..entry(
             role,
             member,
@@ -59,6 +64,7 @@ pub fn entries(events: &[Envelope]) -> Vec<AuditEntry> {
             findings: findings.to_vec(),
             decision: None,
             rule: None,
+            summary: None,
             usage: None,
         };
         match &envelope.event {

@@ -32,6 +32,10 @@ use crate::projections::runner::ReadModel;
 /// Names the running control plane (in the data dir), for scripts that stop it.
 pub const PID_FILE: &str = "serve.pid";
 
+/// Where the data dir's control plane answers (`http://ADDR`), so commands
+/// run against this data dir find it when it is not at the default address.
+pub const ADDR_FILE: &str = "serve.addr";
+
 /// The API's default address (DESIGN.md).
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
 
@@ -112,6 +116,9 @@ pub async fn serve(
     let pid_file = data_dir.join(PID_FILE);
     std::fs::write(&pid_file, format!("{}\n", std::process::id()))
         .with_context(|| format!("writing {}", pid_file.display()))?;
+    let addr_file = data_dir.join(ADDR_FILE);
+    std::fs::write(&addr_file, format!("http://{listen}\n"))
+        .with_context(|| format!("writing {}", addr_file.display()))?;
     let model = ReadModel::open(&store, data_dir).context("loading the read model")?;
     let follower = tokio::spawn(follow(store.clone(), model.clone()));
     let notifier = tokio::spawn(notify::follow(store.clone(), data_dir.to_owned()));

@@ -1,7 +1,9 @@
-//! The file walk the built-in members share: the release's own text files,
-//! without build output, dependencies, VCS internals or deployflow's state
-//! (which holds the secrets file), so a finding always points at code the
-//! release's authors wrote.
+//! The file walk the built-in members, the prompts and the fixers share:
+//! the release's own text files (`release_files::walk`: what git and
+//! `.deployflowignore` leave in, no `.git`, no reports under
+//! `docs/deployments/`), without build output, dependencies or deployflow's
+//! state (which holds the secrets file), so a finding always points at
+//! code the release's authors wrote.
 
 use std::fs;
 use std::io::{self, Read};
@@ -43,40 +45,38 @@ pub fn walk_text_files(
     mut visit: impl FnMut(TextFile),
 ) -> io::Result<WalkStats> {
     let mut stats = WalkStats::default();
-    let mut pending = vec![sorted_entries(root)?];
-    while let Some(entries) = pending.last_mut() {
-        let Some(path) = entries.pop() else {
-            pending.pop();
+    // Only an unreadable root is an error.
+    fs::read_dir(root)?;
+    let skipped = |path: &Path| {
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| SKIPPED_DIRS.contains(&n))
+    };
+    for entry in crate::adapters::release_files::walk(root, skipped) {
+        let Ok(entry) = entry else {
+            stats.skipped += 1;
+            continue;
+        };
+        let path = entry.path();
+        let Ok(rel) = path.strip_prefix(root) else {
             continue;
         };
         // Symlinks are not followed: they can loop, or lead out of the
         // release into files that are not its code.
-        let Ok(kind) = fs::symlink_metadata(&path).map(|m| m.file_type()) else {
-            stats.skipped += 1;
+        let is_file = entry.file_type().is_some_and(|kind| kind.is_file());
+        if !is_file || !wanted(rel) {
             continue;
-        };
-        let Ok(rel) = path.strip_prefix(root) else {
-            continue;
-        };
-        if kind.is_dir() {
-            if !is_skipped_dir(&path) {
-                match sorted_entries(&path) {
-                    Ok(children) => pending.push(children),
-                    Err(_) => stats.skipped += 1,
-                }
+        }
+        match read_text(path) {
+            Some(text) => {
+                stats.scanned += 1;
+                visit(TextFile {
+                    rel: slash_path(rel),
+                    path: path.to_path_buf(),
+                    text,
+                });
             }
-        } else if kind.is_file() && wanted(rel) {
-            match read_text(&path) {
-                Some(text) => {
-                    stats.scanned += 1;
-                    visit(TextFile {
-                        rel: slash_path(rel),
-                        path: path.clone(),
-                        text,
-                    });
-                }
-                None => stats.skipped += 1,
-            }
+            None => stats.skipped += 1,
         }
     }
     Ok(stats)
@@ -108,21 +108,6 @@ pub fn slash_path(rel: &Path) -> String {
         .map(|c| c.as_os_str().to_string_lossy())
         .collect::<Vec<_>>()
         .join("/")
-}
-
-fn is_skipped_dir(path: &Path) -> bool {
-    path.file_name()
-        .and_then(|n| n.to_str())
-        .is_some_and(|n| SKIPPED_DIRS.contains(&n))
-}
-
-/// Reversed, so popping from the end visits them in name order.
-fn sorted_entries(dir: &Path) -> io::Result<Vec<PathBuf>> {
-    let mut entries: Vec<PathBuf> = fs::read_dir(dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    entries.sort_by(|a, b| b.cmp(a));
-    Ok(entries)
 }
 
 #[cfg(test)]

@@ -85,8 +85,11 @@ fn figures(m: &Metrics) -> Markup {
     html! {
         div.figures {
             div.figure { b { (m.deployments) } "deployments" }
-            div.figure { b { (percent(m.success_rate)) } "promoted" }
-            div.figure { b { (format!("{:.2}", m.promotions_per_day)) } "promotions a day" }
+            // Counts, not only shares, so the two figures read together:
+            // a release that went live and was rolled back later counts
+            // in "went live" and not in "still promoted".
+            div.figure { b { (m.promoted) " (" (percent(m.success_rate)) ")" } "ended promoted" }
+            div.figure { b { (format!("{:.1}", m.promotions_per_day)) } "went live a day (DORA frequency)" }
             div.figure { b { (duration(m.lead_time_ms.p50)) } "lead time, median" }
             div.figure { b { (percent(m.change_failure_rate)) } "change failure rate" }
             div.figure { b { (duration(m.mean_time_to_restore_ms)) } "time to restore, mean" }
