@@ -212,3 +212,35 @@ fn init_in_two_directories_gives_each_its_own_router_ports() {
     assert_ne!(admin_a, admin_b);
     assert_ne!(listen_a.port(), admin_a.port());
 }
+
+#[test]
+fn a_deploy_whose_control_plane_is_killed_reconnects_and_prints_each_event_once() {
+    let mut s = Scenario::new().with_v1();
+    s.release("v2", &Knobs::gated());
+    let deploy = s.deploy_in_background("v2");
+    let id = s.wait_in_progress("manual_gate");
+    s.kill_server();
+    // The deploy finds no control plane, starts one, and it resumes the
+    // deployment at its gate.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let approve = s.cli(&["approve", &id, "--reason", "after the restart"]);
+        if code(&approve) == Some(0) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{}", text(&approve));
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    let out = deploy.wait_with_output().expect("deploy ends");
+    let printed = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    assert!(printed.contains("lost the control plane"), "{printed}");
+    for kind in ["deployment_requested", "green_healthy", "manually_approved"] {
+        let times = printed
+            .lines()
+            .filter(|l| l.split_whitespace().nth(2) == Some(kind))
+            .count();
+        assert_eq!(times, 1, "{kind} printed {times} times:\n{printed}");
+    }
+    assert_eq!(s.serving().as_deref(), Some("hello from v2"));
+}

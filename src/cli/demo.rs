@@ -358,7 +358,7 @@ pub fn run(global: &Global) -> anyhow::Result<Exit> {
                 Ok(id) => id,
                 Err((_, message)) => anyhow::bail!("deploy {label} refused: {message}"),
             };
-            let row = deploy::follow(&client, &id, &Progress::new(global.json)).await?;
+            let row = deploy::follow(&client, &id, &Progress::new(global.json), &mut 0).await?;
             println!(
                 "-> {label} {} in {} ms",
                 row["status"].as_str().unwrap_or_default(),

@@ -92,9 +92,37 @@ pub fn run(global: &Global, data_dir: &Path, args: &Args) -> anyhow::Result<Exit
             }
         };
         let progress = Progress::new(global.json);
-        let row = follow(&client, &id, &progress).await?;
+        let mut client = client;
+        let mut after = 0;
+        let row = loop {
+            match follow(&client, &id, &progress, &mut after).await {
+                Ok(row) => break row,
+                // The control plane went away (killed, restarted): the
+                // deployment is in its log and goes on when one runs again.
+                Err(e) if e.downcast_ref::<ApiFailure>().is_none() => {
+                    progress.line(&format!(
+                        "lost the control plane ({e:#}); reconnecting, the deployment carries on from its log"
+                    ));
+                    client = reconnect(&global.server, data_dir).await?;
+                }
+                Err(e) => return Err(e),
+            }
+        };
         finish(&row, &id, global.json)
     })
+}
+
+/// A control plane for the data dir again: one restarted meanwhile (by a
+/// person or a supervisor), else one started here, which resumes the
+/// deployment from its log.
+async fn reconnect(server: &str, data_dir: &Path) -> anyhow::Result<Client> {
+    for _ in 0..20 {
+        if let Some(found) = Client::find(server, data_dir).await? {
+            return Ok(found);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    Client::connect(server, data_dir).await
 }
 
 /// Sends the request; waits its turn with `--wait`.
@@ -129,22 +157,28 @@ pub async fn start(
 /// Follows the deployment until it ends; returns its history row. The
 /// control plane's event stream says when there is something new to show;
 /// a quiet second looks anyway, and a lost stream is opened again.
-pub async fn follow(client: &Client, id: &str, progress: &Progress) -> anyhow::Result<Value> {
+/// `after` is the stream version shown up to, kept across reconnects so
+/// no event is printed twice.
+pub async fn follow(
+    client: &Client,
+    id: &str,
+    progress: &Progress,
+    after: &mut u64,
+) -> anyhow::Result<Value> {
     use futures_util::{FutureExt, StreamExt};
-    let mut after = 0;
     let mut next_seq = 0;
     let mut told_gate = false;
     let mut wake = None;
     loop {
         let shown = client
-            .get(&format!("/api/deployments/{id}?after={after}"))
+            .get(&format!("/api/deployments/{id}?after={}", *after))
             .await
             .with_context(|| format!("following deployment {id}"))?;
         for event in shown["events"].as_array().into_iter().flatten() {
             progress.event(event);
             next_seq = event["seq"].as_u64().map_or(next_seq, |seq| seq + 1);
         }
-        after = shown["version"].as_u64().unwrap_or(after);
+        *after = shown["version"].as_u64().unwrap_or(*after);
         progress.state(&shown);
         let row = &shown["deployment"];
         if row["status"] != "in_progress" {

@@ -100,7 +100,7 @@ pub fn run(global: &Global, data_dir: &Path, args: &Args) -> anyhow::Result<Exit
                 if global.json {
                     println!("{}", serde_json::to_string(&shown["deployment"])?);
                 } else {
-                    println!("{app}: rollback {status} (deployment {id})");
+                    println!("{app}: {} (deployment {id})", status.replace('_', " "));
                 }
                 return Ok(match status.as_str() {
                     "rolled_back" => Exit::Success,
