@@ -600,6 +600,10 @@ fn a_control_plane_killed_mid_analysis_resumes_it_and_counts_each_measurement_on
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     s.kill_server();
+    // The deploy waits for its control plane to come back: not here.
+
+    let _ = deploy.kill();
+
     let _ = deploy.wait_with_output();
     s.start_server();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);

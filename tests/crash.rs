@@ -66,6 +66,10 @@ fn deployments_survive_the_control_plane_killed_at_random_moments() {
             500
         })));
         s.kill_server();
+        // The deploy waits for its control plane to come back: not here.
+
+        let _ = deploy.kill();
+
         let _ = deploy.wait_with_output();
         s.start_server();
         let deadline = Instant::now() + Duration::from_secs(60);

@@ -143,6 +143,10 @@ fn crash_at(point: &str, case: Case) {
         s.server_ended_within(Duration::from_secs(60)),
         "{point} was never reached in a {case:?} deployment"
     );
+    // The deploy waits for its control plane to come back: not here.
+
+    let _ = deploy.kill();
+
     let _ = deploy.wait_with_output();
     assert!(
         s.serve_log().contains(&format!("crash point {point}")),
@@ -321,6 +325,10 @@ fn crash_in_completion(point: &str) {
         s.server_ended_within(Duration::from_secs(60)),
         "{point} was never reached"
     );
+    // The deploy waits for its control plane to come back: not here.
+
+    let _ = deploy.kill();
+
     let _ = deploy.wait_with_output();
     s.start_server_with(&[(TOKEN_ENV, TOKEN)]);
     let id = s.last_id();
@@ -432,6 +440,10 @@ fn a_crash_after_a_deployment_failed_for_good_still_stops_its_green() {
         s.server_ended_within(Duration::from_secs(60)),
         "after_failed never reached"
     );
+    // The deploy waits for its control plane to come back: not here.
+
+    let _ = deploy.kill();
+
     let _ = deploy.wait_with_output();
     s.start_server();
     let id = s.last_id();

@@ -303,6 +303,10 @@ fn crash_inside(point: &str) {
         s.server_ended_within(Duration::from_secs(60)),
         "{point} was never reached"
     );
+    // The deploy waits for its control plane to come back: not here.
+
+    let _ = deploy.kill();
+
     let _ = deploy.wait_with_output();
     assert!(s.serve_log().contains(&format!("crash point {point}")));
     s.start_server();
@@ -662,6 +666,10 @@ fn a_control_plane_killed_at_a_container_canary_s_pause_resumes_it_and_approve_f
     );
     let (id, deploy) = deploy_until_step(&s, "canary", 1);
     s.kill_server();
+    // The deploy waits for its control plane to come back: not here.
+
+    let _ = deploy.kill();
+
     let _ = deploy.wait_with_output();
     // The split holds while no control plane runs.
     assert_eq!(route(&s)["canary"]["percent"], 40);

@@ -472,6 +472,10 @@ fn a_killed_control_plane_resumes_the_deployment_where_it_was() {
     s.kill_server();
     // Traffic does not depend on the control plane.
     std::thread::sleep(std::time::Duration::from_millis(300));
+    // The deploy waits for its control plane to come back: not here.
+
+    let _ = deploy.kill();
+
     let _ = deploy.wait_with_output();
     s.start_server();
     // A resume is never silent.

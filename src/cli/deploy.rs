@@ -101,7 +101,7 @@ pub fn run(global: &Global, data_dir: &Path, args: &Args) -> anyhow::Result<Exit
                 // deployment is in its log and goes on when one runs again.
                 Err(e) if e.downcast_ref::<ApiFailure>().is_none() => {
                     progress.line(&format!(
-                        "lost the control plane ({e:#}); reconnecting, the deployment carries on from its log"
+                        "lost the control plane ({e:#}); waiting for it to come back, the deployment is in its log"
                     ));
                     client = reconnect(&global.server, data_dir).await?;
                 }
@@ -112,17 +112,25 @@ pub fn run(global: &Global, data_dir: &Path, args: &Args) -> anyhow::Result<Exit
     })
 }
 
-/// A control plane for the data dir again: one restarted meanwhile (by a
-/// person or a supervisor), else one started here, which resumes the
-/// deployment from its log.
+/// How long a deploy waits for its control plane to come back.
+const COME_BACK_WITHIN: Duration = Duration::from_secs(300);
+
+/// The data dir's control plane again, once one answers (restarted by a
+/// person, a supervisor or any command, which resumes the deployment from
+/// its log). None is started here: a control plane that went away was
+/// stopped by something, and starting another is not this command's call.
 async fn reconnect(server: &str, data_dir: &Path) -> anyhow::Result<Client> {
-    for _ in 0..20 {
+    let deadline = tokio::time::Instant::now() + COME_BACK_WITHIN;
+    while tokio::time::Instant::now() < deadline {
         if let Some(found) = Client::find(server, data_dir).await? {
             return Ok(found);
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    Client::connect(server, data_dir).await
+    anyhow::bail!(
+        "no control plane came back within {} s; the deployment goes on from its log when one runs (`deployflow resume`, or any command, starts it)",
+        COME_BACK_WITHIN.as_secs()
+    )
 }
 
 /// Sends the request; waits its turn with `--wait`.

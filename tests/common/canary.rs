@@ -177,6 +177,10 @@ success = "result == 1.0"
     );
     let (id, deploy) = deploy_until_step(&s, "canary", 1);
     s.kill_server();
+    // The deploy waits for its control plane to come back: not here.
+
+    let _ = deploy.kill();
+
     let _ = deploy.wait_with_output();
     // Traffic never depends on the control plane: the split holds.
     assert_eq!(route(&s)["canary"]["percent"], 40);
