@@ -592,7 +592,7 @@ fn a_control_plane_killed_mid_analysis_resumes_it_and_counts_each_measurement_on
             "\"smoke\"",
         ),
     );
-    let deploy = s.deploy_in_background("v2");
+    let mut deploy = s.deploy_in_background("v2");
     let id = s.wait_in_progress("analysis");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while s.json(&["analysis", &id]).as_array().map_or(0, Vec::len) < 2 {

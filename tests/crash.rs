@@ -48,7 +48,7 @@ fn deployments_survive_the_control_plane_killed_at_random_moments() {
             Knobs::default()
         };
         s.release(&release, &knobs);
-        let deploy = s.deploy_in_background(&release);
+        let mut deploy = s.deploy_in_background(&release);
         // Once the deployment exists, kill the control plane a random
         // moment into it, then start it again.
         let deadline = Instant::now() + Duration::from_secs(30);

@@ -123,7 +123,7 @@ fn crash_at(point: &str, case: Case) {
         Case::Missing => std::fs::remove_file(code.join("REQUIREMENTS.md")).expect("remove"),
         _ => {}
     }
-    let deploy = s.deploy_in_background("v2");
+    let mut deploy = s.deploy_in_background("v2");
     if gated
         && !point.starts_with("before_")
         && !point.contains("manually")
@@ -320,7 +320,7 @@ fn crash_in_completion(point: &str) {
     release_in_repo(&s, "v2", &repo, &knobs);
     std::fs::write(repo.join("CHANGES.md"), "- v2\n").expect("write");
     commit_all(&repo, "v2 (fixes #7)");
-    let deploy = s.deploy_in_background("v2");
+    let mut deploy = s.deploy_in_background("v2");
     assert!(
         s.server_ended_within(Duration::from_secs(60)),
         "{point} was never reached"
@@ -435,7 +435,7 @@ fn a_crash_after_a_deployment_failed_for_good_still_stops_its_green() {
     s.kill_server();
     s.start_server_with(&[("FAILPOINTS", "after_failed=return")]);
     let load = Load::start(s.listen);
-    let deploy = s.deploy_in_background("v2");
+    let mut deploy = s.deploy_in_background("v2");
     assert!(
         s.server_ended_within(Duration::from_secs(60)),
         "after_failed never reached"

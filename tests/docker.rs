@@ -298,7 +298,7 @@ fn crash_inside(point: &str) {
     s.start_server_with(&[("FAILPOINTS", &format!("{point}=return"))]);
     s.release("v2", &Knobs::default());
     let load = Load::start(s.listen);
-    let deploy = s.deploy_in_background("v2");
+    let mut deploy = s.deploy_in_background("v2");
     assert!(
         s.server_ended_within(Duration::from_secs(60)),
         "{point} was never reached"
@@ -664,7 +664,7 @@ fn a_control_plane_killed_at_a_container_canary_s_pause_resumes_it_and_approve_f
             "",
         ),
     );
-    let (id, deploy) = deploy_until_step(&s, "canary", 1);
+    let (id, mut deploy) = deploy_until_step(&s, "canary", 1);
     s.kill_server();
     // The deploy waits for its control plane to come back: not here.
 

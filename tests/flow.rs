@@ -466,7 +466,7 @@ fn a_second_rollback_goes_one_more_release_back() {
 fn a_killed_control_plane_resumes_the_deployment_where_it_was() {
     let mut s = Scenario::new().with_v1();
     s.release("v2", &Knobs::gated());
-    let deploy = s.deploy_in_background("v2");
+    let mut deploy = s.deploy_in_background("v2");
     let id = s.wait_in_progress("manual_gate");
     let load = Load::start(s.listen);
     s.kill_server();

@@ -175,7 +175,7 @@ success = "result == 1.0"
             "",
         ),
     );
-    let (id, deploy) = deploy_until_step(&s, "canary", 1);
+    let (id, mut deploy) = deploy_until_step(&s, "canary", 1);
     s.kill_server();
     // The deploy waits for its control plane to come back: not here.
 
