@@ -72,6 +72,20 @@ fn a_release_is_promoted_with_no_failed_request_and_named_as_the_process_says() 
     assert_eq!(listing(&s), ["APP running v2", "APP-v1-ID exited v1"]);
     let status = s.json(&["status"]);
     assert_eq!(status[0]["live"]["release"], "v2");
+    // `logs`: the live container's output, and the stopped kept one's.
+    let live = s.cli(&["logs", &s.app]);
+    assert!(
+        text(&live).contains("hello v2 listening on"),
+        "{}",
+        text(&live)
+    );
+    let kept = s.cli(&["logs", &s.app, "--release", "v1"]);
+    assert_eq!(code(&kept), Some(0), "{}", text(&kept));
+    assert!(
+        text(&kept).contains("hello v1 listening on"),
+        "{}",
+        text(&kept)
+    );
 }
 
 #[test]

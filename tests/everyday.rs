@@ -97,6 +97,38 @@ fn status_gives_the_public_url_and_who_deployed_what_and_rollback_lists_its_choi
         "{shown}"
     );
     assert!(shown.contains(&format!("deployed by {me}")), "{shown}");
+    // Figures in words: no `null ms`, durations as people read them.
+    let metrics = text(&s.cli(&["metrics"]));
+    assert!(!metrics.contains("null"), "{metrics}");
+    assert!(metrics.contains("mean time to restore -"), "{metrics}");
+    assert!(metrics.contains(" s, p90 "), "{metrics}");
+    // What each instance wrote: the live release's, and the kept one's,
+    // stopped.
+    let live = s.cli(&["logs", "hello"]);
+    assert_eq!(code(&live), Some(0), "{}", text(&live));
+    assert!(
+        text(&live).contains("hello v2 listening on"),
+        "{}",
+        text(&live)
+    );
+    assert!(
+        !text(&live).contains("hello v1 listening on"),
+        "{}",
+        text(&live)
+    );
+    let kept = s.cli(&["logs", "hello", "--release", "v1", "--tail", "5"]);
+    assert!(
+        text(&kept).contains("hello v1 listening on"),
+        "{}",
+        text(&kept)
+    );
+    let unknown = s.cli(&["logs", "hello", "--release", "v9"]);
+    assert_eq!(code(&unknown), Some(2), "{}", text(&unknown));
+    assert!(
+        text(&unknown).contains("has no v9 running or kept"),
+        "{}",
+        text(&unknown)
+    );
     // What a rollback can go back to, with nothing changed.
     let list = s.cli(&["rollback", "hello", "--list"]);
     assert_eq!(code(&list), Some(0), "{}", text(&list));

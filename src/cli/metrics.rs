@@ -67,7 +67,7 @@ pub fn run(global: &Global, data_dir: &Path, args: &Args) -> anyhow::Result<Exit
 
 pub fn print_metrics(m: &Value) {
     println!(
-        "deployments {} (promoted {}, rolled back {}, returned {}), success rate {:.0}%",
+        "deployments {} (promoted {}, rolled back {}, returned {}), success rate {:.0} %",
         m["deployments"],
         m["promoted"],
         m["rolled_back"],
@@ -76,25 +76,42 @@ pub fn print_metrics(m: &Value) {
     );
     let d = &m["duration_ms"];
     println!(
-        "duration ms: p50 {} p90 {} max {}",
-        d["p50"], d["p90"], d["max"]
+        "duration: p50 {}, p90 {}, max {}",
+        duration(&d["p50"]),
+        duration(&d["p90"]),
+        duration(&d["max"])
     );
     let f = &m["fix_iterations"];
+    let by_tier: Vec<String> = f["by_tier"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(tier, n)| format!("{tier} {n}"))
+        .collect();
     println!(
-        "fix iterations: mean {:.2} max {} by tier {}",
+        "fix iterations: mean {:.2}, max {}, by tier: {}",
         f["mean"].as_f64().unwrap_or(0.0),
         f["max"],
-        f["by_tier"]
+        by_tier.join(", ")
     );
     let r = &m["review_outcomes"];
     println!(
-        "review outcomes: consensus {} fixes requested {} major flaws {}",
+        "review outcomes: consensus {}, fixes requested {}, major flaws {}",
         r["consensus"], r["fixes_requested"], r["major_flaws"]
     );
     println!(
-        "change failure rate {:.0}%, {:.2} deployments/day, mean time to restore {} ms",
+        "change failure rate {:.0} %, {:.2} deployments a day, {:.2} went live a day, mean time to restore {}",
         m["change_failure_rate"].as_f64().unwrap_or(0.0) * 100.0,
         m["deployments_per_day"].as_f64().unwrap_or(0.0),
-        m["mean_time_to_restore_ms"]
+        m["promotions_per_day"].as_f64().unwrap_or(0.0),
+        duration(&m["mean_time_to_restore_ms"])
     );
+}
+
+/// A duration in milliseconds as people read it; `-` when there is none
+/// (never `null ms`).
+fn duration(ms: &Value) -> String {
+    ms.as_i64()
+        .map(deployflow::projections::words::duration)
+        .unwrap_or_else(|| "-".into())
 }

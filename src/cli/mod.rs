@@ -11,6 +11,7 @@ mod exit;
 mod gate;
 mod history;
 mod init;
+mod logs;
 mod metrics;
 mod paths;
 mod progress;
@@ -77,6 +78,8 @@ pub enum Command {
     Status { app: Option<String> },
     /// Past deployments, newest first.
     History(history::Args),
+    /// What an instance of the app wrote: the live release's, or a kept one's.
+    Logs(logs::Args),
     /// One deployment's timeline.
     Show { id: String },
     /// Every verdict and decision of a deployment.
@@ -149,6 +152,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Deploy(args) => deploy::run(g, &data_dir, args),
         Command::Status { app } => status::run(g, &data_dir, app.as_deref()),
         Command::History(args) => history::run(g, &data_dir, args),
+        Command::Logs(args) => logs::run(g, &data_dir, args),
         Command::Show { id } => show::run(g, &data_dir, id),
         Command::Audit { id } => audit::run(g, &data_dir, id),
         Command::Analysis { id } => analysis::run(g, &data_dir, id),

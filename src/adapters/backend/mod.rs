@@ -139,6 +139,15 @@ pub trait Backend: Send + Sync {
     async fn stop(&self, app: &str, slot: Slot, retain: bool) -> Result<(), BackendError>;
     /// What went wrong with the slot's instance: exit status and log tail.
     async fn diagnose(&self, app: &str, slot: Slot) -> String;
+    /// The last `tail` lines `release`'s instance in `slot` wrote, running
+    /// or stopped and kept (`deployflow logs`).
+    async fn output(
+        &self,
+        app: &str,
+        slot: Slot,
+        release: &str,
+        tail: usize,
+    ) -> Result<String, BackendError>;
     /// The slot's instance now serves the app's traffic: the backend may
     /// rename things so operators see which one is live.
     async fn promote(&self, _app: &str, _slot: Slot) -> Result<(), BackendError> {

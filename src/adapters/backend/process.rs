@@ -203,6 +203,22 @@ pub fn tail(path: &Path, lines: usize) -> String {
     own[own.len().saturating_sub(lines)..].join("\n")
 }
 
+/// The lines of `text` from `release`'s latest start to the next start (of
+/// another release or attempt), the last `tail` of them.
+fn section_of<'a>(text: &'a str, release: &str, tail: usize) -> Vec<&'a str> {
+    let lines: Vec<&str> = text.lines().collect();
+    let header = format!("{START_MARK}{release} ");
+    let Some(from) = lines.iter().rposition(|l| l.starts_with(&header)) else {
+        return Vec::new();
+    };
+    let to = lines[from + 1..]
+        .iter()
+        .position(|l| l.starts_with(START_MARK))
+        .map_or(lines.len(), |n| from + 1 + n);
+    let own = &lines[from + 1..to];
+    own[own.len().saturating_sub(tail)..].to_vec()
+}
+
 #[async_trait]
 impl Backend for ProcessBackend {
     async fn start(&self, spec: &InstanceSpec) -> Result<Instance, BackendError> {
@@ -320,6 +336,38 @@ impl Backend for ProcessBackend {
         }
         stop_unrecorded(&dir);
         Ok(())
+    }
+
+    async fn output(
+        &self,
+        app: &str,
+        slot: Slot,
+        release: &str,
+        tail: usize,
+    ) -> Result<String, BackendError> {
+        let dir = self.slot_dir(app, slot);
+        let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+        let (stdout, stderr) = (read("stdout.log"), read("stderr.log"));
+        let (out, err) = (
+            section_of(&stdout, release, tail),
+            section_of(&stderr, release, tail),
+        );
+        if out.is_empty() && err.is_empty() && !stdout.contains(&format!("{START_MARK}{release} "))
+        {
+            return Err(BackendError::Io {
+                context: format!(
+                    "no output of {release} in the {} slot ({})",
+                    slot.name(),
+                    dir.display()
+                ),
+                source: std::io::Error::from(std::io::ErrorKind::NotFound),
+            });
+        }
+        Ok(format!(
+            "--- stdout ---\n{}\n--- stderr ---\n{}",
+            out.join("\n"),
+            err.join("\n")
+        ))
     }
 
     async fn diagnose(&self, app: &str, slot: Slot) -> String {

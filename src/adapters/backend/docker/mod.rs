@@ -348,10 +348,14 @@ impl DockerBackend {
     }
 
     async fn logs(&self, docker: &Docker, id: &str) -> String {
+        self.logs_tail(docker, id, LOG_TAIL).await
+    }
+
+    async fn logs_tail(&self, docker: &Docker, id: &str, tail: &str) -> String {
         let options = LogsOptionsBuilder::default()
             .stdout(true)
             .stderr(true)
-            .tail(LOG_TAIL)
+            .tail(tail)
             .build();
         let mut stream = docker.logs(id, Some(options));
         let mut text = String::new();
@@ -525,6 +529,29 @@ impl Backend for DockerBackend {
             )),
             _ => NativeHealth::None,
         }
+    }
+
+    async fn output(
+        &self,
+        app: &str,
+        slot: Slot,
+        release: &str,
+        tail: usize,
+    ) -> Result<String, BackendError> {
+        let docker = self.engine.get().await?;
+        // Newest first: the release's latest container in the slot.
+        let container = self
+            .containers(docker, app, Some(slot), false)
+            .await?
+            .into_iter()
+            .find(|c| label(c, naming::RELEASE) == Some(release));
+        let Some(id) = container.and_then(|c| c.id) else {
+            return Err(BackendError::EngineCall {
+                what: format!("finding {release}'s container in the {} slot", slot.name()),
+                reason: "no such container on the engine (removed, or never kept)".into(),
+            });
+        };
+        Ok(self.logs_tail(docker, &id, &tail.to_string()).await)
     }
 
     async fn diagnose(&self, app: &str, slot: Slot) -> String {
