@@ -131,14 +131,13 @@ fn charts_svg(records: &[Record]) -> String {
         charts::line("Fix iterations", "fixes", &fixes),
         charts::bars("Outcomes", &outcomes),
         charts::bars(
-            "Promotions a day (DORA frequency)",
+            "Went live each day (DORA frequency)",
             &promotions_by_day(records),
         ),
-        charts::line(
-            "Lead time, commit to live (DORA)",
-            "hours",
-            &lead_times(records),
-        ),
+        {
+            let (unit, points) = lead_times(records);
+            charts::line("Lead time, commit to live (DORA)", unit, &points)
+        },
     ]
     .concat()
 }
@@ -146,7 +145,8 @@ fn charts_svg(records: &[Record]) -> String {
 /// Days shown in the promotions chart, today included.
 const DAYS: i64 = 14;
 
-/// Promotions on each of the last [`DAYS`] days, oldest first.
+/// Releases that went live on each of the last [`DAYS`] days, oldest
+/// first: what the "went live a day" figure counts, so the two agree.
 fn promotions_by_day(records: &[Record]) -> Vec<(String, u64)> {
     let today = chrono::Utc::now().date_naive();
     (0..DAYS)
@@ -155,8 +155,7 @@ fn promotions_by_day(records: &[Record]) -> Vec<(String, u64)> {
             let day = today - chrono::Duration::days(back);
             let count = records
                 .iter()
-                .filter(|r| r.outcome == Some(crate::events::Outcome::Promoted))
-                .filter(|r| r.finished_at.is_some_and(|t| t.date_naive() == day))
+                .filter(|r| r.went_live_at.is_some_and(|t| t.date_naive() == day))
                 .count() as u64;
             (day.format("%m-%d").to_string(), count)
         })
@@ -164,14 +163,26 @@ fn promotions_by_day(records: &[Record]) -> Vec<(String, u64)> {
 }
 
 /// From each live release's commit to it serving, where the commit time is
-/// known, in the order they went live.
-fn lead_times(records: &[Record]) -> Vec<(usize, f64)> {
-    records
+/// known, in the order they went live, in the unit that suits the longest
+/// (lead times of minutes drawn in hours read as a flat zero).
+fn lead_times(records: &[Record]) -> (&'static str, Vec<(usize, f64)>) {
+    let seconds: Vec<i64> = records
         .iter()
-        .filter_map(|r| Some((r.went_live_at? - r.committed_at?).num_seconds()))
+        .filter_map(|r| Some((r.went_live_at? - r.committed_at?).num_seconds().max(0)))
+        .collect();
+    let longest = seconds.iter().copied().max().unwrap_or(0);
+    let (unit, per) = match longest {
+        0..120 => ("seconds", 1.0),
+        120..7_200 => ("minutes", 60.0),
+        7_200..172_800 => ("hours", 3600.0),
+        _ => ("days", 86_400.0),
+    };
+    let points = seconds
+        .into_iter()
         .enumerate()
-        .map(|(i, seconds)| (i, seconds.max(0) as f64 / 3600.0))
-        .collect()
+        .map(|(i, s)| (i, s as f64 / per))
+        .collect();
+    (unit, points)
 }
 
 pub fn seconds(ms: i64) -> String {
