@@ -10,7 +10,7 @@ mod common;
 
 use common::analysis::{LIVE_SUCCESS, compared, watched};
 use common::json_server::JsonServer;
-use common::scenario::{Knobs, Scenario, text};
+use common::scenario::{Knobs, Scenario, stop_following, text};
 use serde_json::Value;
 
 fn code(out: &std::process::Output) -> Option<i32> {
@@ -592,7 +592,7 @@ fn a_control_plane_killed_mid_analysis_resumes_it_and_counts_each_measurement_on
             "\"smoke\"",
         ),
     );
-    let mut deploy = s.deploy_in_background("v2");
+    let deploy = s.deploy_in_background("v2");
     let id = s.wait_in_progress("analysis");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while s.json(&["analysis", &id]).as_array().map_or(0, Vec::len) < 2 {
@@ -600,11 +600,7 @@ fn a_control_plane_killed_mid_analysis_resumes_it_and_counts_each_measurement_on
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     s.kill_server();
-    // The deploy waits for its control plane to come back: not here.
-
-    let _ = deploy.kill();
-
-    let _ = deploy.wait_with_output();
+    stop_following(deploy);
     s.start_server();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while s.json(&["show", &id])["deployment"]["status"] == "in_progress" {

@@ -175,10 +175,7 @@ fn a_manual_pause_rejected_rolls_back_and_approve_full_skips_the_rest() {
     assert_eq!(code(&out), Some(3), "{}", text(&out));
     assert_eq!(s.serving().as_deref(), Some("hello from v1"));
     assert_eq!(weights(&s, &id), [20, 0]);
-    let reason = s.json(&["history"])[0]["reason"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let reason = s.last_reason();
     assert!(
         reason.contains("wrong copy")
             && reason.contains("at step 2 of 4, manual pause; green at 20 %"),
@@ -218,10 +215,7 @@ fn a_header_split_keeps_each_user_on_one_side_and_an_abort_sends_everyone_back()
     // Everyone back on blue, the allowed user too, and green gone.
     assert_eq!(answered_with(&s, "x-user: staff-ana"), "v1");
     assert_eq!(s.json(&["history"])[0]["status"], "rolled_back");
-    let reason = s.json(&["history"])[0]["reason"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let reason = s.last_reason();
     assert!(
         reason.contains("aborted by") && reason.contains("at step 2 of 2"),
         "{reason}"
@@ -335,10 +329,7 @@ fn green_dies_during(pause: &str, phase: &str, described: &str) {
     for _ in 0..20 {
         assert_eq!(s.serving().as_deref(), Some("hello from v1"));
     }
-    let reason = s.json(&["history"])[0]["reason"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let reason = s.last_reason();
     assert!(
         reason.contains("green failed during the canary: green is not running")
             && reason.contains(&format!("(at step 2 of 3, {described}; green at 50 %)")),

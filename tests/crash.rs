@@ -10,7 +10,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::scenario::{Knobs, Load, Scenario, running_releases, text};
+use common::scenario::{Knobs, Load, Scenario, running_releases, stop_following, text};
 
 /// How many deployments to crash (`DEPLOYFLOW_CRASH_DEPLOYMENTS`).
 fn deployments() -> usize {
@@ -48,7 +48,7 @@ fn deployments_survive_the_control_plane_killed_at_random_moments() {
             Knobs::default()
         };
         s.release(&release, &knobs);
-        let mut deploy = s.deploy_in_background(&release);
+        let deploy = s.deploy_in_background(&release);
         // Once the deployment exists, kill the control plane a random
         // moment into it, then start it again.
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -66,11 +66,7 @@ fn deployments_survive_the_control_plane_killed_at_random_moments() {
             500
         })));
         s.kill_server();
-        // The deploy waits for its control plane to come back: not here.
-
-        let _ = deploy.kill();
-
-        let _ = deploy.wait_with_output();
+        stop_following(deploy);
         s.start_server();
         let deadline = Instant::now() + Duration::from_secs(60);
         let status = loop {

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use common::forge::{FakeForge, REPO, TOKEN, TOKEN_ENV};
 use common::git::{commit_all, completing_scenario, git, release_in_repo};
-use common::scenario::{Knobs, Load, Scenario, plant_private_key, running_releases, text};
+use common::scenario::{
+    Knobs, Load, Scenario, plant_private_key, running_releases, stop_following, text,
+};
 
 /// The kind of deployment a crash point needs to be reached.
 #[derive(Clone, Copy, Debug)]
@@ -123,7 +125,7 @@ fn crash_at(point: &str, case: Case) {
         Case::Missing => std::fs::remove_file(code.join("REQUIREMENTS.md")).expect("remove"),
         _ => {}
     }
-    let mut deploy = s.deploy_in_background("v2");
+    let deploy = s.deploy_in_background("v2");
     if gated
         && !point.starts_with("before_")
         && !point.contains("manually")
@@ -143,11 +145,7 @@ fn crash_at(point: &str, case: Case) {
         s.server_ended_within(Duration::from_secs(60)),
         "{point} was never reached in a {case:?} deployment"
     );
-    // The deploy waits for its control plane to come back: not here.
-
-    let _ = deploy.kill();
-
-    let _ = deploy.wait_with_output();
+    stop_following(deploy);
     assert!(
         s.serve_log().contains(&format!("crash point {point}")),
         "{}",
@@ -320,16 +318,12 @@ fn crash_in_completion(point: &str) {
     release_in_repo(&s, "v2", &repo, &knobs);
     std::fs::write(repo.join("CHANGES.md"), "- v2\n").expect("write");
     commit_all(&repo, "v2 (fixes #7)");
-    let mut deploy = s.deploy_in_background("v2");
+    let deploy = s.deploy_in_background("v2");
     assert!(
         s.server_ended_within(Duration::from_secs(60)),
         "{point} was never reached"
     );
-    // The deploy waits for its control plane to come back: not here.
-
-    let _ = deploy.kill();
-
-    let _ = deploy.wait_with_output();
+    stop_following(deploy);
     s.start_server_with(&[(TOKEN_ENV, TOKEN)]);
     let id = s.last_id();
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -435,16 +429,12 @@ fn a_crash_after_a_deployment_failed_for_good_still_stops_its_green() {
     s.kill_server();
     s.start_server_with(&[("FAILPOINTS", "after_failed=return")]);
     let load = Load::start(s.listen);
-    let mut deploy = s.deploy_in_background("v2");
+    let deploy = s.deploy_in_background("v2");
     assert!(
         s.server_ended_within(Duration::from_secs(60)),
         "after_failed never reached"
     );
-    // The deploy waits for its control plane to come back: not here.
-
-    let _ = deploy.kill();
-
-    let _ = deploy.wait_with_output();
+    stop_following(deploy);
     s.start_server();
     let id = s.last_id();
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -14,7 +14,7 @@ use common::canary::{
     killed_at_a_pause_and_at_an_analysis, route, started_steps, wait_ended, wait_step, weights,
 };
 use common::docker::{Container, containers, docker, require_engine};
-use common::scenario::{Knobs, Load, Scenario, failing_test_runs, fix_tiers, text};
+use common::scenario::{Knobs, Load, Scenario, failing_test_runs, fix_tiers, stop_following, text};
 use common::wrk::Wrk;
 use serde_json::Value;
 
@@ -277,7 +277,7 @@ fn a_healthcheck_in_the_image_decides_health() {
 fn a_killed_control_plane_re_adopts_the_container_by_label_and_creates_none_twice() {
     let mut s = Scenario::docker().with_v1();
     s.release("v2", &Knobs::gated());
-    let mut deploy = s.deploy_in_background("v2");
+    let deploy = s.deploy_in_background("v2");
     let id = s.wait_in_progress("manual_gate");
     let before: Vec<Container> = containers(&s.app)
         .into_iter()
@@ -285,8 +285,7 @@ fn a_killed_control_plane_re_adopts_the_container_by_label_and_creates_none_twic
         .collect();
     assert_eq!(before.len(), 1, "{before:?}");
     s.kill_server();
-    let _ = deploy.kill();
-    let _ = deploy.wait();
+    stop_following(deploy);
     s.start_server();
     let out = s.cli(&["approve", &id, "--reason", "looks right"]);
     assert_eq!(code(&out), Some(0), "{}", text(&out));
@@ -312,16 +311,12 @@ fn crash_inside(point: &str) {
     s.start_server_with(&[("FAILPOINTS", &format!("{point}=return"))]);
     s.release("v2", &Knobs::default());
     let load = Load::start(s.listen);
-    let mut deploy = s.deploy_in_background("v2");
+    let deploy = s.deploy_in_background("v2");
     assert!(
         s.server_ended_within(Duration::from_secs(60)),
         "{point} was never reached"
     );
-    // The deploy waits for its control plane to come back: not here.
-
-    let _ = deploy.kill();
-
-    let _ = deploy.wait_with_output();
+    stop_following(deploy);
     assert!(s.serve_log().contains(&format!("crash point {point}")));
     s.start_server();
     let id = s.last_id();
@@ -638,10 +633,7 @@ fn a_cookie_split_of_containers_keeps_users_on_their_side_and_a_rejected_pause_s
     assert_eq!(code(&out), Some(3), "{}\n{}", text(&out), s.serve_log());
     assert_eq!(answered_with(&s, "Cookie: uid=staff-ana"), "v1");
     assert_eq!(weights(&s, &id), [50, 0]);
-    let reason = s.json(&["history"])[0]["reason"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let reason = s.last_reason();
     assert!(
         reason.contains("wrong copy")
             && reason.contains("at step 2 of 2, manual pause; green at 50 %"),
@@ -678,13 +670,9 @@ fn a_control_plane_killed_at_a_container_canary_s_pause_resumes_it_and_approve_f
             "",
         ),
     );
-    let (id, mut deploy) = deploy_until_step(&s, "canary", 1);
+    let (id, deploy) = deploy_until_step(&s, "canary", 1);
     s.kill_server();
-    // The deploy waits for its control plane to come back: not here.
-
-    let _ = deploy.kill();
-
-    let _ = deploy.wait_with_output();
+    stop_following(deploy);
     // The split holds while no control plane runs.
     assert_eq!(route(&s)["canary"]["percent"], 40);
     s.start_server();

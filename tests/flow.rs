@@ -8,7 +8,7 @@
 mod common;
 
 use common::scenario::{
-    Knobs, Load, Scenario, failing_test_runs, fix_tiers, plant_private_key, text,
+    Knobs, Load, Scenario, failing_test_runs, fix_tiers, plant_private_key, stop_following, text,
 };
 use serde_json::Value;
 
@@ -466,17 +466,13 @@ fn a_second_rollback_goes_one_more_release_back() {
 fn a_killed_control_plane_resumes_the_deployment_where_it_was() {
     let mut s = Scenario::new().with_v1();
     s.release("v2", &Knobs::gated());
-    let mut deploy = s.deploy_in_background("v2");
+    let deploy = s.deploy_in_background("v2");
     let id = s.wait_in_progress("manual_gate");
     let load = Load::start(s.listen);
     s.kill_server();
     // Traffic does not depend on the control plane.
     std::thread::sleep(std::time::Duration::from_millis(300));
-    // The deploy waits for its control plane to come back: not here.
-
-    let _ = deploy.kill();
-
-    let _ = deploy.wait_with_output();
+    stop_following(deploy);
     s.start_server();
     // A resume is never silent.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);

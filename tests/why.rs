@@ -21,10 +21,7 @@ fn knobs(env: &str) -> Knobs {
 fn failed_because(s: &Scenario, label: &str) -> String {
     let out = s.deploy(label);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
-    let reason = s.json(&["history"])[0]["reason"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let reason = s.last_reason();
     assert!(!reason.is_empty());
     // The deploy's last line, and the line under `show`'s header.
     let printed = String::from_utf8_lossy(&out.stdout).to_string();

@@ -53,22 +53,20 @@ fn rank(tier: Tier) -> u8 {
 /// attempts left, starting no lower than `floor`: an `Escalated` when the
 /// tier changes, or a rollback when every tier is spent.
 pub fn enter(state: &Deployment, floor: Tier, why: &str) -> Vec<Event> {
-    let mut start = if rank(floor) > rank(state.tier) {
+    let start = if rank(floor) > rank(state.tier) {
         floor
     } else {
         state.tier
     };
     // No restart fits this failure: the tiers that change code are next,
     // and the escalation says why.
-    let triaged;
-    let mut why = why;
-    if start == Tier::Driver {
-        triaged = super::triage::triage(state);
-        if triaged.remedy.is_none() {
-            start = Tier::Senior;
-            why = &triaged.why;
-        }
-    }
+    let unfit = (start == Tier::Driver)
+        .then(|| super::triage::triage(state))
+        .filter(|triaged| triaged.remedy.is_none());
+    let (start, why) = match &unfit {
+        Some(triaged) => (Tier::Senior, triaged.why.as_str()),
+        None => (start, why),
+    };
     let mut candidate = Some(start);
     while let Some(tier) = candidate {
         if state.fixes.get(tier) < state.policy.attempts(tier) {

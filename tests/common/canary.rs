@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::http::request;
-use super::scenario::{Knobs, Scenario};
+use super::scenario::{Knobs, Scenario, stop_following};
 use std::process::Child;
 
 /// A canary of `steps` (TOML), with `templates` and extra `[rollout]` lines.
@@ -175,13 +175,9 @@ success = "result == 1.0"
             "",
         ),
     );
-    let (id, mut deploy) = deploy_until_step(&s, "canary", 1);
+    let (id, deploy) = deploy_until_step(&s, "canary", 1);
     s.kill_server();
-    // The deploy waits for its control plane to come back: not here.
-
-    let _ = deploy.kill();
-
-    let _ = deploy.wait_with_output();
+    stop_following(deploy);
     // Traffic never depends on the control plane: the split holds.
     assert_eq!(route(&s)["canary"]["percent"], 40);
     let mut sides = std::collections::BTreeSet::new();

@@ -340,6 +340,14 @@ manual_gate = {gate}
             .collect()
     }
 
+    /// Why the newest deployment ended, as `history --json` says it.
+    pub fn last_reason(&self) -> String {
+        self.json(&["history"])[0]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
     /// The newest deployment's id.
     pub fn last_id(&self) -> String {
         self.json(&["history", "--limit", "1"])[0]["id"]
@@ -509,6 +517,13 @@ impl Load {
             failures: seen.2.clone(),
         }
     }
+}
+
+/// Ends a deploy whose control plane was killed: it would wait for one to
+/// come back, and the test brings it back itself when it needs it.
+pub fn stop_following(mut deploy: Child) {
+    let _ = deploy.kill();
+    let _ = deploy.wait();
 }
 
 /// The example app's processes (not zombies, not the `sh` around them)
